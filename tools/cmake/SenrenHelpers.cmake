@@ -42,6 +42,8 @@ function(senren_cc_binary)
   add_executable(${ARG_NAME} ${ARG_SRCS})
   senren_target_defaults(${ARG_NAME})
   target_link_libraries(${ARG_NAME} PRIVATE ${ARG_DEPS})
+  # Daemons and CLIs land in <build>/bin, where tools/lab looks for them.
+  set_target_properties(${ARG_NAME} PROPERTIES RUNTIME_OUTPUT_DIRECTORY ${CMAKE_BINARY_DIR}/bin)
 endfunction()
 
 function(senren_cc_test)

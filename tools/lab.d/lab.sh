@@ -16,8 +16,8 @@ KAFKA_CONTROLLER_PORT=59093
 LEDGER_PORT=57070
 LEDGER_METRICS_PORT=57071
 KUBE_BASE_PORT=56443
-ETCD_BASE_PORT=52379   # cluster i: client 52379+10i, peer 52380+10i
-KWOK_BASE_PORT=52390   # cluster i: kwok's own server 52390+10i
+ETCD_BASE_PORT=52379   # cluster i owns 52379+10i..52388+10i: etcd client, etcd peer, kwok
+KWOK_BASE_PORT=52381
 PG_USER=senren-lab     # initdb refuses root: PostgreSQL runs as this system user
 PG_BIN=/usr/lib/postgresql/15/bin
 KAFKA_VERSION=$(sed -n 's:.*<kafka.version>\(.*\)</kafka.version>.*:\1:p' "$root/tools/lab.d/kafka/pom.xml")
@@ -430,9 +430,10 @@ kind: Namespace
 metadata:
   name: senren
 "
-  if [[ -d $root/regional/crds ]]; then
-    manifest+=$(cat "$root"/regional/crds/*.yaml)
-  fi
+  local crd
+  for crd in "$root"/regional/crds/*.yaml; do
+    [[ -f $crd ]] && manifest+=$'\n'"$(cat "$crd")"
+  done
   printf '%s\n' "$manifest" | "$(kube_bin)/kubectl" --kubeconfig "$kc" apply --server-side \
     --field-manager=senren-lab -f - >"$LAB_DIR/logs/$(cluster_slug "$c")/lab-objects.log" 2>&1 ||
     { tail -20 "$LAB_DIR/logs/$(cluster_slug "$c")/lab-objects.log" >&2; die "creating lab nodes in $(cluster_slug "$c") failed"; }
@@ -440,7 +441,62 @@ metadata:
 
 # ---------------------------------------------------------------- Senren daemons
 
-senren_bin() { echo "$BUILD_DIR/$1"; }
+SENREN_DAEMONS=(senren-ledger senren-controller senren-regional)
+senren_bin() { echo "$BUILD_DIR/bin/$1"; }
+
+# Builds those of Senren's daemons the source tree has (a daemon its issue has not
+# brought yet is shown by status as "not built").
+senren_build() {
+  local targets=() t
+  export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
+  cmake -S "$root" -B "$BUILD_DIR" -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >"$LAB_DIR/logs/cmake.log" 2>&1 ||
+    { tail -30 "$LAB_DIR/logs/cmake.log" >&2; die "configuring the build failed"; }
+  for t in "${SENREN_DAEMONS[@]}"; do
+    ninja -C "$BUILD_DIR" -t targets all 2>/dev/null | grep -q "^$t:" && targets+=("$t")
+  done
+  ((${#targets[@]})) || return 0
+  log "building ${targets[*]}"
+  ninja -C "$BUILD_DIR" "${targets[@]}" >"$LAB_DIR/logs/build.log" 2>&1 ||
+    { tail -40 "$LAB_DIR/logs/build.log" >&2; die "building ${targets[*]} failed"; }
+}
+
+grpc_port_open() { tcp_open "$LEDGER_PORT"; }
+
+ledger_up() {
+  local bin; bin=$(senren_bin senren-ledger)
+  [[ -x $bin ]] || return 0
+  [[ -n $(live_pid senren-ledger) ]] && return 0
+  check_port_free "$LEDGER_PORT" senren-ledger
+  check_port_free "$LEDGER_METRICS_PORT" "senren-ledger metrics"
+  local args=(serve --listen "127.0.0.1:$LEDGER_PORT" --postgres "postgresql://senren:senren@127.0.0.1:$PG_PORT/senren"
+    --tokens "$LAB_DIR/senren-tokens.yaml")
+  # Flags that come with later parts of the control plane (metrics, projectors).
+  local help; help=$("$bin" serve --help 2>&1 || true)
+  [[ $help == *--metrics-listen* ]] && args+=(--metrics-listen "127.0.0.1:$LEDGER_METRICS_PORT")
+  [[ $help == *--kafka-brokers* ]] && args+=(--kafka-brokers "127.0.0.1:$KAFKA_PORT" --topic-prefix "$TOPIC_PREFIX")
+  start_part senren-ledger "$bin" "$LAB_DIR/logs/senren-ledger.log" -- "$bin" "${args[@]}"
+  wait_for senren-ledger "$LAB_DIR/logs/senren-ledger.log" 60 grpc_port_open
+}
+
+controller_up() {
+  local c=$1 bin slug kc
+  bin=$(senren_bin senren-controller); slug=$(cluster_slug "$c"); kc="$(kube_dir "$c")/kubeconfig"
+  [[ -x $bin ]] || return 0
+  [[ -n $(live_pid "senren-controller-$slug") ]] && return 0
+  start_part "senren-controller-$slug" "$kc" "$LAB_DIR/logs/$slug/senren-controller.log" -- \
+    "$bin" --kinds redis,aerospike --kubeconfig "$kc" --namespace senren
+}
+
+regional_up() {
+  local c=$1 bin slug kc
+  bin=$(senren_bin senren-regional); slug=$(cluster_slug "$c"); kc="$(kube_dir "$c")/kubeconfig"
+  [[ -x $bin ]] || return 0
+  [[ -n $(live_pid "senren-regional-$slug") ]] && return 0
+  start_part "senren-regional-$slug" "$kc" "$LAB_DIR/logs/$slug/senren-regional.log" -- \
+    "$bin" --region "$(cluster_region "$c")" --cluster "$(cluster_name "$c")" --kubeconfig "$kc" \
+    --brokers "127.0.0.1:$KAFKA_PORT" --topic-prefix "$TOPIC_PREFIX" --namespace senren \
+    --data-dir "$LAB_DIR/regional/$slug"
+}
 
 # ---------------------------------------------------------------- commands
 
@@ -482,6 +538,12 @@ cmd_up() {
   kafka_up
   for i in "${!CLUSTERS[@]}"; do cluster_up "${CLUSTERS[$i]}" "$i"; done
   write_env
+  senren_build
+  ledger_up
+  for i in "${!CLUSTERS[@]}"; do
+    controller_up "${CLUSTERS[$i]}"
+    regional_up "${CLUSTERS[$i]}"
+  done
   log "every part is up ($((SECONDS - start)) s); 'tools/lab status' shows them, 'eval \"\$(tools/lab env)\"' sets the environment"
   if ((quickstart)); then
     if [[ -f $root/examples/quickstart.py ]]; then
@@ -498,7 +560,7 @@ rss_kb() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status" 2>/dev/null || echo 0; }
 
 cmd_status() {
   local down=0 total=0 c i slug pid rss
-  printf '%-44s %-8s %-22s %-10s %s\n' PART PID ADDRESS HEALTH RSS
+  printf '%-46s %-8s %-22s %-10s %s\n' PART PID ADDRESS HEALTH RSS
   row() { # part address health-check...
     local part=$1 addr=$2; shift 2
     pid=$(live_pid "$part")
@@ -509,7 +571,7 @@ cmd_status() {
     fi
     rss=0; [[ -n $pid ]] && rss=$(rss_kb "$pid")
     total=$((total + rss))
-    printf '%-44s %-8s %-22s %-10s %s\n' "$part" "${pid:--}" "$addr" "$health" "$((rss / 1024)) MiB"
+    printf '%-46s %-8s %-22s %-10s %s\n' "$part" "${pid:--}" "$addr" "$health" "$((rss / 1024)) MiB"
   }
   row postgres "127.0.0.1:$PG_PORT" pg_healthy
   row kafka "127.0.0.1:$KAFKA_PORT" tcp_open "$KAFKA_PORT"
@@ -523,13 +585,20 @@ cmd_status() {
     row "$slug-kube-scheduler" "-"
     row "$slug-kwok" "127.0.0.1:$((KWOK_BASE_PORT + 10 * i))"
   done
+  if [[ -x $(senren_bin senren-ledger) ]]; then
+    row senren-ledger "127.0.0.1:$LEDGER_PORT" grpc_port_open
+  else
+    printf '%-46s %-8s %-22s %-10s %s\n' senren-ledger - - "not built" -
+  fi
   local d
-  for d in senren-ledger senren-regional senren-controller; do
-    if [[ ! -x $(senren_bin "$d") ]]; then
-      printf '%-44s %-8s %-22s %-10s %s\n' "$d" - - "not built" -
+  for d in senren-controller senren-regional; do
+    if [[ -x $(senren_bin "$d") ]]; then
+      for c in "${CLUSTERS[@]}"; do row "$d-$(cluster_slug "$c")" -; done
+    else
+      printf '%-46s %-8s %-22s %-10s %s\n' "$d" - - "not built" -
     fi
   done
-  printf '%-44s %-8s %-22s %-10s %s\n' total "" "" "" "$((total / 1024)) MiB"
+  printf '%-46s %-8s %-22s %-10s %s\n' total "" "" "" "$((total / 1024)) MiB"
   return $down
 }
 

@@ -1,0 +1,129 @@
+#pragma once
+
+// Senren's Kafka adapter: an idempotent producer, a partition-assigned consumer and topic
+// administration over librdkafka, with absl::Status errors. Shared by the snapshot and
+// status projectors (projections/) and the regional plane (regional/).
+
+#include <chrono>
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+
+namespace senren::kafka {
+
+using Config = std::map<std::string, std::string>;
+
+struct Header {
+  std::string name;
+  std::string value;
+};
+
+// One record to produce. A record without value is a tombstone.
+struct Record {
+  std::string topic;
+  std::string key;
+  std::optional<std::string> value;
+  std::vector<Header> headers;
+};
+
+// Outcome of one produced record, delivered on the producer's poll thread.
+struct Delivery {
+  absl::Status status;  // OK when the broker acknowledged it (acks=all)
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+// librdkafka producer with delivery reports. Idempotent (enable.idempotence=true,
+// acks=all), partitioner murmur2_random (the Java client's, so every consumer can compute a
+// key's partition), zstd, and latency-tuned defaults (linger.ms=0). A background thread
+// serves delivery callbacks; Produce is thread-safe.
+class Producer {
+ public:
+  using OnDelivery = std::function<void(const Delivery&)>;
+
+  // brokers: "host:port,..."; extra: librdkafka settings that override the defaults.
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(const std::string& brokers,
+                                                          const Config& extra = {});
+  virtual ~Producer() = default;
+
+  // Queues a record. on_delivery runs once, on the poll thread, when the broker confirms or
+  // the record finally fails. Errors: INVALID_ARGUMENT (record larger than
+  // message.max.bytes), RESOURCE_EXHAUSTED (local queue full), UNAVAILABLE (fatal producer
+  // error, e.g. fenced idempotent producer).
+  virtual absl::Status Produce(const Record& record, OnDelivery on_delivery) = 0;
+
+  // Waits until every queued record is delivered or failed. DEADLINE_EXCEEDED on timeout.
+  virtual absl::Status Flush(std::chrono::milliseconds timeout) = 0;
+};
+
+// One consumed record, or a tombstone (value empty optional).
+struct Message {
+  std::string topic;
+  int32_t partition = 0;
+  int64_t offset = 0;
+  std::string key;
+  std::optional<std::string> value;
+  std::vector<Header> headers;
+  int64_t timestamp_ms = 0;
+
+  // Last value of header `name`, or nullopt.
+  std::optional<std::string> HeaderValue(const std::string& name) const;
+};
+
+struct PartitionOffset {
+  std::string topic;
+  int32_t partition = 0;
+  // Next offset to read; kBeginning / kEnd for the log's ends.
+  int64_t offset = 0;
+  static constexpr int64_t kBeginning = -2;
+  static constexpr int64_t kEnd = -1;
+};
+
+// A consumer of explicitly assigned partitions (no group rebalancing, no committed
+// offsets: Senren stores its offsets with the data they produced). Latency-tuned
+// (fetch.wait.max.ms, fetch.queue.backoff.ms). Not thread-safe: one thread polls.
+class Consumer {
+ public:
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(const std::string& brokers,
+                                                          const Config& extra = {});
+  virtual ~Consumer() = default;
+
+  virtual absl::Status Assign(const std::vector<PartitionOffset>& partitions) = 0;
+
+  // Next message, or nullopt when none arrived within timeout. Partition EOF is not an
+  // error. Broker errors that librdkafka retries by itself are logged and skipped; a
+  // non-retriable one is returned (UNAVAILABLE, or NOT_FOUND for an unknown topic).
+  virtual absl::StatusOr<std::optional<Message>> Poll(std::chrono::milliseconds timeout) = 0;
+};
+
+// Topic settings for EnsureTopic.
+struct TopicSpec {
+  std::string name;
+  int partitions = 1;
+  int replication_factor = 1;
+  Config config;  // e.g. cleanup.policy=compact
+};
+
+// Creates the topic with its config when missing; an existing topic is left as it is.
+// UNAVAILABLE when no broker answers within timeout.
+absl::Status EnsureTopic(const std::string& brokers, const TopicSpec& spec,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Number of partitions of a topic. NOT_FOUND when it does not exist.
+absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string& topic,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// Kafka's murmur2 hash of a key (Utils.murmur2 of the Java client).
+int32_t Murmur2(const std::string& key);
+
+// The partition the producer puts `key` in (murmur2, as the Java client and our producer).
+int32_t PartitionForKey(const std::string& key, int partition_count);
+
+}  // namespace senren::kafka

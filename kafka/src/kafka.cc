@@ -1,0 +1,375 @@
+#include "kafka/kafka.h"
+
+#include <librdkafka/rdkafka.h>
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/str_cat.h"
+
+namespace senren::kafka {
+namespace {
+
+struct RdKafkaDeleter {
+  void operator()(rd_kafka_t* rk) const { rd_kafka_destroy(rk); }
+};
+using RdKafka = std::unique_ptr<rd_kafka_t, RdKafkaDeleter>;
+
+absl::Status FromErr(rd_kafka_resp_err_t err, const std::string& what) {
+  if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return absl::OkStatus();
+  std::string msg = absl::StrCat(what, ": ", rd_kafka_err2str(err));
+  switch (err) {
+    case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+    case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
+      return err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? absl::UnavailableError(msg)
+                                                      : absl::InvalidArgumentError(msg);
+    case RD_KAFKA_RESP_ERR__QUEUE_FULL:
+      return absl::ResourceExhaustedError(msg);
+    case RD_KAFKA_RESP_ERR__TIMED_OUT:
+      return absl::DeadlineExceededError(msg);
+    case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
+    case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+      return absl::NotFoundError(msg);
+    case RD_KAFKA_RESP_ERR__INVALID_ARG:
+    case RD_KAFKA_RESP_ERR_INVALID_CONFIG:
+      return absl::InvalidArgumentError(msg);
+    default:
+      return absl::UnavailableError(msg);
+  }
+}
+
+// Builds a conf from defaults overridden by extra. Settings this librdkafka does not know
+// are an error when asked for explicitly, and dropped when they are only our defaults.
+absl::StatusOr<rd_kafka_conf_t*> MakeConf(const Config& defaults, const Config& extra) {
+  char err[512];
+  rd_kafka_conf_t* conf = rd_kafka_conf_new();
+  Config all = defaults;
+  for (const auto& [k, v] : extra) all[k] = v;
+  for (const auto& [k, v] : all) {
+    if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
+      if (extra.count(k) == 0) {
+        spdlog::debug("kafka: default setting {}={} not supported by this librdkafka: {}", k, v, err);
+        continue;
+      }
+      rd_kafka_conf_destroy(conf);
+      return absl::InvalidArgumentError(absl::StrCat("kafka setting ", k, "=", v, ": ", err));
+    }
+  }
+  rd_kafka_conf_set_error_cb(conf, [](rd_kafka_t*, int code, const char* reason, void*) {
+    spdlog::warn("kafka: {} ({})", reason, rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(code)));
+  });
+  return conf;
+}
+
+absl::StatusOr<RdKafka> NewHandle(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
+  char err[512];
+  rd_kafka_t* rk = rd_kafka_new(type, conf, err, sizeof err);
+  if (rk == nullptr) {
+    rd_kafka_conf_destroy(conf);
+    return absl::InvalidArgumentError(absl::StrCat("creating kafka client: ", err));
+  }
+  return RdKafka(rk);
+}
+
+class RdProducer final : public Producer {
+ public:
+  explicit RdProducer(RdKafka rk) : rk_(std::move(rk)), poller_([this] { PollLoop(); }) {}
+
+  ~RdProducer() override {
+    rd_kafka_flush(rk_.get(), 5000);
+    stop_ = true;
+    poller_.join();
+    // Remaining callbacks (undelivered records) are released by rd_kafka_destroy's
+    // purge below, through DeliveryReport.
+    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk_.get(), 0);
+  }
+
+  static void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
+    auto* cb = static_cast<OnDelivery*>(m->_private);
+    if (cb == nullptr) return;
+    Delivery d;
+    d.status = FromErr(m->err, absl::StrCat("delivering to ", rd_kafka_topic_name(m->rkt)));
+    d.partition = m->partition;
+    d.offset = m->offset;
+    (*cb)(d);
+    delete cb;
+  }
+
+  absl::Status Produce(const Record& record, OnDelivery on_delivery) override {
+    std::vector<rd_kafka_vu_t> vus;
+    vus.reserve(5 + record.headers.size());
+    auto add = [&vus](rd_kafka_vtype_t t) -> rd_kafka_vu_t& {
+      vus.emplace_back();
+      vus.back().vtype = t;
+      return vus.back();
+    };
+    add(RD_KAFKA_VTYPE_TOPIC).u.cstr = record.topic.c_str();
+    add(RD_KAFKA_VTYPE_KEY).u.mem = {const_cast<char*>(record.key.data()), record.key.size()};
+    if (record.value) {
+      add(RD_KAFKA_VTYPE_VALUE).u.mem = {const_cast<char*>(record.value->data()), record.value->size()};
+    } else {
+      add(RD_KAFKA_VTYPE_VALUE).u.mem = {nullptr, 0};
+    }
+    for (const auto& h : record.headers) {
+      add(RD_KAFKA_VTYPE_HEADER).u.header = {h.name.c_str(), h.value.data(),
+                                             static_cast<ssize_t>(h.value.size())};
+    }
+    add(RD_KAFKA_VTYPE_MSGFLAGS).u.i = RD_KAFKA_MSG_F_COPY;
+    auto* cb = new OnDelivery(std::move(on_delivery));
+    add(RD_KAFKA_VTYPE_OPAQUE).u.ptr = cb;
+    rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus.data(), vus.size());
+    if (error != nullptr) {
+      rd_kafka_resp_err_t code = rd_kafka_error_code(error);
+      std::string what = absl::StrCat("producing to ", record.topic, " key ", record.key, ": ",
+                                      rd_kafka_error_string(error));
+      rd_kafka_error_destroy(error);
+      delete cb;
+      return FromErr(code, what);
+    }
+    return absl::OkStatus();
+  }
+
+  absl::Status Flush(std::chrono::milliseconds timeout) override {
+    return FromErr(rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count())), "flushing producer");
+  }
+
+ private:
+  void PollLoop() {
+    while (!stop_) rd_kafka_poll(rk_.get(), 50);
+  }
+
+  RdKafka rk_;
+  std::atomic<bool> stop_{false};
+  std::thread poller_;
+};
+
+class RdConsumer final : public Consumer {
+ public:
+  explicit RdConsumer(RdKafka rk) : rk_(std::move(rk)) { rd_kafka_poll_set_consumer(rk_.get()); }
+  ~RdConsumer() override { rd_kafka_consumer_close(rk_.get()); }
+
+  absl::Status Assign(const std::vector<PartitionOffset>& partitions) override {
+    rd_kafka_topic_partition_list_t* list =
+        rd_kafka_topic_partition_list_new(static_cast<int>(partitions.size()));
+    for (const auto& p : partitions) {
+      rd_kafka_topic_partition_list_add(list, p.topic.c_str(), p.partition)->offset = p.offset;
+    }
+    rd_kafka_resp_err_t err = rd_kafka_assign(rk_.get(), list);
+    rd_kafka_topic_partition_list_destroy(list);
+    return FromErr(err, "assigning partitions");
+  }
+
+  absl::StatusOr<std::optional<Message>> Poll(std::chrono::milliseconds timeout) override {
+    rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count()));
+    if (m == nullptr) return std::optional<Message>();
+    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> guard(m, rd_kafka_message_destroy);
+    if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return std::optional<Message>();
+    if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      std::string where = m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "consumer";
+      if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
+          m->err == RD_KAFKA_RESP_ERR__FATAL) {
+        return FromErr(m->err, absl::StrCat("consuming ", where));
+      }
+      spdlog::warn("kafka: consuming {}: {}", where, rd_kafka_message_errstr(m));
+      return std::optional<Message>();
+    }
+    Message out;
+    out.topic = rd_kafka_topic_name(m->rkt);
+    out.partition = m->partition;
+    out.offset = m->offset;
+    if (m->key != nullptr) out.key.assign(static_cast<const char*>(m->key), m->key_len);
+    if (m->payload != nullptr) out.value.emplace(static_cast<const char*>(m->payload), m->len);
+    rd_kafka_timestamp_type_t tstype;
+    out.timestamp_ms = rd_kafka_message_timestamp(m, &tstype);
+    rd_kafka_headers_t* hdrs = nullptr;
+    if (rd_kafka_message_headers(m, &hdrs) == RD_KAFKA_RESP_ERR_NO_ERROR) {
+      const char* name = nullptr;
+      const void* value = nullptr;
+      size_t size = 0;
+      for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
+        out.headers.push_back({name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size)});
+      }
+    }
+    return std::optional<Message>(std::move(out));
+  }
+
+ private:
+  RdKafka rk_;
+};
+
+const Config& ProducerDefaults() {
+  static const Config kDefaults = {
+      {"enable.idempotence", "true"},
+      {"acks", "all"},
+      {"compression.type", "zstd"},
+      {"partitioner", "murmur2_random"},
+      {"linger.ms", "0"},
+      {"message.max.bytes", "104857600"},
+      {"socket.nagle.disable", "true"},
+      {"message.timeout.ms", "0"},  // idempotent: retry until delivered; never drop a record
+  };
+  return kDefaults;
+}
+
+const Config& ConsumerDefaults() {
+  static const Config kDefaults = {
+      {"enable.auto.commit", "false"},
+      {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "false"},
+      {"fetch.wait.max.ms", "10"},
+      {"fetch.error.backoff.ms", "50"},
+      {"fetch.queue.backoff.ms", "0"},
+      {"fetch.message.max.bytes", "104857600"},
+      {"receive.message.max.bytes", "209715200"},
+      {"socket.nagle.disable", "true"},
+      {"auto.offset.reset", "earliest"},
+  };
+  return kDefaults;
+}
+
+}  // namespace
+
+std::optional<std::string> Message::HeaderValue(const std::string& name) const {
+  for (auto it = headers.rbegin(); it != headers.rend(); ++it) {
+    if (it->name == name) return it->value;
+  }
+  return std::nullopt;
+}
+
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const std::string& brokers,
+                                                           const Config& extra) {
+  Config defaults = ProducerDefaults();
+  defaults["bootstrap.servers"] = brokers;
+  auto conf = MakeConf(defaults, extra);
+  if (!conf.ok()) return conf.status();
+  rd_kafka_conf_set_dr_msg_cb(*conf, &RdProducer::DeliveryReport);
+  auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
+  if (!rk.ok()) return rk.status();
+  return std::unique_ptr<Producer>(new RdProducer(std::move(*rk)));
+}
+
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const std::string& brokers,
+                                                           const Config& extra) {
+  Config defaults = ConsumerDefaults();
+  defaults["bootstrap.servers"] = brokers;
+  // Partitions are assigned explicitly and offsets kept by Senren; the group id only
+  // satisfies librdkafka and is never committed to.
+  defaults["group.id"] = "senren-unused";
+  auto conf = MakeConf(defaults, extra);
+  if (!conf.ok()) return conf.status();
+  auto rk = NewHandle(RD_KAFKA_CONSUMER, *conf);
+  if (!rk.ok()) return rk.status();
+  return std::unique_ptr<Consumer>(new RdConsumer(std::move(*rk)));
+}
+
+absl::Status EnsureTopic(const std::string& brokers, const TopicSpec& spec,
+                         std::chrono::milliseconds timeout) {
+  auto conf = MakeConf({{"bootstrap.servers", brokers}}, {});
+  if (!conf.ok()) return conf.status();
+  auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
+  if (!rk.ok()) return rk.status();
+  char err[512];
+  rd_kafka_NewTopic_t* nt =
+      rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions, spec.replication_factor, err, sizeof err);
+  if (nt == nullptr) return absl::InvalidArgumentError(absl::StrCat("topic ", spec.name, ": ", err));
+  std::unique_ptr<rd_kafka_NewTopic_t, void (*)(rd_kafka_NewTopic_t*)> nt_guard(nt, rd_kafka_NewTopic_destroy);
+  for (const auto& [k, v] : spec.config) {
+    if (auto e = rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+      return FromErr(e, absl::StrCat("topic ", spec.name, " config ", k));
+    }
+  }
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), err, sizeof err);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), err, sizeof err);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk->get());
+  rd_kafka_CreateTopics(rk->get(), &nt, 1, opts, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
+  absl::Status status;
+  if (ev == nullptr) {
+    status = absl::UnavailableError(absl::StrCat("creating topic ", spec.name, ": no broker answered at ", brokers));
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = FromErr(rd_kafka_event_error(ev), absl::StrCat("creating topic ", spec.name));
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
+    for (size_t i = 0; i < n; ++i) {
+      auto e = rd_kafka_topic_result_error(results[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
+        status = FromErr(e, absl::StrCat("creating topic ", spec.name, " (",
+                                         rd_kafka_topic_result_error_string(results[i]), ")"));
+      }
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_AdminOptions_destroy(opts);
+  return status;
+}
+
+absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string& topic,
+                                   std::chrono::milliseconds timeout) {
+  auto conf = MakeConf({{"bootstrap.servers", brokers}, {"allow.auto.create.topics", "false"}}, {});
+  if (!conf.ok()) return conf.status();
+  auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
+  if (!rk.ok()) return rk.status();
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk->get(), topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk->get(), 0, rkt, &md, static_cast<int>(timeout.count()));
+  absl::StatusOr<int> result = absl::UnavailableError("no metadata");
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    result = FromErr(e, absl::StrCat("reading metadata of topic ", topic));
+  } else if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    result = absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist"));
+  } else {
+    result = md->topics[0].partition_cnt;
+  }
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  return result;
+}
+
+int32_t Murmur2(const std::string& key) {
+  const auto* data = reinterpret_cast<const uint8_t*>(key.data());
+  const uint32_t length = static_cast<uint32_t>(key.size());
+  const uint32_t m = 0x5bd1e995;
+  const int r = 24;
+  uint32_t h = 0x9747b28c ^ length;
+  const uint32_t length4 = length / 4;
+  for (uint32_t i = 0; i < length4; ++i) {
+    const uint32_t i4 = i * 4;
+    uint32_t k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (static_cast<uint32_t>(data[i4 + 3]) << 24);
+    k *= m;
+    k ^= k >> r;
+    k *= m;
+    h *= m;
+    h ^= k;
+  }
+  const uint32_t tail = length & ~3u;
+  switch (length % 4) {
+    case 3:
+      h ^= static_cast<uint32_t>(data[tail + 2]) << 16;
+      [[fallthrough]];
+    case 2:
+      h ^= static_cast<uint32_t>(data[tail + 1]) << 8;
+      [[fallthrough]];
+    case 1:
+      h ^= data[tail];
+      h *= m;
+  }
+  h ^= h >> 13;
+  h *= m;
+  h ^= h >> 15;
+  return static_cast<int32_t>(h);
+}
+
+int32_t PartitionForKey(const std::string& key, int partition_count) {
+  // toPositive(murmur2) modulo the count: the Java client's default partitioner and
+  // librdkafka's murmur2_random.
+  const uint32_t h = static_cast<uint32_t>(Murmur2(key)) & 0x7fffffff;
+  return static_cast<int32_t>(h % static_cast<uint32_t>(partition_count));
+}
+
+}  // namespace senren::kafka
