@@ -107,21 +107,33 @@ wait_for() {
   done
 }
 
-stop_part() {
-  local part=$1 sig=${2:-TERM} pid i
-  pid=$(live_pid "$part")
-  if [[ -n $pid ]]; then
-    kill "-$sig" "$pid" 2>/dev/null || true
-    for i in $(seq 1 100); do
-      [[ -d /proc/$pid ]] || break
-      sleep 0.1
-    done
-    if [[ -d /proc/$pid ]]; then
-      log "$part (pid $pid) did not stop in 10s; killing it"
-      kill -KILL "$pid" 2>/dev/null || true
+# stop_parts PART[:SIGNAL]...: signals every live part at once, waits up to 15 s for all
+# of them, then kills what is left. Dependents go first in the list only for their logs'
+# sake; the order does not matter for correctness.
+stop_parts() {
+  local spec part sig pid pids=() names=() i
+  for spec in "$@"; do
+    part=${spec%%:*}; sig=TERM
+    [[ $spec == *:* ]] && sig=${spec#*:}
+    pid=$(live_pid "$part")
+    if [[ -n $pid ]]; then
+      kill "-$sig" "$pid" 2>/dev/null || true
+      pids+=("$pid"); names+=("$part")
     fi
-  fi
-  rm -f "$(pid_file "$part")"
+    rm -f "$(pid_file "$part")"
+  done
+  for _ in $(seq 1 150); do
+    local alive=0
+    for pid in "${pids[@]+"${pids[@]}"}"; do [[ -d /proc/$pid ]] && alive=1; done
+    ((alive)) || return 0
+    sleep 0.1
+  done
+  for i in "${!pids[@]}"; do
+    if [[ -d /proc/${pids[$i]} ]]; then
+      log "${names[$i]} (pid ${pids[$i]}) did not stop in 15 s; killing it"
+      kill -KILL "${pids[$i]}" 2>/dev/null || true
+    fi
+  done
 }
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
@@ -611,13 +623,15 @@ cmd_down() {
     esac
   done
   if [[ -d $LAB_DIR/pids ]]; then
-    for f in "$LAB_DIR"/pids/senren-*.pid; do [[ -e $f ]] && stop_part "$(basename "$f" .pid)"; done
-    for ((i = ${#CLUSTERS[@]} - 1; i >= 0; i--)); do
-      slug=$(cluster_slug "${CLUSTERS[$i]}")
-      for p in kwok kube-scheduler kube-controller-manager kube-apiserver etcd; do stop_part "$slug-$p"; done
+    local parts=() f
+    for f in "$LAB_DIR"/pids/*.pid; do
+      [[ -e $f ]] || continue
+      f=$(basename "$f" .pid)
+      # PostgreSQL's fast shutdown is SIGINT (SIGTERM waits for every client to leave).
+      [[ $f == postgres ]] && f=postgres:INT
+      parts+=("$f")
     done
-    stop_part kafka
-    stop_part postgres INT
+    ((${#parts[@]})) && stop_parts "${parts[@]}"
   fi
   if ((purge)); then
     rm -rf "$LAB_DIR"
