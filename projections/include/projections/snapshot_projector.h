@@ -1,0 +1,70 @@
+#pragma once
+
+// SnapshotProjector: publishes every region's newest version as a complete
+// senren.v1.RegionalState to the compacted topic {prefix}-state (key = region). The
+// ledger is the outbox (SPEC §3): the projector tails it, wakes on LISTEN senren_ledger
+// with a slow poll as a safety net, and records per region the version Kafka confirmed.
+
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "ledger/ledger_store.h"
+
+namespace senren::projections {
+
+struct SnapshotProjectorOptions {
+  // libpq URI of the ledger database. Required.
+  std::string postgres_uri;
+  // PostgreSQL schema of the ledger. Default: "senren".
+  std::string schema = "senren";
+  // Kafka bootstrap servers. Required.
+  std::string brokers;
+  // Topic prefix; the topic is {prefix}-state. Default: "senren".
+  std::string topic_prefix = "senren";
+  // Partitions of {prefix}-state when the projector creates it. Default: 12.
+  int partitions = 12;
+  // Safety-net poll when no notification arrives. Default: 5 s.
+  std::chrono::milliseconds poll_interval = std::chrono::seconds(5);
+  // Largest RegionalState published; a larger one is refused with a logged error
+  // naming region, version and size, and counted. Default: 100 MiB (the lab broker's
+  // message.max.bytes).
+  size_t max_message_bytes = 100u << 20;
+};
+
+struct SnapshotProjectorStats {
+  bool leader = false;
+  uint64_t published = 0;        // versions confirmed by Kafka
+  uint64_t publish_errors = 0;   // deliveries that failed (retried later)
+  uint64_t too_large = 0;        // versions over max_message_bytes
+  uint64_t wakeups = 0;          // notifications + polls handled
+};
+
+// Owns one thread that leads (PostgreSQL advisory lock per topic: two projectors never
+// publish one topic at once), reads pending regions, publishes and records progress.
+// Coalescing: a region with a publish in flight is not published again until Kafka
+// answers; then only its newest version goes out. Start/Stop from one thread; Stats is
+// thread-safe.
+class SnapshotProjector {
+ public:
+  // store materializes versions (not owned; outlives the projector).
+  static absl::StatusOr<std::unique_ptr<SnapshotProjector>> Create(SnapshotProjectorOptions options,
+                                                                   ledger::LedgerStore* store);
+  virtual ~SnapshotProjector() = default;
+
+  // Creates {prefix}-state when missing (compacted, zstd, large messages) and starts the
+  // thread. UNAVAILABLE when Kafka cannot be reached to create the topic; the caller may
+  // retry (serve retries in the background).
+  virtual absl::Status Start() = 0;
+  // Stops the thread; in-flight records are flushed for up to 5 s.
+  virtual void Stop() = 0;
+  virtual SnapshotProjectorStats Stats() const = 0;
+  virtual std::string Topic() const = 0;
+};
+
+// The Kafka topic of the complete regional states: "{prefix}-state".
+std::string StateTopic(const std::string& prefix);
+
+}  // namespace senren::projections

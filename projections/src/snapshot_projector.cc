@@ -1,0 +1,247 @@
+#include "projections/snapshot_projector.h"
+
+#include <spdlog/spdlog.h>
+
+#include <atomic>
+#include <condition_variable>
+#include <map>
+#include <mutex>
+#include <pqxx/pqxx>
+#include <set>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "kafka/kafka.h"
+
+namespace senren::projections {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Counts notifications on channel senren_ledger; the payload (region) is not needed:
+// one query finds every region with unpublished versions.
+class LedgerListener final : public pqxx::notification_receiver {
+ public:
+  explicit LedgerListener(pqxx::connection_base& conn) : pqxx::notification_receiver(conn, "senren_ledger") {}
+  void operator()(const std::string&, int) override { ++count; }
+  uint64_t count = 0;
+};
+
+struct Completion {
+  std::string region;
+  uint64_t version = 0;
+  kafka::Delivery delivery;
+};
+
+class SnapshotProjectorImpl final : public SnapshotProjector {
+ public:
+  SnapshotProjectorImpl(SnapshotProjectorOptions options, ledger::LedgerStore* store)
+      : options_(std::move(options)), store_(store), topic_(StateTopic(options_.topic_prefix)) {}
+
+  ~SnapshotProjectorImpl() override { Stop(); }
+
+  absl::Status Start() override {
+    kafka::TopicSpec spec{topic_, options_.partitions, 1,
+                          {{"cleanup.policy", "compact"},
+                           {"max.message.bytes", std::to_string(options_.max_message_bytes + (1u << 20))},
+                           {"min.compaction.lag.ms", "0"},
+                           {"segment.ms", "3600000"}}};
+    if (absl::Status s = kafka::EnsureTopic(options_.brokers, spec); !s.ok()) return s;
+    auto producer = kafka::Producer::Create(
+        options_.brokers, {{"message.max.bytes", std::to_string(options_.max_message_bytes + (1u << 20))}});
+    if (!producer.ok()) return producer.status();
+    producer_ = std::move(*producer);
+    stop_ = false;
+    thread_ = std::thread([this] { Run(); });
+    return absl::OkStatus();
+  }
+
+  void Stop() override {
+    if (!thread_.joinable()) return;
+    {
+      std::lock_guard lock(mu_);
+      stop_ = true;
+    }
+    cv_.notify_all();
+    thread_.join();
+    if (producer_) producer_->Flush(std::chrono::seconds(5)).IgnoreError();
+    producer_.reset();
+  }
+
+  SnapshotProjectorStats Stats() const override {
+    SnapshotProjectorStats s;
+    s.leader = leader_;
+    s.published = published_;
+    s.publish_errors = publish_errors_;
+    s.too_large = too_large_;
+    s.wakeups = wakeups_;
+    return s;
+  }
+
+  std::string Topic() const override { return topic_; }
+
+ private:
+  bool Stopping() {
+    std::lock_guard lock(mu_);
+    return stop_;
+  }
+
+  // Sleeps up to d, waking early on Stop.
+  void Sleep(std::chrono::milliseconds d) {
+    std::unique_lock lock(mu_);
+    cv_.wait_for(lock, d, [this] { return stop_; });
+  }
+
+  void Run() {
+    while (!Stopping()) {
+      try {
+        pqxx::connection conn(options_.postgres_uri);
+        {
+          pqxx::nontransaction n(conn);
+          n.exec0("SET search_path TO " + conn.quote_name(options_.schema));
+        }
+        while (!Stopping() && !TryLead(conn)) Sleep(std::chrono::seconds(1));
+        if (Stopping()) break;
+        leader_ = true;
+        spdlog::info("snapshot projector: leading topic {}", topic_);
+        LedgerListener listener(conn);
+        while (!Stopping()) {
+          RecordCompletions(conn);
+          PublishPending(conn);
+          ++wakeups_;
+          // Deliveries do not wake the connection: look again soon while any is in flight.
+          auto wait = inflight_.empty() ? options_.poll_interval : std::chrono::milliseconds(5);
+          conn.await_notification(static_cast<long>(wait.count() / 1000),
+                                  static_cast<long>((wait.count() % 1000) * 1000));
+        }
+      } catch (const pqxx::broken_connection& e) {
+        spdlog::warn("snapshot projector: PostgreSQL connection lost ({}); reconnecting", e.what());
+      } catch (const std::exception& e) {
+        spdlog::error("snapshot projector: {}; restarting its loop", e.what());
+      }
+      leader_ = false;
+      Sleep(std::chrono::seconds(1));
+    }
+    leader_ = false;
+  }
+
+  bool TryLead(pqxx::connection& conn) {
+    pqxx::nontransaction n(conn);
+    return n.exec_params1("SELECT pg_try_advisory_lock(hashtext($1))", "senren_snapshot_projector:" + topic_)[0]
+        .as<bool>();
+  }
+
+  void RecordCompletions(pqxx::connection& conn) {
+    std::vector<Completion> done;
+    {
+      std::lock_guard lock(completions_mu_);
+      done.swap(completions_);
+    }
+    for (const Completion& c : done) {
+      inflight_.erase(c.region);
+      if (!c.delivery.status.ok()) {
+        ++publish_errors_;
+        spdlog::warn("snapshot projector: publishing {} version {} failed: {}; will retry", c.region, c.version,
+                     c.delivery.status.ToString());
+        continue;
+      }
+      pqxx::work tx(conn);
+      tx.exec_params0(
+          "INSERT INTO snapshot_progress (topic, region, published_version, kafka_partition, kafka_offset) "
+          "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (topic, region) DO UPDATE SET "
+          "published_version = EXCLUDED.published_version, kafka_partition = EXCLUDED.kafka_partition, "
+          "kafka_offset = EXCLUDED.kafka_offset, published_at = now() "
+          "WHERE snapshot_progress.published_version < EXCLUDED.published_version",
+          topic_, c.region, static_cast<int64_t>(c.version), c.delivery.partition, c.delivery.offset);
+      tx.commit();
+      ++published_;
+      spdlog::debug("snapshot projector: {} version {} at {}/{}", c.region, c.version, c.delivery.partition,
+                    c.delivery.offset);
+    }
+  }
+
+  void PublishPending(pqxx::connection& conn) {
+    std::vector<std::pair<std::string, uint64_t>> pending;
+    {
+      pqxx::nontransaction n(conn);
+      auto rows = n.exec_params(
+          "SELECT r.region, r.current_version FROM regions r LEFT JOIN snapshot_progress p "
+          "ON p.topic = $1 AND p.region = r.region "
+          "WHERE r.current_version > COALESCE(p.published_version, 0)",
+          topic_);
+      for (const auto& row : rows) pending.emplace_back(row[0].as<std::string>(), row[1].as<uint64_t>());
+    }
+    for (const auto& [region, version] : pending) {
+      if (inflight_.count(region) != 0) continue;  // coalesce: newest goes out after this one lands
+      if (too_large_seen_.count({region, version}) != 0) continue;
+      auto state = store_->GetState(region, version);
+      if (!state.ok()) {
+        spdlog::warn("snapshot projector: reading {} version {}: {}", region, version, state.status().ToString());
+        continue;
+      }
+      std::string bytes;
+      state->SerializeToString(&bytes);
+      if (bytes.size() > options_.max_message_bytes) {
+        ++too_large_;
+        too_large_seen_.insert({region, version});
+        spdlog::error(
+            "snapshot projector: region {} version {} is {} bytes, over the {} byte limit of topic {}; "
+            "it is not published (regional planes keep the previous version)",
+            region, version, bytes.size(), options_.max_message_bytes, topic_);
+        continue;
+      }
+      kafka::Record record{topic_, region, std::move(bytes),
+                           {{"senren-version", std::to_string(version)}, {"senren-region", region}}};
+      if (!state->traceparent().empty()) record.headers.push_back({"traceparent", state->traceparent()});
+      absl::Status s = producer_->Produce(record, [this, region = region, version = version](const kafka::Delivery& d) {
+        std::lock_guard lock(completions_mu_);
+        completions_.push_back({region, version, d});
+      });
+      if (!s.ok()) {
+        ++publish_errors_;
+        spdlog::warn("snapshot projector: producing {} version {}: {}", region, version, s.ToString());
+        continue;
+      }
+      inflight_[region] = version;
+    }
+  }
+
+  const SnapshotProjectorOptions options_;
+  ledger::LedgerStore* const store_;
+  const std::string topic_;
+  std::unique_ptr<kafka::Producer> producer_;
+  std::thread thread_;
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  bool stop_ = false;  // guarded by mu_
+
+  std::mutex completions_mu_;
+  std::vector<Completion> completions_;  // guarded by completions_mu_
+
+  // Projector thread only.
+  std::map<std::string, uint64_t> inflight_;
+  std::set<std::pair<std::string, uint64_t>> too_large_seen_;
+
+  std::atomic<bool> leader_{false};
+  std::atomic<uint64_t> published_{0};
+  std::atomic<uint64_t> publish_errors_{0};
+  std::atomic<uint64_t> too_large_{0};
+  std::atomic<uint64_t> wakeups_{0};
+};
+
+}  // namespace
+
+std::string StateTopic(const std::string& prefix) { return prefix + "-state"; }
+
+absl::StatusOr<std::unique_ptr<SnapshotProjector>> SnapshotProjector::Create(SnapshotProjectorOptions options,
+                                                                             ledger::LedgerStore* store) {
+  if (options.postgres_uri.empty()) return absl::InvalidArgumentError("snapshot projector: postgres_uri is required");
+  if (options.brokers.empty()) return absl::InvalidArgumentError("snapshot projector: brokers is required");
+  if (options.topic_prefix.empty()) return absl::InvalidArgumentError("snapshot projector: topic_prefix is required");
+  if (store == nullptr) return absl::InvalidArgumentError("snapshot projector: a ledger store is required");
+  return std::unique_ptr<SnapshotProjector>(new SnapshotProjectorImpl(std::move(options), store));
+}
+
+}  // namespace senren::projections

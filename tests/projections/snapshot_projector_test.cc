@@ -1,0 +1,182 @@
+// The snapshot projector on the lab's PostgreSQL and Kafka: every region's newest
+// version reaches {prefix}-state, in its key's partition, even when a version commits
+// late; two projectors never both lead.
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <future>
+#include <map>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "kafka/kafka.h"
+#include "lab/lab_env.h"
+#include "ledger/pg_ledger_store.h"
+#include "projections/snapshot_projector.h"
+#include "senren/v1/state.pb.h"
+
+namespace senren::projections {
+namespace {
+
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+v1::ApplyStateRequest Apply(const std::string& region, std::initializer_list<std::pair<std::string, int>> redis) {
+  v1::ApplyStateRequest r;
+  r.set_region(region);
+  r.set_author("test");
+  for (const auto& [name, mb] : redis) {
+    auto* res = r.add_resources();
+    res->set_name(name);
+    res->mutable_redis_database()->set_memory_mb(mb);
+    res->mutable_redis_database()->set_replicas(1);
+  }
+  return r;
+}
+
+class SnapshotProjectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto& lab = testing::Lab();
+    schema_ = testing::UniqueName("proj");
+    for (char& c : schema_) c = c == '-' ? '_' : c;
+    prefix_ = testing::UniqueName("proj");
+    auto migrated = ledger::Migrate(lab.postgres_uri, schema_);
+    ASSERT_TRUE(migrated.ok()) << migrated.status();
+    ledger::PgLedgerStoreOptions options;
+    options.uri = lab.postgres_uri;
+    options.schema = schema_;
+    auto store = ledger::PgLedgerStore::Create(options);
+    ASSERT_TRUE(store.ok()) << store.status();
+    store_ = std::move(*store);
+  }
+  void TearDown() override {
+    store_.reset();
+    pqxx::connection conn(testing::Lab().postgres_uri);
+    pqxx::nontransaction(conn).exec0("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+  }
+
+  std::unique_ptr<SnapshotProjector> NewProjector() {
+    SnapshotProjectorOptions o;
+    o.postgres_uri = testing::Lab().postgres_uri;
+    o.schema = schema_;
+    o.brokers = testing::Lab().kafka_brokers;
+    o.topic_prefix = prefix_;
+    o.partitions = 4;
+    auto p = SnapshotProjector::Create(o, store_.get());
+    EXPECT_TRUE(p.ok()) << p.status();
+    return std::move(*p);
+  }
+
+  // Reads {prefix}-state until every region in `want` shows at least its version there.
+  std::map<std::string, v1::RegionalState> ReadUntil(const std::map<std::string, uint64_t>& want) {
+    auto consumer = kafka::Consumer::Create(testing::Lab().kafka_brokers);
+    EXPECT_TRUE(consumer.ok());
+    std::vector<kafka::PartitionOffset> parts;
+    for (int p = 0; p < 4; ++p) parts.push_back({StateTopic(prefix_), p, kafka::PartitionOffset::kBeginning});
+    EXPECT_TRUE((*consumer)->Assign(parts).ok());
+    std::map<std::string, v1::RegionalState> latest;
+    auto done = [&] {
+      for (const auto& [region, version] : want) {
+        auto it = latest.find(region);
+        if (it == latest.end() || it->second.version() < version) return false;
+      }
+      return true;
+    };
+    auto deadline = std::chrono::steady_clock::now() + seconds(30);
+    while (!done() && std::chrono::steady_clock::now() < deadline) {
+      auto m = (*consumer)->Poll(milliseconds(100));
+      EXPECT_TRUE(m.ok()) << m.status();
+      if (!m.ok() || !*m) continue;
+      v1::RegionalState s;
+      EXPECT_TRUE(s.ParseFromString(*(*m)->value));
+      EXPECT_EQ(s.region(), (*m)->key);
+      EXPECT_EQ((*m)->partition, kafka::PartitionForKey((*m)->key, 4));
+      EXPECT_EQ((*m)->HeaderValue("senren-version"), std::to_string(s.version()));
+      latest[s.region()] = s;
+    }
+    return latest;
+  }
+
+  std::string schema_;
+  std::string prefix_;
+  std::unique_ptr<ledger::PgLedgerStore> store_;
+};
+
+TEST_F(SnapshotProjectorTest, PublishesNewestVersionOfEveryRegion) {
+  auto projector = NewProjector();
+  ASSERT_TRUE(projector->Start().ok());
+  ASSERT_TRUE(store_->ApplyState(Apply("aws:us-east-1", {{"a", 64}}), {}).ok());
+  ASSERT_TRUE(store_->ApplyState(Apply("aws:us-east-1", {{"a", 128}, {"b", 64}}), {}).ok());
+  ASSERT_TRUE(store_->ApplyState(Apply("gcp:us-central1", {{"c", 32}}), {}).ok());
+
+  auto latest = ReadUntil({{"aws:us-east-1", 2}, {"gcp:us-central1", 1}});
+  ASSERT_EQ(latest["aws:us-east-1"].version(), 2u);
+  ASSERT_EQ(latest["aws:us-east-1"].resources_size(), 2);
+  EXPECT_EQ(latest["aws:us-east-1"].resources(0).redis_database().memory_mb(), 128u);
+  EXPECT_EQ(latest["gcp:us-central1"].version(), 1u);
+
+  // Progress is recorded only after Kafka confirmed: eventually both regions are there.
+  pqxx::connection conn(testing::Lab().postgres_uri);
+  std::map<std::string, int64_t> progress;
+  for (int i = 0; i < 100 && progress.size() < 2; ++i) {
+    progress.clear();
+    pqxx::nontransaction n(conn);
+    for (const auto& row : n.exec("SELECT region, published_version FROM " + schema_ + ".snapshot_progress")) {
+      progress[row[0].as<std::string>()] = row[1].as<int64_t>();
+    }
+    if (progress["aws:us-east-1"] != 2) progress.clear();
+    std::this_thread::sleep_for(milliseconds(50));
+  }
+  EXPECT_EQ(progress["aws:us-east-1"], 2);
+  EXPECT_EQ(progress["gcp:us-central1"], 1);
+  EXPECT_TRUE(projector->Stats().leader);
+}
+
+TEST_F(SnapshotProjectorTest, VersionThatCommitsLateIsStillPublished) {
+  ASSERT_TRUE(store_->ApplyState(Apply("aws:late-1", {{"x", 64}}), {}).ok());
+  auto projector = NewProjector();
+  ASSERT_TRUE(projector->Start().ok());
+  ReadUntil({{"aws:late-1", 1}});
+
+  // Hold the region's head row: the next apply to it waits, and commits after another
+  // region's later apply has been published.
+  pqxx::connection blocker(testing::Lab().postgres_uri);
+  pqxx::work hold(blocker);
+  hold.exec("SELECT 1 FROM " + schema_ + ".regions WHERE region = 'aws:late-1' FOR UPDATE");
+  auto late = std::async(std::launch::async, [&] {
+    return store_->ApplyState(Apply("aws:late-1", {{"x", 128}}), {}).ok();
+  });
+  std::this_thread::sleep_for(milliseconds(200));
+  ASSERT_TRUE(store_->ApplyState(Apply("gcp:early-1", {{"y", 64}}), {}).ok());
+  ReadUntil({{"gcp:early-1", 1}});
+  hold.commit();
+  ASSERT_TRUE(late.get());
+
+  auto latest = ReadUntil({{"aws:late-1", 2}, {"gcp:early-1", 1}});
+  EXPECT_EQ(latest["aws:late-1"].version(), 2u);
+  EXPECT_EQ(latest["aws:late-1"].resources(0).redis_database().memory_mb(), 128u);
+}
+
+TEST_F(SnapshotProjectorTest, OnlyOneOfTwoProjectorsLeads) {
+  auto first = NewProjector();
+  auto second = NewProjector();
+  ASSERT_TRUE(first->Start().ok());
+  for (int i = 0; i < 100 && !first->Stats().leader; ++i) std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_TRUE(second->Start().ok());
+  ASSERT_TRUE(store_->ApplyState(Apply("aws:lead-1", {{"z", 64}}), {}).ok());
+  ReadUntil({{"aws:lead-1", 1}});
+  EXPECT_TRUE(first->Stats().leader);
+  EXPECT_FALSE(second->Stats().leader);
+  EXPECT_EQ(second->Stats().published, 0u);
+
+  // The leader goes away: the other takes over and publishes what comes next.
+  first->Stop();
+  ASSERT_TRUE(store_->ApplyState(Apply("aws:lead-1", {{"z", 128}}), {}).ok());
+  auto latest = ReadUntil({{"aws:lead-1", 2}});
+  EXPECT_EQ(latest["aws:lead-1"].version(), 2u);
+  EXPECT_TRUE(second->Stats().leader);
+}
+
+}  // namespace
+}  // namespace senren::projections
