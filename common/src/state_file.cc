@@ -186,7 +186,9 @@ class Parser {
     if (!root.IsMap()) {
       return Error(root, "", "", "expected a mapping with region, message and resources");
     }
-    if (absl::Status s = CheckKeys(root, "", "", {"region", "message", "resources"}); !s.ok()) {
+    // `version` is what `senren-ledger show -o yaml` prints; informational, ignored.
+    if (absl::Status s = CheckKeys(root, "", "", {"region", "message", "resources", "version"});
+        !s.ok()) {
       return s;
     }
     StateFile out;
@@ -260,6 +262,7 @@ class Parser {
 void Emit(YAML::Emitter& out, const nlohmann::json& value) {
   switch (value.type()) {
     case nlohmann::json::value_t::object:
+      if (value.empty()) out << YAML::Flow;
       out << YAML::BeginMap;
       for (const auto& [k, v] : value.items()) {
         out << YAML::Key << k << YAML::Value;
@@ -268,6 +271,7 @@ void Emit(YAML::Emitter& out, const nlohmann::json& value) {
       out << YAML::EndMap;
       break;
     case nlohmann::json::value_t::array:
+      if (value.empty()) out << YAML::Flow;
       out << YAML::BeginSeq;
       for (const auto& v : value) Emit(out, v);
       out << YAML::EndSeq;

@@ -27,6 +27,20 @@ constexpr uint32_t kDefaultPageSize = 20;
 constexpr uint32_t kMaxPageSize = 1000;
 constexpr size_t kChangeRowsPerStatement = 1000;
 
+// libpq messages end in newlines and tabs; a Status message is one line.
+std::string OneLine(std::string_view text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\n' || c == '\t') {
+      if (!out.empty() && out.back() != ' ') out += ' ';
+    } else {
+      out += c;
+    }
+  }
+  while (!out.empty() && out.back() == ' ') out.pop_back();
+  return out;
+}
+
 // "postgresql://user:secret@host:port/db" -> "host:port/db": never log a password.
 std::string RedactUri(const std::string& uri) {
   std::string out = uri;
@@ -49,8 +63,7 @@ absl::Status FromSqlError(std::string_view op, const std::string& region, const 
   const std::string& state = e.sqlstate();
   std::string what = absl::StrCat("PostgreSQL failed to ", std::string(op));
   if (!region.empty()) absl::StrAppend(&what, " of region ", region);
-  absl::StrAppend(&what, " (SQLSTATE ", state, "): ", e.what());
-  while (!what.empty() && (what.back() == '\n' || what.back() == ' ')) what.pop_back();
+  absl::StrAppend(&what, " (SQLSTATE ", state, "): ", OneLine(e.what()));
   if (state.rfind("08", 0) == 0 || state == "57P01" || state == "57P02" || state == "57P03" ||
       state == "53300") {
     return absl::UnavailableError(what);
@@ -216,12 +229,12 @@ class ConnectionPool {
       return conn;
     } catch (const pqxx::broken_connection& e) {
       return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL at ",
-                                                 RedactUri(uri_), ": ", e.what()));
+                                                 RedactUri(uri_), ": ", OneLine(e.what())));
     } catch (const pqxx::sql_error& e) {
       return FromSqlError("open a connection", "", e);
     } catch (const std::exception& e) {
       return absl::UnavailableError(absl::StrCat("cannot connect to PostgreSQL at ",
-                                                 RedactUri(uri_), ": ", e.what()));
+                                                 RedactUri(uri_), ": ", OneLine(e.what())));
     }
   }
 
@@ -710,7 +723,7 @@ class PgLedgerStore::Impl {
         pool_.DropIdle();
         last = absl::UnavailableError(absl::StrCat("PostgreSQL is unreachable (", std::string(op),
                                                    region.empty() ? "" : " of region " + region,
-                                                   "): ", e.what()));
+                                                   "): ", OneLine(e.what())));
         continue;
       } catch (const pqxx::sql_error& e) {
         absl::Status s = FromSqlError(op, region, e);
@@ -782,7 +795,7 @@ absl::StatusOr<int> WithConnection(const std::string& uri, std::string_view op, 
     return fn(conn);
   } catch (const pqxx::broken_connection& e) {
     return absl::UnavailableError(
-        absl::StrCat("cannot connect to PostgreSQL at ", RedactUri(uri), ": ", e.what()));
+        absl::StrCat("cannot connect to PostgreSQL at ", RedactUri(uri), ": ", OneLine(e.what())));
   } catch (const pqxx::sql_error& e) {
     return FromSqlError(op, "", e);
   } catch (const std::exception& e) {

@@ -1,0 +1,55 @@
+#pragma once
+
+// The client commands of senren-ledger (apply, plan, history, show, diff, rollback,
+// regions): each talks to the ControlPlane API and prints a table, JSON or YAML. They
+// return the process exit code: 0 done, 1 the server refused (its message on stderr),
+// 2 bad local input (file, flags).
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+namespace senren::ledger::cli {
+
+enum class Output { kTable, kJson, kYaml };
+
+struct ClientOptions {
+  std::string addr = "127.0.0.1:57070";  // Default: $SENREN_ADDR or 127.0.0.1:57070
+  std::string token;                     // Default: $SENREN_TOKEN
+  std::string tls_ca;                    // PEM; set = TLS
+  std::string tls_cert;                  // client certificate for mutual TLS
+  std::string tls_key;
+  double timeout_seconds = 30;  // Default: 30
+  Output output = Output::kTable;
+};
+
+struct ApplyFlags {
+  std::string file;
+  std::optional<uint64_t> expected_version;
+  std::string idempotency_key;
+  std::string message;  // overrides the file's message
+  std::string author;
+  bool allow_empty = false;
+  bool allow_mass_delete = false;
+  bool dry_run = false;
+};
+
+int Apply(const ClientOptions& client, const ApplyFlags& flags);
+int Plan(const ClientOptions& client, const ApplyFlags& flags);
+int History(const ClientOptions& client, const std::string& region, uint32_t limit);
+int Show(const ClientOptions& client, const std::string& region, uint64_t version);
+int Diff(const ClientOptions& client, const std::string& region, uint64_t from, uint64_t to);
+
+struct RollbackFlags {
+  std::string region;
+  uint64_t to_version = 0;
+  std::string message;
+  std::string author;
+  std::optional<uint64_t> expected_version;
+  bool allow_empty = false;
+  bool allow_mass_delete = false;
+};
+int Rollback(const ClientOptions& client, const RollbackFlags& flags);
+int Regions(const ClientOptions& client);
+
+}  // namespace senren::ledger::cli

@@ -1,0 +1,245 @@
+// senren-ledger: the control plane server (serve), its schema tool (migrate) and the
+// admin/audit client (apply, plan, history, show, diff, rollback, regions). Wiring only.
+#include <signal.h>
+
+#include <chrono>
+#include <cstdlib>
+#include <iostream>
+#include <thread>
+
+#include <CLI/CLI.hpp>
+
+#include "absl/strings/str_cat.h"
+#include "cli/cli.h"
+#include "ledger/auth.h"
+#include "ledger/pg_ledger_store.h"
+#include "ledger/server.h"
+#include "migrations/migrations.h"
+#include "spdlog/spdlog.h"
+
+namespace {
+
+using senren::ledger::cli::Output;
+
+struct ServeFlags {
+  std::string postgres;
+  std::string schema = "senren";
+  std::string tokens;
+  std::string log_level = "info";
+  int pool_size = 16;
+  uint64_t checkpoint_interval = 64;
+  senren::ledger::ServerOptions server;
+};
+
+int Migrate(const std::string& uri, const std::string& schema) {
+  auto v = senren::ledger::Migrate(uri, schema);
+  if (!v.ok()) {
+    std::cerr << "senren-ledger: " << v.status().message() << "\n";
+    return 1;
+  }
+  std::cout << "schema " << schema << " is at migration " << *v << "\n";
+  return 0;
+}
+
+int Serve(ServeFlags flags) {
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  // Signals are taken by sigwait below; block them before any thread starts.
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+
+  auto auth = senren::ledger::TokenAuthenticator::FromFile(flags.tokens);
+  if (!auth.ok()) {
+    std::cerr << "senren-ledger: " << auth.status().message() << "\n";
+    return 2;
+  }
+  // PostgreSQL may still be starting: wait for it rather than exit.
+  for (int attempt = 0;; ++attempt) {
+    auto v = senren::ledger::Migrate(flags.postgres, flags.schema);
+    if (v.ok()) {
+      spdlog::info("schema {} at migration {}", flags.schema, *v);
+      break;
+    }
+    if (v.status().code() != absl::StatusCode::kUnavailable) {
+      std::cerr << "senren-ledger: " << v.status().message() << "\n";
+      return 1;
+    }
+    if (attempt % 10 == 0) spdlog::warn("waiting for PostgreSQL: {}", std::string(v.status().message()));
+    std::this_thread::sleep_for(std::chrono::seconds(1));
+  }
+  senren::ledger::PgLedgerStoreOptions store_options;
+  store_options.uri = flags.postgres;
+  store_options.schema = flags.schema;
+  store_options.pool_size = flags.pool_size;
+  store_options.checkpoint_interval = flags.checkpoint_interval;
+  auto store = senren::ledger::PgLedgerStore::Create(store_options);
+  if (!store.ok()) {
+    std::cerr << "senren-ledger: " << store.status().message() << "\n";
+    return 2;
+  }
+  senren::ledger::PgLedgerStore* raw_store = store->get();
+  flags.server.extra_metrics = [raw_store] {
+    auto s = raw_store->Stats();
+    return absl::StrCat(
+        "# TYPE senren_ledger_versions_appended_total counter\n",
+        "senren_ledger_versions_appended_total ", s.versions_appended, "\n",
+        "# TYPE senren_ledger_pg_pool_size gauge\nsenren_ledger_pg_pool_size ", s.pool_size, "\n",
+        "# TYPE senren_ledger_pg_pool_in_use gauge\nsenren_ledger_pg_pool_in_use ", s.pool_in_use, "\n",
+        "# TYPE senren_ledger_pg_pool_open gauge\nsenren_ledger_pg_pool_open ", s.pool_open, "\n",
+        "# TYPE senren_ledger_pg_reconnects_total counter\nsenren_ledger_pg_reconnects_total ",
+        s.reconnects, "\n");
+  };
+  auto server = senren::ledger::LedgerServer::Start(
+      flags.server, raw_store,
+      std::shared_ptr<const senren::ledger::TokenAuthenticator>(std::move(*auth)));
+  if (!server.ok()) {
+    std::cerr << "senren-ledger: " << server.status().message() << "\n";
+    return 1;
+  }
+  spdlog::info("senren-ledger serving senren.v1.ControlPlane on port {} (metrics port {})",
+               (*server)->port(), (*server)->metrics_port());
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: shutting down", sig);
+  (*server)->Shutdown();
+  return 0;
+}
+
+const char* Env(const char* name, const char* fallback) {
+  const char* v = std::getenv(name);
+  return v != nullptr && *v != '\0' ? v : fallback;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"senren-ledger: the Senren control plane (serve, migrate) and its admin client"};
+  app.require_subcommand(1);
+
+  // Client options shared by the client commands.
+  senren::ledger::cli::ClientOptions client;
+  client.addr = Env("SENREN_ADDR", "127.0.0.1:57070");
+  client.token = Env("SENREN_TOKEN", "");
+  std::string output = "table";
+  auto add_client_flags = [&](CLI::App* sub) {
+    sub->add_option("--addr", client.addr, "ControlPlane address (env SENREN_ADDR)");
+    sub->add_option("--token", client.token, "bearer token (env SENREN_TOKEN)");
+    sub->add_option("-o,--output", output, "table, json or yaml")
+        ->check(CLI::IsMember({"table", "json", "yaml"}));
+    sub->add_option("--tls-ca", client.tls_ca, "CA certificate (PEM) to verify the server; enables TLS");
+    sub->add_option("--tls-cert", client.tls_cert, "client certificate (PEM) for mutual TLS");
+    sub->add_option("--tls-key", client.tls_key, "client key (PEM) for mutual TLS");
+    sub->add_option("--timeout", client.timeout_seconds, "seconds per call (default 30)");
+  };
+
+  ServeFlags serve;
+  serve.postgres = Env("SENREN_POSTGRES_URI", "");
+  auto* serve_cmd = app.add_subcommand("serve", "run the ControlPlane gRPC server");
+  serve_cmd->add_option("--listen", serve.server.listen, "gRPC address (default 127.0.0.1:57070)");
+  serve_cmd->add_option("--metrics-listen", serve.server.metrics_listen,
+                        "Prometheus text endpoint, e.g. 127.0.0.1:57071 (default: none)");
+  serve_cmd->add_option("--postgres", serve.postgres, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
+      ->required(serve.postgres.empty());
+  serve_cmd->add_option("--schema", serve.schema, "PostgreSQL schema (default senren)");
+  serve_cmd->add_option("--tokens", serve.tokens, "tokens file: tokens: [{token, subject, role}]")
+      ->required();
+  serve_cmd->add_option("--max-request-bytes", serve.server.max_request_bytes,
+                        "larger requests get RESOURCE_EXHAUSTED (default 64 MiB)");
+  serve_cmd->add_option("--pool-size", serve.pool_size, "PostgreSQL connections (default 16)");
+  serve_cmd->add_option("--checkpoint-interval", serve.checkpoint_interval,
+                        "a full checkpoint every N versions (default 64)");
+  serve_cmd->add_option("--tls-cert", serve.server.tls_cert, "server certificate (PEM)");
+  serve_cmd->add_option("--tls-key", serve.server.tls_key, "server key (PEM)");
+  serve_cmd->add_option("--tls-client-ca", serve.server.tls_client_ca,
+                        "require client certificates signed by this CA (PEM)");
+  serve_cmd->add_option("--log-level", serve.log_level, "trace, debug, info, warn, error (default info)");
+
+  std::string migrate_uri = Env("SENREN_POSTGRES_URI", "");
+  std::string migrate_schema = "senren";
+  auto* migrate_cmd = app.add_subcommand("migrate", "apply the PostgreSQL migrations");
+  migrate_cmd->add_option("--postgres", migrate_uri, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
+      ->required(migrate_uri.empty());
+  migrate_cmd->add_option("--schema", migrate_schema, "PostgreSQL schema (default senren)");
+
+  senren::ledger::cli::ApplyFlags apply;
+  uint64_t expected = 0;
+  auto add_apply_flags = [&](CLI::App* sub, bool writes) {
+    sub->add_option("-f,--file", apply.file, "state file (YAML or JSON)")->required();
+    sub->add_option("--expected-version", expected, "fail ABORTED unless this is current");
+    sub->add_flag("--allow-empty", apply.allow_empty, "allow deleting every resource");
+    sub->add_flag("--allow-mass-delete", apply.allow_mass_delete, "allow deleting over 50 %");
+    if (writes) {
+      sub->add_option("--idempotency-key", apply.idempotency_key, "a retry with it writes nothing");
+      sub->add_option("-m,--message", apply.message, "recorded with the version (overrides the file's)");
+      sub->add_option("--author", apply.author, "recorded author (default: the token's subject)");
+      sub->add_flag("--dry-run", apply.dry_run, "validate and diff, write nothing");
+    }
+    add_client_flags(sub);
+  };
+  auto* apply_cmd = app.add_subcommand("apply", "apply a state file as the region's new state");
+  add_apply_flags(apply_cmd, true);
+  auto* plan_cmd = app.add_subcommand("plan", "show what applying a state file would change");
+  add_apply_flags(plan_cmd, false);
+
+  std::string region;
+  uint32_t limit = 20;
+  auto* history_cmd = app.add_subcommand("history", "versions of a region, newest first");
+  history_cmd->add_option("region", region, "region key, e.g. aws:us-east-1")->required();
+  history_cmd->add_option("-n,--limit", limit, "at most this many versions (default 20)");
+  add_client_flags(history_cmd);
+
+  uint64_t version = 0;
+  auto* show_cmd = app.add_subcommand("show", "a region's state (current or --version)");
+  show_cmd->add_option("region", region, "region key")->required();
+  show_cmd->add_option("--version", version, "version (default: current)");
+  add_client_flags(show_cmd);
+
+  uint64_t from = 0;
+  uint64_t to = 0;
+  auto* diff_cmd = app.add_subcommand("diff", "per-resource changes between two versions");
+  diff_cmd->add_option("region", region, "region key")->required();
+  diff_cmd->add_option("from", from, "from version (0 = empty)")->required();
+  diff_cmd->add_option("to", to, "to version")->required();
+  add_client_flags(diff_cmd);
+
+  senren::ledger::cli::RollbackFlags rollback;
+  uint64_t rollback_expected = 0;
+  auto* rollback_cmd = app.add_subcommand("rollback", "append a version equal to an earlier one");
+  rollback_cmd->add_option("region", rollback.region, "region key")->required();
+  rollback_cmd->add_option("--to", rollback.to_version, "the version to restore")->required();
+  rollback_cmd->add_option("-m,--message", rollback.message, "recorded with the version");
+  rollback_cmd->add_option("--author", rollback.author, "recorded author");
+  rollback_cmd->add_option("--expected-version", rollback_expected, "fail ABORTED unless current");
+  rollback_cmd->add_flag("--allow-empty", rollback.allow_empty, "allow an empty result");
+  rollback_cmd->add_flag("--allow-mass-delete", rollback.allow_mass_delete, "allow deleting over 50 %");
+  add_client_flags(rollback_cmd);
+
+  auto* regions_cmd = app.add_subcommand("regions", "every region with its current version");
+  add_client_flags(regions_cmd);
+
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  }
+  client.output = output == "json" ? Output::kJson : output == "yaml" ? Output::kYaml : Output::kTable;
+  namespace cli = senren::ledger::cli;
+  if (serve_cmd->parsed()) return Serve(serve);
+  if (migrate_cmd->parsed()) return Migrate(migrate_uri, migrate_schema);
+  if (apply_cmd->parsed() || plan_cmd->parsed()) {
+    CLI::App* sub = apply_cmd->parsed() ? apply_cmd : plan_cmd;
+    if (sub->count("--expected-version") > 0) apply.expected_version = expected;
+    return apply_cmd->parsed() ? cli::Apply(client, apply) : cli::Plan(client, apply);
+  }
+  if (history_cmd->parsed()) return cli::History(client, region, limit);
+  if (show_cmd->parsed()) return cli::Show(client, region, version);
+  if (diff_cmd->parsed()) return cli::Diff(client, region, from, to);
+  if (rollback_cmd->parsed()) {
+    if (rollback_cmd->count("--expected-version") > 0) rollback.expected_version = rollback_expected;
+    return cli::Rollback(client, rollback);
+  }
+  if (regions_cmd->parsed()) return cli::Regions(client);
+  return 2;
+}

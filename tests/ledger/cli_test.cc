@@ -1,0 +1,184 @@
+// The senren-ledger binary's client commands against an in-process server: the issue's
+// "done when" walk (apply, unchanged, edit, history, diff, rollback, show), bad files and
+// wrong tokens giving clear errors and writing nothing, and the output formats.
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdio>
+#include <fstream>
+#include <sstream>
+
+#include "nlohmann/json.hpp"
+#include "server_fixture.h"
+
+namespace senren::ledger {
+namespace {
+
+using ::testing::HasSubstr;
+using ::testing::Not;
+using testing::ServerFixture;
+
+struct CliRun {
+  int rc = -1;
+  std::string out;
+  std::string err;
+};
+
+std::string Slurp(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+class CliTest : public ::testing::Test {
+ protected:
+  CliRun Cli(const std::string& args, const std::string& token = "writer-token-1") {
+    const std::string out = dir_ + "/out";
+    const std::string err = dir_ + "/err";
+    const std::string cmd = "SENREN_ADDR=" + f_.addr() + " SENREN_TOKEN=" + token + " " +
+                            SENREN_LEDGER_BIN + " " + args + " >" + out + " 2>" + err;
+    CliRun r;
+    int status = std::system(cmd.c_str());
+    r.rc = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+    r.out = Slurp(out);
+    r.err = Slurp(err);
+    return r;
+  }
+
+  std::string Example(const std::string& name) {
+    return std::string(SENREN_SOURCE_DIR) + "/examples/states/" + name;
+  }
+
+  std::string Write(const std::string& name, const std::string& text) {
+    const std::string path = dir_ + "/" + name;
+    std::ofstream(path) << text;
+    return path;
+  }
+
+  ServerFixture f_;
+  std::string dir_ = [] {
+    char tmpl[] = "/tmp/senren-cli-test-XXXXXX";
+    return std::string(mkdtemp(tmpl));
+  }();
+};
+
+TEST_F(CliTest, TheDoneWhenWalk) {
+  CliRun r = Cli("apply -f " + Example("aws-us-east-1.yaml"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("aws:us-east-1: version 1"));
+
+  r = Cli("apply -f " + Example("aws-us-east-1.yaml"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("unchanged at version 1"));
+
+  r = Cli("plan -f " + Example("aws-us-east-1-v2.yaml"));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("plan against version 1"));
+  EXPECT_THAT(r.out, HasSubstr("~ RedisDatabase/sessions  memory_mb 512 -> 1024"));
+
+  r = Cli("apply -f " + Example("aws-us-east-1-v2.yaml") + " --expected-version 1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("version 2 (created 1, updated 1, deleted 0)"));
+
+  r = Cli("history aws:us-east-1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("grow sessions cache"));
+  EXPECT_THAT(r.out, HasSubstr("initial caches and profile store"));
+  EXPECT_THAT(r.out, HasSubstr("test-writer"));
+  EXPECT_LT(r.out.find("\n2 "), r.out.find("\n1 "));  // newest first
+
+  r = Cli("history aws:us-east-1 -o json", "reader-token-1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto history = nlohmann::json::parse(r.out);
+  ASSERT_EQ(history["versions"].size(), 2u);
+  EXPECT_EQ(history["versions"][0]["created"], 1);
+  EXPECT_EQ(history["versions"][0]["updated"], 1);
+  EXPECT_EQ(history["versions"][1]["created"], 3);
+  EXPECT_EQ(history["versions"][0]["author"], "test-writer");
+
+  r = Cli("diff aws:us-east-1 1 2");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("+ RedisDatabase/feature-flags"));
+  EXPECT_THAT(r.out, HasSubstr("~ RedisDatabase/sessions  memory_mb 512 -> 1024"));
+
+  r = Cli("rollback aws:us-east-1 --to 1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("version 3"));
+
+  CliRun v1 = Cli("show aws:us-east-1 --version 1 -o json");
+  CliRun v3 = Cli("show aws:us-east-1 -o json");
+  ASSERT_EQ(v1.rc, 0) << v1.err;
+  ASSERT_EQ(v3.rc, 0) << v3.err;
+  auto j1 = nlohmann::json::parse(v1.out);
+  auto j3 = nlohmann::json::parse(v3.out);
+  EXPECT_EQ(j3["version"], 3);
+  EXPECT_EQ(j1["resources"], j3["resources"]);
+  EXPECT_EQ(j1["resources"].size(), 3u);
+
+  // `show -o yaml` is a state file: applying it again changes nothing.
+  CliRun yaml = Cli("show aws:us-east-1 -o yaml");
+  ASSERT_EQ(yaml.rc, 0);
+  r = Cli("apply -f " + Write("again.yaml", yaml.out));
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("unchanged at version 3"));
+
+  r = Cli("history aws:us-east-1 -o yaml");
+  ASSERT_EQ(r.rc, 0);
+  EXPECT_THAT(r.out, HasSubstr("origin: ORIGIN_ROLLBACK"));
+
+  r = Cli("regions");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("aws:us-east-1"));
+}
+
+TEST_F(CliTest, ABadFileNamesFileResourceFieldAndWritesNothing) {
+  CliRun r = Cli("apply -f " + Example("invalid.yaml"));
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_THAT(r.err, HasSubstr("invalid.yaml:4"));
+  EXPECT_THAT(r.err, HasSubstr("RedisDatabase/sessions"));
+  EXPECT_THAT(r.err, HasSubstr("spec.memory_mb"));
+  r = Cli("apply -f /nonexistent/state.yaml");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_THAT(r.err, HasSubstr("/nonexistent/state.yaml"));
+  r = Cli("regions -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, Not(HasSubstr("aws:us-east-1")));
+}
+
+TEST_F(CliTest, AWrongTokenIsAClearErrorAndWritesNothing) {
+  CliRun r = Cli("apply -f " + Example("aws-us-east-1.yaml"), "wrong");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("UNAUTHENTICATED"));
+  r = Cli("apply -f " + Example("aws-us-east-1.yaml"), "reader-token-1");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("PERMISSION_DENIED"));
+  r = Cli("show aws:us-east-1 -o json", "reader-token-1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["version"], 0);
+}
+
+TEST_F(CliTest, ServerRefusalsExitNonZeroWithTheServerMessage) {
+  ASSERT_EQ(Cli("apply -f " + Example("aws-us-east-1.yaml")).rc, 0);
+  CliRun r = Cli("apply -f " + Example("aws-us-east-1-v2.yaml") + " --expected-version 7");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("ABORTED"));
+  EXPECT_THAT(r.err, HasSubstr("at version 1"));
+  r = Cli("apply -f " + Write("empty.yaml", "region: aws:us-east-1\nresources: []\n"));
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("FAILED_PRECONDITION"));
+  EXPECT_THAT(r.err, HasSubstr("allow_empty"));
+  r = Cli("rollback aws:us-east-1 --to 9");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("NOT_FOUND"));
+  r = Cli("show aws:us-east-1 --version 5");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("no version 5"));
+  r = Cli("apply -f " + Write("e2.yaml", "region: aws:us-east-1\nresources: []\n") + " --allow-empty -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["version"], "2");
+}
+
+}  // namespace
+}  // namespace senren::ledger
