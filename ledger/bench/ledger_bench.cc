@@ -1,0 +1,257 @@
+// Speed of the ledger on the lab's PostgreSQL (issue 4, SPEC §11). Each benchmark runs
+// in a schema of its own. Run:
+//   ninja -C build-ledger ledger_bench
+//   build-ledger/ledger/ledger_bench --benchmark_out=bench/results/ledger_bench.json
+//     --benchmark_out_format=json
+// Latency benchmarks report p50/p90/p99/max (ms) as counters besides Google Benchmark's mean.
+#include <benchmark/benchmark.h>
+#include <grpcpp/grpcpp.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <mutex>
+
+#include <pqxx/pqxx>
+
+#include "common/diff.h"
+#include "common/resources.h"
+#include "lab/lab_env.h"
+#include "ledger/pg_ledger_store.h"
+#include "ledger/server.h"
+#include "senren/v1/control_plane.grpc.pb.h"
+
+namespace senren::ledger {
+namespace {
+
+v1::Resource Redis(const std::string& name, uint32_t memory_mb) {
+  v1::Resource r;
+  r.set_name(name);
+  r.mutable_redis_database()->set_memory_mb(memory_mb);
+  r.mutable_redis_database()->set_replicas(3);
+  common::Canonicalize(&r);
+  return r;
+}
+
+v1::ApplyStateRequest SmallState(const std::string& region, uint32_t salt) {
+  v1::ApplyStateRequest req;
+  req.set_region(region);
+  req.set_message("bench");
+  *req.add_resources() = Redis("sessions", 16 + salt % 100000);
+  *req.add_resources() = Redis("cache", 512);
+  *req.add_resources() = Redis("rate-limits", 128);
+  return req;
+}
+
+// A migrated schema dropped at exit.
+class BenchSchema {
+ public:
+  BenchSchema() : uri_(testing::Lab().postgres_uri) {
+    name_ = testing::UniqueName("ledger_bench");
+    std::replace(name_.begin(), name_.end(), '-', '_');
+    auto v = Migrate(uri_, name_);
+    if (!v.ok()) {
+      std::fprintf(stderr, "migrate: %s\n", std::string(v.status().message()).c_str());
+      std::abort();
+    }
+  }
+  ~BenchSchema() {
+    try {
+      pqxx::connection c(uri_);
+      pqxx::work tx(c);
+      tx.exec0("DROP SCHEMA IF EXISTS \"" + name_ + "\" CASCADE");
+      tx.commit();
+    } catch (const std::exception&) {
+    }
+  }
+  std::unique_ptr<PgLedgerStore> Store(int pool, size_t cache = 4096) const {
+    PgLedgerStoreOptions o;
+    o.uri = uri_;
+    o.schema = name_;
+    o.pool_size = pool;
+    o.state_cache_regions = cache;
+    return std::move(*PgLedgerStore::Create(o));
+  }
+
+ private:
+  std::string uri_;
+  std::string name_;
+};
+
+void ReportPercentiles(benchmark::State& state, std::vector<double>& ms) {
+  if (ms.empty()) return;
+  std::sort(ms.begin(), ms.end());
+  auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * ms.size()))]; };
+  state.counters["p50_ms"] = at(0.50);
+  state.counters["p90_ms"] = at(0.90);
+  state.counters["p99_ms"] = at(0.99);
+  state.counters["max_ms"] = ms.back();
+  state.counters["n"] = static_cast<double>(ms.size());
+}
+
+const WriteContext kCtx{"bench", ""};
+
+// ApplyState of a small state (3 resources) that changes every call, on the store.
+void BM_ApplySmallState_Store(benchmark::State& state) {
+  BenchSchema schema;
+  auto store = schema.Store(4);
+  std::vector<double> ms;
+  uint32_t i = 0;
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = store->ApplyState(SmallState("aws:bench", ++i), kCtx);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (!r.ok() || !r->changed()) state.SkipWithError("apply failed");
+  }
+  ReportPercentiles(state, ms);
+}
+BENCHMARK(BM_ApplySmallState_Store)->Iterations(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The same through gRPC with a bearer token (in-process server, loopback TCP).
+void BM_ApplySmallState_Grpc(benchmark::State& state) {
+  BenchSchema schema;
+  auto store = schema.Store(4);
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  auto auth = TokenAuthenticator::FromYaml("tokens: [{token: t, subject: bench, role: writer}]", "bench");
+  auto server = LedgerServer::Start(so, store.get(), std::move(*auth));
+  auto stub = v1::ControlPlane::NewStub(grpc::CreateChannel(
+      "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
+  std::vector<double> ms;
+  uint32_t i = 0;
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    grpc::ClientContext ctx;
+    ctx.AddMetadata("authorization", "Bearer t");
+    v1::ApplyStateResponse resp;
+    grpc::Status s = stub->ApplyState(&ctx, SmallState("aws:bench", ++i), &resp);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (!s.ok()) state.SkipWithError(s.error_message().c_str());
+  }
+  ReportPercentiles(state, ms);
+}
+BENCHMARK(BM_ApplySmallState_Grpc)->Iterations(2000)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Versions per second with N concurrent clients spread over 100 regions, one store.
+struct Shared {
+  std::mutex mu;
+  std::unique_ptr<BenchSchema> schema;
+  std::unique_ptr<PgLedgerStore> store;
+  std::atomic<uint32_t> salt{0};
+};
+Shared g_shared;
+
+void BM_ApplyThroughput(benchmark::State& state) {
+  if (state.thread_index() == 0) {
+    std::lock_guard lock(g_shared.mu);
+    g_shared.schema = std::make_unique<BenchSchema>();
+    g_shared.store = g_shared.schema->Store(static_cast<int>(state.range(0)));
+  }
+  // Google Benchmark starts the timed loop of all threads together, after setup.
+  uint64_t done = 0;
+  for (auto _ : state) {
+    PgLedgerStore* store = nullptr;
+    {
+      std::lock_guard lock(g_shared.mu);
+      store = g_shared.store.get();
+    }
+    const uint32_t salt = g_shared.salt.fetch_add(1);
+    const std::string region = "aws:r" + std::to_string(salt % 100);
+    auto r = store->ApplyState(SmallState(region, salt), kCtx);
+    if (!r.ok()) {
+      state.SkipWithError(std::string(r.status().message()).c_str());
+      break;
+    }
+    ++done;
+  }
+  state.SetItemsProcessed(static_cast<int64_t>(done));
+  if (state.thread_index() == 0) {
+    std::lock_guard lock(g_shared.mu);
+    // Other threads may still be in their last iteration; keep the store until the end.
+  }
+}
+BENCHMARK(BM_ApplyThroughput)->Arg(16)->Arg(32)->Threads(32)->Iterations(100)->UseRealTime()
+    ->Unit(benchmark::kMillisecond);
+
+// Materializing a version of 10,000 resources from PostgreSQL (no cache): version 63 of a
+// region whose version 1 created 10,000 resources and each later version updated 10, so it
+// reads the most change sets a version can need (checkpoint interval 64).
+void BM_Materialize10k(benchmark::State& state) {
+  BenchSchema schema;
+  auto writer = schema.Store(2);
+  std::vector<v1::Resource> rs;
+  for (int i = 0; i < 10000; ++i) rs.push_back(Redis("db-" + std::to_string(100000 + i), 64));
+  uint64_t version = 0;
+  for (int v = 1; v <= 63; ++v) {
+    if (v > 1) {
+      for (int k = 0; k < 10; ++k) {
+        rs[static_cast<size_t>((v * 10 + k) % 10000)].mutable_redis_database()->set_memory_mb(
+            static_cast<uint32_t>(16 + v));
+      }
+    }
+    v1::ApplyStateRequest req;
+    req.set_region("aws:big");
+    for (const auto& r : rs) *req.add_resources() = r;
+    auto r = writer->ApplyState(req, kCtx);
+    if (!r.ok()) {
+      state.SkipWithError(std::string(r.status().message()).c_str());
+      return;
+    }
+    version = r->version();
+  }
+  auto cold = schema.Store(1, /*cache=*/0);
+  std::vector<double> ms;
+  for (auto _ : state) {
+    auto t0 = std::chrono::steady_clock::now();
+    auto s = cold->GetState("aws:big", version);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (!s.ok() || s->resources_size() != 10000) state.SkipWithError("materialize failed");
+  }
+  ReportPercentiles(state, ms);
+}
+BENCHMARK(BM_Materialize10k)->Iterations(30)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Applying a 10,000-resource state that changes 10 of them (the version write path).
+void BM_ApplyLargeState10k(benchmark::State& state) {
+  BenchSchema schema;
+  auto store = schema.Store(2);
+  v1::ApplyStateRequest req;
+  req.set_region("aws:big");
+  for (int i = 0; i < 10000; ++i) *req.add_resources() = Redis("db-" + std::to_string(100000 + i), 64);
+  (void)store->ApplyState(req, kCtx);
+  std::vector<double> ms;
+  uint32_t v = 0;
+  for (auto _ : state) {
+    ++v;
+    for (int k = 0; k < 10; ++k) {
+      req.mutable_resources((v * 10 + static_cast<uint32_t>(k)) % 10000)
+          ->mutable_redis_database()->set_memory_mb(16 + v % 1000);
+    }
+    auto t0 = std::chrono::steady_clock::now();
+    auto r = store->ApplyState(req, kCtx);
+    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (!r.ok()) state.SkipWithError(std::string(r.status().message()).c_str());
+  }
+  ReportPercentiles(state, ms);
+}
+BENCHMARK(BM_ApplyLargeState10k)->Iterations(50)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// The pure diff of two 10,000-resource sets (SPEC §11: ≤ 10 ms).
+void BM_Diff10k(benchmark::State& state) {
+  std::vector<v1::Resource> before;
+  std::vector<v1::Resource> after;
+  for (int i = 0; i < 10000; ++i) {
+    before.push_back(Redis("db-" + std::to_string(100000 + i), 64));
+    after.push_back(Redis("db-" + std::to_string(100000 + i), i % 100 == 0 ? 128 : 64));
+  }
+  for (auto _ : state) {
+    auto d = common::DiffResources(before, after);
+    benchmark::DoNotOptimize(d);
+  }
+}
+BENCHMARK(BM_Diff10k)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace senren::ledger
+
+BENCHMARK_MAIN();
