@@ -1,0 +1,218 @@
+// The status projector and read model on the lab's PostgreSQL and Kafka: status
+// messages become GetStatus answers and WatchStatus events, garbage is counted and
+// skipped, tombstones remove, and history answers "as it was then".
+#include <google/protobuf/util/time_util.h>
+#include <gtest/gtest.h>
+
+#include <chrono>
+#include <pqxx/pqxx>
+#include <thread>
+
+#include "kafka/kafka.h"
+#include "lab/lab_env.h"
+#include "ledger/pg_ledger_store.h"
+#include "projections/status_keys.h"
+#include "projections/status_projector.h"
+#include "projections/status_read_model.h"
+#include "senren/v1/status.pb.h"
+
+namespace senren::projections {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+using std::chrono::milliseconds;
+using std::chrono::seconds;
+
+constexpr char kRegion[] = "aws:us-east-1";
+
+class StatusProjectorTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto& lab = testing::Lab();
+    schema_ = testing::UniqueName("status");
+    for (char& c : schema_) c = c == '-' ? '_' : c;
+    prefix_ = testing::UniqueName("status");
+    ASSERT_TRUE(ledger::Migrate(lab.postgres_uri, schema_).ok());
+    ledger::PgLedgerStoreOptions o;
+    o.uri = lab.postgres_uri;
+    o.schema = schema_;
+    auto store = ledger::PgLedgerStore::Create(o);
+    ASSERT_TRUE(store.ok());
+    store_ = std::move(*store);
+    v1::ApplyStateRequest apply;
+    apply.set_region(kRegion);
+    auto* r = apply.add_resources();
+    r->set_name("sessions");
+    r->mutable_redis_database()->set_memory_mb(64);
+    ASSERT_TRUE(store_->ApplyState(apply, {}).ok());
+
+    StatusProjectorOptions po;
+    po.postgres_uri = lab.postgres_uri;
+    po.schema = schema_;
+    po.brokers = lab.kafka_brokers;
+    po.topic_prefix = prefix_;
+    po.partitions = 3;
+    auto projector = StatusProjector::Create(po, &hub_);
+    ASSERT_TRUE(projector.ok());
+    projector_ = std::move(*projector);
+    ASSERT_TRUE(projector_->Start().ok());
+    auto model = NewPgStatusReadModel({lab.postgres_uri, schema_, 2}, &hub_);
+    ASSERT_TRUE(model.ok());
+    model_ = std::move(*model);
+    auto producer = kafka::Producer::Create(lab.kafka_brokers);
+    ASSERT_TRUE(producer.ok());
+    producer_ = std::move(*producer);
+  }
+
+  void TearDown() override {
+    projector_->Stop();
+    pqxx::connection conn(testing::Lab().postgres_uri);
+    pqxx::nontransaction(conn).exec0("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+  }
+
+  void Send(const std::string& key, const std::optional<std::string>& value) {
+    ASSERT_TRUE(producer_->Produce({StatusTopic(prefix_), key, value, {}}, [](const kafka::Delivery& d) {
+      EXPECT_TRUE(d.status.ok()) << d.status;
+    }).ok());
+    ASSERT_TRUE(producer_->Flush(seconds(10)).ok());
+  }
+
+  void SendResource(const std::string& name, bool ready, uint64_t version) {
+    v1::ResourceStatus s;
+    s.set_region(kRegion);
+    s.set_cluster("prod");
+    s.set_kind(v1::RESOURCE_KIND_REDIS_DATABASE);
+    s.set_name(name);
+    s.set_ready(ready);
+    s.set_host(name + ".senren.svc.cluster.local");
+    s.set_port(6379);
+    s.set_phase(ready ? v1::PHASE_READY : v1::PHASE_PROVISIONING);
+    s.set_state_version(version);
+    *s.mutable_observed_at() = TimeUtil::GetCurrentTime();
+    Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, name), s.SerializeAsString());
+  }
+
+  void SendReport(uint64_t applied, uint32_t ready) {
+    v1::ClusterReport r;
+    r.set_region(kRegion);
+    r.set_cluster("prod");
+    r.set_applied_version(applied);
+    r.set_result(v1::APPLY_RESULT_APPLIED);
+    r.set_resources_total(1);
+    r.set_resources_ready(ready);
+    r.set_heartbeat_interval_seconds(10);
+    *r.mutable_heartbeat_at() = TimeUtil::GetCurrentTime();
+    Send(ClusterReportKey(kRegion, "prod"), r.SerializeAsString());
+  }
+
+  // Polls GetStatus until pred holds (or 20 s).
+  v1::GetStatusResponse WaitStatus(const std::function<bool(const v1::GetStatusResponse&)>& pred) {
+    v1::GetStatusRequest req;
+    req.set_region(kRegion);
+    v1::GetStatusResponse last;
+    for (int i = 0; i < 400; ++i) {
+      auto got = model_->GetStatus(req);
+      EXPECT_TRUE(got.ok()) << got.status();
+      if (got.ok()) {
+        last = *got;
+        if (pred(last)) return last;
+      }
+      std::this_thread::sleep_for(milliseconds(50));
+    }
+    ADD_FAILURE() << "status never matched; last: " << last.DebugString();
+    return last;
+  }
+
+  std::string schema_;
+  std::string prefix_;
+  StatusHub hub_;
+  std::unique_ptr<ledger::PgLedgerStore> store_;
+  std::unique_ptr<StatusProjector> projector_;
+  std::unique_ptr<StatusReadModel> model_;
+  std::unique_ptr<kafka::Producer> producer_;
+};
+
+TEST_F(StatusProjectorTest, FoldsStatusAndSkipsGarbage) {
+  Send("not-a-key", std::string("x"));
+  Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"), std::string("\xff\xff", 2));
+  Send(ClusterReportKey("gcp:nowhere-1", "prod"), std::string("y"));
+  SendResource("sessions", true, 1);
+  SendReport(1, 1);
+
+  auto status = WaitStatus([](const v1::GetStatusResponse& s) { return s.resources_size() == 1 && s.clusters_size() == 1; });
+  EXPECT_EQ(status.desired_version(), 1u);
+  ASSERT_EQ(status.resources_size(), 1);
+  EXPECT_TRUE(status.resources(0).ready());
+  EXPECT_EQ(status.resources(0).host(), "sessions.senren.svc.cluster.local");
+  EXPECT_EQ(status.resources(0).port(), 6379u);
+  ASSERT_EQ(status.clusters_size(), 1);
+  EXPECT_EQ(status.clusters(0).applied_version(), 1u);
+  EXPECT_FALSE(status.clusters(0).stale());
+  EXPECT_LT(status.clusters(0).heartbeat_age_seconds(), 60.0);
+
+  auto stats = projector_->Stats();
+  EXPECT_EQ(stats.bad_messages, 2u);
+  EXPECT_EQ(stats.unknown_region, 1u);
+
+  auto conv = model_->Convergence();
+  ASSERT_TRUE(conv.ok());
+  ASSERT_EQ(conv->count(kRegion), 1u);
+  EXPECT_EQ(conv->at(kRegion).clusters, std::vector<std::string>{"prod"});
+  EXPECT_EQ(conv->at(kRegion).converged, 1u);
+}
+
+TEST_F(StatusProjectorTest, WatchSeesChangesAndReplaysFromVersion) {
+  SendResource("sessions", false, 1);
+  WaitStatus([](const v1::GetStatusResponse& s) { return s.resources_size() == 1; });
+
+  auto replay = model_->Watch(kRegion, 1);
+  ASSERT_TRUE(replay.ok()) << replay.status();
+  auto first = (*replay)->Next(seconds(5));
+  ASSERT_TRUE(first.has_value());
+  EXPECT_EQ(first->resource().name(), "sessions");
+  EXPECT_FALSE(first->resource().ready());
+
+  auto live = model_->Watch(kRegion, 0);
+  ASSERT_TRUE(live.ok());
+  SendResource("sessions", true, 1);
+  auto event = (*live)->Next(seconds(20));
+  ASSERT_TRUE(event.has_value());
+  EXPECT_TRUE(event->resource().ready());
+  EXPECT_EQ(event->desired_version(), 1u);
+
+  EXPECT_EQ(model_->Watch("gcp:unknown-1", 0).status().code(), absl::StatusCode::kNotFound);
+}
+
+TEST_F(StatusProjectorTest, TombstoneRemovesAndHistoryRemembers) {
+  SendResource("sessions", true, 1);
+  WaitStatus([](const v1::GetStatusResponse& s) { return s.resources_size() == 1; });
+  std::this_thread::sleep_for(milliseconds(50));
+  auto before_delete = TimeUtil::GetCurrentTime();
+  std::this_thread::sleep_for(milliseconds(50));
+  Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"), std::nullopt);
+  WaitStatus([](const v1::GetStatusResponse& s) { return s.resources_size() == 0; });
+
+  v1::GetStatusRequest then;
+  then.set_region(kRegion);
+  *then.mutable_at() = before_delete;
+  auto past = model_->GetStatus(then);
+  ASSERT_TRUE(past.ok()) << past.status();
+  EXPECT_EQ(past->desired_version(), 1u);
+  ASSERT_EQ(past->resources_size(), 1);
+  EXPECT_TRUE(past->resources(0).ready());
+
+  // A restarted projector resumes after what it folded: history does not grow.
+  auto count = [&] {
+    pqxx::connection conn(testing::Lab().postgres_uri);
+    return pqxx::nontransaction(conn).exec("SELECT count(*) FROM " + schema_ + ".status_history")[0][0].as<int>();
+  };
+  const int rows = count();
+  projector_->Stop();
+  ASSERT_TRUE(projector_->Start().ok());
+  SendReport(1, 0);
+  WaitStatus([](const v1::GetStatusResponse& s) { return s.clusters_size() == 1; });
+  EXPECT_EQ(count(), rows + 1);
+}
+
+}  // namespace
+}  // namespace senren::projections
