@@ -561,7 +561,8 @@ cmd_up() {
     if [[ -f $root/examples/quickstart.py ]]; then
       log "running examples/quickstart.py"
       # shellcheck disable=SC1091
-      (source "$LAB_DIR/env" && python3 "$root/examples/quickstart.py")
+      local py; py=$("$root/tools/python-env")
+      (source "$LAB_DIR/env" && "$py" "$root/examples/quickstart.py")
     else
       log "examples/quickstart.py does not exist yet: no quickstart to run"
     fi

@@ -1,0 +1,254 @@
+"""Typed resources of a region's desired state (SPEC §7).
+
+Each resource is a frozen dataclass that checks the bounds of SPEC §7 when it is built,
+so a mistake is caught on the line that makes it, not when the server answers::
+
+    >>> from senren import RedisDatabase, AerospikeCluster, AerospikeNamespace
+    >>> RedisDatabase("sessions", memory_mb=512, replicas=3, persistence="rdb")
+    RedisDatabase(name='sessions', memory_mb=512, replicas=3, version='7.2', persistence='rdb', eviction_policy='')
+    >>> AerospikeCluster("profiles", size=3,
+    ...                  namespaces=[AerospikeNamespace("users", memory_mb=1024, replication_factor=2)])
+    ... # doctest: +ELLIPSIS
+    AerospikeCluster(name='profiles', size=3, namespaces=(AerospikeNamespace(name='users', ...),), version='7.1')
+    >>> RedisDatabase("sessions", memory_mb=8)
+    Traceback (most recent call last):
+    ...
+    ValueError: RedisDatabase sessions: memory_mb: 8 is out of bounds 16..1048576
+
+The messages name the field the same way the server's INVALID_ARGUMENT does.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import ClassVar, Literal, Sequence, Union
+
+__all__ = [
+    "RedisDatabase",
+    "AerospikeCluster",
+    "AerospikeNamespace",
+    "Resource",
+    "REDIS_PERSISTENCE",
+    "AEROSPIKE_STORAGE",
+    "EVICTION_POLICIES",
+    "validate_region",
+]
+
+MIN_MEMORY_MB = 16
+MAX_MEMORY_MB = 1_048_576
+MAX_REDIS_REPLICAS = 9
+MAX_AEROSPIKE_SIZE = 32
+MAX_VERSION_LENGTH = 32
+
+#: Values of ``RedisDatabase.persistence``.
+REDIS_PERSISTENCE: tuple[str, ...] = ("none", "rdb", "aof")
+#: Values of ``AerospikeNamespace.storage``.
+AEROSPIKE_STORAGE: tuple[str, ...] = ("memory", "device")
+#: Values of ``RedisDatabase.eviction_policy`` (Redis' maxmemory-policy); "" = Redis' default.
+EVICTION_POLICIES: tuple[str, ...] = (
+    "noeviction",
+    "allkeys-lru",
+    "allkeys-lfu",
+    "allkeys-random",
+    "volatile-lru",
+    "volatile-lfu",
+    "volatile-random",
+    "volatile-ttl",
+)
+
+_DNS1123_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
+_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*$")
+_REGION = re.compile(r"^[a-z][a-z0-9]*:[a-z0-9-]+$")
+
+Persistence = Literal["none", "rdb", "aof"]
+Storage = Literal["memory", "device"]
+
+
+def validate_region(region: str) -> str:
+    """Checks a region key ``cloud:region`` (e.g. ``aws:us-east-1``); returns it.
+
+    Raises:
+        ValueError: naming the field ``region`` when the key is malformed.
+    """
+    if not isinstance(region, str) or len(region) > 253 or not _REGION.match(region):
+        raise ValueError(
+            f"region: {region!r} is not a region key cloud:region "
+            "(^[a-z][a-z0-9]*:[a-z0-9-]+$), e.g. 'aws:us-east-1'"
+        )
+    return region
+
+
+def _fail(owner: str, fld: str, problem: str) -> ValueError:
+    return ValueError(f"{owner}: {fld}: {problem}")
+
+
+def _check_name(owner: str, fld: str, name: object) -> None:
+    if not isinstance(name, str) or not _DNS1123_LABEL.match(name):
+        raise _fail(
+            owner,
+            fld,
+            f"{name!r} is not a DNS-1123 label (a-z, 0-9, '-', starts and ends "
+            "alphanumeric, at most 63 characters)",
+        )
+
+
+def _check_int(owner: str, fld: str, value: object, lo: int, hi: int, extra: str = "") -> None:
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise _fail(owner, fld, f"{value!r} is not an integer")
+    if not lo <= value <= hi:
+        raise _fail(owner, fld, f"{value} is out of bounds {lo}..{hi}{extra}")
+
+
+def _check_version(owner: str, value: object, example: str) -> None:
+    if not isinstance(value, str) or len(value) > MAX_VERSION_LENGTH or not _VERSION.match(value):
+        raise _fail(owner, "version", f"{value!r} is not a version like {example!r}")
+
+
+def _check_choice(owner: str, fld: str, value: object, choices: Sequence[str]) -> None:
+    if value not in choices:
+        raise _fail(owner, fld, f"{value!r} is not one of {', '.join(choices)}")
+
+
+@dataclass(frozen=True)
+class RedisDatabase:
+    """A Redis database (CRD ``RedisDatabase``).
+
+    Args:
+        name: DNS-1123 label, unique among the region's Redis databases.
+        memory_mb: memory limit in MiB, 16..1048576.
+        replicas: number of Redis pods, 1..9. Default: 1.
+        version: Redis version such as ``"7.2"``. Default: ``"7.2"``.
+        persistence: ``"none"``, ``"rdb"`` or ``"aof"``. Default: ``"none"``.
+        eviction_policy: Redis maxmemory-policy (see ``EVICTION_POLICIES``); ``""`` keeps
+            Redis' default (noeviction). Default: ``""``.
+
+    Raises:
+        ValueError: a value out of the bounds of SPEC §7; the message names the field.
+
+    Example:
+        >>> RedisDatabase("sessions", memory_mb=512, replicas=3).ref
+        'RedisDatabase/sessions'
+    """
+
+    kind: ClassVar[str] = "RedisDatabase"
+
+    name: str
+    memory_mb: int
+    replicas: int = 1
+    version: str = "7.2"
+    persistence: Persistence = "none"
+    eviction_policy: str = ""
+
+    def __post_init__(self) -> None:
+        owner = f"RedisDatabase {self.name}"
+        _check_name(f"RedisDatabase {self.name!r}", "name", self.name)
+        _check_int(owner, "memory_mb", self.memory_mb, MIN_MEMORY_MB, MAX_MEMORY_MB)
+        _check_int(owner, "replicas", self.replicas, 1, MAX_REDIS_REPLICAS)
+        _check_version(owner, self.version, "7.2")
+        _check_choice(owner, "persistence", self.persistence, REDIS_PERSISTENCE)
+        if self.eviction_policy != "":
+            _check_choice(owner, "eviction_policy", self.eviction_policy, EVICTION_POLICIES)
+
+    @property
+    def ref(self) -> str:
+        """The resource's name as results show it: ``"RedisDatabase/<name>"``."""
+        return f"{self.kind}/{self.name}"
+
+
+@dataclass(frozen=True)
+class AerospikeNamespace:
+    """One namespace of an :class:`AerospikeCluster`.
+
+    Args:
+        name: DNS-1123 label, unique within the cluster.
+        memory_mb: memory for the namespace in MiB, 16..1048576.
+        replication_factor: copies of each record, 1..size of the cluster (checked by
+            the cluster). Default: 1.
+        storage: ``"memory"`` or ``"device"``. Default: ``"memory"``.
+
+    Raises:
+        ValueError: a value out of bounds; the message names the field.
+
+    Example:
+        >>> AerospikeNamespace("users", memory_mb=1024, replication_factor=2)
+        AerospikeNamespace(name='users', memory_mb=1024, replication_factor=2, storage='memory')
+    """
+
+    name: str
+    memory_mb: int
+    replication_factor: int = 1
+    storage: Storage = "memory"
+
+    def __post_init__(self) -> None:
+        owner = f"AerospikeNamespace {self.name}"
+        _check_name(f"AerospikeNamespace {self.name!r}", "name", self.name)
+        _check_int(owner, "memory_mb", self.memory_mb, MIN_MEMORY_MB, MAX_MEMORY_MB)
+        # The upper bound is the cluster's size, checked by AerospikeCluster.
+        _check_int(owner, "replication_factor", self.replication_factor, 1, MAX_AEROSPIKE_SIZE)
+        _check_choice(owner, "storage", self.storage, AEROSPIKE_STORAGE)
+
+
+@dataclass(frozen=True)
+class AerospikeCluster:
+    """An Aerospike cluster (CRD ``AerospikeCluster``).
+
+    Args:
+        name: DNS-1123 label, unique among the region's Aerospike clusters.
+        size: number of nodes, 1..32.
+        namespaces: at least one :class:`AerospikeNamespace`, names unique; each
+            ``replication_factor`` at most ``size``. Stored as a tuple.
+        version: Aerospike server version such as ``"7.1"``. Default: ``"7.1"``.
+
+    Raises:
+        ValueError: a value out of bounds; the message names the field, e.g.
+            ``namespaces[0].replication_factor``.
+
+    Example:
+        >>> AerospikeCluster("profiles", size=3,
+        ...                  namespaces=[AerospikeNamespace("users", memory_mb=1024)]).ref
+        'AerospikeCluster/profiles'
+    """
+
+    kind: ClassVar[str] = "AerospikeCluster"
+
+    name: str
+    size: int
+    namespaces: Sequence[AerospikeNamespace] = field(default_factory=tuple)
+    version: str = "7.1"
+
+    def __post_init__(self) -> None:
+        owner = f"AerospikeCluster {self.name}"
+        _check_name(f"AerospikeCluster {self.name!r}", "name", self.name)
+        _check_int(owner, "size", self.size, 1, MAX_AEROSPIKE_SIZE)
+        _check_version(owner, self.version, "7.1")
+        if isinstance(self.namespaces, (str, bytes)) or not isinstance(self.namespaces, Sequence):
+            raise _fail(owner, "namespaces", "must be a list of AerospikeNamespace")
+        namespaces = tuple(self.namespaces)
+        object.__setattr__(self, "namespaces", namespaces)
+        if not namespaces:
+            raise _fail(owner, "namespaces", "at least one namespace is required")
+        seen: set[str] = set()
+        for i, ns in enumerate(namespaces):
+            if not isinstance(ns, AerospikeNamespace):
+                raise _fail(owner, f"namespaces[{i}]", f"{ns!r} is not an AerospikeNamespace")
+            if ns.name in seen:
+                raise _fail(owner, f"namespaces[{i}].name", f"duplicate namespace {ns.name!r}")
+            seen.add(ns.name)
+            _check_int(
+                owner,
+                f"namespaces[{i}].replication_factor",
+                ns.replication_factor,
+                1,
+                self.size,
+                " (1..size of the cluster)",
+            )
+
+    @property
+    def ref(self) -> str:
+        """The resource's name as results show it: ``"AerospikeCluster/<name>"``."""
+        return f"{self.kind}/{self.name}"
+
+
+#: Any resource a region can hold.
+Resource = Union[RedisDatabase, AerospikeCluster]

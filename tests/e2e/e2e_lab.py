@@ -1,0 +1,163 @@
+"""The lab as the end-to-end tests see it (SPEC §10): environment, parts, clusters.
+
+Everything here talks to 127.0.0.1 only. Parts are stopped by the pids the lab recorded
+(``$SENREN_LAB_DIR/pids/<part>.pid``) and started again with ``tools/lab up``, which
+starts what is not running.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shlex
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Optional
+
+ROOT = Path(__file__).resolve().parents[2]
+LAB = ROOT / "tools" / "lab"
+
+
+@dataclass(frozen=True)
+class Part:
+    """One row of ``tools/lab status``."""
+
+    name: str
+    pid: Optional[int]
+    health: str  # up | down | unhealthy | not built
+
+
+@dataclass(frozen=True)
+class LabStatus:
+    exit_code: int
+    parts: dict[str, Part]
+    text: str
+
+    def up(self, name: str) -> bool:
+        p = self.parts.get(name)
+        return p is not None and p.health == "up"
+
+    def built(self, name: str) -> bool:
+        p = self.parts.get(name)
+        return p is not None and p.health != "not built"
+
+    def regional_planes_up(self) -> list[str]:
+        return [n for n, p in self.parts.items() if n.startswith("senren-regional-") and p.health == "up"]
+
+    @property
+    def full(self) -> bool:
+        """Every daemon runs: the status exits 0 and lists live senren-regional planes."""
+        return self.exit_code == 0 and bool(self.regional_planes_up())
+
+
+def status() -> LabStatus:
+    """Runs ``tools/lab status`` and parses its table."""
+    p = subprocess.run([str(LAB), "status"], capture_output=True, text=True, timeout=120)
+    parts: dict[str, Part] = {}
+    for line in p.stdout.splitlines()[1:]:
+        m = re.match(r"^(\S+)\s+(\S+)\s+(\S+)\s+(up|down|unhealthy|not built)\b", line)
+        if not m:
+            continue
+        name, pid, _addr, health = m.groups()
+        parts[name] = Part(name, int(pid) if pid.isdigit() else None, health)
+    return LabStatus(p.returncode, parts, p.stdout + p.stderr)
+
+
+def env() -> dict[str, str]:
+    """The lab's environment (``tools/lab env``) as a dict."""
+    p = subprocess.run([str(LAB), "env"], capture_output=True, text=True, timeout=60)
+    if p.returncode != 0:
+        raise RuntimeError(f"tools/lab env failed: {p.stderr.strip()} (run tools/lab up)")
+    out: dict[str, str] = {}
+    for line in p.stdout.splitlines():
+        if line.startswith("export "):
+            k, _, v = line[len("export "):].partition("=")
+            out[k] = shlex.split(v)[0] if v else ""
+    return out
+
+
+@dataclass(frozen=True)
+class Cluster:
+    """One lab Kubernetes cluster."""
+
+    slug: str  # aws-us-east-1-prod
+    region: str  # aws:us-east-1
+    name: str  # prod
+    kubeconfig: str
+
+
+def clusters(e: dict[str, str]) -> list[Cluster]:
+    out = []
+    for kc in e.get("SENREN_KUBECONFIGS", "").split():
+        slug = Path(kc).parent.name
+        parts = slug.split("-")
+        out.append(Cluster(slug, f"{parts[0]}:{'-'.join(parts[1:-1])}", parts[-1], kc))
+    return out
+
+
+def kubectl(e: dict[str, str], cluster: Cluster, *args: str, timeout: float = 60) -> str:
+    exe = os.path.join(e.get("SENREN_KUBE_BIN", ""), "kubectl")
+    p = subprocess.run(
+        [exe, "--kubeconfig", cluster.kubeconfig, *args], capture_output=True, text=True, timeout=timeout
+    )
+    if p.returncode != 0:
+        raise RuntimeError(f"kubectl {' '.join(args)} on {cluster.slug}: {p.stderr.strip()}")
+    return p.stdout
+
+
+PLURALS = {"RedisDatabase": "redisdatabases", "AerospikeCluster": "aerospikeclusters"}
+
+
+def crs(e: dict[str, str], cluster: Cluster, namespace: str = "senren") -> dict[str, dict]:
+    """Every Senren CR in a cluster's namespace, by "Kind/name"."""
+    out = {}
+    for kind, plural in PLURALS.items():
+        items = json.loads(kubectl(e, cluster, "-n", namespace, "get", f"{plural}.senren.io", "-o", "json"))["items"]
+        for item in items:
+            out[f"{kind}/{item['metadata']['name']}"] = item
+    return out
+
+
+def pid_of(e: dict[str, str], part: str) -> Optional[int]:
+    f = Path(e["SENREN_LAB_DIR"]) / "pids" / f"{part}.pid"
+    try:
+        pid = int(f.read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid if Path(f"/proc/{pid}").exists() else None
+
+
+def stop(e: dict[str, str], part: str, timeout: float = 30) -> None:
+    """Stops one lab part by its recorded pid (SIGTERM, then SIGKILL) and waits for it."""
+    pid = pid_of(e, part)
+    if pid is None:
+        raise RuntimeError(f"lab part {part} is not running")
+    os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    if Path(f"/proc/{pid}").exists():
+        os.kill(pid, signal.SIGKILL)
+
+
+def up(timeout: float = 600) -> None:
+    """``tools/lab up --no-quickstart``: starts every part that is not running."""
+    p = subprocess.run([str(LAB), "up", "--no-quickstart"], capture_output=True, text=True, timeout=timeout)
+    if p.returncode != 0:
+        raise RuntimeError(f"tools/lab up failed:\n{p.stderr[-3000:]}")
+
+
+def wait_until(what: str, fn, timeout: float = 60, every: float = 0.25):
+    """Polls fn() until it returns something true; fails naming `what` and the last value."""
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = fn()
+        if last:
+            return last
+        time.sleep(every)
+    raise AssertionError(f"{what}: not true after {timeout:g} s (last: {last!r})")
