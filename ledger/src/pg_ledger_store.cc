@@ -221,6 +221,8 @@ class ConnectionPool {
       {
         pqxx::nontransaction n(*conn);
         n.exec0("SET search_path TO " + QuoteIdent(schema_));
+        // A hung statement must not hold a pooled connection (and its caller) forever.
+        n.exec0("SET statement_timeout TO '60s'");
       }
       PrepareStatements(*conn);
       std::lock_guard lock(mu_);
@@ -751,6 +753,16 @@ absl::StatusOr<std::unique_ptr<PgLedgerStore>> PgLedgerStore::Create(PgLedgerSto
   if (options.uri.empty()) return absl::InvalidArgumentError("PostgreSQL URI is required");
   if (options.schema.empty()) return absl::InvalidArgumentError("schema is required");
   if (options.pool_size < 1) return absl::InvalidArgumentError("pool_size must be >= 1");
+  // Without it libpq waits on an unreachable host for as long as TCP does.
+  if (options.uri.find("connect_timeout") == std::string::npos) {
+    const bool is_url = options.uri.find("://") != std::string::npos;
+    if (is_url) {
+      options.uri += options.uri.find('?') == std::string::npos ? "?" : "&";
+      options.uri += "connect_timeout=5";
+    } else {
+      options.uri += " connect_timeout=5";
+    }
+  }
   return std::unique_ptr<PgLedgerStore>(
       new PgLedgerStore(std::make_unique<Impl>(std::move(options))));
 }

@@ -9,6 +9,9 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
+#include <fstream>
+#include <sstream>
+
 #include "server_fixture.h"
 #include "tcp_proxy.h"
 
@@ -188,6 +191,68 @@ TEST(LedgerServer, PostgresDownIsUnavailableAndRecoversWithoutRestart) {
   EXPECT_EQ(resp.version(), 2u);
   ASSERT_TRUE(f.stub().GetState(ServerFixture::Ctx(kReader).get(), g, &state).ok());
   EXPECT_EQ(state.version(), 2u);
+}
+
+std::string ReadAll(const std::string& path) {
+  std::ifstream in(path);
+  std::ostringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(LedgerServer, ServesMutualTls) {
+  char tmpl[] = "/tmp/senren-tls-XXXXXX";
+  const std::string dir = mkdtemp(tmpl);
+  const std::string script =
+      "cd " + dir + " && "
+      "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 "
+      "-subj /CN=senren-test-ca && "
+      "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1' > san.ext && "
+      "for n in server client; do "
+      "openssl req -newkey rsa:2048 -nodes -keyout $n.key -out $n.csr -subj /CN=$n && "
+      "openssl x509 -req -in $n.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out $n.crt "
+      "-days 1 -extfile san.ext || exit 1; done";
+  ASSERT_EQ(std::system(("(" + script + ") >/dev/null 2>&1").c_str()), 0);
+
+  testing::TestSchema schema;
+  auto store = schema.Store();
+  ServerOptions so;
+  so.listen = "127.0.0.1:0";
+  so.tls_cert = dir + "/server.crt";
+  so.tls_key = dir + "/server.key";
+  so.tls_client_ca = dir + "/ca.crt";
+  auto server = LedgerServer::Start(so, store.get(),
+                                    std::move(*TokenAuthenticator::FromYaml(testing::kTokensYaml, "t")));
+  ASSERT_TRUE(server.ok()) << server.status();
+  const std::string addr = "127.0.0.1:" + std::to_string((*server)->port());
+
+  auto call = [&](std::shared_ptr<grpc::ChannelCredentials> creds) {
+    auto stub = v1::ControlPlane::NewStub(grpc::CreateChannel(addr, creds));
+    v1::ListRegionsResponse resp;
+    auto ctx = ServerFixture::Ctx(kReader);
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(5));
+    return stub->ListRegions(ctx.get(), {}, &resp);
+  };
+  grpc::SslCredentialsOptions mutual;
+  mutual.pem_root_certs = ReadAll(dir + "/ca.crt");
+  mutual.pem_cert_chain = ReadAll(dir + "/client.crt");
+  mutual.pem_private_key = ReadAll(dir + "/client.key");
+  grpc::Status s = call(grpc::SslCredentials(mutual));
+  EXPECT_TRUE(s.ok()) << s.error_message();
+
+  grpc::SslCredentialsOptions no_client_cert;
+  no_client_cert.pem_root_certs = mutual.pem_root_certs;
+  EXPECT_EQ(call(grpc::SslCredentials(no_client_cert)).error_code(), grpc::StatusCode::UNAVAILABLE);
+  EXPECT_EQ(call(grpc::InsecureChannelCredentials()).error_code(), grpc::StatusCode::UNAVAILABLE);
+
+  ServerOptions half = so;
+  half.tls_key.clear();
+  EXPECT_EQ(LedgerServer::Start(half, store.get(),
+                                std::move(*TokenAuthenticator::FromYaml(testing::kTokensYaml, "t")))
+                .status()
+                .code(),
+            absl::StatusCode::kInvalidArgument);
+  std::system(("rm -rf " + dir).c_str());
 }
 
 }  // namespace
