@@ -52,11 +52,17 @@ bool MatchesSelector(const Json& object, const std::string& selector) {
 
 absl::Status FakeKubeClient::Begin(const std::string& verb, const std::string& plural) {
   calls_[verb + " " + plural]++;
+  if (auto sticky = sticky_failures_.find(verb + " " + plural); sticky != sticky_failures_.end()) {
+    return sticky->second;
+  }
   auto it = failures_.find(plural);
-  if (it != failures_.end() && !it->second.empty()) {
-    absl::Status s = it->second.front();
-    it->second.erase(it->second.begin());
-    return s;
+  if (it == failures_.end()) return absl::OkStatus();
+  for (auto f = it->second.begin(); f != it->second.end(); ++f) {
+    if (f->first.empty() || f->first == verb) {
+      absl::Status s = f->second;
+      it->second.erase(f);
+      return s;
+    }
   }
   return absl::OkStatus();
 }
@@ -255,6 +261,18 @@ void FakeKubeClient::Compact() {
   cv_.SignalAll();
 }
 
+void FakeKubeClient::FailAlways(const std::string& plural, absl::Status status,
+                                const std::string& verb) {
+  absl::MutexLock lock(&mu_);
+  sticky_failures_[verb + " " + plural] = std::move(status);
+}
+
+void FakeKubeClient::ClearFailures() {
+  absl::MutexLock lock(&mu_);
+  sticky_failures_.clear();
+  failures_.clear();
+}
+
 void FakeKubeClient::BlockWatches(bool blocked) {
   absl::MutexLock lock(&mu_);
   blocked_ = blocked;
@@ -267,9 +285,10 @@ void FakeKubeClient::DropWatches() {
   cv_.SignalAll();
 }
 
-void FakeKubeClient::FailNext(const std::string& plural, absl::Status status) {
+void FakeKubeClient::FailNext(const std::string& plural, absl::Status status,
+                              const std::string& verb) {
   absl::MutexLock lock(&mu_);
-  failures_[plural].push_back(std::move(status));
+  failures_[plural].push_back({verb, std::move(status)});
 }
 
 int FakeKubeClient::Calls(const std::string& verb, const std::string& plural) {

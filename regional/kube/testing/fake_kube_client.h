@@ -17,7 +17,7 @@ namespace senren::regional::kube::testing {
 // and fault injection:
 //  - Compact(): watches from older versions get 410 Gone (as after etcd compaction);
 //  - DropWatches(): open streams end with Unavailable (a dropped connection);
-//  - FailNext(plural, status): the next call on that kind fails.
+//  - FailNext(plural, status, verb): the next call (of that verb) on that kind fails.
 // Apply merges the given fields into the object (objects merge recursively, lists are
 // replaced), a fair stand-in for server-side apply by one manager.
 // Thread-safe.
@@ -45,7 +45,11 @@ class FakeKubeClient : public KubeClient {
   // While blocked, open streams end and new watches fail with Unavailable (an apiserver
   // that cannot be reached); changes made meanwhile reach a watcher only when it resumes.
   void BlockWatches(bool blocked);
-  void FailNext(const std::string& plural, absl::Status status);
+  // `verb` empty: the next call of any verb on that kind.
+  void FailNext(const std::string& plural, absl::Status status, const std::string& verb = "");
+  // Every call of `verb` on that kind fails until ClearFailures.
+  void FailAlways(const std::string& plural, absl::Status status, const std::string& verb);
+  void ClearFailures();
   // Calls of one verb ("get", "list", "create", "update", "update_status", "apply",
   // "delete", "watch") on one kind.
   int Calls(const std::string& verb, const std::string& plural);
@@ -76,7 +80,9 @@ class FakeKubeClient : public KubeClient {
   int64_t uid_ ABSL_GUARDED_BY(mu_) = 0;
   int open_watches_ ABSL_GUARDED_BY(mu_) = 0;
   bool blocked_ ABSL_GUARDED_BY(mu_) = false;
-  std::map<std::string, std::vector<absl::Status>> failures_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::vector<std::pair<std::string, absl::Status>>> failures_
+      ABSL_GUARDED_BY(mu_);
+  std::map<std::string, absl::Status> sticky_failures_ ABSL_GUARDED_BY(mu_);  // "verb plural"
   std::map<std::string, int> calls_ ABSL_GUARDED_BY(mu_);
 };
 

@@ -1,0 +1,129 @@
+// senren-controller: wiring only (flags, kubeconfig, leader election, metrics, signals);
+// the loop is regional/controller/src/controller.cc.
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+#include <unistd.h>
+
+#include <csignal>
+#include <cstdlib>
+#include <thread>
+
+#include "regional/controller/controller.h"
+#include "regional/controller/metrics.h"
+#include "regional/kube/curl_kube_client.h"
+#include "regional/kube/kubeconfig.h"
+#include "regional/kube/leader_election.h"
+
+namespace {
+
+std::atomic<bool> g_stop{false};
+
+void OnSignal(int) { g_stop.store(true); }
+
+std::string DefaultIdentity() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  return std::string(host) + "-" + std::to_string(getpid());
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace senren::regional;
+  CLI::App app{"senren-controller: turns RedisDatabase and AerospikeCluster CRs into "
+               "StatefulSets, Services and ConfigMaps and reports their status"};
+  std::string kinds_flag = "redis,aerospike";
+  std::string kubeconfig;
+  std::string context;
+  std::string ns;
+  std::string metrics_addr;
+  std::string lease_namespace;
+  std::string lease_name = "senren-controller";
+  std::string identity = DefaultIdentity();
+  bool leader_elect = true;
+  int workers = 4;
+  int resync_s = 30;
+  app.add_option("--kinds", kinds_flag, "Kinds to reconcile: redis, aerospike (comma-separated)");
+  app.add_option("--kubeconfig", kubeconfig,
+                 "Kubeconfig file (default: $KUBECONFIG, the in-cluster service account, "
+                 "~/.kube/config)");
+  app.add_option("--context", context, "Kubeconfig context (default: current-context)");
+  app.add_option("--namespace", ns, "Namespace to watch (default: every namespace)");
+  app.add_option("--metrics-addr", metrics_addr,
+                 "Serve /metrics and /healthz on this 127.0.0.1:PORT (default: off)");
+  app.add_option("--workers", workers, "Reconcile workers (default: 4)");
+  app.add_option("--resync-seconds", resync_s, "Reconcile every CR at least this often (default: 30)");
+  app.add_flag("--leader-elect,!--no-leader-elect", leader_elect,
+               "Run only while holding the Lease (default: on)");
+  app.add_option("--leader-election-namespace", lease_namespace,
+                 "Namespace of the Lease (default: --namespace, else the kubeconfig's)");
+  app.add_option("--leader-election-name", lease_name, "Lease name (default: senren-controller)");
+  app.add_option("--identity", identity, "This replica's identity in the Lease (default: host-pid)");
+  CLI11_PARSE(app, argc, argv);
+
+  auto kinds = controller::ParseKinds(kinds_flag);
+  if (!kinds.ok()) {
+    spdlog::error("{}", kinds.status().ToString());
+    return 2;
+  }
+  auto config = kube::ResolveKubeConfig(kubeconfig, context);
+  if (!config.ok()) {
+    spdlog::error("{}", config.status().ToString());
+    return 1;
+  }
+  auto client = kube::CurlKubeClient::Create(*config);
+  if (!client.ok()) {
+    spdlog::error("{}", client.status().ToString());
+    return 1;
+  }
+  std::signal(SIGINT, OnSignal);
+  std::signal(SIGTERM, OnSignal);
+
+  controller::Metrics metrics;
+  std::unique_ptr<controller::MetricsServer> metrics_server;
+  if (!metrics_addr.empty()) {
+    auto server = controller::MetricsServer::Start(metrics_addr, [&] { return metrics.Render(); });
+    if (!server.ok()) {
+      spdlog::error("{}", server.status().ToString());
+      return 1;
+    }
+    metrics_server = std::move(*server);
+    spdlog::info("metrics on 127.0.0.1:{}", metrics_server->port());
+  }
+
+  controller::ControllerOptions options;
+  options.kinds = *kinds;
+  options.ns = ns;
+  options.workers = workers;
+  options.resync = std::chrono::seconds(resync_s);
+  controller::Controller ctl(client->get(), options, &metrics);
+  spdlog::info("senren-controller {} on {} (namespace {})", identity, (*client)->config().server,
+               ns.empty() ? "*" : ns);
+
+  if (!leader_elect) {
+    ctl.Start();
+    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    ctl.Stop();
+    return 0;
+  }
+  kube::LeaderElectionOptions le;
+  le.ns = !lease_namespace.empty() ? lease_namespace
+          : !ns.empty()            ? ns
+                                   : (*client)->config().default_namespace;
+  le.name = lease_name;
+  le.identity = identity;
+  kube::LeaderElector elector(client->get(), le);
+  std::thread signals([&] {
+    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    elector.Stop();
+  });
+  const bool stopped = elector.Run([&] { ctl.Start(); }, [&] { ctl.Stop(); });
+  g_stop.store(true);
+  signals.join();
+  if (!stopped) {
+    spdlog::error("lost the Lease {}/{}; exiting so a fresh start re-reads the world", le.ns,
+                  le.name);
+    return 1;
+  }
+  return 0;
+}

@@ -1,0 +1,325 @@
+#include "regional/controller/controller.h"
+
+#include <spdlog/spdlog.h>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "absl/time/time.h"
+#include "regional/kube/errors.h"
+
+namespace senren::regional::controller {
+namespace {
+
+using kube::ObjectPtr;
+namespace resources = kube::resources;
+
+kube::Resource CrResource(Kind kind) {
+  return kind == Kind::kRedisDatabase ? resources::RedisDatabases()
+                                      : resources::AerospikeClusters();
+}
+
+std::string Now() {
+  return absl::FormatTime("%Y-%m-%dT%H:%M:%SZ", absl::Now(), absl::UTCTimeZone());
+}
+
+std::string KindLabel(Kind kind) { return absl::StrCat("kind=\"", KindName(kind), "\""); }
+
+// The controller ownerReference of a child, or null.
+Json ControllerRef(const Json& child) {
+  const Json& meta = child["metadata"];
+  if (!meta.contains("ownerReferences")) return nullptr;
+  for (const auto& ref : meta["ownerReferences"]) {
+    if (ref.value("controller", false)) return ref;
+  }
+  return nullptr;
+}
+
+}  // namespace
+
+absl::StatusOr<std::vector<Kind>> ParseKinds(const std::string& csv) {
+  std::vector<Kind> kinds;
+  for (absl::string_view part : absl::StrSplit(csv, ',', absl::SkipWhitespace())) {
+    const std::string k = absl::AsciiStrToLower(absl::StripAsciiWhitespace(part));
+    if (k == "redis" || k == "redisdatabase" || k == "redisdatabases") {
+      kinds.push_back(Kind::kRedisDatabase);
+    } else if (k == "aerospike" || k == "aerospikecluster" || k == "aerospikeclusters") {
+      kinds.push_back(Kind::kAerospikeCluster);
+    } else {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--kinds: unknown kind \"", k, "\" (known: redis, aerospike)"));
+    }
+  }
+  if (kinds.empty()) return absl::InvalidArgumentError("--kinds: no kind given");
+  return kinds;
+}
+
+std::string Controller::QueueKey(Kind kind, const std::string& ns, const std::string& name) {
+  return absl::StrCat(KindName(kind), "/", ns, "/", name);
+}
+
+Controller::Controller(kube::KubeClient* client, ControllerOptions options, Metrics* metrics)
+    : client_(client),
+      options_(std::move(options)),
+      metrics_(metrics),
+      backoff_(options_.min_backoff, options_.max_backoff),
+      queue_(&backoff_) {
+  metrics_->Describe("senren_controller_reconciles_total", "counter",
+                     "Reconciles by kind and result (success, error, conflict).");
+  metrics_->Describe("senren_controller_reconcile_duration_seconds", "histogram",
+                     "Time of one reconcile.");
+  metrics_->Describe("senren_controller_queue_depth", "gauge", "Keys waiting in the work queue.");
+  metrics_->Describe("senren_controller_status_writes_total", "counter",
+                     "Status subresource writes (only on change).");
+  metrics_->Describe("senren_controller_child_applies_total", "counter",
+                     "Server-side applies of children that differed from the cache.");
+  for (Kind kind : options_.kinds) {
+    kube::InformerOptions io;
+    io.resource = CrResource(kind);
+    io.ns = options_.ns;
+    auto informer = std::make_unique<kube::Informer>(client_, io);
+    informer->AddEventHandlers(
+        {[this, kind](const ObjectPtr& o) { queue_.Add(QueueKey(kind, (*o)["metadata"].value("namespace", ""), (*o)["metadata"].value("name", ""))); },
+         [this, kind](const ObjectPtr&, const ObjectPtr& o) {
+           queue_.Add(QueueKey(kind, (*o)["metadata"].value("namespace", ""),
+                               (*o)["metadata"].value("name", "")));
+         },
+         nullptr});
+    cr_informers_[kind] = std::move(informer);
+  }
+  for (const kube::Resource& r :
+       {resources::StatefulSets(), resources::Services(), resources::ConfigMaps()}) {
+    kube::InformerOptions io;
+    io.resource = r;
+    io.ns = options_.ns;
+    io.label_selector = absl::StrCat(kManagedByLabel, "=", kControllerName);
+    auto informer = std::make_unique<kube::Informer>(client_, io);
+    informer->AddEventHandlers({[this](const ObjectPtr& o) { EnqueueOwnerOf(o); },
+                                [this](const ObjectPtr&, const ObjectPtr& o) { EnqueueOwnerOf(o); },
+                                [this](const ObjectPtr& o) { EnqueueOwnerOf(o); }});
+    child_informers_.push_back({r, std::move(informer)});
+  }
+}
+
+Controller::~Controller() { Stop(); }
+
+void Controller::EnqueueOwnerOf(const ObjectPtr& child) {
+  const Json& meta = (*child)["metadata"];
+  const Json labels = meta.value("labels", Json::object());
+  const std::string kind = labels.value(kOwnerKindLabel, "");
+  const std::string name = labels.value(kInstanceLabel, "");
+  if (name.empty()) return;
+  for (Kind k : options_.kinds) {
+    if (kind == KindName(k)) queue_.Add(QueueKey(k, meta.value("namespace", ""), name));
+  }
+}
+
+kube::Informer* Controller::CrInformer(Kind kind) {
+  auto it = cr_informers_.find(kind);
+  return it == cr_informers_.end() ? nullptr : it->second.get();
+}
+
+kube::Informer* Controller::ChildCache(const std::string& kind) {
+  for (auto& c : child_informers_) {
+    if (c.resource.kind == kind) return c.informer.get();
+  }
+  return nullptr;
+}
+
+void Controller::Start() {
+  if (started_) return;
+  started_ = true;
+  for (auto& [kind, informer] : cr_informers_) informer->Start();
+  for (auto& c : child_informers_) c.informer->Start();
+  for (int i = 0; i < options_.workers; ++i) threads_.emplace_back([this] { Worker(); });
+  threads_.emplace_back([this] { ResyncLoop(); });
+}
+
+void Controller::Stop() {
+  if (!stop_.HasBeenNotified()) stop_.Notify();
+  queue_.ShutDown();
+  for (auto& [kind, informer] : cr_informers_) informer->Stop();
+  for (auto& c : child_informers_) c.informer->Stop();
+  for (auto& t : threads_) {
+    if (t.joinable()) t.join();
+  }
+  threads_.clear();
+}
+
+bool Controller::WaitForSync(std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  auto left = [&] {
+    return std::chrono::duration_cast<std::chrono::milliseconds>(deadline -
+                                                                 std::chrono::steady_clock::now());
+  };
+  for (auto& [kind, informer] : cr_informers_) {
+    if (!informer->WaitForSync(left())) return false;
+  }
+  for (auto& c : child_informers_) {
+    if (!c.informer->WaitForSync(left())) return false;
+  }
+  return true;
+}
+
+void Controller::ResyncLoop() {
+  while (!stop_.WaitForNotificationWithTimeout(absl::FromChrono(options_.resync))) {
+    for (auto& [kind, informer] : cr_informers_) {
+      for (const std::string& key : informer->Keys()) {
+        auto [ns, name] = kube::SplitObjectKey(key);
+        queue_.Add(QueueKey(kind, ns, name));
+      }
+    }
+  }
+}
+
+void Controller::Worker() {
+  while (auto key = queue_.Get()) {
+    const auto start = std::chrono::steady_clock::now();
+    absl::Status status = Reconcile(*key);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    const std::string kind = key->substr(0, key->find('/'));
+    const std::string kind_label = absl::StrCat("kind=\"", kind, "\"");
+    metrics_->Observe("senren_controller_reconcile_duration_seconds", kind_label, seconds);
+    std::string result = "success";
+    if (status.ok()) {
+      queue_.Forget(*key);
+    } else {
+      result = kube::IsConflict(status) ? "conflict" : "error";
+      if (kube::IsConflict(status)) {
+        queue_.AddAfter(*key, std::chrono::milliseconds(5));  // the cache is catching up
+      } else {
+        spdlog::warn("reconcile {}: {}", *key, status.ToString());
+        queue_.AddRateLimited(*key);
+      }
+    }
+    metrics_->Add("senren_controller_reconciles_total",
+                  absl::StrCat(kind_label, ",result=\"", result, "\""));
+    queue_.Done(*key);
+    metrics_->Set("senren_controller_queue_depth", "", static_cast<double>(queue_.Len()));
+  }
+}
+
+absl::Status Controller::EnsureChild(const Owner& owner, const kube::Resource& resource,
+                                     const Json& desired, Json* out, Observation* observation) {
+  const std::string name = desired["metadata"].value("name", "");
+  kube::Informer* cache = ChildCache(resource.kind);
+  kube::ObjectPtr live = cache != nullptr ? cache->Get(kube::ObjectKey(owner.ns, name)) : nullptr;
+  if (live != nullptr) {
+    Json ref = ControllerRef(*live);
+    if (ref.is_null() || ref.value("kind", "") != KindName(owner.kind) ||
+        ref.value("name", "") != owner.name) {
+      observation->child_error = absl::StrCat(resource.kind, " ", name,
+                                              " already exists and is not owned by this ",
+                                              KindName(owner.kind));
+      observation->child_error_reason = "ChildConflict";
+      return absl::OkStatus();
+    }
+    if (ref.value("uid", "") != owner.uid) {
+      // A child of an earlier CR of the same name, not yet garbage-collected.
+      return absl::UnavailableError(absl::StrCat(resource.kind, " ", name,
+                                                 " still belongs to a deleted ",
+                                                 KindName(owner.kind), "; waiting for it to go"));
+    }
+    if (ContainsAll(*live, desired)) {
+      *out = *live;
+      return absl::OkStatus();
+    }
+  }
+  kube::ApplyOptions apply;
+  apply.field_manager = options_.field_manager;
+  apply.force = true;  // the controller owns its children's fields; hand edits lose
+  absl::StatusOr<Json> applied = client_->Apply(resource, owner.ns, desired, apply);
+  if (!applied.ok()) {
+    if (kube::IsRetryable(applied.status()) || kube::IsConflict(applied.status())) {
+      return applied.status();
+    }
+    // Rejected (quota, admission, invalid): show it in conditions and retry with backoff.
+    observation->child_error = std::string(applied.status().message());
+    observation->child_error_reason = "ChildApplyFailed";
+    return absl::OkStatus();
+  }
+  child_applies_.fetch_add(1);
+  metrics_->Add("senren_controller_child_applies_total",
+                absl::StrCat(KindLabel(owner.kind), ",child=\"", resource.kind, "\""));
+  *out = std::move(*applied);
+  return absl::OkStatus();
+}
+
+absl::Status Controller::Reconcile(const std::string& key) {
+  std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('/', 2));
+  if (parts.size() != 3) return absl::InvalidArgumentError(absl::StrCat("bad key ", key));
+  Kind kind = parts[0] == KindName(Kind::kRedisDatabase) ? Kind::kRedisDatabase
+                                                          : Kind::kAerospikeCluster;
+  kube::Informer* crs = CrInformer(kind);
+  if (crs == nullptr) return absl::OkStatus();
+  kube::ObjectPtr cr = crs->Get(kube::ObjectKey(parts[1], parts[2]));
+  if (cr == nullptr) return absl::OkStatus();  // deleted: the garbage collector takes the children
+  const Json& meta = (*cr)["metadata"];
+  if (meta.contains("deletionTimestamp")) return absl::OkStatus();
+
+  Owner owner;
+  owner.kind = kind;
+  owner.name = meta.value("name", "");
+  owner.ns = meta.value("namespace", "");
+  owner.uid = meta.value("uid", "");
+  const Json labels = meta.value("labels", Json::object());
+  owner.region = labels.value("senren.io/region", "");
+
+  Observation observation;
+  observation.generation = meta.value("generation", int64_t{0});
+  const Json spec = cr->value("spec", Json::object());
+  Children children;
+  if (kind == Kind::kRedisDatabase) {
+    absl::StatusOr<RedisSpec> parsed = ParseRedisSpec(spec);
+    if (parsed.ok()) {
+      observation.desired_replicas = parsed->replicas;
+      children = RenderRedis(owner, *parsed);
+    } else {
+      observation.invalid_spec = std::string(parsed.status().message());
+    }
+  } else {
+    absl::StatusOr<AerospikeSpec> parsed = ParseAerospikeSpec(spec);
+    if (parsed.ok()) {
+      observation.desired_replicas = parsed->size;
+      children = RenderAerospike(owner, *parsed);
+    } else {
+      observation.invalid_spec = std::string(parsed.status().message());
+    }
+  }
+
+  if (observation.invalid_spec.empty()) {
+    std::vector<std::pair<kube::Resource, const Json*>> order;
+    if (!children.config_map.is_null()) order.push_back({resources::ConfigMaps(), &children.config_map});
+    order.push_back({resources::Services(), &children.headless_service});
+    order.push_back({resources::Services(), &children.client_service});
+    order.push_back({resources::StatefulSets(), &children.statefulset});
+    for (const auto& [resource, desired] : order) {
+      Json live;
+      absl::Status s = EnsureChild(owner, resource, *desired, &live, &observation);
+      if (!s.ok()) return s;
+      if (!observation.child_error.empty()) break;
+      if (resource.kind == "StatefulSet") observation.statefulset = std::move(live);
+    }
+  }
+
+  const Json previous = cr->value("status", Json::object());
+  Json status = ComputeStatus(owner, observation, previous, Now());
+  if (status != previous) {
+    Json updated = *cr;
+    updated["status"] = status;
+    absl::StatusOr<Json> written = client_->UpdateStatus(CrResource(kind), owner.ns, updated);
+    if (!written.ok()) {
+      if (absl::IsNotFound(written.status())) return absl::OkStatus();
+      return written.status();
+    }
+    status_writes_.fetch_add(1);
+    metrics_->Add("senren_controller_status_writes_total", KindLabel(kind));
+  }
+  if (!observation.child_error.empty()) {
+    return absl::FailedPreconditionError(observation.child_error);
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace senren::regional::controller

@@ -1,0 +1,463 @@
+#include "regional/controller/render.h"
+
+#include <cctype>
+#include <cstdio>
+#include <set>
+
+#include "absl/strings/ascii.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
+
+namespace senren::regional::controller {
+namespace {
+
+constexpr char kApiVersion[] = "senren.io/v1alpha1";
+
+uint64_t Fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) {
+    h ^= c;
+    h *= 1099511628211ull;
+  }
+  return h;
+}
+
+std::string Hex8(uint64_t v) {
+  char buf[17];
+  std::snprintf(buf, sizeof(buf), "%016llx", static_cast<unsigned long long>(v));
+  return std::string(buf, 8);
+}
+
+absl::Status Invalid(const std::string& field, const std::string& why) {
+  return absl::InvalidArgumentError(absl::StrCat("spec.", field, ": ", why));
+}
+
+absl::StatusOr<int64_t> IntField(const Json& spec, const std::string& field, int64_t lo,
+                                 int64_t hi, std::optional<int64_t> dflt,
+                                 const std::string& path) {
+  if (!spec.contains(field) || spec[field].is_null()) {
+    if (dflt) return *dflt;
+    return Invalid(path, "required");
+  }
+  if (!spec[field].is_number_integer()) return Invalid(path, "must be an integer");
+  const int64_t v = spec[field].get<int64_t>();
+  if (v < lo || v > hi) return Invalid(path, absl::StrCat(v, " is not in ", lo, "..", hi));
+  return v;
+}
+
+std::string StrField(const Json& spec, const std::string& field, const std::string& dflt) {
+  if (!spec.contains(field) || !spec[field].is_string()) return dflt;
+  return spec[field].get<std::string>();
+}
+
+Json OwnerReference(const Owner& owner) {
+  return {{"apiVersion", kApiVersion}, {"kind", KindName(owner.kind)},
+          {"name", owner.name},        {"uid", owner.uid},
+          {"controller", true},        {"blockOwnerDeletion", true}};
+}
+
+Json Metadata(const Owner& owner, const std::string& name) {
+  return {{"name", name},
+          {"namespace", owner.ns},
+          {"labels", ChildLabels(owner)},
+          {"ownerReferences", Json::array({OwnerReference(owner)})}};
+}
+
+std::string Quantity(int64_t mib) { return absl::StrCat(mib, "Mi"); }
+
+Json AntiAffinity(const Owner& owner) {
+  // Preferred, never required: a cluster with fewer nodes than replicas still schedules.
+  return {{"podAntiAffinity",
+           {{"preferredDuringSchedulingIgnoredDuringExecution",
+             Json::array({{{"weight", 100},
+                           {"podAffinityTerm",
+                            {{"topologyKey", "kubernetes.io/hostname"},
+                             {"labelSelector", {{"matchLabels", SelectorLabels(owner)}}}}}}})}}}};
+}
+
+void Services(const Owner& owner, const ChildNames& names, const Json& ports, Children* out) {
+  out->headless_service = {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata", Metadata(owner, names.headless_service)},
+      {"spec",
+       {{"clusterIP", "None"},
+        {"publishNotReadyAddresses", true},  // peers find each other before they are ready
+        {"selector", SelectorLabels(owner)},
+        {"ports", ports}}}};
+  out->client_service = {{"apiVersion", "v1"},
+                         {"kind", "Service"},
+                         {"metadata", Metadata(owner, names.client_service)},
+                         {"spec",
+                          {{"type", "ClusterIP"},
+                           {"selector", SelectorLabels(owner)},
+                           {"ports", Json::array({ports[0]})}}}};
+}
+
+Json StatefulSet(const Owner& owner, const ChildNames& names, int replicas, Json pod_spec,
+                 Json pod_annotations) {
+  Json pod_labels = ChildLabels(owner);
+  Json template_meta = {{"labels", pod_labels}};
+  if (!pod_annotations.empty()) template_meta["annotations"] = pod_annotations;
+  pod_spec["affinity"] = AntiAffinity(owner);
+  pod_spec["terminationGracePeriodSeconds"] = 30;
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "StatefulSet"},
+          {"metadata", Metadata(owner, names.statefulset)},
+          {"spec",
+           {{"replicas", replicas},
+            {"serviceName", names.headless_service},
+            {"podManagementPolicy", "Parallel"},
+            {"updateStrategy", {{"type", "RollingUpdate"}}},
+            {"selector", {{"matchLabels", SelectorLabels(owner)}}},
+            {"template", {{"metadata", template_meta}, {"spec", pod_spec}}}}}};
+}
+
+int MajorVersion(const std::string& version) {
+  int major = 0;
+  std::vector<std::string> parts = absl::StrSplit(version, '.');
+  if (parts.empty() || !absl::SimpleAtoi(parts[0], &major)) return 0;
+  return major;
+}
+
+Json Condition(const std::string& type, bool status, const std::string& reason,
+               const std::string& message, int64_t generation, const Json& previous,
+               const std::string& now) {
+  const std::string s = status ? "True" : "False";
+  std::string since = now;
+  if (previous.is_object() && previous.contains("conditions") && previous["conditions"].is_array()) {
+    for (const auto& c : previous["conditions"]) {
+      if (c.value("type", "") == type && c.value("status", "") == s) {
+        since = c.value("lastTransitionTime", now);
+      }
+    }
+  }
+  return {{"type", type},       {"status", s},
+          {"reason", reason},   {"message", message},
+          {"lastTransitionTime", since}, {"observedGeneration", generation}};
+}
+
+}  // namespace
+
+const char* KindName(Kind kind) {
+  return kind == Kind::kRedisDatabase ? "RedisDatabase" : "AerospikeCluster";
+}
+const char* KindShortName(Kind kind) {
+  return kind == Kind::kRedisDatabase ? "redis" : "aerospike";
+}
+int ClientPort(Kind kind) { return kind == Kind::kRedisDatabase ? 6379 : 3000; }
+
+absl::StatusOr<RedisSpec> ParseRedisSpec(const Json& spec) {
+  if (!spec.is_object()) return Invalid("", "spec must be an object");
+  RedisSpec out;
+  auto memory = IntField(spec, "memoryMb", 16, 1048576, std::nullopt, "memoryMb");
+  if (!memory.ok()) return memory.status();
+  out.memory_mb = *memory;
+  auto replicas = IntField(spec, "replicas", 1, 9, 1, "replicas");
+  if (!replicas.ok()) return replicas.status();
+  out.replicas = static_cast<int>(*replicas);
+  out.version = StrField(spec, "version", "7.2");
+  if (out.version.empty() || MajorVersion(out.version) == 0) {
+    return Invalid("version", absl::StrCat("\"", out.version, "\" is not a version like 7.2"));
+  }
+  out.persistence = StrField(spec, "persistence", "none");
+  if (out.persistence != "none" && out.persistence != "rdb" && out.persistence != "aof") {
+    return Invalid("persistence", absl::StrCat("\"", out.persistence, "\" is not none, rdb or aof"));
+  }
+  out.eviction_policy = StrField(spec, "evictionPolicy", "");
+  return out;
+}
+
+absl::StatusOr<AerospikeSpec> ParseAerospikeSpec(const Json& spec) {
+  if (!spec.is_object()) return Invalid("", "spec must be an object");
+  AerospikeSpec out;
+  auto size = IntField(spec, "size", 1, 32, std::nullopt, "size");
+  if (!size.ok()) return size.status();
+  out.size = static_cast<int>(*size);
+  out.version = StrField(spec, "version", "7.1");
+  if (MajorVersion(out.version) == 0) {
+    return Invalid("version", absl::StrCat("\"", out.version, "\" is not a version like 7.1"));
+  }
+  if (!spec.contains("namespaces") || !spec["namespaces"].is_array() ||
+      spec["namespaces"].empty()) {
+    return Invalid("namespaces", "at least one namespace is required");
+  }
+  std::set<std::string> seen;
+  for (size_t i = 0; i < spec["namespaces"].size(); ++i) {
+    const Json& n = spec["namespaces"][i];
+    const std::string path = absl::StrCat("namespaces[", i, "]");
+    AerospikeNamespaceSpec ns;
+    ns.name = StrField(n, "name", "");
+    if (ns.name.empty()) return Invalid(path + ".name", "required");
+    if (!seen.insert(ns.name).second) {
+      return Invalid(path + ".name", absl::StrCat("duplicate namespace \"", ns.name, "\""));
+    }
+    auto rf = IntField(n, "replicationFactor", 1, 32, std::nullopt, path + ".replicationFactor");
+    if (!rf.ok()) return rf.status();
+    if (*rf > out.size) {
+      return Invalid(path + ".replicationFactor",
+                     absl::StrCat(*rf, " exceeds size ", out.size,
+                                  ": a cluster cannot keep more copies than it has nodes"));
+    }
+    ns.replication_factor = static_cast<int>(*rf);
+    auto mem = IntField(n, "memoryMb", 16, 1048576, std::nullopt, path + ".memoryMb");
+    if (!mem.ok()) return mem.status();
+    ns.memory_mb = *mem;
+    ns.storage = StrField(n, "storage", "memory");
+    if (ns.storage != "memory" && ns.storage != "device") {
+      return Invalid(path + ".storage", absl::StrCat("\"", ns.storage, "\" is not memory or device"));
+    }
+    out.namespaces.push_back(ns);
+  }
+  return out;
+}
+
+std::string ChildName(const std::string& base, const std::string& suffix, size_t max_len) {
+  std::string name = base + suffix;
+  bool letter_first = !name.empty() && absl::ascii_islower(static_cast<unsigned char>(name[0]));
+  if (letter_first && name.size() <= max_len) return name;
+  std::string prefix = letter_first ? "" : "s";
+  const std::string hash = "-" + Hex8(Fnv1a(base));
+  size_t room = max_len - prefix.size() - suffix.size() - hash.size();
+  std::string cut = base.substr(0, std::min(room, base.size()));
+  while (!cut.empty() && cut.back() == '-') cut.pop_back();
+  return prefix + cut + hash + suffix;
+}
+
+ChildNames NamesFor(const std::string& cr_name) {
+  ChildNames n;
+  n.statefulset = ChildName(cr_name, "", 52);
+  n.client_service = ChildName(cr_name, "", 63);
+  n.headless_service = ChildName(cr_name, "-headless", 63);
+  n.config_map = ChildName(cr_name, "-conf", 63);
+  return n;
+}
+
+std::string ClientHost(const Owner& owner) {
+  return absl::StrCat(NamesFor(owner.name).client_service, ".", owner.ns, ".svc.cluster.local");
+}
+
+Json SelectorLabels(const Owner& owner) {
+  return {{"app.kubernetes.io/name", KindShortName(owner.kind)}, {kInstanceLabel, owner.name}};
+}
+
+Json ChildLabels(const Owner& owner) {
+  Json labels = SelectorLabels(owner);
+  labels[kManagedByLabel] = kControllerName;
+  labels["app.kubernetes.io/part-of"] = "senren";
+  labels[kOwnerKindLabel] = KindName(owner.kind);
+  if (!owner.region.empty()) labels["senren.io/region"] = owner.region;
+  return labels;
+}
+
+Children RenderRedis(const Owner& owner, const RedisSpec& spec) {
+  const ChildNames names = NamesFor(owner.name);
+  Children out;
+  Services(owner, names,
+           Json::array({{{"name", "redis"}, {"port", 6379}, {"targetPort", 6379},
+                         {"protocol", "TCP"}}}),
+           &out);
+  std::string flags = absl::StrCat("--port 6379 --dir /data --maxmemory ", spec.memory_mb, "mb");
+  absl::StrAppend(&flags, " --maxmemory-policy ",
+                  spec.eviction_policy.empty() ? "noeviction" : spec.eviction_policy);
+  absl::StrAppend(&flags, " --appendonly ", spec.persistence == "aof" ? "yes" : "no");
+  if (spec.persistence != "rdb") absl::StrAppend(&flags, " --save ''");
+  // Pod 0 is the primary; the others replicate from it by its stable DNS name.
+  const std::string primary =
+      absl::StrCat(names.statefulset, "-0.", names.headless_service, ".", owner.ns,
+                   ".svc.cluster.local");
+  const std::string script = absl::StrCat(
+      "ordinal=${HOSTNAME##*-}; if [ \"$ordinal\" = 0 ]; then exec redis-server ", flags,
+      "; else exec redis-server ", flags, " --replicaof ", primary, " 6379; fi");
+  const int64_t limit = spec.memory_mb + std::max<int64_t>(64, spec.memory_mb / 4);
+  Json container = {
+      {"name", "redis"},
+      {"image", absl::StrCat("redis:", spec.version)},
+      {"command", Json::array({"sh", "-c", script})},
+      {"ports", Json::array({{{"name", "redis"}, {"containerPort", 6379}, {"protocol", "TCP"}}})},
+      {"resources",
+       {{"requests", {{"cpu", "100m"}, {"memory", Quantity(spec.memory_mb)}}},
+        {"limits", {{"memory", Quantity(limit)}}}}},
+      {"readinessProbe",
+       {{"exec", {{"command", Json::array({"redis-cli", "ping"})}}},
+        {"periodSeconds", 5},
+        {"timeoutSeconds", 2}}},
+      {"livenessProbe",
+       {{"tcpSocket", {{"port", 6379}}}, {"initialDelaySeconds", 15}, {"periodSeconds", 10}}},
+      {"volumeMounts", Json::array({{{"name", "data"}, {"mountPath", "/data"}}})}};
+  Json pod_spec = {{"containers", Json::array({container})},
+                   {"volumes", Json::array({{{"name", "data"}, {"emptyDir", Json::object()}}})}};
+  out.statefulset = StatefulSet(owner, names, spec.replicas, pod_spec, Json::object());
+  return out;
+}
+
+std::string AerospikeConf(const Owner& owner, const AerospikeSpec& spec) {
+  const ChildNames names = NamesFor(owner.name);
+  const bool v7 = MajorVersion(spec.version) >= 7;
+  std::string conf = absl::StrCat("# Generated by senren-controller for AerospikeCluster ",
+                                  owner.ns, "/", owner.name, "; edits are overwritten.\n");
+  absl::StrAppend(&conf, "service {\n    proto-fd-max 15000\n    cluster-name ", owner.name,
+                  "\n}\n\nlogging {\n    console {\n        context any info\n    }\n}\n\n");
+  absl::StrAppend(&conf, "network {\n    service {\n        address any\n        port 3000\n    }\n",
+                  "    heartbeat {\n        mode mesh\n        address any\n        port 3002\n");
+  for (int i = 0; i < spec.size; ++i) {
+    absl::StrAppend(&conf, "        mesh-seed-address-port ", names.statefulset, "-", i, ".",
+                    names.headless_service, ".", owner.ns, ".svc.cluster.local 3002\n");
+  }
+  absl::StrAppend(&conf, "        interval 150\n        timeout 10\n    }\n",
+                  "    fabric {\n        address any\n        port 3001\n    }\n",
+                  "    info {\n        address any\n        port 3003\n    }\n}\n");
+  for (const auto& ns : spec.namespaces) {
+    absl::StrAppend(&conf, "\nnamespace ", ns.name, " {\n    replication-factor ",
+                    ns.replication_factor, "\n");
+    if (ns.storage == "device") {
+      if (!v7) absl::StrAppend(&conf, "    memory-size ", ns.memory_mb, "M\n");
+      absl::StrAppend(&conf, "    storage-engine device {\n        file /opt/aerospike/data/",
+                      ns.name, ".dat\n        filesize ", ns.memory_mb * 4, "M\n    }\n}\n");
+    } else if (v7) {
+      absl::StrAppend(&conf, "    storage-engine memory {\n        data-size ", ns.memory_mb,
+                      "M\n    }\n}\n");
+    } else {
+      absl::StrAppend(&conf, "    memory-size ", ns.memory_mb, "M\n    storage-engine memory\n}\n");
+    }
+  }
+  return conf;
+}
+
+Children RenderAerospike(const Owner& owner, const AerospikeSpec& spec) {
+  const ChildNames names = NamesFor(owner.name);
+  Children out;
+  Services(owner, names,
+           Json::array({{{"name", "service"}, {"port", 3000}, {"targetPort", 3000}, {"protocol", "TCP"}},
+                        {{"name", "fabric"}, {"port", 3001}, {"targetPort", 3001}, {"protocol", "TCP"}},
+                        {{"name", "heartbeat"}, {"port", 3002}, {"targetPort", 3002}, {"protocol", "TCP"}},
+                        {{"name", "info"}, {"port", 3003}, {"targetPort", 3003}, {"protocol", "TCP"}}}),
+           &out);
+  const std::string conf = AerospikeConf(owner, spec);
+  out.config_map = {{"apiVersion", "v1"},
+                    {"kind", "ConfigMap"},
+                    {"metadata", Metadata(owner, names.config_map)},
+                    {"data", {{"aerospike.conf", conf}}}};
+  int64_t memory = 256;
+  for (const auto& ns : spec.namespaces) memory += ns.memory_mb;
+  Json ports = Json::array();
+  for (auto [name, port] : std::vector<std::pair<const char*, int>>{
+           {"service", 3000}, {"fabric", 3001}, {"heartbeat", 3002}, {"info", 3003}}) {
+    ports.push_back({{"name", name}, {"containerPort", port}, {"protocol", "TCP"}});
+  }
+  Json container = {
+      {"name", "aerospike"},
+      {"image", absl::StrCat("aerospike/aerospike-server:", spec.version)},
+      {"args", Json::array({"--config-file", "/etc/aerospike/aerospike.conf"})},
+      {"ports", ports},
+      {"resources",
+       {{"requests", {{"cpu", "250m"}, {"memory", Quantity(memory)}}},
+        {"limits", {{"memory", Quantity(memory + memory / 4)}}}}},
+      {"readinessProbe", {{"tcpSocket", {{"port", 3000}}}, {"periodSeconds", 5}}},
+      {"livenessProbe",
+       {{"tcpSocket", {{"port", 3000}}}, {"initialDelaySeconds", 30}, {"periodSeconds", 10}}},
+      {"volumeMounts", Json::array({{{"name", "conf"}, {"mountPath", "/etc/aerospike"}},
+                                    {{"name", "data"}, {"mountPath", "/opt/aerospike/data"}}})}};
+  Json pod_spec = {
+      {"containers", Json::array({container})},
+      {"volumes", Json::array({{{"name", "conf"}, {"configMap", {{"name", names.config_map}}}},
+                               {{"name", "data"}, {"emptyDir", Json::object()}}})}};
+  // A changed aerospike.conf rolls the pods (Aerospike reads it only at start).
+  Json annotations = {{"senren.io/config-hash", Hex8(Fnv1a(conf))}};
+  out.statefulset = StatefulSet(owner, names, spec.size, pod_spec, annotations);
+  return out;
+}
+
+bool ContainsAll(const Json& live, const Json& desired) {
+  if (desired.is_object()) {
+    if (!live.is_object()) return false;
+    for (auto it = desired.begin(); it != desired.end(); ++it) {
+      if (!live.contains(it.key()) || !ContainsAll(live[it.key()], it.value())) return false;
+    }
+    return true;
+  }
+  if (desired.is_array()) {
+    if (!live.is_array() || live.size() != desired.size()) return false;
+    for (size_t i = 0; i < desired.size(); ++i) {
+      if (!ContainsAll(live[i], desired[i])) return false;
+    }
+    return true;
+  }
+  if (desired.is_number() && live.is_number()) {
+    return desired.get<double>() == live.get<double>();
+  }
+  return live == desired;
+}
+
+bool StatefulSetReady(const Json& sts, int replicas) {
+  if (!sts.is_object()) return false;
+  const Json status = sts.contains("status") ? sts["status"] : Json::object();
+  const int64_t generation = sts["metadata"].value("generation", int64_t{0});
+  if (status.value("observedGeneration", int64_t{-1}) < generation) return false;
+  if (sts["spec"].value("replicas", 1) != replicas) return false;
+  const std::string update_rev = status.value("updateRevision", "");
+  const std::string current_rev = status.value("currentRevision", "");
+  return status.value("readyReplicas", 0) == replicas &&
+         status.value("updatedReplicas", 0) == replicas &&
+         status.value("replicas", 0) == replicas && (update_rev.empty() || update_rev == current_rev);
+}
+
+Json ComputeStatus(const Owner& owner, const Observation& o, const Json& previous,
+                   const std::string& now) {
+  const Json& sts = o.statefulset;
+  const bool exists = sts.is_object();
+  const Json sts_status =
+      exists && sts.contains("status") && sts["status"].is_object() ? sts["status"] : Json::object();
+  const int ready_replicas = sts_status.value("readyReplicas", 0);
+  const bool ready =
+      o.invalid_spec.empty() && o.child_error.empty() && StatefulSetReady(sts, o.desired_replicas);
+  std::string phase;
+  std::string message;
+  std::string reason;
+  if (!o.invalid_spec.empty()) {
+    phase = "Failed";
+    reason = "InvalidSpec";
+    message = o.invalid_spec;
+  } else if (!o.child_error.empty()) {
+    phase = "Failed";
+    reason = o.child_error_reason;
+    message = o.child_error;
+  } else if (!exists) {
+    phase = "Pending";
+    reason = "Creating";
+    message = "creating the StatefulSet";
+  } else if (ready) {
+    phase = "Ready";
+    reason = "AllReplicasReady";
+    message = absl::StrCat(ready_replicas, "/", o.desired_replicas, " replicas ready");
+  } else {
+    phase = "Provisioning";
+    const int64_t gen = sts["metadata"].value("generation", int64_t{0});
+    const int64_t seen = sts_status.value("observedGeneration", int64_t{0});
+    reason = seen < gen || sts_status.value("updateRevision", "") !=
+                               sts_status.value("currentRevision", "")
+                 ? "RollingUpdate"
+                 : "ReplicasNotReady";
+    message = absl::StrCat(ready_replicas, "/", o.desired_replicas, " replicas ready");
+  }
+  const bool failed = phase == "Failed";
+  Json status = {{"ready", ready},
+                 {"host", ClientHost(owner)},
+                 {"port", ClientPort(owner.kind)},
+                 {"phase", phase},
+                 {"readyReplicas", ready_replicas},
+                 {"observedGeneration", o.generation},
+                 {"message", message}};
+  status["conditions"] = Json::array(
+      {Condition("Ready", ready, ready ? "AllReplicasReady" : reason, message, o.generation,
+                 previous, now),
+       Condition("Progressing", !ready && !failed, ready || failed ? "Stable" : reason,
+                 ready || failed ? "" : message, o.generation, previous, now),
+       Condition("Degraded", failed, failed ? reason : "AsExpected", failed ? message : "",
+                 o.generation, previous, now)});
+  return status;
+}
+
+}  // namespace senren::regional::controller

@@ -1,0 +1,212 @@
+// The controller loop against FakeKubeClient (an in-memory apiserver); the test plays the
+// StatefulSet controller by writing the StatefulSet's status. The same behaviour on real
+// apiservers with kwok: tests/kube/controller_test.cc.
+#include "regional/controller/controller.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <thread>
+
+#include "regional/kube/errors.h"
+#include "regional/kube/testing/fake_kube_client.h"
+
+namespace senren::regional::controller {
+namespace {
+
+using kube::testing::FakeKubeClient;
+using ::testing::HasSubstr;
+namespace resources = kube::resources;
+
+// Polls `pred` until true; false after a minute (a bound against hangs, not a speed check).
+bool Eventually(const std::function<bool()>& pred) {
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(60);
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (pred()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  return pred();
+}
+
+Json Redis(const std::string& name, int replicas) {
+  return {{"apiVersion", "senren.io/v1alpha1"},
+          {"kind", "RedisDatabase"},
+          {"metadata", {{"name", name}, {"labels", {{"senren.io/region", "aws.us-east-1"}}}}},
+          {"spec", {{"memoryMb", 256}, {"replicas", replicas}}}};
+}
+
+class ControllerTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    ControllerOptions options;
+    options.ns = "senren";
+    options.workers = 2;
+    options.min_backoff = std::chrono::milliseconds(1);
+    options.max_backoff = std::chrono::milliseconds(20);
+    controller_ = std::make_unique<Controller>(&kube_, options, &metrics_);
+  }
+  void TearDown() override { controller_->Stop(); }
+
+  Json Get(const kube::Resource& r, const std::string& name) {
+    auto got = kube_.Get(r, "senren", name);
+    return got.ok() ? *got : Json();
+  }
+  std::string Phase(const kube::Resource& r, const std::string& name) {
+    Json cr = Get(r, name);
+    return cr.is_null() || !cr.contains("status") ? "" : cr["status"].value("phase", "");
+  }
+  // What the StatefulSet controller and kwok do: all pods ready at the current revision.
+  void MakeStatefulSetReady(const std::string& name) {
+    ASSERT_TRUE(Eventually([&] { return !Get(resources::StatefulSets(), name).is_null(); }));
+    Json sts = Get(resources::StatefulSets(), name);
+    int replicas = sts["spec"]["replicas"];
+    sts["status"] = {{"observedGeneration", sts["metadata"]["generation"]},
+                     {"replicas", replicas}, {"readyReplicas", replicas},
+                     {"updatedReplicas", replicas}, {"currentRevision", "r"},
+                     {"updateRevision", "r"}};
+    ASSERT_TRUE(kube_.UpdateStatus(resources::StatefulSets(), "senren", sts).ok());
+  }
+
+  FakeKubeClient kube_;
+  Metrics metrics_;
+  std::unique_ptr<Controller> controller_;
+};
+
+TEST_F(ControllerTest, CreatesOwnedChildrenAndReportsReady) {
+  ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("cache", 3)).ok());
+  controller_->Start();
+  ASSERT_TRUE(controller_->WaitForSync(std::chrono::seconds(30)));
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "cache") == "Provisioning"; }));
+  Json sts = Get(resources::StatefulSets(), "cache");
+  const std::string uid = Get(resources::RedisDatabases(), "cache")["metadata"]["uid"];
+  EXPECT_EQ(sts["metadata"]["ownerReferences"][0]["uid"], uid);
+  EXPECT_EQ(sts["metadata"]["labels"]["senren.io/region"], "aws.us-east-1");
+  EXPECT_FALSE(Get(resources::Services(), "cache").is_null());
+  EXPECT_FALSE(Get(resources::Services(), "cache-headless").is_null());
+
+  MakeStatefulSetReady("cache");
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "cache") == "Ready"; }));
+  Json status = Get(resources::RedisDatabases(), "cache")["status"];
+  EXPECT_EQ(status["ready"], true);
+  EXPECT_EQ(status["host"], "cache.senren.svc.cluster.local");
+  EXPECT_EQ(status["port"], 6379);
+  EXPECT_EQ(status["readyReplicas"], 3);
+  EXPECT_EQ(status["observedGeneration"], 1);
+
+  // Level-triggered but quiet: once the caches caught up with our own writes, reconciling
+  // a converged CR writes nothing.
+  const std::string key = Controller::QueueKey(Kind::kRedisDatabase, "senren", "cache");
+  ASSERT_TRUE(Eventually([&] {
+    const int64_t before = controller_->status_writes();
+    return controller_->Reconcile(key).ok() && controller_->status_writes() == before;
+  }));
+  const int64_t writes = controller_->status_writes();
+  const int64_t applies = controller_->child_applies();
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(controller_->Reconcile(key).ok());
+  }
+  EXPECT_EQ(controller_->status_writes(), writes);
+  EXPECT_EQ(controller_->child_applies(), applies);
+  EXPECT_GT(metrics_.Value("senren_controller_reconciles_total",
+                           "kind=\"RedisDatabase\",result=\"success\""), 0);
+}
+
+TEST_F(ControllerTest, SpecChangeRollsAndHandEditIsPutBack) {
+  ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("roll", 1)).ok());
+  controller_->Start();
+  MakeStatefulSetReady("roll");
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "roll") == "Ready"; }));
+
+  Json cr = Get(resources::RedisDatabases(), "roll");
+  cr["spec"]["replicas"] = 2;
+  ASSERT_TRUE(kube_.Update(resources::RedisDatabases(), "senren", cr).ok());
+  ASSERT_TRUE(Eventually([&] { return Get(resources::StatefulSets(), "roll")["spec"]["replicas"] == 2; }));
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "roll") == "Provisioning"; }));
+  MakeStatefulSetReady("roll");
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "roll") == "Ready"; }));
+  EXPECT_EQ(Get(resources::RedisDatabases(), "roll")["status"]["observedGeneration"], 2);
+
+  Json sts = Get(resources::StatefulSets(), "roll");
+  sts["spec"]["replicas"] = 7;  // kubectl edit
+  ASSERT_TRUE(kube_.Update(resources::StatefulSets(), "senren", sts).ok());
+  EXPECT_TRUE(Eventually([&] { return Get(resources::StatefulSets(), "roll")["spec"]["replicas"] == 2; }));
+  ASSERT_TRUE(kube_.Delete(resources::Services(), "senren", "roll", {}).ok());
+  EXPECT_TRUE(Eventually([&] { return !Get(resources::Services(), "roll").is_null(); }))
+      << "a deleted child is recreated";
+}
+
+TEST_F(ControllerTest, InvalidSpecIsFailedWithTheReason) {
+  Json asc = {{"apiVersion", "senren.io/v1alpha1"},
+              {"kind", "AerospikeCluster"},
+              {"metadata", {{"name", "shrunk"}}},
+              {"spec", {{"size", 1},
+                        {"namespaces", Json::array({{{"name", "users"}, {"replicationFactor", 2},
+                                                     {"memoryMb", 64}}})}}}};
+  ASSERT_TRUE(kube_.Create(resources::AerospikeClusters(), "senren", asc).ok());
+  controller_->Start();
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::AerospikeClusters(), "shrunk") == "Failed"; }));
+  Json status = Get(resources::AerospikeClusters(), "shrunk")["status"];
+  EXPECT_THAT(status["message"].get<std::string>(), HasSubstr("replicationFactor: 2 exceeds size 1"));
+  EXPECT_EQ(status["conditions"][2]["reason"], "InvalidSpec");
+  EXPECT_TRUE(Get(resources::StatefulSets(), "shrunk").is_null()) << "nothing is created";
+}
+
+TEST_F(ControllerTest, AerospikeGetsAConfigMap) {
+  Json asc = {{"apiVersion", "senren.io/v1alpha1"},
+              {"kind", "AerospikeCluster"},
+              {"metadata", {{"name", "profiles"}}},
+              {"spec", {{"size", 3},
+                        {"namespaces", Json::array({{{"name", "users"}, {"replicationFactor", 2},
+                                                     {"memoryMb", 64}}})}}}};
+  ASSERT_TRUE(kube_.Create(resources::AerospikeClusters(), "senren", asc).ok());
+  controller_->Start();
+  MakeStatefulSetReady("profiles");
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::AerospikeClusters(), "profiles") == "Ready"; }));
+  Json cm = Get(resources::ConfigMaps(), "profiles-conf");
+  EXPECT_THAT(cm["data"]["aerospike.conf"].get<std::string>(), HasSubstr("replication-factor 2"));
+  EXPECT_EQ(Get(resources::AerospikeClusters(), "profiles")["status"]["port"], 3000);
+}
+
+TEST_F(ControllerTest, RejectedChildShowsInConditionsThenRecovers) {
+  kube_.FailAlways("statefulsets",
+                 kube::ApiError("apply", "senren/statefulsets/quota", 403,
+                                R"({"kind":"Status","reason":"Forbidden","message":"statefulsets \"quota\" is forbidden: exceeded quota: compute"})"),
+                 "apply");
+  ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("quota", 1)).ok());
+  controller_->Start();
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "quota") == "Failed"; }));
+  Json status = Get(resources::RedisDatabases(), "quota")["status"];
+  EXPECT_THAT(status["message"].get<std::string>(), HasSubstr("exceeded quota"));
+  EXPECT_EQ(status["conditions"][2]["reason"], "ChildApplyFailed");
+  // Retried with backoff; once the quota allows it, the next attempt goes through.
+  EXPECT_TRUE(Eventually([&] { return kube_.Calls("apply", "statefulsets") >= 3; }));
+  kube_.ClearFailures();
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "quota") == "Provisioning"; }));
+}
+
+TEST_F(ControllerTest, ChildOwnedBySomeoneElseIsNotTaken) {
+  Json svc = {{"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"metadata", {{"name", "taken-headless"},
+                            {"labels", {{"app.kubernetes.io/managed-by", "senren-controller"}}}}},
+              {"spec", {{"clusterIP", "None"}}}};
+  ASSERT_TRUE(kube_.Create(resources::Services(), "senren", svc).ok());
+  ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("taken", 1)).ok());
+  controller_->Start();
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "taken") == "Failed"; }));
+  EXPECT_THAT(Get(resources::RedisDatabases(), "taken")["status"]["message"].get<std::string>(),
+              HasSubstr("not owned by this RedisDatabase"));
+  EXPECT_FALSE(Get(resources::Services(), "taken-headless")["metadata"].contains("ownerReferences"));
+}
+
+TEST(ParseKindsTest, FlagValues) {
+  auto kinds = ParseKinds("redis, aerospike");
+  ASSERT_TRUE(kinds.ok());
+  EXPECT_EQ(kinds->size(), 2u);
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseKinds("redis,memcached").status()));
+  EXPECT_TRUE(absl::IsInvalidArgument(ParseKinds("").status()));
+}
+
+}  // namespace
+}  // namespace senren::regional::controller

@@ -1,0 +1,209 @@
+#include "regional/controller/render.h"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+namespace senren::regional::controller {
+namespace {
+
+using ::testing::HasSubstr;
+
+Owner RedisOwner() {
+  return {Kind::kRedisDatabase, "sessions", "senren", "uid-1", "aws.us-east-1"};
+}
+Owner AerospikeOwner() {
+  return {Kind::kAerospikeCluster, "profiles", "senren", "uid-2", ""};
+}
+
+TEST(ParseSpecTest, RedisDefaultsAndBounds) {
+  auto spec = ParseRedisSpec(Json{{"memoryMb", 512}});
+  ASSERT_TRUE(spec.ok()) << spec.status();
+  EXPECT_EQ(spec->replicas, 1);
+  EXPECT_EQ(spec->version, "7.2");
+  EXPECT_EQ(spec->persistence, "none");
+  auto low = ParseRedisSpec(Json{{"memoryMb", 8}});
+  EXPECT_THAT(low.status().message(), HasSubstr("spec.memoryMb: 8 is not in 16..1048576"));
+  auto many = ParseRedisSpec(Json{{"memoryMb", 64}, {"replicas", 10}});
+  EXPECT_THAT(many.status().message(), HasSubstr("spec.replicas"));
+  auto missing = ParseRedisSpec(Json::object());
+  EXPECT_THAT(missing.status().message(), HasSubstr("spec.memoryMb: required"));
+  auto bad = ParseRedisSpec(Json{{"memoryMb", 64}, {"persistence", "both"}});
+  EXPECT_THAT(bad.status().message(), HasSubstr("spec.persistence"));
+}
+
+TEST(ParseSpecTest, AerospikeReplicationFactorAtMostSize) {
+  Json spec = {{"size", 2},
+               {"namespaces", Json::array({{{"name", "users"}, {"replicationFactor", 3},
+                                            {"memoryMb", 64}}})}};
+  auto parsed = ParseAerospikeSpec(spec);
+  EXPECT_TRUE(absl::IsInvalidArgument(parsed.status()));
+  EXPECT_THAT(parsed.status().message(),
+              HasSubstr("spec.namespaces[0].replicationFactor: 3 exceeds size 2"));
+  spec["size"] = 3;
+  ASSERT_TRUE(ParseAerospikeSpec(spec).ok());
+  spec["namespaces"].push_back({{"name", "users"}, {"replicationFactor", 1}, {"memoryMb", 64}});
+  EXPECT_THAT(ParseAerospikeSpec(spec).status().message(), HasSubstr("duplicate namespace"));
+  EXPECT_THAT(ParseAerospikeSpec(Json{{"size", 1}}).status().message(),
+              HasSubstr("spec.namespaces"));
+}
+
+TEST(ChildNameTest, ShortNamesStayLongOnesAreHashedDigitFirstGetsALetter) {
+  EXPECT_EQ(ChildName("cache", "-headless", 63), "cache-headless");
+  const std::string long_name(63, 'a');
+  std::string sts = ChildName(long_name, "", 52);
+  EXPECT_EQ(sts.size(), 52u);
+  EXPECT_EQ(sts, ChildName(long_name, "", 52)) << "stable";
+  EXPECT_NE(ChildName(long_name, "", 52), ChildName(std::string(62, 'a') + "b", "", 52));
+  std::string svc = ChildName("1cache", "", 63);
+  EXPECT_EQ(svc[0], 's');
+  EXPECT_LE(ChildName(long_name, "-headless", 63).size(), 63u);
+  EXPECT_THAT(ChildName(long_name, "-headless", 63), ::testing::EndsWith("-headless"));
+}
+
+TEST(RenderRedisTest, StatefulSetServicesOwnedAndLabelled) {
+  RedisSpec spec;
+  spec.memory_mb = 512;
+  spec.replicas = 3;
+  spec.persistence = "aof";
+  spec.eviction_policy = "allkeys-lru";
+  Children c = RenderRedis(RedisOwner(), spec);
+  const Json& sts = c.statefulset;
+  EXPECT_EQ(sts["kind"], "StatefulSet");
+  EXPECT_EQ(sts["metadata"]["name"], "sessions");
+  EXPECT_EQ(sts["spec"]["replicas"], 3);
+  EXPECT_EQ(sts["spec"]["serviceName"], "sessions-headless");
+  EXPECT_FALSE(sts["spec"].contains("volumeClaimTemplates")) << "PVCs never bind in the lab";
+  const Json& ref = sts["metadata"]["ownerReferences"][0];
+  EXPECT_EQ(ref["kind"], "RedisDatabase");
+  EXPECT_EQ(ref["uid"], "uid-1");
+  EXPECT_EQ(ref["controller"], true);
+  const Json& labels = sts["metadata"]["labels"];
+  EXPECT_EQ(labels["app.kubernetes.io/managed-by"], "senren-controller");
+  EXPECT_EQ(labels["senren.io/owner-kind"], "RedisDatabase");
+  EXPECT_EQ(labels["senren.io/region"], "aws.us-east-1");
+  const Json& pod = sts["spec"]["template"]["spec"];
+  EXPECT_FALSE(pod.contains("tolerations"));
+  EXPECT_TRUE(pod["affinity"]["podAntiAffinity"].contains(
+      "preferredDuringSchedulingIgnoredDuringExecution"));
+  EXPECT_FALSE(pod["affinity"]["podAntiAffinity"].contains(
+      "requiredDuringSchedulingIgnoredDuringExecution"));
+  const Json& container = pod["containers"][0];
+  EXPECT_EQ(container["image"], "redis:7.2");
+  EXPECT_EQ(container["resources"]["requests"]["memory"], "512Mi");
+  const std::string script = container["command"][2];
+  EXPECT_THAT(script, HasSubstr("--maxmemory 512mb"));
+  EXPECT_THAT(script, HasSubstr("--maxmemory-policy allkeys-lru"));
+  EXPECT_THAT(script, HasSubstr("--appendonly yes"));
+  EXPECT_THAT(script, HasSubstr("--replicaof sessions-0.sessions-headless.senren.svc.cluster.local"));
+  EXPECT_TRUE(container.contains("readinessProbe"));
+  EXPECT_EQ(c.headless_service["spec"]["clusterIP"], "None");
+  EXPECT_EQ(c.client_service["metadata"]["name"], "sessions");
+  EXPECT_EQ(c.client_service["spec"]["ports"][0]["port"], 6379);
+  EXPECT_EQ(c.client_service["spec"]["selector"], sts["spec"]["selector"]["matchLabels"]);
+  EXPECT_TRUE(c.config_map.is_null());
+  EXPECT_EQ(ClientHost(RedisOwner()), "sessions.senren.svc.cluster.local");
+}
+
+TEST(RenderAerospikeTest, ConfigMapWithGeneratedConfRollsPodsOnChange) {
+  AerospikeSpec spec;
+  spec.size = 3;
+  spec.namespaces = {{"users", 2, 1024, "memory"}, {"events", 1, 256, "device"}};
+  Children c = RenderAerospike(AerospikeOwner(), spec);
+  const std::string conf = c.config_map["data"]["aerospike.conf"];
+  EXPECT_THAT(conf, HasSubstr("namespace users {\n    replication-factor 2\n"));
+  EXPECT_THAT(conf, HasSubstr("storage-engine memory {\n        data-size 1024M"));
+  EXPECT_THAT(conf, HasSubstr("storage-engine device {"));
+  EXPECT_THAT(conf, HasSubstr(
+      "mesh-seed-address-port profiles-2.profiles-headless.senren.svc.cluster.local 3002"));
+  EXPECT_EQ(c.config_map["metadata"]["name"], "profiles-conf");
+  EXPECT_EQ(c.statefulset["spec"]["replicas"], 3);
+  EXPECT_EQ(c.client_service["spec"]["ports"][0]["port"], 3000);
+  const Json& pod = c.statefulset["spec"]["template"];
+  EXPECT_EQ(pod["spec"]["volumes"][0]["configMap"]["name"], "profiles-conf");
+  const std::string hash = pod["metadata"]["annotations"]["senren.io/config-hash"];
+  spec.namespaces[0].replication_factor = 3;
+  Children changed = RenderAerospike(AerospikeOwner(), spec);
+  EXPECT_NE(changed.statefulset["spec"]["template"]["metadata"]["annotations"]["senren.io/config-hash"],
+            hash);
+  spec.version = "6.4";
+  EXPECT_THAT(AerospikeConf(AerospikeOwner(), spec), HasSubstr("memory-size 1024M"));
+}
+
+TEST(ContainsAllTest, ServerDefaultsDoNotMatterHandEditsDo) {
+  Json desired = {{"spec", {{"replicas", 3}, {"ports", Json::array({{{"port", 1}}})}}}};
+  Json live = {{"spec", {{"replicas", 3}, {"ports", Json::array({{{"port", 1}, {"protocol", "TCP"}}})}}},
+               {"status", {{"readyReplicas", 3}}}};
+  EXPECT_TRUE(ContainsAll(live, desired));
+  live["spec"]["replicas"] = 5;
+  EXPECT_FALSE(ContainsAll(live, desired));
+  live["spec"]["replicas"] = 3;
+  live["spec"]["ports"].push_back({{"port", 2}});
+  EXPECT_FALSE(ContainsAll(live, desired));
+}
+
+Json Sts(int generation, int observed, int replicas, int ready, int updated,
+         const std::string& cur = "r1", const std::string& upd = "r1") {
+  return {{"metadata", {{"generation", generation}}},
+          {"spec", {{"replicas", replicas}}},
+          {"status",
+           {{"observedGeneration", observed}, {"replicas", replicas}, {"readyReplicas", ready},
+            {"updatedReplicas", updated}, {"currentRevision", cur}, {"updateRevision", upd}}}};
+}
+
+TEST(StatusTest, ReadyOnlyWhenAllReplicasReadyAtCurrentGeneration) {
+  EXPECT_TRUE(StatefulSetReady(Sts(2, 2, 3, 3, 3), 3));
+  EXPECT_FALSE(StatefulSetReady(Sts(2, 1, 3, 3, 3), 3)) << "old generation";
+  EXPECT_FALSE(StatefulSetReady(Sts(2, 2, 3, 2, 3), 3));
+  EXPECT_FALSE(StatefulSetReady(Sts(2, 2, 3, 3, 3, "r1", "r2"), 3)) << "rolling";
+  EXPECT_FALSE(StatefulSetReady(Sts(2, 2, 3, 3, 3), 4)) << "spec not yet scaled";
+  EXPECT_FALSE(StatefulSetReady(nullptr, 1));
+}
+
+TEST(StatusTest, PhasesConditionsAndStableTransitionTimes) {
+  Observation o;
+  o.generation = 4;
+  o.desired_replicas = 3;
+  Json pending = ComputeStatus(RedisOwner(), o, Json::object(), "T1");
+  EXPECT_EQ(pending["phase"], "Pending");
+  EXPECT_EQ(pending["ready"], false);
+  EXPECT_EQ(pending["host"], "sessions.senren.svc.cluster.local");
+  EXPECT_EQ(pending["port"], 6379);
+  EXPECT_EQ(pending["observedGeneration"], 4);
+
+  o.statefulset = Sts(1, 1, 3, 1, 3);
+  Json prov = ComputeStatus(RedisOwner(), o, pending, "T2");
+  EXPECT_EQ(prov["phase"], "Provisioning");
+  EXPECT_EQ(prov["readyReplicas"], 1);
+  EXPECT_EQ(prov["message"], "1/3 replicas ready");
+  EXPECT_EQ(prov["conditions"][0]["lastTransitionTime"], "T1") << "Ready stayed False";
+
+  o.statefulset = Sts(1, 1, 3, 3, 3);
+  Json ready = ComputeStatus(RedisOwner(), o, prov, "T3");
+  EXPECT_EQ(ready["phase"], "Ready");
+  EXPECT_EQ(ready["ready"], true);
+  EXPECT_EQ(ready["conditions"][0]["type"], "Ready");
+  EXPECT_EQ(ready["conditions"][0]["status"], "True");
+  EXPECT_EQ(ready["conditions"][0]["lastTransitionTime"], "T3");
+  EXPECT_EQ(ready["conditions"][2]["type"], "Degraded");
+  EXPECT_EQ(ready["conditions"][2]["status"], "False");
+  EXPECT_EQ(ComputeStatus(RedisOwner(), o, ready, "T4"), ready)
+      << "nothing changed: identical status, so no write";
+
+  o.child_error = "statefulsets \"sessions\" is forbidden: exceeded quota";
+  Json failed = ComputeStatus(RedisOwner(), o, ready, "T5");
+  EXPECT_EQ(failed["phase"], "Failed");
+  EXPECT_EQ(failed["ready"], false);
+  EXPECT_EQ(failed["conditions"][2]["status"], "True");
+  EXPECT_EQ(failed["conditions"][2]["reason"], "ChildApplyFailed");
+  EXPECT_THAT(failed["message"].get<std::string>(), HasSubstr("exceeded quota"));
+
+  Observation bad;
+  bad.invalid_spec = "spec.namespaces[0].replicationFactor: 3 exceeds size 2";
+  Json invalid = ComputeStatus(AerospikeOwner(), bad, Json::object(), "T6");
+  EXPECT_EQ(invalid["phase"], "Failed");
+  EXPECT_EQ(invalid["conditions"][2]["reason"], "InvalidSpec");
+  EXPECT_EQ(invalid["port"], 3000);
+}
+
+}  // namespace
+}  // namespace senren::regional::controller
