@@ -1,0 +1,221 @@
+#!/usr/bin/env python3
+"""End-to-end benchmark on the lab, measured from the SDK (issue 8, SPEC §11).
+
+For N applies to one lab region (default aws:us-east-1, both clusters), each changing one
+RedisDatabase of a two-resource state:
+  apply_rpc        ApplyState round trip
+  apply_to_crs     ApplyState sent → the changed CR carries the new version in every
+                   cluster of the region (kubectl watches, one per cluster)
+  apply_to_ready   ApplyState sent → wait_ready returns (every resource ready everywhere)
+  status_to_watch  a resource status observed by the regional plane (observed_at) → the
+                   event received by watch_status
+Writes p50/p90/p99/max/n as JSON under bench/results/ and prints a table. Run it with
+`tools/bench e2e [--n 200] [--region aws:us-east-1]`; it needs the whole lab.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from datetime import datetime, timezone
+from pathlib import Path
+
+sys.path.insert(0, os.path.dirname(__file__))
+
+import e2e_lab  # noqa: E402
+
+import senren  # noqa: E402
+from senren import AerospikeCluster, AerospikeNamespace, Client, RedisDatabase  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def percentiles(samples: list[float]) -> dict[str, float]:
+    if not samples:
+        return {"n": 0}
+    s = sorted(samples)
+
+    def pct(p: float) -> float:
+        # Nearest rank: the smallest sample with at least p % of the samples at or below it.
+        k = max(0, min(len(s) - 1, int(-(-p * len(s) // 100)) - 1))
+        return round(s[k], 3)
+
+    return {"p50": pct(50), "p90": pct(90), "p99": pct(99), "max": round(s[-1], 3), "n": len(s)}
+
+
+class CrWatch(threading.Thread):
+    """`kubectl get --watch` of one CR in one cluster: when each state version first appeared."""
+
+    def __init__(self, env: dict[str, str], cluster: e2e_lab.Cluster, plural: str, name: str) -> None:
+        super().__init__(daemon=True)
+        self.cluster = cluster
+        self.seen: dict[int, float] = {}
+        self.cond = threading.Condition()
+        exe = os.path.join(env.get("SENREN_KUBE_BIN", ""), "kubectl")
+        self.proc = subprocess.Popen(
+            [exe, "--kubeconfig", cluster.kubeconfig, "-n", "senren", "get", f"{plural}.senren.io",
+             "--watch", "-o", "json", "--field-selector", f"metadata.name={name}"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, bufsize=1)
+
+    def run(self) -> None:
+        buf: list[str] = []
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            buf.append(line)
+            if line.rstrip("\n") != "}":
+                continue
+            now = time.monotonic()
+            try:
+                obj = json.loads("".join(buf))
+            except ValueError:
+                continue
+            buf = []
+            obj = obj.get("object", obj)
+            ann = obj.get("metadata", {}).get("annotations", {}) or {}
+            try:
+                v = int(ann.get("senren.io/state-version", "0"))
+            except ValueError:
+                continue
+            with self.cond:
+                self.seen.setdefault(v, now)
+                self.cond.notify_all()
+
+    def wait_version(self, version: int, timeout: float) -> float:
+        deadline = time.monotonic() + timeout
+        with self.cond:
+            while not any(v >= version for v in self.seen):
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    raise TimeoutError(f"CR at version {version} not seen in {self.cluster.slug}")
+                self.cond.wait(left)
+            return min(t for v, t in self.seen.items() if v >= version)
+
+    def stop(self) -> None:
+        self.proc.terminate()
+
+
+class StatusLatency(threading.Thread):
+    """watch_status of the region: receive time − observed_at of each resource event."""
+
+    def __init__(self, client: Client, region: str, names: set[str]) -> None:
+        super().__init__(daemon=True)
+        self.samples: list[float] = []
+        self.names = names
+        self.watch = client.watch_status(region)
+        self.error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            for e in self.watch:
+                if e.resource and e.resource.name in self.names and e.resource.observed_at:
+                    lag = datetime.now(timezone.utc) - e.resource.observed_at
+                    self.samples.append(lag.total_seconds() * 1000)
+        except BaseException as e:  # noqa: BLE001 - reported by the caller
+            self.error = e
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description="End-to-end benchmark from the SDK (tools/bench e2e)")
+    ap.add_argument("--n", type=int, default=200, help="applies to measure (default: 200)")
+    ap.add_argument("--region", default="aws:us-east-1")
+    ap.add_argument("--timeout", type=float, default=120, help="seconds per apply to be ready")
+    ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
+    args = ap.parse_args()
+
+    env = e2e_lab.env()
+    clusters = [c for c in e2e_lab.clusters(env) if c.region == args.region]
+    if not clusters:
+        print(f"bench e2e: no lab cluster serves {args.region}", file=sys.stderr)
+        return 1
+    run = uuid.uuid4().hex[:6]
+    redis_name, aero_name = f"bench-{run}", f"bench-{run}"
+    aero = AerospikeCluster(aero_name, size=1, namespaces=[AerospikeNamespace("bench", memory_mb=64)])
+
+    def state(i: int) -> list:
+        # Each apply changes the Redis (memory cycles through 64 values), never to a
+        # state equal to the previous one.
+        return [RedisDatabase(redis_name, memory_mb=64 + (i % 64)), aero]
+
+    apply_rpc, to_crs, to_ready = [], [], []
+    with Client(env["SENREN_ADDR"], token=env["SENREN_TOKEN"], timeout=60) as client:
+        names = [c.name for c in clusters]
+        # Warm up: the resources exist and are ready before measuring.
+        r = client.apply_state(args.region, state(0), message=f"bench e2e {run}: warm-up",
+                               allow_mass_delete=True, allow_empty=True)
+        client.wait_ready(args.region, version=r.version, timeout=args.timeout, clusters=names, progress=False)
+        watches = [CrWatch(env, c, "redisdatabases", redis_name) for c in clusters]
+        for w in watches:
+            w.start()
+        status = StatusLatency(client, args.region, {redis_name, aero_name})
+        status.start()
+        time.sleep(1.0)  # the watches list and start streaming
+        try:
+            for i in range(1, args.n + 1):
+                t0 = time.monotonic()
+                r = client.apply_state(args.region, state(i), message=f"bench e2e {run}: {i}")
+                t1 = time.monotonic()
+                apply_rpc.append((t1 - t0) * 1000)
+                seen = [w.wait_version(r.version, args.timeout) for w in watches]
+                to_crs.append((max(seen) - t0) * 1000)
+                client.wait_ready(args.region, version=r.version, timeout=args.timeout,
+                                  clusters=names, progress=False)
+                to_ready.append((time.monotonic() - t0) * 1000)
+                if i % 20 == 0 or i == args.n:
+                    print(f"bench e2e: {i}/{args.n} applies", file=sys.stderr)
+        finally:
+            for w in watches:
+                w.stop()
+            status.watch.cancel()
+
+    metrics = {
+        "apply_rpc_ms": percentiles(apply_rpc),
+        "apply_to_crs_ms": percentiles(to_crs),
+        "apply_to_ready_ms": percentiles(to_ready),
+        "status_to_watch_ms": percentiles(status.samples),
+    }
+    result = {
+        "bench": "e2e",
+        "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "region": args.region,
+        "clusters": [c.name for c in clusters],
+        "applies": args.n,
+        "machine": f"{platform.node()} {os.cpu_count()} cpus",
+        "sdk": senren.__version__,
+        "metrics": metrics,
+        "targets_ms": {"apply_to_crs_ms": {"p50": 50, "p99": 250}, "apply_to_ready_ms": {"p50": 3000},
+                       "seed_end_to_end_ms": "10000-15000"},
+    }
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    path = out / f"e2e-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(json.dumps(result, indent=2) + "\n")
+    (out / "e2e.json").write_text(json.dumps(result, indent=2) + "\n")
+
+    print(f"\n{'path (ms)':<22} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9} {'n':>6}")
+    for k, m in metrics.items():
+        if m.get("n"):
+            print(f"{k[:-3]:<22} {m['p50']:>9.1f} {m['p90']:>9.1f} {m['p99']:>9.1f} {m['max']:>9.1f} {m['n']:>6}")
+        else:
+            print(f"{k[:-3]:<22} {'-':>9} {'-':>9} {'-':>9} {'-':>9} {0:>6}")
+    print(f"\nseed design: 10–15 s end to end; JSON: {path}")
+    if status.error is not None and not isinstance(status.error, senren.Cancelled):
+        print(f"bench e2e: watch_status failed: {status.error}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    try:
+        sys.exit(main())
+    except senren.SenrenError as e:
+        print(f"bench e2e: {type(e).__name__}: {e}", file=sys.stderr)
+        sys.exit(1)
+    except TimeoutError as e:
+        print(f"bench e2e: {e} (is senren-regional running? tools/lab status)", file=sys.stderr)
+        sys.exit(1)
