@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import NoReturn
+from typing import NoReturn, Sequence
 
 try:
     from senren import (
@@ -24,6 +24,8 @@ try:
         AerospikeNamespace,
         Client,
         RedisDatabase,
+        RegionStatus,
+        Resource,
         SenrenError,
         Timeout,
         Unauthenticated,
@@ -41,7 +43,7 @@ def fail(what: str, err: BaseException) -> NoReturn:
     sys.exit(1)
 
 
-def show_status(status, resources) -> None:
+def show_status(status: RegionStatus, resources: Sequence[Resource]) -> None:
     print(f"  {'CLUSTER':<10} {'RESOURCE':<28} {'READY':<6} {'HOST:PORT'}")
     for r in resources:
         for s in sorted(status.resource(r.ref), key=lambda s: s.cluster):
@@ -84,7 +86,7 @@ def main() -> None:
         except Unauthenticated as e:
             fail("the control plane refused SENREN_TOKEN", e)
 
-        def wait(version: int, label: str):
+        def wait(version: int, label: str) -> RegionStatus:
             print(f"\nwaiting for version {version} ({label}) in {region} clusters {', '.join(clusters)} …")
             try:
                 st = client.wait_ready(region, version=version, timeout=args.timeout, clusters=clusters)

@@ -60,7 +60,7 @@ def test_hierarchy() -> None:
 def test_every_public_name_has_a_docstring() -> None:
     for name in senren.__all__:
         obj = getattr(senren, name)
-        if name == "__version__" or name == "DEFAULT_ADDR" or name == "Resource":
+        if name in ("__version__", "DEFAULT_ADDR"):
             continue
         assert (obj.__doc__ or "").strip(), name
     for name in dir(senren.Client):

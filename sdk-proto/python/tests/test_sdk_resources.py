@@ -131,3 +131,12 @@ def test_proto_round_trip() -> None:
 def test_to_pb_rejects_other_objects() -> None:
     with pytest.raises(TypeError, match="not a Senren resource"):
         resource_to_pb({"kind": "RedisDatabase"})  # type: ignore[arg-type]
+
+
+def test_docstring_examples() -> None:
+    import doctest
+
+    import senren.resources
+
+    result = doctest.testmod(senren.resources, optionflags=doctest.ELLIPSIS)
+    assert result.failed == 0 and result.attempted >= 5

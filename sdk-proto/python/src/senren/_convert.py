@@ -109,14 +109,14 @@ def resource_from_pb(m: rpb.Resource) -> Resource:
     """The typed resource of a message. The server validated it; defaults fill what it left empty."""
     which = m.WhichOneof("spec")
     if which == "redis_database":
-        s = m.redis_database
+        rs = m.redis_database
         return RedisDatabase(
             m.name,
-            memory_mb=s.memory_mb,
-            replicas=s.replicas or 1,
-            version=s.version or "7.2",
-            persistence=_PERSISTENCE_FROM_PB.get(s.persistence, "none"),  # type: ignore[arg-type]
-            eviction_policy=s.eviction_policy,
+            memory_mb=rs.memory_mb,
+            replicas=rs.replicas or 1,
+            version=rs.version or "7.2",
+            persistence=_PERSISTENCE_FROM_PB.get(rs.persistence, "none"),  # type: ignore[arg-type]
+            eviction_policy=rs.eviction_policy,
         )
     if which == "aerospike_cluster":
         s = m.aerospike_cluster

@@ -120,7 +120,7 @@ class Client:
             self._channel = grpc.secure_channel(self.addr, creds, options=options)
         else:
             self._channel = grpc.insecure_channel(self.addr, options=options)
-        self._stub = cp_grpc.ControlPlaneStub(self._channel)
+        self._stub = cp_grpc.ControlPlaneStub(self._channel)  # type: ignore[no-untyped-call]
         self._closed = False
 
     # ------------------------------------------------------------------ lifecycle
@@ -144,7 +144,7 @@ class Client:
 
     def _backoff(self, attempt: int) -> float:
         base = min(2.0, 0.1 * (2**attempt))
-        return base * (0.5 + 0.5 * self._random())
+        return float(base * (0.5 + 0.5 * self._random()))
 
     def _call(
         self,
@@ -554,7 +554,9 @@ class Client:
                     err = from_rpc_error(e)
                     if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                         raise self._wait_timeout(tracker, timeout) from None
-                    if e.code() != grpc.StatusCode.UNAVAILABLE:
+                    # UNAVAILABLE: the server went away; RESOURCE_EXHAUSTED: the stream fell
+                    # too far behind. Both: read the status again on a new stream.
+                    if e.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
                         raise err from None
                 except Unavailable:
                     pass

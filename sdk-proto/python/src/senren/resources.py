@@ -7,9 +7,8 @@ so a mistake is caught on the line that makes it, not when the server answers::
     >>> RedisDatabase("sessions", memory_mb=512, replicas=3, persistence="rdb")
     RedisDatabase(name='sessions', memory_mb=512, replicas=3, version='7.2', persistence='rdb', eviction_policy='')
     >>> AerospikeCluster("profiles", size=3,
-    ...                  namespaces=[AerospikeNamespace("users", memory_mb=1024, replication_factor=2)])
-    ... # doctest: +ELLIPSIS
-    AerospikeCluster(name='profiles', size=3, namespaces=(AerospikeNamespace(name='users', ...),), version='7.1')
+    ...                  namespaces=[AerospikeNamespace("users", memory_mb=1024, replication_factor=2)]).ref
+    'AerospikeCluster/profiles'
     >>> RedisDatabase("sessions", memory_mb=8)
     Traceback (most recent call last):
     ...
@@ -22,7 +21,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Sequence, Union
+from typing import ClassVar, Literal, Sequence
 
 __all__ = [
     "RedisDatabase",
@@ -110,8 +109,25 @@ def _check_choice(owner: str, fld: str, value: object, choices: Sequence[str]) -
         raise _fail(owner, fld, f"{value!r} is not one of {', '.join(choices)}")
 
 
+class Resource:
+    """Base of every resource kind (``RedisDatabase``, ``AerospikeCluster``).
+
+    A list that mixes kinds is a ``list[Resource]`` for type checkers. Do not instantiate
+    it: build one of the kinds.
+    """
+
+    #: The kind's name, as in ``"Kind/name"`` and the CRD (e.g. ``"RedisDatabase"``).
+    kind: ClassVar[str] = ""
+    name: str
+
+    @property
+    def ref(self) -> str:
+        """The resource's name as results show it: ``"Kind/name"``."""
+        return f"{self.kind}/{self.name}"
+
+
 @dataclass(frozen=True)
-class RedisDatabase:
+class RedisDatabase(Resource):
     """A Redis database (CRD ``RedisDatabase``).
 
     Args:
@@ -150,11 +166,6 @@ class RedisDatabase:
         if self.eviction_policy != "":
             _check_choice(owner, "eviction_policy", self.eviction_policy, EVICTION_POLICIES)
 
-    @property
-    def ref(self) -> str:
-        """The resource's name as results show it: ``"RedisDatabase/<name>"``."""
-        return f"{self.kind}/{self.name}"
-
 
 @dataclass(frozen=True)
 class AerospikeNamespace:
@@ -190,7 +201,7 @@ class AerospikeNamespace:
 
 
 @dataclass(frozen=True)
-class AerospikeCluster:
+class AerospikeCluster(Resource):
     """An Aerospike cluster (CRD ``AerospikeCluster``).
 
     Args:
@@ -244,11 +255,3 @@ class AerospikeCluster:
                 " (1..size of the cluster)",
             )
 
-    @property
-    def ref(self) -> str:
-        """The resource's name as results show it: ``"AerospikeCluster/<name>"``."""
-        return f"{self.kind}/{self.name}"
-
-
-#: Any resource a region can hold.
-Resource = Union[RedisDatabase, AerospikeCluster]
