@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import datetime, timezone
 from typing import Sequence
 
 import e2e_lab
@@ -156,8 +157,20 @@ def test_status_change_is_seen_by_watch_status(lab_env, client, uniq) -> None:
             if seen >= set(names_of(lab_env, US_EAST)) or time.monotonic() > deadline:
                 break
     assert seen == set(names_of(lab_env, US_EAST))
-    past = client.get_status(US_EAST, at=client.history(US_EAST, 1)[0].time)
-    assert past.desired_version == r.version
+
+
+def test_status_at_a_past_time(lab_env, client, uniq) -> None:
+    r1 = apply(client, US_EAST, state(uniq, with_aerospike=False))
+    assert_running(lab_env, client, US_EAST, r1.version, state(uniq, with_aerospike=False))
+    between = datetime.now(timezone.utc)
+    time.sleep(0.05)
+    r2 = apply(client, US_EAST, state(uniq, redis_mb=72, with_aerospike=False))
+    assert_running(lab_env, client, US_EAST, r2.version, state(uniq, redis_mb=72, with_aerospike=False))
+    past = client.get_status(US_EAST, at=between)
+    assert past.desired_version == r1.version
+    for s in past.resource(f"RedisDatabase/sess-{uniq}"):
+        assert s.state_version <= r1.version
+    assert client.get_status(US_EAST).desired_version == r2.version
 
 
 def test_ledger_restart_midway(lab_env, uniq) -> None:
