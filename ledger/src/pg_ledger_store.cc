@@ -121,15 +121,8 @@ void PrepareStatements(pqxx::connection& c) {
   c.prepare("insert_idem",
             "INSERT INTO idempotency_keys (region, key, request_hash, response) "
             "VALUES ($1, $2, $3, $4)");
-  c.prepare("insert_version",
-            "INSERT INTO versions (region, version, author, message, origin, rollback_of, "
-            "idempotency_key, traceparent, created_count, updated_count, deleted_count, "
-            "resource_count) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)");
   c.prepare("insert_checkpoint",
             "INSERT INTO checkpoints (region, version, resources) VALUES ($1, $2, $3)");
-  c.prepare("move_head",
-            "UPDATE regions SET current_version = $2, resource_count = $3, updated_at = now() "
-            "WHERE region = $1");
   c.prepare("checkpoint_at",
             "SELECT version, resources FROM checkpoints WHERE region = $1 AND version <= $2 "
             "ORDER BY version DESC LIMIT 1");
@@ -646,13 +639,21 @@ class PgLedgerStore::Impl {
       return s;
     }
     const uint64_t version = head + 1;
-    tx.exec_prepared0("insert_version", region, version, in.author, in.message,
-                      static_cast<int>(in.origin), in.rollback_of, in.idempotency_key,
-                      in.traceparent, static_cast<int64_t>(diff.created.size()),
-                      static_cast<int64_t>(diff.updated.size()),
-                      static_cast<int64_t>(diff.deleted.size()),
-                      static_cast<int64_t>(desired->size()));
-    InsertChanges(tx, region, version, diff);
+    // The version row, its changes and the head move go in one round trip: this is the
+    // hot path of every apply (the head row is already locked).
+    std::string batch = absl::StrCat(
+        "INSERT INTO versions (region, version, author, message, origin, rollback_of, "
+        "idempotency_key, traceparent, created_count, updated_count, deleted_count, "
+        "resource_count) VALUES (",
+        tx.quote(region), ",", version, ",", tx.quote(in.author), ",", tx.quote(in.message), ",",
+        static_cast<int>(in.origin), ",", in.rollback_of, ",", tx.quote(in.idempotency_key), ",",
+        tx.quote(in.traceparent), ",", diff.created.size(), ",", diff.updated.size(), ",",
+        diff.deleted.size(), ",", desired->size(), ");");
+    AppendChangeInserts(tx, region, version, diff, &batch);
+    absl::StrAppend(&batch, "UPDATE regions SET current_version = ", version,
+                    ", resource_count = ", desired->size(),
+                    ", updated_at = now() WHERE region = ", tx.quote(region));
+    tx.exec(batch);
     if (options_.checkpoint_interval > 0 && version % options_.checkpoint_interval == 0) {
       v1::RegionalState snapshot;
       snapshot.mutable_resources()->Reserve(static_cast<int>(desired->size()));
@@ -660,7 +661,6 @@ class PgLedgerStore::Impl {
       tx.exec_prepared0("insert_checkpoint", region, version,
                         pqxx::binarystring(snapshot.SerializeAsString()));
     }
-    tx.exec_prepared0("move_head", region, version, static_cast<int64_t>(desired->size()));
     result.response.set_version(version);
     result.response.set_changed(true);
     FillNames(diff, &result.response);
@@ -675,28 +675,26 @@ class PgLedgerStore::Impl {
                       pqxx::binarystring(response.SerializeAsString()));
   }
 
-  static void InsertChanges(pqxx::work& tx, const std::string& region, uint64_t version,
-                            const common::ResourceSetDiff& diff) {
+  // "INSERT INTO changes ...;" statements (at most kChangeRowsPerStatement rows each).
+  static void AppendChangeInserts(pqxx::work& tx, const std::string& region, uint64_t version,
+                                  const common::ResourceSetDiff& diff, std::string* sql) {
     const std::string prefix = absl::StrCat("(", tx.quote(region), ",", version, ",");
-    std::string sql;
     size_t rows = 0;
-    auto flush = [&] {
-      if (rows == 0) return;
-      tx.exec0("INSERT INTO changes (region, version, kind, name, spec) VALUES " + sql);
-      sql.clear();
-      rows = 0;
-    };
     auto add = [&](const v1::Resource& r, bool deleted) {
-      if (rows > 0) sql += ",";
-      absl::StrAppend(&sql, prefix, static_cast<int>(common::KindOf(r)), ",", tx.quote(r.name()),
+      sql->append(rows == 0 ? "INSERT INTO changes (region, version, kind, name, spec) VALUES "
+                            : ",");
+      absl::StrAppend(sql, prefix, static_cast<int>(common::KindOf(r)), ",", tx.quote(r.name()),
                       ",", deleted ? std::string("NULL") : tx.quote_raw(r.SerializeAsString()),
                       ")");
-      if (++rows == kChangeRowsPerStatement) flush();
+      if (++rows == kChangeRowsPerStatement) {
+        sql->append(";");
+        rows = 0;
+      }
     };
     for (const auto& r : diff.created) add(r, false);
     for (const auto& u : diff.updated) add(u.after, false);
     for (const auto& r : diff.deleted) add(r, true);
-    flush();
+    if (rows > 0) sql->append(";");
   }
 
   // Runs `fn` in a transaction and commits when it returns OK. A connection that breaks
