@@ -1,0 +1,62 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <string>
+#include <thread>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "kafka/kafka.h"
+#include "regional/plane/status_outbox.h"
+
+namespace senren::regional::plane {
+
+struct OutboxRelayOptions {
+  std::string topic;  // {prefix}-status
+  // Entries published per round. Default: 500.
+  size_t batch = 500;
+  // Poll of the outbox when nobody calls Notify. Default: 200 ms.
+  std::chrono::milliseconds idle_poll{200};
+  // Pause after a round in which a delivery failed. Default: 1 s.
+  std::chrono::milliseconds retry_backoff{1000};
+};
+
+// Publishes the outbox to Kafka in id order and deletes exactly the entries Kafka
+// confirmed. One thread (Start..Stop). A round waits for every delivery report of its batch
+// (the idempotent producer retries until the broker answers), so with Kafka down the
+// outbox grows and drains, in order, when Kafka is back. Entries still unconfirmed at Stop
+// are published again by the next relay: duplicates are harmless on a compacted topic.
+class OutboxRelay {
+ public:
+  OutboxRelay(StatusOutbox* outbox, kafka::Producer* producer, OutboxRelayOptions options);
+  ~OutboxRelay();
+  OutboxRelay(const OutboxRelay&) = delete;
+  OutboxRelay& operator=(const OutboxRelay&) = delete;
+
+  void Start();
+  void Stop();
+  // Wakes the relay: something was put into the outbox.
+  void Notify();
+
+  int64_t published() const { return published_.load(); }
+  int64_t failed() const { return failed_.load(); }
+
+ private:
+  void Run();
+  // One round; false when nothing was waiting.
+  bool RunOnce();
+
+  StatusOutbox* const outbox_;
+  kafka::Producer* const producer_;
+  const OutboxRelayOptions options_;
+  std::thread thread_;
+  std::atomic<int64_t> published_{0};
+  std::atomic<int64_t> failed_{0};
+
+  absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool notified_ ABSL_GUARDED_BY(mu_) = false;
+};
+
+}  // namespace senren::regional::plane

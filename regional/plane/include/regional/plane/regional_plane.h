@@ -1,0 +1,168 @@
+#pragma once
+
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <map>
+#include <memory>
+#include <optional>
+#include <set>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "regional/kube/informer.h"
+#include "regional/kube/kube_client.h"
+#include "regional/plane/reconcile_plan.h"
+#include "regional/plane/report.h"
+#include "regional/plane/snapshot_source.h"
+#include "regional/plane/state_cache.h"
+#include "regional/plane/status_outbox.h"
+
+namespace senren::regional::plane {
+
+struct RegionalPlaneOptions {
+  std::string region;   // "aws:us-east-1"
+  std::string cluster;  // "prod"
+  std::string ns;       // namespace of the CRs. Default: "senren".
+  // ClusterReport heartbeat period. Default: 10 s.
+  std::chrono::milliseconds heartbeat_interval{10000};
+  // Full reconcile and status re-read even without events (the safety net). Default: 30 s.
+  std::chrono::milliseconds resync_interval{30000};
+  // Next attempt after a reconcile whose writes failed, or while a kind's CRD is missing.
+  // Default: 1 s (doubling up to 30 s while failures repeat).
+  std::chrono::milliseconds retry_backoff{1000};
+  // Wait of one Kafka poll. Default: 500 ms.
+  std::chrono::milliseconds poll_timeout{500};
+  // Wait for an informer's first list before a reconcile gives up (and retries). Default: 10 s.
+  std::chrono::milliseconds sync_timeout{10000};
+};
+
+// Counters of one plane, for logs, tests and benchmarks.
+struct PlaneStats {
+  uint64_t applied_version = 0;  // of the last snapshot reconciled
+  v1::ApplyResult last_result = v1::APPLY_RESULT_UNSPECIFIED;
+  std::string last_reason;
+  int64_t reconciles = 0;
+  int64_t applies = 0;   // CR writes
+  int64_t deletes = 0;   // CR deletes
+  uint64_t drift_corrections = 0;
+  std::string last_drifted_resource;
+  int64_t bad_messages = 0;
+  int64_t snapshots_received = 0;
+  int64_t status_records = 0;   // ResourceStatus records put in the outbox
+  int64_t cluster_reports = 0;  // ClusterReports put in the outbox
+  // Start → end of the first reconcile (from the cache when warm), or -1.
+  absl::Duration first_reconcile = absl::InfiniteDuration();
+  bool first_reconcile_from_cache = false;
+};
+
+// One regional plane: makes the CRs of one namespace of one cluster match the newest
+// RegionalState of its region (SPEC §5), and reports back through the status outbox.
+//
+// Threads (Start..Stop): the snapshot reader (SnapshotSource), the reconcile worker (one
+// reconcile at a time, triggered by a new snapshot, by watch events of the CRs — drift — and
+// by the resync timer), the ticker (heartbeat, resync) and one informer per kind (status
+// changes, drift events). The plane does not own its dependencies; they must outlive it.
+//
+// Safety: only CRs IsManagedBy(region) are updated or deleted; deletes happen only
+// because the desired snapshot (from Kafka, or the cache it was saved to) lacks them —
+// never for want of a snapshot: with no snapshot at all, nothing is written.
+class RegionalPlane {
+ public:
+  // `on_outbox_put` runs after each successful outbox write (wakes the relay); may be empty.
+  RegionalPlane(RegionalPlaneOptions options, kube::KubeClient* kube, SnapshotSource* source,
+                StateCache* cache, StatusOutbox* outbox,
+                std::function<void()> on_outbox_put = nullptr);
+  ~RegionalPlane();
+  RegionalPlane(const RegionalPlane&) = delete;
+  RegionalPlane& operator=(const RegionalPlane&) = delete;
+
+  // Loads the cached snapshot (reconciled at once, before Kafka answers) and starts the
+  // threads. Errors only when the cache cannot be read at all.
+  absl::Status Start();
+  // Stops and joins every thread. Idempotent.
+  void Stop();
+
+  PlaneStats stats() const;
+  // Waits until a snapshot of version ≥ `version` has been reconciled; false on timeout.
+  bool WaitForVersion(uint64_t version, absl::Duration timeout) const;
+  // Waits until the first reconcile after Start is done; false on timeout.
+  bool WaitForFirstReconcile(absl::Duration timeout) const;
+
+  // The ClusterReport the plane would send now.
+  v1::ClusterReport BuildReport() const;
+
+ private:
+  struct Outcome {
+    ApplyOutcome apply;
+    size_t writes = 0;     // successful
+    bool retry = false;    // something failed or a kind was missing: try again later
+  };
+
+  void SourceLoop();
+  void WorkerLoop();
+  void TickerLoop();
+  void Trigger();
+  // One reconcile of the current desired snapshot.
+  void Reconcile();
+  // The current CRs per kind (informer stores with our own not-yet-seen writes laid over);
+  // kinds whose CRD is missing go to `missing`. UNAVAILABLE when a kind cannot be read.
+  absl::Status CurrentObjects(std::map<v1::ResourceKind, std::vector<ObjectPtr>>* current,
+                              std::set<v1::ResourceKind>* missing);
+  // Informer callbacks.
+  void OnObject(v1::ResourceKind kind, const ObjectPtr& old_obj, const ObjectPtr& obj,
+                bool deleted);
+  void PutStatus(const std::vector<OutboxRecord>& records, bool report);
+  void EmitReport();
+  void ResyncStatuses();
+  bool Stopping() const;
+  void SetDesired(std::shared_ptr<const CachedSnapshot> snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+
+  const RegionalPlaneOptions options_;
+  kube::KubeClient* const kube_;
+  SnapshotSource* const source_;
+  StateCache* const cache_;
+  StatusOutbox* const outbox_;
+  const std::function<void()> on_outbox_put_;
+  absl::Time started_at_;
+
+  std::map<v1::ResourceKind, std::unique_ptr<kube::Informer>> informers_;
+  std::thread source_thread_;
+  std::thread worker_thread_;
+  std::thread ticker_thread_;
+
+  mutable absl::Mutex mu_;
+  bool stop_ ABSL_GUARDED_BY(mu_) = false;
+  bool started_ ABSL_GUARDED_BY(mu_) = false;
+  bool triggered_ ABSL_GUARDED_BY(mu_) = false;
+  absl::Time retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
+  // The newest snapshot received (or loaded from the cache).
+  std::shared_ptr<const CachedSnapshot> desired_ ABSL_GUARDED_BY(mu_);
+  std::set<std::string> desired_ids_ ABSL_GUARDED_BY(mu_);  // "Kind/name" of desired_
+  std::optional<int64_t> cached_offset_ ABSL_GUARDED_BY(mu_);
+  // Last reconciled snapshot and how it went.
+  uint64_t applied_version_ ABSL_GUARDED_BY(mu_) = 0;
+  std::string applied_traceparent_ ABSL_GUARDED_BY(mu_);
+  absl::Time applied_at_ ABSL_GUARDED_BY(mu_);
+  uint32_t applied_total_ ABSL_GUARDED_BY(mu_) = 0;
+  ApplyOutcome last_outcome_ ABSL_GUARDED_BY(mu_);
+  // True when the last reconcile left nothing to do: writes needed after it are drift.
+  bool converged_ ABSL_GUARDED_BY(mu_) = false;
+  bool first_done_ ABSL_GUARDED_BY(mu_) = false;
+  // Our writes and deletes the informers have not shown yet ("Kind/name").
+  std::map<std::string, ObjectPtr> written_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, std::string> deleted_ ABSL_GUARDED_BY(mu_);  // → uid
+  PlaneStats stats_ ABSL_GUARDED_BY(mu_);
+
+  // Last ResourceStatus sent per key; serializes outbox writes of statuses.
+  absl::Mutex status_mu_;  // taken before mu_, never after
+  std::map<std::string, v1::ResourceStatus> last_status_ ABSL_GUARDED_BY(status_mu_);
+};
+
+}  // namespace senren::regional::plane

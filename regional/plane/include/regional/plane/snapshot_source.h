@@ -1,0 +1,74 @@
+#pragma once
+
+// Where the plane's desired states come from: the region's partition of {prefix}-state.
+
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "kafka/kafka.h"
+#include "senren/v1/state.pb.h"
+
+namespace senren::regional::plane {
+
+// One snapshot of the plane's region and where it was read.
+struct SnapshotMessage {
+  v1::RegionalState state;
+  int32_t partition = -1;
+  int64_t offset = -1;
+  std::string traceparent;  // header "traceparent" (or the state's own field)
+};
+
+// A stream of the region's snapshots. Not thread-safe: one thread calls Start then Next.
+class SnapshotSource {
+ public:
+  virtual ~SnapshotSource() = default;
+
+  // Positions the stream after `offset` (the offset of the last applied snapshot), or at
+  // the beginning when nullopt. NOT_FOUND while the topic does not exist yet, UNAVAILABLE
+  // when no broker answers: the caller retries.
+  virtual absl::Status Start(std::optional<int64_t> after_offset) = 0;
+
+  // The next snapshot of the region, or nullopt when none arrived within `timeout`.
+  // Messages of other regions sharing the partition are passed over; a message under the
+  // region's key that does not parse or names another region, or a tombstone, is counted
+  // in bad_messages(), logged once with its offset and skipped.
+  virtual absl::StatusOr<std::optional<SnapshotMessage>> Next(
+      std::chrono::milliseconds timeout) = 0;
+
+  virtual int64_t bad_messages() const = 0;
+};
+
+// The Kafka implementation: assigns only the partition the region key maps to (the
+// producer's murmur2 partitioner over the topic's partition count).
+class KafkaSnapshotSource : public SnapshotSource {
+ public:
+  KafkaSnapshotSource(std::string brokers, std::string topic, std::string region);
+
+  absl::Status Start(std::optional<int64_t> after_offset) override;
+  absl::StatusOr<std::optional<SnapshotMessage>> Next(std::chrono::milliseconds timeout) override;
+  int64_t bad_messages() const override { return bad_.load(); }
+
+  int32_t partition() const { return partition_; }
+
+ private:
+  const std::string brokers_;
+  const std::string topic_;
+  const std::string region_;
+  std::unique_ptr<kafka::Consumer> consumer_;
+  int32_t partition_ = -1;
+  std::atomic<int64_t> bad_{0};
+};
+
+// Checks one consumed message against `region`: the snapshot, nullopt for another
+// region's key (not an error: regions share partitions), or INVALID_ARGUMENT saying why
+// the message is bad (unparseable, a tombstone, the payload names another region).
+absl::StatusOr<std::optional<SnapshotMessage>> DecodeSnapshot(const kafka::Message& message,
+                                                              const std::string& region);
+
+}  // namespace senren::regional::plane

@@ -1,0 +1,564 @@
+#include "regional/plane/regional_plane.h"
+
+#include <spdlog/spdlog.h>
+
+#include <set>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "common/resources.h"
+#include "google/protobuf/util/time_util.h"
+#include "regional/kube/errors.h"
+
+namespace senren::regional::plane {
+namespace {
+
+using google::protobuf::util::TimeUtil;
+
+int64_t ResourceVersionNumber(const Json& obj) {
+  int64_t rv = -1;
+  if (obj.contains("metadata")) {
+    (void)absl::SimpleAtoi(obj["metadata"].value("resourceVersion", ""), &rv);
+  }
+  return rv;
+}
+
+std::string NameOf(const Json& obj) {
+  return obj.contains("metadata") ? obj["metadata"].value("name", "") : "";
+}
+
+std::string UidOf(const Json& obj) {
+  return obj.contains("metadata") ? obj["metadata"].value("uid", "") : "";
+}
+
+// Whether an update event changes anything the plan looks at (spec, labels, annotations):
+// status-only updates of the controller do not need a reconcile.
+bool PlanRelevantChange(const Json& a, const Json& b) {
+  auto part = [](const Json& o, const char* f) -> Json {
+    return o.contains(f) ? o[f] : Json();
+  };
+  auto meta = [](const Json& o, const char* f) -> Json {
+    return o.contains("metadata") && o["metadata"].contains(f) ? o["metadata"][f] : Json();
+  };
+  return part(a, "spec") != part(b, "spec") || meta(a, "labels") != meta(b, "labels") ||
+         meta(a, "annotations") != meta(b, "annotations");
+}
+
+google::protobuf::Timestamp ToProto(absl::Time t) {
+  return TimeUtil::NanosecondsToTimestamp(absl::ToUnixNanos(t));
+}
+
+}  // namespace
+
+RegionalPlane::RegionalPlane(RegionalPlaneOptions options, kube::KubeClient* kube,
+                             SnapshotSource* source, StateCache* cache, StatusOutbox* outbox,
+                             std::function<void()> on_outbox_put)
+    : options_(std::move(options)),
+      kube_(kube),
+      source_(source),
+      cache_(cache),
+      outbox_(outbox),
+      on_outbox_put_(std::move(on_outbox_put)) {
+  backoff_ = absl::FromChrono(options_.retry_backoff);
+}
+
+RegionalPlane::~RegionalPlane() { Stop(); }
+
+bool RegionalPlane::Stopping() const {
+  absl::MutexLock lock(&mu_);
+  return stop_;
+}
+
+absl::Status RegionalPlane::Start() {
+  started_at_ = absl::Now();
+  auto cached = cache_->Load();
+  if (!cached.ok()) return cached.status();
+  {
+    absl::MutexLock lock(&mu_);
+    started_ = true;
+    if (cached->has_value()) {
+      auto snap = std::make_shared<CachedSnapshot>(std::move(**cached));
+      spdlog::info("state cache: version {} ({} resources, offset {}); reconciling it before "
+                   "Kafka answers",
+                   snap->state.version(), snap->state.resources_size(), snap->offset);
+      applied_version_ = snap->state.version();
+      applied_total_ = static_cast<uint32_t>(snap->state.resources_size());
+      applied_traceparent_ = snap->state.traceparent();
+      cached_offset_ = snap->offset;
+      converged_ = true;  // what changed while the plane was down is drift
+      stats_.first_reconcile_from_cache = true;
+      stats_.applied_version = applied_version_;
+      SetDesired(std::move(snap));
+      triggered_ = true;
+    } else {
+      spdlog::info("state cache empty: waiting for the first snapshot from Kafka; nothing is "
+                   "written before it");
+    }
+  }
+  for (v1::ResourceKind kind : ManagedKinds()) {
+    kube::InformerOptions io;
+    io.resource = KubeResourceOf(kind);
+    io.ns = options_.ns;
+    io.min_backoff = std::chrono::milliseconds(200);
+    io.max_backoff = std::chrono::milliseconds(5000);
+    auto informer = std::make_unique<kube::Informer>(kube_, io);
+    kube::EventHandlers h;
+    h.on_add = [this, kind](const ObjectPtr& o) { OnObject(kind, nullptr, o, false); };
+    h.on_update = [this, kind](const ObjectPtr& old_obj, const ObjectPtr& o) {
+      OnObject(kind, old_obj, o, false);
+    };
+    h.on_delete = [this, kind](const ObjectPtr& o) { OnObject(kind, nullptr, o, true); };
+    informer->AddEventHandlers(std::move(h));
+    informer->Start();
+    informers_[kind] = std::move(informer);
+  }
+  worker_thread_ = std::thread([this] { WorkerLoop(); });
+  source_thread_ = std::thread([this] { SourceLoop(); });
+  ticker_thread_ = std::thread([this] { TickerLoop(); });
+  return absl::OkStatus();
+}
+
+void RegionalPlane::Stop() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (!started_) return;
+    started_ = false;
+    stop_ = true;
+  }
+  if (source_thread_.joinable()) source_thread_.join();
+  if (worker_thread_.joinable()) worker_thread_.join();
+  if (ticker_thread_.joinable()) ticker_thread_.join();
+  for (auto& [kind, informer] : informers_) informer->Stop();
+}
+
+void RegionalPlane::Trigger() {
+  absl::MutexLock lock(&mu_);
+  triggered_ = true;
+}
+
+void RegionalPlane::SourceLoop() {
+  std::optional<int64_t> after;
+  {
+    absl::MutexLock lock(&mu_);
+    after = cached_offset_;
+  }
+  bool started = false;
+  absl::Duration backoff = absl::Milliseconds(200);
+  while (!Stopping()) {
+    if (!started) {
+      absl::Status s = source_->Start(after);
+      if (!s.ok()) {
+        spdlog::warn("snapshot source: {}; retrying in {}", s.ToString(),
+                     absl::FormatDuration(backoff));
+        absl::MutexLock lock(&mu_);
+        auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
+        mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
+        backoff = std::min(backoff * 2, absl::Seconds(5));
+        continue;
+      }
+      started = true;
+    }
+    auto next = source_->Next(options_.poll_timeout);
+    {
+      absl::MutexLock lock(&mu_);
+      stats_.bad_messages = source_->bad_messages();
+    }
+    if (!next.ok()) {
+      spdlog::warn("snapshot source: {}", next.status().ToString());
+      absl::SleepFor(absl::Milliseconds(200));
+      continue;
+    }
+    if (!next->has_value()) continue;
+    SnapshotMessage& m = **next;
+    absl::MutexLock lock(&mu_);
+    ++stats_.snapshots_received;
+    const uint64_t have = desired_ ? desired_->state.version() : 0;
+    if (m.state.version() <= have) {
+      spdlog::debug("snapshot version {} at offset {} ignored: have {}", m.state.version(),
+                    m.offset, have);
+      continue;
+    }
+    spdlog::info("snapshot version {} ({} resources) at {}:{}", m.state.version(),
+                 m.state.resources_size(), m.partition, m.offset);
+    auto snap = std::make_shared<CachedSnapshot>();
+    if (m.state.traceparent().empty()) m.state.set_traceparent(m.traceparent);
+    snap->state = std::move(m.state);
+    snap->partition = m.partition;
+    snap->offset = m.offset;
+    SetDesired(std::move(snap));
+    triggered_ = true;
+  }
+}
+
+void RegionalPlane::SetDesired(std::shared_ptr<const CachedSnapshot> snap) {
+  desired_ids_.clear();
+  for (const auto& r : snap->state.resources()) {
+    desired_ids_.insert(KindSlashName(common::KindOf(r), r.name()));
+  }
+  desired_ = std::move(snap);
+}
+
+void RegionalPlane::WorkerLoop() {
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+        return stop_ || triggered_ || absl::Now() >= retry_at_;
+      };
+      const absl::Time wake = std::min(retry_at_, absl::Now() + absl::Milliseconds(500));
+      mu_.AwaitWithDeadline(absl::Condition(&ready), wake);
+      if (stop_) return;
+      if (!triggered_ && absl::Now() < retry_at_) continue;
+      triggered_ = false;
+      retry_at_ = absl::InfiniteFuture();
+    }
+    Reconcile();
+  }
+}
+
+void RegionalPlane::TickerLoop() {
+  absl::Time next_heartbeat = absl::Now();
+  absl::Time next_resync = absl::Now() + absl::FromChrono(options_.resync_interval);
+  for (;;) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
+      mu_.AwaitWithDeadline(absl::Condition(&stopping), std::min(next_heartbeat, next_resync));
+      if (stop_) return;
+    }
+    const absl::Time now = absl::Now();
+    if (now >= next_heartbeat) {
+      EmitReport();
+      next_heartbeat = now + absl::FromChrono(options_.heartbeat_interval);
+    }
+    if (now >= next_resync) {
+      Trigger();
+      ResyncStatuses();
+      next_resync = now + absl::FromChrono(options_.resync_interval);
+    }
+  }
+}
+
+absl::Status RegionalPlane::CurrentObjects(
+    std::map<v1::ResourceKind, std::vector<ObjectPtr>>* current,
+    std::set<v1::ResourceKind>* missing) {
+  for (const auto& [kind, informer] : informers_) {
+    if (!informer->HasSynced()) {
+      // A kind whose list fails with 404 has no CRD in this cluster.
+      kube::ListOptions lo;
+      lo.limit = 1;
+      auto probe = kube_->List(KubeResourceOf(kind), options_.ns, lo);
+      if (absl::IsNotFound(probe.status())) {
+        missing->insert(kind);
+        continue;
+      }
+      if (!probe.ok()) return probe.status();
+      if (!informer->WaitForSync(options_.sync_timeout)) {
+        return absl::UnavailableError(absl::StrCat("the ", KubeResourceOf(kind).plural,
+                                                   " informer has not synced"));
+      }
+    }
+    std::map<std::string, ObjectPtr> by_name;
+    for (ObjectPtr& o : informer->List()) by_name[NameOf(*o)] = std::move(o);
+    {
+      absl::MutexLock lock(&mu_);
+      const std::string prefix = absl::StrCat(std::string(common::KindName(kind)), "/");
+      for (auto it = written_.lower_bound(prefix);
+           it != written_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+        const std::string name = it->first.substr(prefix.size());
+        auto seen = by_name.find(name);
+        if (seen == by_name.end() ||
+            ResourceVersionNumber(*seen->second) < ResourceVersionNumber(*it->second)) {
+          by_name[name] = it->second;
+        }
+      }
+      for (auto it = deleted_.lower_bound(prefix);
+           it != deleted_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+        auto seen = by_name.find(it->first.substr(prefix.size()));
+        if (seen != by_name.end() && UidOf(*seen->second) == it->second) by_name.erase(seen);
+      }
+    }
+    auto& out = (*current)[kind];
+    out.reserve(by_name.size());
+    for (auto& [name, o] : by_name) out.push_back(std::move(o));
+  }
+  return absl::OkStatus();
+}
+
+void RegionalPlane::Reconcile() {
+  std::shared_ptr<const CachedSnapshot> desired;
+  bool was_converged = false;
+  uint64_t applied_version = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    desired = desired_;
+    was_converged = converged_;
+    applied_version = applied_version_;
+  }
+  if (desired == nullptr) return;  // no snapshot yet: never write anything without one
+  const absl::Time begin = absl::Now();
+  const uint64_t version = desired->state.version();
+  const bool new_version = version != applied_version;
+
+  PlanInput input;
+  input.region = options_.region;
+  input.ns = options_.ns;
+  input.version = version;
+  input.traceparent = desired->state.traceparent();
+  input.desired.assign(desired->state.resources().begin(), desired->state.resources().end());
+  if (absl::Status s = CurrentObjects(&input.current, &input.missing_kinds); !s.ok()) {
+    spdlog::warn("reconcile of version {}: reading the cluster failed: {}; retrying", version,
+                 s.ToString());
+    absl::MutexLock lock(&mu_);
+    retry_at_ = absl::Now() + backoff_;
+    backoff_ = std::min(backoff_ * 2, absl::Seconds(30));
+    return;
+  }
+  const ReconcilePlan plan = PlanReconcile(input);
+
+  std::vector<std::string> failures;
+  bool retryable = false;
+  size_t created = 0, updated = 0, deleted = 0;
+  std::string last_written;
+  kube::ApplyOptions ao;
+  ao.field_manager = kFieldManager;
+  ao.force = true;
+  for (const PlannedApply& a : plan.applies) {
+    if (Stopping()) return;
+    const std::string id = KindSlashName(a.kind, a.name);
+    auto res = kube_->Apply(KubeResourceOf(a.kind), options_.ns, a.object, ao);
+    if (!res.ok()) {
+      failures.push_back(absl::StrCat(id, ": ", res.status().message()));
+      retryable = retryable || !absl::IsInvalidArgument(res.status());
+      continue;
+    }
+    (a.create ? created : updated)++;
+    last_written = id;
+    absl::MutexLock lock(&mu_);
+    written_[id] = std::make_shared<const Json>(std::move(*res));
+    deleted_.erase(id);
+  }
+  for (const PlannedDelete& d : plan.deletes) {
+    if (Stopping()) return;
+    const std::string id = KindSlashName(d.kind, d.name);
+    kube::DeleteOptions dopt;
+    if (!d.uid.empty()) dopt.uid = d.uid;
+    absl::Status s = kube_->Delete(KubeResourceOf(d.kind), options_.ns, d.name, dopt);
+    if (!s.ok() && !absl::IsNotFound(s)) {
+      failures.push_back(absl::StrCat(id, ": delete: ", s.message()));
+      retryable = retryable || !kube::IsConflict(s);
+      if (kube::IsConflict(s)) retryable = true;  // re-read and try again
+      continue;
+    }
+    ++deleted;
+    last_written = id;
+    absl::MutexLock lock(&mu_);
+    written_.erase(id);
+    if (!d.uid.empty()) deleted_[id] = d.uid;
+  }
+  const ApplyOutcome outcome = SummarizeApply(plan, failures);
+  const size_t writes = created + updated + deleted;
+  const bool missing_kind = plan.rejected_missing_kind > 0;
+
+  bool report = new_version;
+  HistoryEntry entry;
+  {
+    absl::MutexLock lock(&mu_);
+    ++stats_.reconciles;
+    stats_.applies += static_cast<int64_t>(created + updated);
+    stats_.deletes += static_cast<int64_t>(deleted);
+    if (!new_version && was_converged && writes > 0) {
+      stats_.drift_corrections += writes;
+      stats_.last_drifted_resource = last_written;
+      report = true;
+      spdlog::warn("drift: {} managed CR(s) put back (last: {})", writes, last_written);
+    }
+    if (outcome.result != last_outcome_.result || outcome.reason != last_outcome_.reason) {
+      report = true;
+    }
+    last_outcome_ = outcome;
+    stats_.last_result = outcome.result;
+    stats_.last_reason = outcome.reason;
+    converged_ = failures.empty();
+    if (retryable || missing_kind) {
+      retry_at_ = absl::Now() + backoff_;
+      backoff_ = std::min(backoff_ * 2, absl::Seconds(30));
+    } else {
+      backoff_ = absl::FromChrono(options_.retry_backoff);
+    }
+    if (new_version) {
+      applied_version_ = version;
+      applied_at_ = absl::Now();
+      applied_traceparent_ = desired->state.traceparent();
+      applied_total_ = static_cast<uint32_t>(desired->state.resources_size());
+      entry.version = version;
+      entry.applied_at = applied_at_;
+      entry.result = outcome.result;
+      entry.reason = outcome.reason;
+      entry.created = static_cast<uint32_t>(created);
+      entry.updated = static_cast<uint32_t>(updated);
+      entry.deleted = static_cast<uint32_t>(deleted);
+      entry.total = applied_total_;
+      entry.offset = desired->offset;
+      entry.author = desired->state.author();
+      entry.message = desired->state.message();
+    }
+    if (!first_done_) {
+      first_done_ = true;
+      stats_.first_reconcile = absl::Now() - started_at_;
+    }
+  }
+  if (new_version) {
+    if (absl::Status s = cache_->Save(*desired, entry); !s.ok()) {
+      spdlog::error("state cache: {}", s.ToString());
+    }
+    absl::MutexLock lock(&mu_);
+    stats_.applied_version = version;  // after the cache has it: WaitForVersion means durable
+  }
+  if (new_version || writes > 0 || !failures.empty()) {
+    spdlog::info("reconciled version {}: {} ({} created, {} updated, {} deleted, {} unchanged, "
+                 "{} refused, {} failed) in {}{}{}",
+                 version, ApplyResultName(outcome.result), created, updated, deleted,
+                 plan.unchanged, plan.refused.size(), failures.size(),
+                 absl::FormatDuration(absl::Now() - begin), outcome.reason.empty() ? "" : ": ",
+                 outcome.reason);
+  }
+  if (report) EmitReport();
+}
+
+void RegionalPlane::OnObject(v1::ResourceKind kind, const ObjectPtr& old_obj, const ObjectPtr& obj,
+                             bool deleted) {
+  const std::string name = NameOf(*obj);
+  const std::string id = KindSlashName(kind, name);
+  bool desired_name = false;
+  {
+    absl::MutexLock lock(&mu_);
+    auto w = written_.find(id);
+    if (w != written_.end() &&
+        (deleted || ResourceVersionNumber(*obj) >= ResourceVersionNumber(*w->second))) {
+      written_.erase(w);
+    }
+    if (deleted) deleted_.erase(id);
+    desired_name = desired_ids_.count(id) > 0;
+    const bool relevant = IsManagedBy(*obj, options_.region) || desired_name;
+    if (relevant && (old_obj == nullptr || deleted || PlanRelevantChange(*old_obj, *obj))) {
+      triggered_ = true;
+    }
+  }
+  if (!IsManagedBy(*obj, options_.region)) return;
+  const std::string key = ResourceStatusKey(options_.region, options_.cluster, kind, name);
+  OutboxRecord record;
+  record.key = key;
+  absl::MutexLock lock(&status_mu_);
+  if (deleted && !desired_name) {
+    // Gone because a snapshot said so (or for good): a tombstone.
+    last_status_.erase(key);
+    PutStatus({record}, false);
+    return;
+  }
+  v1::ResourceStatus status = BuildResourceStatus(*obj, options_.region, options_.cluster,
+                                                  absl::Now());
+  if (deleted) {
+    status.set_ready(false);
+    status.set_phase(v1::PHASE_PENDING);
+    status.set_message("the CR was deleted outside Senren; the regional plane recreates it");
+  }
+  auto it = last_status_.find(key);
+  if (it != last_status_.end() && SameStatus(it->second, status)) return;
+  last_status_[key] = status;
+  record.value = status.SerializeAsString();
+  record.traceparent = status.traceparent();
+  PutStatus({record}, false);
+}
+
+// Callers hold status_mu_ for ResourceStatus records, so they enter the outbox in the order
+// they were observed.
+void RegionalPlane::PutStatus(const std::vector<OutboxRecord>& records, bool report) {
+  absl::Status s = outbox_->Put(records);
+  if (!s.ok()) {
+    spdlog::error("status outbox: {}", s.ToString());
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    (report ? stats_.cluster_reports : stats_.status_records) += static_cast<int64_t>(records.size());
+  }
+  if (on_outbox_put_) on_outbox_put_();
+}
+
+void RegionalPlane::ResyncStatuses() {
+  for (const auto& [kind, informer] : informers_) {
+    if (!informer->HasSynced()) continue;
+    for (const ObjectPtr& o : informer->List()) {
+      if (IsManagedBy(*o, options_.region)) OnObject(kind, o, o, false);
+    }
+  }
+}
+
+v1::ClusterReport RegionalPlane::BuildReport() const {
+  v1::ClusterReport r;
+  r.set_region(options_.region);
+  r.set_cluster(options_.cluster);
+  std::set<std::pair<int, std::string>> desired;
+  {
+    absl::MutexLock lock(&mu_);
+    r.set_applied_version(applied_version_);
+    r.set_result(last_outcome_.result);
+    r.set_reason(last_outcome_.reason);
+    r.set_resources_total(applied_total_);
+    r.set_drift_corrections(stats_.drift_corrections);
+    r.set_last_drifted_resource(stats_.last_drifted_resource);
+    if (applied_at_ != absl::Time()) *r.mutable_applied_at() = ToProto(applied_at_);
+    r.set_traceparent(applied_traceparent_);
+    if (desired_ != nullptr && desired_->state.version() == applied_version_) {
+      for (const auto& res : desired_->state.resources()) {
+        desired.insert({static_cast<int>(common::KindOf(res)), res.name()});
+      }
+    }
+  }
+  uint32_t ready = 0;
+  for (const auto& [kind, informer] : informers_) {
+    for (const ObjectPtr& o : informer->List()) {
+      if (desired.count({static_cast<int>(kind), NameOf(*o)}) > 0 &&
+          IsManagedBy(*o, options_.region) && IsReady(*o)) {
+        ++ready;
+      }
+    }
+  }
+  r.set_resources_ready(ready);
+  *r.mutable_heartbeat_at() = ToProto(absl::Now());
+  r.set_heartbeat_interval_seconds(static_cast<uint32_t>(
+      std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
+                               options_.heartbeat_interval).count())));
+  return r;
+}
+
+void RegionalPlane::EmitReport() {
+  const v1::ClusterReport report = BuildReport();
+  OutboxRecord record;
+  record.key = ClusterReportKey(options_.region, options_.cluster);
+  record.value = report.SerializeAsString();
+  record.traceparent = report.traceparent();
+  PutStatus({record}, true);
+}
+
+PlaneStats RegionalPlane::stats() const {
+  absl::MutexLock lock(&mu_);
+  return stats_;
+}
+
+bool RegionalPlane::WaitForVersion(uint64_t version, absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto done = [this, version]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return stats_.applied_version >= version;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+}
+
+bool RegionalPlane::WaitForFirstReconcile(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return first_done_; };
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+}
+
+}  // namespace senren::regional::plane

@@ -1,0 +1,86 @@
+#include "regional/plane/convert.h"
+
+#include <gtest/gtest.h>
+
+#include "common/resources.h"
+#include "test_util.h"
+
+namespace senren::regional::plane {
+namespace {
+
+using testing::Aerospike;
+using testing::Redis;
+
+CrContext Ctx(uint64_t version = 7) { return {"aws:us-east-1", "senren", version, "00-abc-def-01"}; }
+
+TEST(ConvertTest, RedisFollowsTheCrdMapping) {
+  v1::Resource r = Redis("sessions", 512, 3);
+  r.mutable_redis_database()->set_version("7.2");
+  r.mutable_redis_database()->set_persistence(v1::REDIS_PERSISTENCE_AOF);
+  r.mutable_redis_database()->set_eviction_policy("allkeys-lru");
+  const Json cr = ResourceToCr(r, Ctx());
+  EXPECT_EQ(cr["apiVersion"], "senren.io/v1alpha1");
+  EXPECT_EQ(cr["kind"], "RedisDatabase");
+  EXPECT_EQ(cr["metadata"]["name"], "sessions");
+  EXPECT_EQ(cr["metadata"]["namespace"], "senren");
+  EXPECT_EQ(cr["metadata"]["labels"]["app.kubernetes.io/managed-by"], "senren");
+  EXPECT_EQ(cr["metadata"]["labels"]["senren.io/region"], "aws.us-east-1");
+  EXPECT_EQ(cr["metadata"]["annotations"]["senren.io/state-version"], "7");
+  EXPECT_EQ(cr["metadata"]["annotations"]["senren.io/region"], "aws:us-east-1");
+  EXPECT_EQ(cr["metadata"]["annotations"]["senren.io/traceparent"], "00-abc-def-01");
+  EXPECT_EQ(cr["spec"], Json::parse(R"({"memoryMb":512,"replicas":3,"version":"7.2",
+      "persistence":"aof","evictionPolicy":"allkeys-lru"})"));
+}
+
+TEST(ConvertTest, ZeroValuesAreOmittedSoCrdDefaultsApply) {
+  const Json cr = ResourceToCr(Redis("cache", 64), Ctx());
+  EXPECT_EQ(cr["spec"], Json::parse(R"({"memoryMb":64})"));
+}
+
+TEST(ConvertTest, AerospikeNamespacesAreCamelCase) {
+  v1::Resource r = Aerospike("profiles", 3);
+  r.mutable_aerospike_cluster()->mutable_namespaces(0)->set_storage(v1::AEROSPIKE_STORAGE_DEVICE);
+  const Json cr = ResourceToCr(r, Ctx());
+  EXPECT_EQ(cr["kind"], "AerospikeCluster");
+  EXPECT_EQ(cr["spec"], Json::parse(R"({"size":3,"namespaces":[{"name":"users",
+      "replicationFactor":1,"memoryMb":64,"storage":"device"}]})"));
+}
+
+TEST(ConvertTest, CrRoundTripsToTheSameResource) {
+  v1::Resource redis = Redis("sessions", 512, 3);
+  redis.mutable_redis_database()->set_persistence(v1::REDIS_PERSISTENCE_RDB);
+  v1::Resource aero = Aerospike("profiles", 3);
+  for (const v1::Resource& r : {redis, aero}) {
+    auto back = CrToResource(ResourceToCr(r, Ctx()));
+    ASSERT_TRUE(back.ok()) << back.status();
+    EXPECT_TRUE(common::SameResource(*back, r)) << back->DebugString();
+  }
+}
+
+TEST(ConvertTest, CrWithWrongTypesIsInvalidAndNamed) {
+  Json cr = ResourceToCr(Redis("sessions", 512), Ctx());
+  cr["spec"]["memoryMb"] = "lots";
+  auto r = CrToResource(cr);
+  EXPECT_TRUE(absl::IsInvalidArgument(r.status()));
+  EXPECT_NE(r.status().message().find("spec.memoryMb"), std::string::npos) << r.status();
+  cr["kind"] = "Memcached";
+  EXPECT_TRUE(absl::IsInvalidArgument(CrToResource(cr).status()));
+}
+
+TEST(ConvertTest, ManagedMeansOurLabelsOrOurRegionAnnotation) {
+  Json cr = ResourceToCr(Redis("sessions", 512), Ctx());
+  EXPECT_TRUE(IsManagedBy(cr, "aws:us-east-1"));
+  EXPECT_TRUE(HasManagedMetadata(cr, "aws:us-east-1"));
+  EXPECT_FALSE(IsManagedBy(cr, "gcp:us-central1"));
+  cr["metadata"]["labels"].erase("app.kubernetes.io/managed-by");
+  EXPECT_TRUE(IsManagedBy(cr, "aws:us-east-1"));  // still annotated: a hand edit to undo
+  EXPECT_FALSE(HasManagedMetadata(cr, "aws:us-east-1"));
+  const Json foreign = {{"kind", "RedisDatabase"}, {"metadata", {{"name", "sessions"}}}};
+  EXPECT_FALSE(IsManagedBy(foreign, "aws:us-east-1"));
+  EXPECT_EQ(ManagedSelector("aws:us-east-1"),
+            "app.kubernetes.io/managed-by=senren,senren.io/region=aws.us-east-1");
+  EXPECT_EQ(StateVersionOf(cr), 7u);
+}
+
+}  // namespace
+}  // namespace senren::regional::plane

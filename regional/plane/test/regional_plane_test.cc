@@ -1,0 +1,292 @@
+// The reconcile loop against an in-memory apiserver (FakeKubeClient) and in-memory
+// snapshot source, cache and outbox.
+#include "regional/plane/regional_plane.h"
+
+#include <gtest/gtest.h>
+
+#include <functional>
+#include <thread>
+
+#include "regional/kube/testing/fake_kube_client.h"
+#include "regional/plane/testing/fakes.h"
+#include "test_util.h"
+
+namespace senren::regional::plane {
+namespace {
+
+using kube::testing::FakeKubeClient;
+using testing::Aerospike;
+using testing::FakeSnapshotSource;
+using testing::InMemoryStateCache;
+using testing::InMemoryStatusOutbox;
+using testing::Redis;
+using testing::State;
+
+constexpr char kRegion[] = "aws:us-east-1";
+
+bool Eventually(const std::function<bool()>& f, int ms = 5000) {
+  for (int i = 0; i < ms / 10; ++i) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  return f();
+}
+
+// A cluster without the AerospikeCluster CRD: every call on that kind is a 404.
+class NoAerospikeKube : public FakeKubeClient {
+ public:
+  absl::StatusOr<kube::ObjectList> List(const kube::Resource& r, const std::string& ns,
+                                        const kube::ListOptions& o) override {
+    if (r.plural == "aerospikeclusters") return NotFound();
+    return FakeKubeClient::List(r, ns, o);
+  }
+  absl::Status Watch(const kube::Resource& r, const std::string& ns, const kube::WatchOptions& o,
+                     const kube::WatchHandler& h, const std::atomic<bool>* cancel) override {
+    if (r.plural == "aerospikeclusters") return NotFound();
+    return FakeKubeClient::Watch(r, ns, o, h, cancel);
+  }
+  absl::StatusOr<Json> Apply(const kube::Resource& r, const std::string& ns, const Json& obj,
+                             const kube::ApplyOptions& o) override {
+    if (r.plural == "aerospikeclusters") return NotFound();
+    return FakeKubeClient::Apply(r, ns, obj, o);
+  }
+
+ private:
+  static absl::Status NotFound() {
+    return absl::NotFoundError("HTTP 404 NotFound: the server could not find the requested resource");
+  }
+};
+
+class RegionalPlaneTest : public ::testing::Test {
+ protected:
+  std::unique_ptr<RegionalPlane> NewPlane(kube::KubeClient* kube = nullptr) {
+    RegionalPlaneOptions o;
+    o.region = kRegion;
+    o.cluster = "prod";
+    o.ns = "senren";
+    o.heartbeat_interval = std::chrono::milliseconds(100);
+    o.resync_interval = std::chrono::milliseconds(60000);
+    o.retry_backoff = std::chrono::milliseconds(50);
+    o.poll_timeout = std::chrono::milliseconds(20);
+    return std::make_unique<RegionalPlane>(o, kube != nullptr ? kube : &kube_, &source_, &cache_,
+                                           &outbox_);
+  }
+
+  std::optional<Json> Cr(const std::string& name,
+                         const kube::Resource& r = kube::resources::RedisDatabases()) {
+    auto got = kube_.Get(r, "senren", name);
+    if (!got.ok()) return std::nullopt;
+    return *got;
+  }
+
+  // The last ClusterReport put in the outbox.
+  std::optional<v1::ClusterReport> LastReport() {
+    std::optional<v1::ClusterReport> out;
+    for (const auto& rec : outbox_.All()) {
+      if (rec.key == "aws:us-east-1/prod" && rec.value.has_value()) {
+        v1::ClusterReport r;
+        if (r.ParseFromString(*rec.value)) out = r;
+      }
+    }
+    return out;
+  }
+
+  FakeKubeClient kube_;
+  FakeSnapshotSource source_;
+  InMemoryStateCache cache_;
+  InMemoryStatusOutbox outbox_;
+};
+
+TEST_F(RegionalPlaneTest, SnapshotBecomesLabelledCrsAndANewVersionUpdatesAndDeletes) {
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("a", 64), Redis("b", 64), Aerospike("p", 1)}));
+  ASSERT_TRUE(plane->WaitForVersion(1, absl::Seconds(5)));
+  auto a = Cr("a");
+  ASSERT_TRUE(a.has_value());
+  EXPECT_EQ((*a)["metadata"]["labels"]["app.kubernetes.io/managed-by"], "senren");
+  EXPECT_EQ((*a)["metadata"]["labels"]["senren.io/region"], "aws.us-east-1");
+  EXPECT_EQ((*a)["metadata"]["annotations"]["senren.io/state-version"], "1");
+  EXPECT_TRUE(Cr("p", kube::resources::AerospikeClusters()).has_value());
+
+  source_.Push(State(kRegion, 2, {Redis("a", 128), Aerospike("p", 1)}));
+  ASSERT_TRUE(plane->WaitForVersion(2, absl::Seconds(5)));
+  EXPECT_EQ((*Cr("a"))["spec"]["memoryMb"], 128);
+  EXPECT_EQ((*Cr("a"))["metadata"]["annotations"]["senren.io/state-version"], "2");
+  EXPECT_FALSE(Cr("b").has_value());
+  // Unchanged resources keep the version that last wrote them.
+  EXPECT_EQ((*Cr("p", kube::resources::AerospikeClusters()))["metadata"]["annotations"]
+                                                             ["senren.io/state-version"],
+            "1");
+
+  auto history = cache_.History(10);
+  ASSERT_EQ(history->size(), 2u);
+  EXPECT_EQ((*history)[0].version, 2u);
+  EXPECT_EQ((*history)[0].updated, 1u);
+  EXPECT_EQ((*history)[0].deleted, 1u);
+  EXPECT_EQ((*history)[1].created, 3u);
+  ASSERT_TRUE(Eventually([&] {
+    auto r = LastReport();
+    return r && r->applied_version() == 2 && r->result() == v1::APPLY_RESULT_APPLIED &&
+           r->resources_total() == 2;
+  }));
+  plane->Stop();
+}
+
+TEST_F(RegionalPlaneTest, OlderOrSameVersionAndBadMessagesAreIgnored) {
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 5, {Redis("a", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(5, absl::Seconds(5)));
+  source_.PushBad();
+  source_.Push(State(kRegion, 4, {}));  // older: must not delete "a"
+  source_.Push(State(kRegion, 5, {}));
+  source_.Push(State(kRegion, 6, {Redis("a", 64), Redis("b", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(6, absl::Seconds(5)));
+  EXPECT_TRUE(Cr("a").has_value());
+  EXPECT_TRUE(Cr("b").has_value());
+  EXPECT_EQ(plane->stats().bad_messages, 1);
+  EXPECT_EQ(cache_.History(10)->size(), 2u);
+}
+
+TEST_F(RegionalPlaneTest, UnlabelledCrsAreNeverTouched) {
+  Json foreign = {{"apiVersion", "senren.io/v1alpha1"},
+                  {"kind", "RedisDatabase"},
+                  {"metadata", {{"name", "hand-made"}, {"namespace", "senren"}}},
+                  {"spec", {{"memoryMb", 16}}}};
+  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", foreign).ok());
+  Json squatter = foreign;
+  squatter["metadata"]["name"] = "wanted";
+  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", squatter).ok());
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("wanted", 64), Redis("mine", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(1, absl::Seconds(5)));
+  EXPECT_EQ((*Cr("hand-made"))["spec"]["memoryMb"], 16);
+  EXPECT_EQ((*Cr("wanted"))["spec"]["memoryMb"], 16);
+  EXPECT_FALSE((*Cr("wanted"))["metadata"].contains("labels"));
+  EXPECT_TRUE(Cr("mine").has_value());
+  ASSERT_TRUE(Eventually([&] {
+    auto r = LastReport();
+    return r && r->result() == v1::APPLY_RESULT_PARTIAL &&
+           r->reason().find("RedisDatabase/wanted") != std::string::npos;
+  }));
+  source_.Push(State(kRegion, 2, {}));
+  ASSERT_TRUE(plane->WaitForVersion(2, absl::Seconds(5)));
+  EXPECT_FALSE(Cr("mine").has_value());
+  EXPECT_TRUE(Cr("hand-made").has_value());
+  EXPECT_TRUE(Cr("wanted").has_value());
+}
+
+TEST_F(RegionalPlaneTest, NothingIsWrittenOrDeletedWithoutASnapshot) {
+  // A labelled CR from an earlier life of the plane; no cache, Kafka silent.
+  Json cr = ResourceToCr(Redis("old", 64), {kRegion, "senren", 3, ""});
+  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", cr).ok());
+  source_.FailStart(absl::UnavailableError("no broker"));
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  EXPECT_TRUE(Cr("old").has_value());
+  EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
+  // Heartbeats still go out, at version 0.
+  auto r = LastReport();
+  ASSERT_TRUE(r.has_value());
+  EXPECT_EQ(r->applied_version(), 0u);
+  EXPECT_EQ(r->heartbeat_interval_seconds(), 1u);
+}
+
+TEST_F(RegionalPlaneTest, HandDeletedOrEditedCrIsPutBackAndReported) {
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("a", 64), Redis("b", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(1, absl::Seconds(5)));
+  ASSERT_TRUE(Eventually([&] { return plane->stats().reconciles >= 1; }));
+
+  ASSERT_TRUE(kube_.Delete(kube::resources::RedisDatabases(), "senren", "a", {}).ok());
+  ASSERT_TRUE(Eventually([&] { return Cr("a").has_value(); })) << "not recreated";
+  Json b = *Cr("b");
+  b["spec"]["memoryMb"] = 4096;
+  ASSERT_TRUE(kube_.Update(kube::resources::RedisDatabases(), "senren", b).ok());
+  ASSERT_TRUE(Eventually([&] { return (*Cr("b"))["spec"]["memoryMb"] == 64; })) << "not reverted";
+  ASSERT_TRUE(Eventually([&] { return plane->stats().drift_corrections >= 2; }));
+  EXPECT_EQ(plane->stats().last_drifted_resource, "RedisDatabase/b");
+  ASSERT_TRUE(Eventually([&] {
+    auto r = LastReport();
+    return r && r->drift_corrections() >= 2 && r->last_drifted_resource() == "RedisDatabase/b";
+  }));
+}
+
+TEST_F(RegionalPlaneTest, RestartReconcilesFromTheCacheBeforeKafkaAnswers) {
+  {
+    auto plane = NewPlane();
+    ASSERT_TRUE(plane->Start().ok());
+    source_.Push(State(kRegion, 7, {Redis("a", 64)}));
+    ASSERT_TRUE(plane->WaitForVersion(7, absl::Seconds(5)));
+    plane->Stop();
+  }
+  ASSERT_TRUE(kube_.Delete(kube::resources::RedisDatabases(), "senren", "a", {}).ok());
+  source_.FailStart(absl::UnavailableError("no broker"));
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  ASSERT_TRUE(plane->WaitForFirstReconcile(absl::Seconds(5)));
+  EXPECT_TRUE(Cr("a").has_value());
+  EXPECT_TRUE(plane->stats().first_reconcile_from_cache);
+  EXPECT_EQ(plane->stats().applied_version, 7u);
+  source_.FailStart(absl::OkStatus());
+  ASSERT_TRUE(Eventually([&] { return source_.started_after().has_value(); }));
+  EXPECT_EQ(*source_.started_after(), 0);  // resumes after the cached snapshot's offset
+}
+
+TEST_F(RegionalPlaneTest, StatusChangesGoToTheOutboxAndGoneResourcesAreTombstoned) {
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("a", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(1, absl::Seconds(5)));
+  Json a = *Cr("a");
+  a["status"] = {{"ready", true}, {"host", "a.senren.svc.cluster.local"}, {"port", 6379},
+                 {"phase", "Ready"}, {"observedGeneration", a["metadata"].value("generation", 1)}};
+  ASSERT_TRUE(kube_.UpdateStatus(kube::resources::RedisDatabases(), "senren", a).ok());
+  const std::string key = "aws:us-east-1/prod/RedisDatabase/a";
+  ASSERT_TRUE(Eventually([&] {
+    for (const auto& rec : outbox_.All()) {
+      v1::ResourceStatus s;
+      if (rec.key == key && rec.value && s.ParseFromString(*rec.value) && s.ready() &&
+          s.host() == "a.senren.svc.cluster.local" && s.port() == 6379 && s.state_version() == 1) {
+        return true;
+      }
+    }
+    return false;
+  }));
+  ASSERT_TRUE(Eventually([&] {
+    auto r = LastReport();
+    return r && r->resources_ready() == 1 && r->resources_total() == 1;
+  }));
+  source_.Push(State(kRegion, 2, {}));
+  ASSERT_TRUE(plane->WaitForVersion(2, absl::Seconds(5)));
+  ASSERT_TRUE(Eventually([&] {
+    auto all = outbox_.All();
+    return !all.empty() && std::any_of(all.begin(), all.end(), [&](const OutboxRecord& r) {
+      return r.key == key && !r.value.has_value();
+    });
+  }));
+}
+
+TEST_F(RegionalPlaneTest, MissingCrdIsReportedAndTheRestApplies) {
+  NoAerospikeKube kube;
+  auto plane = NewPlane(&kube);
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("a", 64), Aerospike("p", 1)}));
+  ASSERT_TRUE(plane->WaitForVersion(1, absl::Seconds(15)));
+  EXPECT_TRUE(kube.Get(kube::resources::RedisDatabases(), "senren", "a").ok());
+  ASSERT_TRUE(Eventually([&] {
+    auto r = LastReport();
+    return r && r->result() == v1::APPLY_RESULT_PARTIAL &&
+           r->reason().find("no CRD for AerospikeCluster") != std::string::npos;
+  }));
+  EXPECT_EQ((*cache_.History(1))[0].result, v1::APPLY_RESULT_PARTIAL);
+  plane->Stop();
+}
+
+}  // namespace
+}  // namespace senren::regional::plane

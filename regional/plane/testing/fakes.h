@@ -1,0 +1,71 @@
+#pragma once
+
+// In-memory doubles of the plane's I/O interfaces, for unit tests. Thread-safe.
+
+#include <deque>
+#include <map>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "regional/plane/snapshot_source.h"
+#include "regional/plane/state_cache.h"
+#include "regional/plane/status_outbox.h"
+
+namespace senren::regional::plane::testing {
+
+// A snapshot stream fed by the test: Push(state) appends at the next offset.
+class FakeSnapshotSource : public SnapshotSource {
+ public:
+  void Push(const v1::RegionalState& state);
+  // A message the real source would count as bad.
+  void PushBad();
+  // Start fails with `status` until cleared.
+  void FailStart(absl::Status status);
+
+  absl::Status Start(std::optional<int64_t> after_offset) override;
+  absl::StatusOr<std::optional<SnapshotMessage>> Next(std::chrono::milliseconds timeout) override;
+  int64_t bad_messages() const override;
+
+  std::optional<int64_t> started_after() const;
+  int starts() const;
+
+ private:
+  mutable absl::Mutex mu_;
+  std::deque<std::optional<SnapshotMessage>> queue_ ABSL_GUARDED_BY(mu_);
+  int64_t next_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t bad_ ABSL_GUARDED_BY(mu_) = 0;
+  absl::Status start_status_ ABSL_GUARDED_BY(mu_);
+  std::optional<int64_t> started_after_ ABSL_GUARDED_BY(mu_);
+  int starts_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+class InMemoryStateCache : public StateCache {
+ public:
+  absl::StatusOr<std::optional<CachedSnapshot>> Load() override;
+  absl::Status Save(const CachedSnapshot& snapshot, const HistoryEntry& entry) override;
+  absl::StatusOr<std::vector<HistoryEntry>> History(size_t limit) override;
+
+ private:
+  absl::Mutex mu_;
+  std::optional<CachedSnapshot> snapshot_ ABSL_GUARDED_BY(mu_);
+  std::vector<HistoryEntry> history_ ABSL_GUARDED_BY(mu_);
+};
+
+class InMemoryStatusOutbox : public StatusOutbox {
+ public:
+  absl::Status Put(const std::vector<OutboxRecord>& records) override;
+  absl::StatusOr<std::vector<OutboxEntry>> Peek(int64_t after_id, size_t limit) override;
+  absl::Status Delete(const std::vector<int64_t>& ids) override;
+  absl::StatusOr<int64_t> Size() override;
+
+  // Every record ever put, in order (deleted ones included).
+  std::vector<OutboxRecord> All();
+
+ private:
+  absl::Mutex mu_;
+  int64_t next_id_ ABSL_GUARDED_BY(mu_) = 1;
+  std::map<int64_t, OutboxRecord> entries_ ABSL_GUARDED_BY(mu_);
+  std::vector<OutboxRecord> all_ ABSL_GUARDED_BY(mu_);
+};
+
+}  // namespace senren::regional::plane::testing
