@@ -559,7 +559,11 @@ class PgLedgerStore::Impl {
     auto out = std::make_shared<Resources>();
     out->reserve(state.size());
     for (auto& [key, r] : state) out->push_back(std::move(r));
-    return ResourcesPtr(std::move(out));
+    // Only committed versions are ever materialized (a transaction never reads back the
+    // version it is writing), so the result may be cached.
+    ResourcesPtr result(std::move(out));
+    cache_.Put(region, version, result);
+    return result;
   }
 
   absl::StatusOr<v1::PlanStateResponse> Plan(const std::string& region, const Resources& desired,
