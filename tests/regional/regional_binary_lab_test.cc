@@ -1,0 +1,156 @@
+// senren-regional as the lab runs it (a subprocess with the lab.sh flags): kill -9, a new
+// version while it is down, a restart → it converges; `history` shows the local versions.
+#include <gtest/gtest.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <spawn.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <array>
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
+#include "regional_lab.h"
+
+extern char** environ;
+
+namespace senren::regional::plane {
+namespace {
+
+namespace fs = std::filesystem;
+using lab::Eventually;
+using lab::Json;
+using lab::Redis;
+using lab::State;
+
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
+                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
+  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
+  std::vector<char*> argv;
+  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+  argv.push_back(nullptr);
+  pid_t pid = -1;
+  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
+  posix_spawn_file_actions_destroy(&actions);
+  return rc == 0 ? pid : -1;
+}
+
+std::string RunOutput(const std::string& cmd) {
+  std::string out;
+  FILE* p = popen(cmd.c_str(), "r");
+  if (p == nullptr) return out;
+  std::array<char, 4096> buf{};
+  size_t n = 0;
+  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
+  pclose(p);
+  return out;
+}
+
+std::string ReadFile(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+class RegionalBinaryLabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto& env = senren::testing::Lab();
+    region_ = env.clusters[0].region;
+    prefix_ = senren::testing::UniqueName("rbin");
+    client_ = lab::LabClient(0);
+    ns_ = std::make_unique<lab::ScopedNamespace>(client_.get(), senren::testing::UniqueName("rb"));
+    states_ = std::make_unique<lab::StateProducer>(prefix_);
+    dir_ = fs::temp_directory_path() / senren::testing::UniqueName("rbin-data");
+    fs::create_directories(dir_);
+  }
+  void TearDown() override {
+    if (pid_ > 0) {
+      kill(pid_, SIGKILL);
+      waitpid(pid_, nullptr, 0);
+    }
+    ns_.reset();
+    fs::remove_all(dir_);
+  }
+
+  void StartBinary() {
+    const auto& env = senren::testing::Lab();
+    pid_ = Spawn({SENREN_REGIONAL_BIN, "--region", region_, "--cluster", env.clusters[0].cluster,
+                  "--kubeconfig", env.clusters[0].kubeconfig, "--brokers", env.kafka_brokers,
+                  "--topic-prefix", prefix_, "--namespace", ns_->name(), "--data-dir",
+                  (dir_ / "data").string(), "--heartbeat-interval", "1"},
+                 (dir_ / "regional.log").string());
+    ASSERT_GT(pid_, 0);
+  }
+
+  std::optional<Json> Get(const std::string& name) {
+    auto got = client_->Get(kube::resources::RedisDatabases(), ns_->name(), name);
+    if (!got.ok()) return std::nullopt;
+    return *got;
+  }
+  std::string VersionOf(const std::string& name) {
+    auto cr = Get(name);
+    return cr ? (*cr)["metadata"]["annotations"].value("senren.io/state-version", "") : "";
+  }
+
+  std::string region_, prefix_;
+  std::unique_ptr<kube::KubeClient> client_;
+  std::unique_ptr<lab::ScopedNamespace> ns_;
+  std::unique_ptr<lab::StateProducer> states_;
+  fs::path dir_;
+  pid_t pid_ = -1;
+};
+
+TEST_F(RegionalBinaryLabTest, KilledPlaneConvergesOnRestartAndKeepsItsHistory) {
+  StartBinary();
+  states_->Publish(State(region_, 1, {Redis("a", 64), Redis("b", 64)}));
+  ASSERT_TRUE(Eventually([&] { return VersionOf("a") == "1" && VersionOf("b") == "1"; },
+                         std::chrono::seconds(30)))
+      << ReadFile(dir_ / "regional.log");
+
+  ASSERT_EQ(kill(pid_, SIGKILL), 0);
+  waitpid(pid_, nullptr, 0);
+  pid_ = -1;
+  // While it is down: a new version, and a hand delete of a managed CR.
+  states_->Publish(State(region_, 2, {Redis("a", 128), Redis("c", 64)}));
+  ASSERT_TRUE(client_->Delete(kube::resources::RedisDatabases(), ns_->name(), "a", {}).ok());
+
+  StartBinary();
+  ASSERT_TRUE(Eventually([&] {
+    auto a = Get("a");
+    return a && (*a)["spec"]["memoryMb"] == 128 && VersionOf("c") == "2" && !Get("b");
+  }, std::chrono::seconds(30))) << ReadFile(dir_ / "regional.log");
+  ASSERT_TRUE(Eventually([&] {
+    return ReadFile(dir_ / "regional.log").find("from the state cache") != std::string::npos;
+  }, std::chrono::seconds(5))) << ReadFile(dir_ / "regional.log");
+
+  ASSERT_EQ(kill(pid_, SIGTERM), 0);
+  int status = 0;
+  waitpid(pid_, &status, 0);
+  pid_ = -1;
+  EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 0) << status;
+
+  const std::string out = RunOutput(std::string(SENREN_REGIONAL_BIN) + " history --data-dir " +
+                                    (dir_ / "data").string() + " --output json");
+  auto history = Json::parse(out, nullptr, false);
+  ASSERT_TRUE(history.is_array()) << out;
+  ASSERT_EQ(history.size(), 2u) << out;
+  EXPECT_EQ(history[0]["version"], 2);
+  EXPECT_EQ(history[0]["result"], "applied");
+  EXPECT_EQ(history[0]["deleted"], 1);
+  EXPECT_EQ(history[1]["version"], 1);
+  EXPECT_EQ(history[1]["created"], 2);
+  const std::string table = RunOutput(std::string(SENREN_REGIONAL_BIN) + " history --data-dir " +
+                                      (dir_ / "data").string());
+  EXPECT_NE(table.find("VERSION"), std::string::npos) << table;
+  EXPECT_NE(table.find("version 2"), std::string::npos) << table;
+}
+
+}  // namespace
+}  // namespace senren::regional::plane

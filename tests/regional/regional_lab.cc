@@ -1,0 +1,123 @@
+#include "regional_lab.h"
+
+#include <thread>
+
+#include "regional/kube/kubeconfig.h"
+
+namespace senren::regional::plane::lab {
+
+bool Eventually(const std::function<bool()>& f, std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (f()) return true;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  return f();
+}
+
+std::unique_ptr<kube::KubeClient> LabClient(size_t index) {
+  const auto& lab = senren::testing::Lab();
+  if (index >= lab.clusters.size()) std::abort();
+  auto config = kube::LoadKubeConfig(lab.clusters[index].kubeconfig);
+  if (!config.ok()) std::abort();
+  auto client = kube::CurlKubeClient::Create(*config);
+  if (!client.ok()) std::abort();
+  return std::move(*client);
+}
+
+ScopedNamespace::ScopedNamespace(kube::KubeClient* client, std::string name)
+    : client_(client), name_(std::move(name)) {
+  Json ns = {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", name_}}}};
+  auto created = client_->Create(kube::resources::Namespaces(), "", ns);
+  if (!created.ok() && !absl::IsAlreadyExists(created.status())) std::abort();
+}
+
+ScopedNamespace::~ScopedNamespace() {
+  client_->Delete(kube::resources::Namespaces(), "", name_, {}).IgnoreError();
+}
+
+StateProducer::StateProducer(const std::string& prefix) : topic_(prefix + "-state") {
+  const auto& lab = senren::testing::Lab();
+  kafka::TopicSpec spec{topic_, 12, 1, {{"cleanup.policy", "compact"}}};
+  if (!kafka::EnsureTopic(lab.kafka_brokers, spec).ok()) std::abort();
+  auto p = kafka::Producer::Create(lab.kafka_brokers);
+  if (!p.ok()) std::abort();
+  producer_ = std::move(*p);
+}
+
+void StateProducer::Publish(const v1::RegionalState& state) {
+  kafka::Record r{topic_, state.region(), state.SerializeAsString(),
+                  {{"senren-version", std::to_string(state.version())},
+                   {"senren-region", state.region()},
+                   {"traceparent", state.traceparent()}}};
+  if (!producer_->Produce(r, [](const kafka::Delivery&) {}).ok()) std::abort();
+  if (!producer_->Flush(std::chrono::seconds(10)).ok()) std::abort();
+}
+
+void StateProducer::PublishRaw(const std::string& key, const std::optional<std::string>& value) {
+  kafka::Record r{topic_, key, value, {}};
+  if (!producer_->Produce(r, [](const kafka::Delivery&) {}).ok()) std::abort();
+  if (!producer_->Flush(std::chrono::seconds(10)).ok()) std::abort();
+}
+
+StatusReader::StatusReader(const std::string& prefix) : topic_(prefix + "-status") {
+  auto c = kafka::Consumer::Create(senren::testing::Lab().kafka_brokers);
+  if (!c.ok()) std::abort();
+  consumer_ = std::move(*c);
+}
+
+bool StatusReader::WaitFor(
+    const std::function<bool(const std::map<std::string, std::optional<std::string>>&)>& done,
+    std::chrono::milliseconds timeout) {
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  while (std::chrono::steady_clock::now() < deadline) {
+    if (!assigned_) {
+      auto n = kafka::PartitionCount(senren::testing::Lab().kafka_brokers, topic_);
+      if (!n.ok()) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        continue;
+      }
+      std::vector<kafka::PartitionOffset> parts;
+      for (int p = 0; p < *n; ++p) parts.push_back({topic_, p, kafka::PartitionOffset::kBeginning});
+      if (!consumer_->Assign(parts).ok()) std::abort();
+      assigned_ = true;
+    }
+    auto m = consumer_->Poll(std::chrono::milliseconds(100));
+    if (m.ok() && m->has_value()) latest_[(*m)->key] = (*m)->value;
+    if (done(latest_)) return true;
+  }
+  return done(latest_);
+}
+
+v1::Resource Redis(const std::string& name, uint32_t memory_mb) {
+  v1::Resource r;
+  r.set_name(name);
+  r.mutable_redis_database()->set_memory_mb(memory_mb);
+  return r;
+}
+
+v1::Resource Aerospike(const std::string& name, uint32_t size) {
+  v1::Resource r;
+  r.set_name(name);
+  auto* s = r.mutable_aerospike_cluster();
+  s->set_size(size);
+  auto* ns = s->add_namespaces();
+  ns->set_name("users");
+  ns->set_replication_factor(1);
+  ns->set_memory_mb(64);
+  return r;
+}
+
+v1::RegionalState State(const std::string& region, uint64_t version,
+                        std::vector<v1::Resource> resources) {
+  v1::RegionalState s;
+  s.set_region(region);
+  s.set_version(version);
+  for (auto& r : resources) *s.add_resources() = std::move(r);
+  s.set_author("regional-lab-test");
+  s.set_message("version " + std::to_string(version));
+  s.set_traceparent("00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");
+  return s;
+}
+
+}  // namespace senren::regional::plane::lab
