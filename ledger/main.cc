@@ -2,6 +2,7 @@
 // admin/audit client (apply, plan, history, show, diff, rollback, regions). Wiring only.
 #include <signal.h>
 
+#include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
@@ -15,6 +16,9 @@
 #include "ledger/pg_ledger_store.h"
 #include "ledger/server.h"
 #include "migrations/migrations.h"
+#include "projections/snapshot_projector.h"
+#include "projections/status_projector.h"
+#include "projections/status_read_model.h"
 #include "spdlog/spdlog.h"
 
 namespace {
@@ -28,7 +32,85 @@ struct ServeFlags {
   std::string log_level = "info";
   int pool_size = 16;
   uint64_t checkpoint_interval = 64;
+  // Kafka for the projectors; "" = serve the API only (no snapshots, no status).
+  std::string kafka_brokers;
+  std::string topic_prefix = "senren";
   senren::ledger::ServerOptions server;
+};
+
+// The projectors of this process (SPEC §2: API + projectors in one process by default).
+// Kafka may be down when serve starts: the API serves at once, and a background thread
+// starts each projector as soon as its topic can be created.
+class Projections {
+ public:
+  Projections(const ServeFlags& flags, senren::ledger::LedgerStore* store) {
+    namespace proj = senren::projections;
+    proj::SnapshotProjectorOptions so;
+    so.postgres_uri = flags.postgres;
+    so.schema = flags.schema;
+    so.brokers = flags.kafka_brokers;
+    so.topic_prefix = flags.topic_prefix;
+    proj::StatusProjectorOptions to;
+    to.postgres_uri = flags.postgres;
+    to.schema = flags.schema;
+    to.brokers = flags.kafka_brokers;
+    to.topic_prefix = flags.topic_prefix;
+    snapshot_ = std::move(proj::SnapshotProjector::Create(so, store).value());
+    status_ = std::move(proj::StatusProjector::Create(to, &hub_).value());
+    read_model_ = std::move(proj::NewPgStatusReadModel({flags.postgres, flags.schema, 4}, &hub_).value());
+    starter_ = std::thread([this] { StartAll(); });
+  }
+  ~Projections() {
+    stop_ = true;
+    starter_.join();
+    snapshot_->Stop();
+    status_->Stop();
+  }
+  senren::projections::StatusReadModel* read_model() { return read_model_.get(); }
+  std::string Metrics() const {
+    auto s = snapshot_->Stats();
+    auto t = status_->Stats();
+    return absl::StrCat(
+        "# TYPE senren_snapshot_published_total counter\nsenren_snapshot_published_total ", s.published, "\n",
+        "# TYPE senren_snapshot_publish_errors_total counter\nsenren_snapshot_publish_errors_total ",
+        s.publish_errors, "\n",
+        "# TYPE senren_snapshot_too_large_total counter\nsenren_snapshot_too_large_total ", s.too_large, "\n",
+        "# TYPE senren_snapshot_leader gauge\nsenren_snapshot_leader ", s.leader ? 1 : 0, "\n",
+        "# TYPE senren_status_consumed_total counter\nsenren_status_consumed_total ", t.consumed, "\n",
+        "# TYPE senren_status_bad_messages_total counter\nsenren_status_bad_messages_total ", t.bad_messages, "\n",
+        "# TYPE senren_status_unknown_region_total counter\nsenren_status_unknown_region_total ",
+        t.unknown_region, "\n");
+  }
+
+ private:
+  void StartAll() {
+    bool snapshot_started = false;
+    bool status_started = false;
+    for (int attempt = 0; !stop_ && !(snapshot_started && status_started); ++attempt) {
+      if (!snapshot_started) {
+        absl::Status s = snapshot_->Start();
+        snapshot_started = s.ok();
+        if (!s.ok() && attempt % 15 == 0) spdlog::warn("snapshot projector waits for Kafka: {}", s.ToString());
+      }
+      if (!status_started) {
+        absl::Status s = status_->Start();
+        status_started = s.ok();
+        if (!s.ok() && attempt % 15 == 0) spdlog::warn("status projector waits for Kafka: {}", s.ToString());
+      }
+      if (snapshot_started && status_started) {
+        spdlog::info("projectors running: {} and {}", snapshot_->Topic(), status_->Topic());
+        break;
+      }
+      for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+  }
+
+  senren::projections::StatusHub hub_;
+  std::unique_ptr<senren::projections::SnapshotProjector> snapshot_;
+  std::unique_ptr<senren::projections::StatusProjector> status_;
+  std::unique_ptr<senren::projections::StatusReadModel> read_model_;
+  std::atomic<bool> stop_{false};
+  std::thread starter_;
 };
 
 int Migrate(const std::string& uri, const std::string& schema) {
@@ -80,9 +162,17 @@ int Serve(ServeFlags flags) {
     return 2;
   }
   senren::ledger::PgLedgerStore* raw_store = store->get();
-  flags.server.extra_metrics = [raw_store] {
+  std::unique_ptr<Projections> projections;
+  if (!flags.kafka_brokers.empty()) {
+    projections = std::make_unique<Projections>(flags, raw_store);
+    flags.server.status = projections->read_model();
+  } else {
+    spdlog::warn("no --kafka-brokers: serving the API without projectors (no snapshots, no status)");
+  }
+  Projections* raw_projections = projections.get();
+  flags.server.extra_metrics = [raw_store, raw_projections] {
     auto s = raw_store->Stats();
-    return absl::StrCat(
+    return absl::StrCat(raw_projections != nullptr ? raw_projections->Metrics() : std::string(),
         "# TYPE senren_ledger_versions_appended_total counter\n",
         "senren_ledger_versions_appended_total ", s.versions_appended, "\n",
         "# TYPE senren_ledger_pg_pool_size gauge\nsenren_ledger_pg_pool_size ", s.pool_size, "\n",
@@ -104,6 +194,7 @@ int Serve(ServeFlags flags) {
   sigwait(&signals, &sig);
   spdlog::info("signal {}: shutting down", sig);
   (*server)->Shutdown();
+  projections.reset();
   return 0;
 }
 
@@ -155,6 +246,13 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--tls-client-ca", serve.server.tls_client_ca,
                         "require client certificates signed by this CA (PEM)");
   serve_cmd->add_option("--log-level", serve.log_level, "trace, debug, info, warn, error (default info)");
+  serve.kafka_brokers = Env("SENREN_KAFKA_BROKERS", "");
+  serve.topic_prefix = Env("SENREN_TOPIC_PREFIX", "senren");
+  serve_cmd->add_option("--kafka-brokers", serve.kafka_brokers,
+                        "Kafka for the snapshot and status projectors (env SENREN_KAFKA_BROKERS; "
+                        "empty: API only)");
+  serve_cmd->add_option("--topic-prefix", serve.topic_prefix,
+                        "topics {prefix}-state and {prefix}-status (env SENREN_TOPIC_PREFIX, default senren)");
 
   std::string migrate_uri = Env("SENREN_POSTGRES_URI", "");
   std::string migrate_schema = "senren";

@@ -2,6 +2,7 @@
 
 #include <grpcpp/grpcpp.h>
 
+#include <atomic>
 #include <chrono>
 #include <fstream>
 #include <sstream>
@@ -34,8 +35,11 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
 class ControlPlaneService final : public v1::ControlPlane::Service {
  public:
   ControlPlaneService(LedgerStore* store, std::shared_ptr<const TokenAuthenticator> auth,
-                      Metrics* metrics)
-      : store_(store), auth_(std::move(auth)), metrics_(metrics) {}
+                      Metrics* metrics, projections::StatusReadModel* status)
+      : store_(store), auth_(std::move(auth)), metrics_(metrics), status_(status) {}
+
+  // Ends open WatchStatus streams (server shutdown).
+  void StopStreams() { stopping_ = true; }
 
   grpc::Status ApplyState(grpc::ServerContext* ctx, const v1::ApplyStateRequest* req,
                           v1::ApplyStateResponse* resp) override {
@@ -59,8 +63,19 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
 
   grpc::Status ListRegions(grpc::ServerContext* ctx, const v1::ListRegionsRequest*,
                            v1::ListRegionsResponse* resp) override {
-    return Handle("ListRegions", ctx, Role::kReader, "",
-                  [&](const Principal&) { return Assign(store_->ListRegions(), resp); });
+    return Handle("ListRegions", ctx, Role::kReader, "", [&](const Principal&) {
+      absl::Status s = Assign(store_->ListRegions(), resp);
+      if (!s.ok() || status_ == nullptr) return s;
+      auto convergence = status_->Convergence();
+      if (!convergence.ok()) return convergence.status();
+      for (auto& region : *resp->mutable_regions()) {
+        auto it = convergence->find(region.region());
+        if (it == convergence->end()) continue;
+        for (const auto& c : it->second.clusters) region.add_clusters(c);
+        region.set_clusters_converged(it->second.converged);
+      }
+      return absl::OkStatus();
+    });
   }
 
   grpc::Status GetHistory(grpc::ServerContext* ctx, const v1::GetHistoryRequest* req,
@@ -83,22 +98,43 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
   }
 
   grpc::Status GetStatus(grpc::ServerContext* ctx, const v1::GetStatusRequest* req,
-                         v1::GetStatusResponse*) override {
+                         v1::GetStatusResponse* resp) override {
     return Handle("GetStatus", ctx, Role::kReader, req->region(), [&](const Principal&) {
-      return absl::UnimplementedError(
-          "GetStatus is not implemented yet: it comes with the status projector");
+      if (status_ == nullptr) return NoStatus();
+      return Assign(status_->GetStatus(*req), resp);
     });
   }
 
   grpc::Status WatchStatus(grpc::ServerContext* ctx, const v1::WatchStatusRequest* req,
-                           grpc::ServerWriter<v1::StatusEvent>*) override {
+                           grpc::ServerWriter<v1::StatusEvent>* writer) override {
     return Handle("WatchStatus", ctx, Role::kReader, req->region(), [&](const Principal&) {
-      return absl::UnimplementedError(
-          "WatchStatus is not implemented yet: it comes with the status projector");
+      if (status_ == nullptr) return NoStatus();
+      auto sub = status_->Watch(req->region(), req->from_version());
+      if (!sub.ok()) return sub.status();
+      while (!ctx->IsCancelled() && !stopping_) {
+        auto event = (*sub)->Next(std::chrono::milliseconds(250));
+        if (event) {
+          if (!writer->Write(*event)) break;  // the client went away
+        } else if ((*sub)->Closed()) {
+          if ((*sub)->Overflowed()) {
+            return absl::ResourceExhaustedError(
+                "this WatchStatus stream fell more than 10,000 events behind; watch again and "
+                "read GetStatus for the current state");
+          }
+          break;
+        }
+      }
+      return absl::OkStatus();
     });
   }
 
  private:
+  static absl::Status NoStatus() {
+    return absl::UnimplementedError(
+        "status is not available: senren-ledger serve runs without the status projector "
+        "(start it with --kafka-brokers)");
+  }
+
   template <typename T>
   static absl::Status Assign(absl::StatusOr<T> result, T* out) {
     if (!result.ok()) return result.status();
@@ -150,6 +186,8 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
   LedgerStore* store_;
   std::shared_ptr<const TokenAuthenticator> auth_;
   Metrics* metrics_;
+  projections::StatusReadModel* const status_;
+  std::atomic<bool> stopping_{false};
 };
 
 }  // namespace
@@ -168,7 +206,7 @@ absl::StatusOr<std::unique_ptr<LedgerServer>> LedgerServer::Start(
     std::shared_ptr<const TokenAuthenticator> authenticator) {
   auto impl = std::make_unique<Impl>();
   impl->service = std::make_unique<ControlPlaneService>(store, std::move(authenticator),
-                                                        &impl->metrics);
+                                                        &impl->metrics, options.status);
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (!options.tls_cert.empty() || !options.tls_key.empty()) {
     if (options.tls_cert.empty() || options.tls_key.empty()) {
@@ -228,6 +266,7 @@ int LedgerServer::metrics_port() const {
 
 void LedgerServer::Shutdown() {
   if (impl_->server) {
+    impl_->service->StopStreams();
     impl_->server->Shutdown(std::chrono::system_clock::now() + std::chrono::seconds(5));
     impl_->server->Wait();
     impl_->server.reset();

@@ -12,6 +12,7 @@
 #include "ledger/auth.h"
 #include "ledger/ledger_store.h"
 #include "ledger/metrics.h"
+#include "projections/status_read_model.h"
 
 namespace senren::ledger {
 
@@ -29,6 +30,9 @@ struct ServerOptions {
   std::string tls_client_ca;
   // Extra metrics lines (e.g. PostgreSQL pool gauges) appended to the exposition.
   std::function<std::string()> extra_metrics;
+  // Answers GetStatus, WatchStatus and ListRegions' convergence; not owned, outlives the
+  // server. Default: none (those RPCs answer UNIMPLEMENTED, ListRegions has no clusters).
+  projections::StatusReadModel* status = nullptr;
 };
 
 // Owns the gRPC server and its threads; the store and authenticator must outlive it.
