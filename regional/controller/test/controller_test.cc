@@ -78,18 +78,18 @@ TEST_F(ControllerTest, CreatesOwnedChildrenAndReportsReady) {
   controller_->Start();
   ASSERT_TRUE(controller_->WaitForSync(std::chrono::seconds(30)));
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "cache") == "Provisioning"; }));
-  Json sts = Get(resources::StatefulSets(), "cache");
+  Json sts = Get(resources::StatefulSets(), "redis-cache");
   const std::string uid = Get(resources::RedisDatabases(), "cache")["metadata"]["uid"];
   EXPECT_EQ(sts["metadata"]["ownerReferences"][0]["uid"], uid);
   EXPECT_EQ(sts["metadata"]["labels"]["senren.io/region"], "aws.us-east-1");
-  EXPECT_FALSE(Get(resources::Services(), "cache").is_null());
-  EXPECT_FALSE(Get(resources::Services(), "cache-headless").is_null());
+  EXPECT_FALSE(Get(resources::Services(), "redis-cache").is_null());
+  EXPECT_FALSE(Get(resources::Services(), "redis-cache-headless").is_null());
 
-  MakeStatefulSetReady("cache");
+  MakeStatefulSetReady("redis-cache");
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "cache") == "Ready"; }));
   Json status = Get(resources::RedisDatabases(), "cache")["status"];
   EXPECT_EQ(status["ready"], true);
-  EXPECT_EQ(status["host"], "cache.senren.svc.cluster.local");
+  EXPECT_EQ(status["host"], "redis-cache.senren.svc.cluster.local");
   EXPECT_EQ(status["port"], 6379);
   EXPECT_EQ(status["readyReplicas"], 3);
   EXPECT_EQ(status["observedGeneration"], 1);
@@ -115,24 +115,24 @@ TEST_F(ControllerTest, CreatesOwnedChildrenAndReportsReady) {
 TEST_F(ControllerTest, SpecChangeRollsAndHandEditIsPutBack) {
   ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("roll", 1)).ok());
   controller_->Start();
-  MakeStatefulSetReady("roll");
+  MakeStatefulSetReady("redis-roll");
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "roll") == "Ready"; }));
 
   Json cr = Get(resources::RedisDatabases(), "roll");
   cr["spec"]["replicas"] = 2;
   ASSERT_TRUE(kube_.Update(resources::RedisDatabases(), "senren", cr).ok());
-  ASSERT_TRUE(Eventually([&] { return Get(resources::StatefulSets(), "roll")["spec"]["replicas"] == 2; }));
+  ASSERT_TRUE(Eventually([&] { return Get(resources::StatefulSets(), "redis-roll")["spec"]["replicas"] == 2; }));
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "roll") == "Provisioning"; }));
-  MakeStatefulSetReady("roll");
+  MakeStatefulSetReady("redis-roll");
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "roll") == "Ready"; }));
   EXPECT_EQ(Get(resources::RedisDatabases(), "roll")["status"]["observedGeneration"], 2);
 
-  Json sts = Get(resources::StatefulSets(), "roll");
+  Json sts = Get(resources::StatefulSets(), "redis-roll");
   sts["spec"]["replicas"] = 7;  // kubectl edit
   ASSERT_TRUE(kube_.Update(resources::StatefulSets(), "senren", sts).ok());
-  EXPECT_TRUE(Eventually([&] { return Get(resources::StatefulSets(), "roll")["spec"]["replicas"] == 2; }));
-  ASSERT_TRUE(kube_.Delete(resources::Services(), "senren", "roll", {}).ok());
-  EXPECT_TRUE(Eventually([&] { return !Get(resources::Services(), "roll").is_null(); }))
+  EXPECT_TRUE(Eventually([&] { return Get(resources::StatefulSets(), "redis-roll")["spec"]["replicas"] == 2; }));
+  ASSERT_TRUE(kube_.Delete(resources::Services(), "senren", "redis-roll", {}).ok());
+  EXPECT_TRUE(Eventually([&] { return !Get(resources::Services(), "redis-roll").is_null(); }))
       << "a deleted child is recreated";
 }
 
@@ -149,7 +149,7 @@ TEST_F(ControllerTest, InvalidSpecIsFailedWithTheReason) {
   Json status = Get(resources::AerospikeClusters(), "shrunk")["status"];
   EXPECT_THAT(status["message"].get<std::string>(), HasSubstr("replicationFactor: 2 exceeds size 1"));
   EXPECT_EQ(status["conditions"][2]["reason"], "InvalidSpec");
-  EXPECT_TRUE(Get(resources::StatefulSets(), "shrunk").is_null()) << "nothing is created";
+  EXPECT_TRUE(Get(resources::StatefulSets(), "aerospike-shrunk").is_null()) << "nothing is created";
 }
 
 TEST_F(ControllerTest, AerospikeGetsAConfigMap) {
@@ -161,9 +161,9 @@ TEST_F(ControllerTest, AerospikeGetsAConfigMap) {
                                                      {"memoryMb", 64}}})}}}};
   ASSERT_TRUE(kube_.Create(resources::AerospikeClusters(), "senren", asc).ok());
   controller_->Start();
-  MakeStatefulSetReady("profiles");
+  MakeStatefulSetReady("aerospike-profiles");
   ASSERT_TRUE(Eventually([&] { return Phase(resources::AerospikeClusters(), "profiles") == "Ready"; }));
-  Json cm = Get(resources::ConfigMaps(), "profiles-conf");
+  Json cm = Get(resources::ConfigMaps(), "aerospike-profiles-conf");
   EXPECT_THAT(cm["data"]["aerospike.conf"].get<std::string>(), HasSubstr("replication-factor 2"));
   EXPECT_EQ(Get(resources::AerospikeClusters(), "profiles")["status"]["port"], 3000);
 }
@@ -188,7 +188,7 @@ TEST_F(ControllerTest, RejectedChildShowsInConditionsThenRecovers) {
 TEST_F(ControllerTest, ChildOwnedBySomeoneElseIsNotTaken) {
   Json svc = {{"apiVersion", "v1"},
               {"kind", "Service"},
-              {"metadata", {{"name", "taken-headless"},
+              {"metadata", {{"name", "redis-taken-headless"},
                             {"labels", {{"app.kubernetes.io/managed-by", "senren-controller"}}}}},
               {"spec", {{"clusterIP", "None"}}}};
   ASSERT_TRUE(kube_.Create(resources::Services(), "senren", svc).ok());
@@ -197,7 +197,25 @@ TEST_F(ControllerTest, ChildOwnedBySomeoneElseIsNotTaken) {
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "taken") == "Failed"; }));
   EXPECT_THAT(Get(resources::RedisDatabases(), "taken")["status"]["message"].get<std::string>(),
               HasSubstr("not owned by this RedisDatabase"));
-  EXPECT_FALSE(Get(resources::Services(), "taken-headless")["metadata"].contains("ownerReferences"));
+  EXPECT_FALSE(Get(resources::Services(), "redis-taken-headless")["metadata"].contains("ownerReferences"));
+}
+
+TEST_F(ControllerTest, SameNameInBothKindsDoesNotCollide) {
+  Json asc = {{"apiVersion", "senren.io/v1alpha1"},
+              {"kind", "AerospikeCluster"},
+              {"metadata", {{"name", "twin"}}},
+              {"spec", {{"size", 1},
+                        {"namespaces", Json::array({{{"name", "users"}, {"replicationFactor", 1},
+                                                     {"memoryMb", 64}}})}}}};
+  ASSERT_TRUE(kube_.Create(resources::AerospikeClusters(), "senren", asc).ok());
+  ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("twin", 1)).ok());
+  controller_->Start();
+  MakeStatefulSetReady("redis-twin");
+  MakeStatefulSetReady("aerospike-twin");
+  EXPECT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "twin") == "Ready"; }));
+  EXPECT_TRUE(Eventually([&] { return Phase(resources::AerospikeClusters(), "twin") == "Ready"; }));
+  EXPECT_EQ(Get(resources::AerospikeClusters(), "twin")["status"]["host"],
+            "aerospike-twin.senren.svc.cluster.local");
 }
 
 TEST(ParseKindsTest, FlagValues) {

@@ -47,6 +47,14 @@ TEST(ParseSpecTest, AerospikeReplicationFactorAtMostSize) {
               HasSubstr("spec.namespaces"));
 }
 
+TEST(ChildNameTest, KindPrefixKeepsKindsApart) {
+  EXPECT_EQ(NamesFor(Kind::kRedisDatabase, "x").client_service, "redis-x");
+  EXPECT_EQ(NamesFor(Kind::kAerospikeCluster, "x").headless_service, "aerospike-x-headless");
+  EXPECT_EQ(NamesFor(Kind::kAerospikeCluster, "x").config_map, "aerospike-x-conf");
+  EXPECT_EQ(NamesFor(Kind::kRedisDatabase, "1x").statefulset, "redis-1x");
+  EXPECT_LE(NamesFor(Kind::kAerospikeCluster, std::string(63, 'a')).statefulset.size(), 52u);
+}
+
 TEST(ChildNameTest, ShortNamesStayLongOnesAreHashedDigitFirstGetsALetter) {
   EXPECT_EQ(ChildName("cache", "-headless", 63), "cache-headless");
   const std::string long_name(63, 'a');
@@ -69,9 +77,9 @@ TEST(RenderRedisTest, StatefulSetServicesOwnedAndLabelled) {
   Children c = RenderRedis(RedisOwner(), spec);
   const Json& sts = c.statefulset;
   EXPECT_EQ(sts["kind"], "StatefulSet");
-  EXPECT_EQ(sts["metadata"]["name"], "sessions");
+  EXPECT_EQ(sts["metadata"]["name"], "redis-sessions");
   EXPECT_EQ(sts["spec"]["replicas"], 3);
-  EXPECT_EQ(sts["spec"]["serviceName"], "sessions-headless");
+  EXPECT_EQ(sts["spec"]["serviceName"], "redis-sessions-headless");
   EXPECT_FALSE(sts["spec"].contains("volumeClaimTemplates")) << "PVCs never bind in the lab";
   const Json& ref = sts["metadata"]["ownerReferences"][0];
   EXPECT_EQ(ref["kind"], "RedisDatabase");
@@ -94,14 +102,14 @@ TEST(RenderRedisTest, StatefulSetServicesOwnedAndLabelled) {
   EXPECT_THAT(script, HasSubstr("--maxmemory 512mb"));
   EXPECT_THAT(script, HasSubstr("--maxmemory-policy allkeys-lru"));
   EXPECT_THAT(script, HasSubstr("--appendonly yes"));
-  EXPECT_THAT(script, HasSubstr("--replicaof sessions-0.sessions-headless.senren.svc.cluster.local"));
+  EXPECT_THAT(script, HasSubstr("--replicaof redis-sessions-0.redis-sessions-headless.senren.svc.cluster.local"));
   EXPECT_TRUE(container.contains("readinessProbe"));
   EXPECT_EQ(c.headless_service["spec"]["clusterIP"], "None");
-  EXPECT_EQ(c.client_service["metadata"]["name"], "sessions");
+  EXPECT_EQ(c.client_service["metadata"]["name"], "redis-sessions");
   EXPECT_EQ(c.client_service["spec"]["ports"][0]["port"], 6379);
   EXPECT_EQ(c.client_service["spec"]["selector"], sts["spec"]["selector"]["matchLabels"]);
   EXPECT_TRUE(c.config_map.is_null());
-  EXPECT_EQ(ClientHost(RedisOwner()), "sessions.senren.svc.cluster.local");
+  EXPECT_EQ(ClientHost(RedisOwner()), "redis-sessions.senren.svc.cluster.local");
 }
 
 TEST(RenderAerospikeTest, ConfigMapWithGeneratedConfRollsPodsOnChange) {
@@ -114,12 +122,12 @@ TEST(RenderAerospikeTest, ConfigMapWithGeneratedConfRollsPodsOnChange) {
   EXPECT_THAT(conf, HasSubstr("storage-engine memory {\n        data-size 1024M"));
   EXPECT_THAT(conf, HasSubstr("storage-engine device {"));
   EXPECT_THAT(conf, HasSubstr(
-      "mesh-seed-address-port profiles-2.profiles-headless.senren.svc.cluster.local 3002"));
-  EXPECT_EQ(c.config_map["metadata"]["name"], "profiles-conf");
+      "mesh-seed-address-port aerospike-profiles-2.aerospike-profiles-headless.senren.svc.cluster.local 3002"));
+  EXPECT_EQ(c.config_map["metadata"]["name"], "aerospike-profiles-conf");
   EXPECT_EQ(c.statefulset["spec"]["replicas"], 3);
   EXPECT_EQ(c.client_service["spec"]["ports"][0]["port"], 3000);
   const Json& pod = c.statefulset["spec"]["template"];
-  EXPECT_EQ(pod["spec"]["volumes"][0]["configMap"]["name"], "profiles-conf");
+  EXPECT_EQ(pod["spec"]["volumes"][0]["configMap"]["name"], "aerospike-profiles-conf");
   const std::string hash = pod["metadata"]["annotations"]["senren.io/config-hash"];
   spec.namespaces[0].replication_factor = 3;
   Children changed = RenderAerospike(AerospikeOwner(), spec);
@@ -166,7 +174,7 @@ TEST(StatusTest, PhasesConditionsAndStableTransitionTimes) {
   Json pending = ComputeStatus(RedisOwner(), o, Json::object(), "T1");
   EXPECT_EQ(pending["phase"], "Pending");
   EXPECT_EQ(pending["ready"], false);
-  EXPECT_EQ(pending["host"], "sessions.senren.svc.cluster.local");
+  EXPECT_EQ(pending["host"], "redis-sessions.senren.svc.cluster.local");
   EXPECT_EQ(pending["port"], 6379);
   EXPECT_EQ(pending["observedGeneration"], 4);
 

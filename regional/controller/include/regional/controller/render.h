@@ -58,16 +58,18 @@ struct Owner {
   std::string region;  // the CR's senren.io/region label, copied to children; may be empty
 };
 
-// Names of the children of one CR. StatefulSet names stay ≤ 52 characters (the pods'
-// controller-revision-hash label adds 11), Service names are DNS-1035 (start with a
-// letter) ≤ 63; longer or digit-first names are shortened with a hash suffix.
+// Names of the children of one CR: "<redis|aerospike>-<name>[-headless|-conf]". The kind
+// prefix keeps a RedisDatabase and an AerospikeCluster of the same name apart (names are
+// unique per kind only) and makes every name a DNS-1035 label (starts with a letter).
+// StatefulSet names stay ≤ 52 characters (the pods' controller-revision-hash label adds
+// 11), Service names ≤ 63; longer names are shortened with a hash suffix.
 struct ChildNames {
   std::string statefulset;
   std::string headless_service;
   std::string client_service;
   std::string config_map;  // Aerospike only
 };
-ChildNames NamesFor(const std::string& cr_name);
+ChildNames NamesFor(Kind kind, const std::string& cr_name);
 // base + suffix, made a DNS-1035 label of at most max_len characters.
 std::string ChildName(const std::string& base, const std::string& suffix, size_t max_len);
 
