@@ -131,17 +131,71 @@ def pid_of(e: dict[str, str], part: str) -> Optional[int]:
     return pid if Path(f"/proc/{pid}").exists() else None
 
 
-def stop(e: dict[str, str], part: str, timeout: float = 30) -> None:
-    """Stops one lab part by its recorded pid (SIGTERM, then SIGKILL) and waits for it."""
+@dataclass(frozen=True)
+class Stopped:
+    """A lab part stopped by :func:`stop`, with what it takes to start it again as it was."""
+
+    part: str
+    pid_line_match: str  # the second field of the lab's pid file
+    argv: list[str]
+    cwd: str
+    environ: dict[str, str]
+    log: str
+
+
+def stop(e: dict[str, str], part: str, timeout: float = 30, sig: int = signal.SIGTERM) -> Stopped:
+    """Stops one lab part by its recorded pid (`sig`, then SIGKILL after `timeout`).
+
+    Returns what :func:`start` needs to start the same process again: its command line,
+    working directory, environment and log, read from /proc before the stop. (Restarting
+    through ``tools/lab up`` would rebuild the tree first, and a half-edited tree of
+    another part must not keep this one down.)
+    """
     pid = pid_of(e, part)
     if pid is None:
         raise RuntimeError(f"lab part {part} is not running")
-    os.kill(pid, signal.SIGTERM)
+    proc = Path(f"/proc/{pid}")
+    if (proc / "status").read_text().split("Uid:")[1].split()[0] != "0":
+        raise RuntimeError(f"lab part {part} does not run as root; the tests only restart root parts")
+    pid_file = Path(e["SENREN_LAB_DIR"]) / "pids" / f"{part}.pid"
+    fields = pid_file.read_text().split(maxsplit=1)
+    env_items = [kv.split("=", 1) for kv in (proc / "environ").read_bytes().decode().split("\0") if "=" in kv]
+    saved = Stopped(
+        part=part,
+        pid_line_match=fields[1].strip() if len(fields) > 1 else "",
+        argv=[a for a in (proc / "cmdline").read_bytes().decode().split("\0") if a],
+        cwd=os.readlink(proc / "cwd"),
+        environ={k: v for k, v in env_items},
+        log=os.readlink(proc / "fd" / "1"),
+    )
+    os.kill(pid, sig)
     deadline = time.monotonic() + timeout
-    while Path(f"/proc/{pid}").exists() and time.monotonic() < deadline:
+    while proc.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
-    if Path(f"/proc/{pid}").exists():
+    if proc.exists():
         os.kill(pid, signal.SIGKILL)
+        while proc.exists():
+            time.sleep(0.05)
+    return saved
+
+
+def start(e: dict[str, str], s: Stopped) -> int:
+    """Starts a part stopped by :func:`stop` again, as the lab does (own session, output
+    appended to its log), and records its pid where the lab looks for it."""
+    with open(s.log, "ab") as log:
+        p = subprocess.Popen(s.argv, cwd=s.cwd, env=s.environ, stdout=log, stderr=log,
+                             stdin=subprocess.DEVNULL, start_new_session=True)
+    pid_file = Path(e["SENREN_LAB_DIR"]) / "pids" / f"{s.part}.pid"
+    pid_file.write_text(f"{p.pid} {s.pid_line_match}\n".replace(" \n", "\n"))
+    return p.pid
+
+
+def tcp_open(port: int) -> bool:
+    import socket
+
+    with socket.socket() as sock:
+        sock.settimeout(0.5)
+        return sock.connect_ex(("127.0.0.1", port)) == 0
 
 
 def up(timeout: float = 600) -> None:

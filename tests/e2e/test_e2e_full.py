@@ -3,12 +3,13 @@ Kubernetes CRs → controllers → status back to the SDK.
 
 These tests own the lab's regions while they run: each applies a complete state to a
 lab region (replacing what was there). Resource names carry a random suffix per test.
-The fault tests stop lab parts by their recorded pids and bring them back with
-``tools/lab up``.
+The fault tests stop lab parts by their recorded pids and start the same processes
+again (e2e_lab.stop / e2e_lab.start).
 """
 
 from __future__ import annotations
 
+import signal
 import threading
 import time
 from datetime import datetime, timezone
@@ -123,7 +124,7 @@ def test_rollback_runs_the_previous_state_again(lab_env, client, uniq) -> None:
     assert client.history(US_EAST, 1)[0].rollback_of == r1.version
     assert_running(lab_env, client, US_EAST, rb.version, v1)
     for c in clusters_of(lab_env, US_EAST):
-        assert cr_spec(lab_env, c, f"RedisDatabase/sess-{uniq}").get("memory_mb", 64) == 64
+        assert cr_spec(lab_env, c, f"RedisDatabase/sess-{uniq}").get("memoryMb") == 64
 
 
 def test_two_regions_applied_concurrently(lab_env, client, uniq) -> None:
@@ -174,16 +175,14 @@ def test_status_at_a_past_time(lab_env, client, uniq) -> None:
 
 
 def test_ledger_restart_midway(lab_env, uniq) -> None:
-    # A client patient enough to outlast a restart: retries UNAVAILABLE for up to ~2 min.
-    with Client(lab_env["SENREN_ADDR"], token=lab_env["SENREN_TOKEN"], timeout=180, retries=90) as c:
+    # A client patient enough to outlast the restart: retries UNAVAILABLE for ~1 min.
+    with Client(lab_env["SENREN_ADDR"], token=lab_env["SENREN_TOKEN"], timeout=120, retries=40) as c:
         r1 = apply(c, US_EAST, state(uniq))
         assert_running(lab_env, c, US_EAST, r1.version, state(uniq))
-        e2e_lab.stop(lab_env, "senren-ledger")
-        restarter = threading.Thread(target=e2e_lab.up)
-        restarter.start()
+        ledger = e2e_lab.stop(lab_env, "senren-ledger")
+        threading.Timer(3.0, e2e_lab.start, args=(lab_env, ledger)).start()
         new = state(uniq, redis_mb=96)
         r2 = apply(c, US_EAST, new, message="during a ledger restart")
-        restarter.join(600)
         assert r2.version == r1.version + 1
         assert_running(lab_env, c, US_EAST, r2.version, new)
         # The retried apply was written once.
@@ -195,15 +194,19 @@ def test_regional_plane_killed_midapply(lab_env, client, uniq) -> None:
     assert_running(lab_env, client, US_EAST, r1.version, state(uniq))
     new = state(uniq, redis_mb=80, replicas=2)
     r2 = apply(client, US_EAST, new)
-    e2e_lab.stop(lab_env, "senren-regional-aws-us-east-1-prod")
-    e2e_lab.up()
+    plane = e2e_lab.stop(lab_env, "senren-regional-aws-us-east-1-prod", sig=signal.SIGKILL)
+    try:
+        time.sleep(1.0)
+    finally:
+        e2e_lab.start(lab_env, plane)
     assert_running(lab_env, client, US_EAST, r2.version, new)
 
 
 def test_kafka_stopped_30s_during_applies(lab_env, client, uniq) -> None:
     r0 = apply(client, US_EAST, state(uniq))
     assert_running(lab_env, client, US_EAST, r0.version, state(uniq))
-    e2e_lab.stop(lab_env, "kafka")
+    port = int(lab_env["SENREN_KAFKA_BROKERS"].rsplit(":", 1)[1])
+    kafka = e2e_lab.stop(lab_env, "kafka")
     stopped = time.monotonic()
     versions = []
     try:
@@ -213,7 +216,8 @@ def test_kafka_stopped_30s_during_applies(lab_env, client, uniq) -> None:
             time.sleep(5)
         time.sleep(max(0.0, 30 - (time.monotonic() - stopped)))
     finally:
-        e2e_lab.up()
+        e2e_lab.start(lab_env, kafka)
+    e2e_lab.wait_until("kafka answers again", lambda: e2e_lab.tcp_open(port), timeout=120)
     last_version, last = versions[-1]
     assert [v for v, _ in versions] == [r0.version + 1, r0.version + 2, r0.version + 3]
     assert_running(lab_env, client, US_EAST, last_version, last)
@@ -221,4 +225,4 @@ def test_kafka_stopped_30s_during_applies(lab_env, client, uniq) -> None:
     assert [v.version for v in client.history(US_EAST, 4)] == [last_version, last_version - 1,
                                                                last_version - 2, r0.version]
     for c in clusters_of(lab_env, US_EAST):
-        assert cr_spec(lab_env, c, f"RedisDatabase/sess-{uniq}").get("memory_mb") == 102
+        assert cr_spec(lab_env, c, f"RedisDatabase/sess-{uniq}").get("memoryMb") == 102

@@ -63,6 +63,7 @@ def test_every_public_name_has_a_docstring() -> None:
         if name in ("__version__", "DEFAULT_ADDR"):
             continue
         assert (obj.__doc__ or "").strip(), name
-    for name in dir(senren.Client):
-        if not name.startswith("_"):
-            assert (getattr(senren.Client, name).__doc__ or "").strip(), f"Client.{name}"
+    for cls in (senren.Client, senren.AsyncClient, senren.StatusWatch, senren.AsyncStatusWatch):
+        for name in dir(cls):
+            if not name.startswith("_"):
+                assert (getattr(cls, name).__doc__ or "").strip(), f"{cls.__name__}.{name}"

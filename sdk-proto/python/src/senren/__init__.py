@@ -18,10 +18,12 @@ Describe the complete state of a region, apply it, wait until every cluster runs
         for r in status.resources:
             print(r.cluster, r.ref, r.host, r.port)
 
+:class:`AsyncClient` is the asyncio twin of :class:`Client` (same calls, awaitable).
 Errors are exceptions under :class:`SenrenError`, one per gRPC code, with the server's
 message. See ``docs/python-sdk.md`` for the full guide.
 """
 
+from ._async import AsyncClient, AsyncStatusWatch
 from ._version import __version__
 from .client import DEFAULT_ADDR, Client, StatusWatch
 from .errors import (
@@ -58,6 +60,8 @@ __all__ = [
     "__version__",
     "Client",
     "StatusWatch",
+    "AsyncClient",
+    "AsyncStatusWatch",
     "DEFAULT_ADDR",
     # resources
     "RedisDatabase",

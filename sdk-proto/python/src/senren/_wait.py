@@ -44,6 +44,10 @@ class ReadinessTracker:
         # Per cluster: the version its resources are checked against, and those not ready.
         self._target: dict[str, int] = {}
         self._bad: dict[str, set[str]] = {}
+        # Changes not evaluated yet (evaluation may need a state that state_at must fetch;
+        # when state_at raises, they stay pending and the next call retries them).
+        self._dirty_clusters: set[str] = set()
+        self._dirty_resources: set[tuple[str, str]] = set()
 
     # ---------------------------------------------------------------- input
 
@@ -54,27 +58,26 @@ class ReadinessTracker:
             self._merge_cluster(c)
         for r in status.resources:
             self._merge_resource(r)
-        for name in set(self.clusters) | set(self._expected or []):
-            self._recompute(name)
+        self._dirty_clusters |= set(self.clusters) | set(self._expected or [])
 
     def apply(self, event: StatusEvent) -> bool:
         """Folds one event in; True when it changed anything."""
         self.desired_version = max(self.desired_version, event.desired_version)
         if event.cluster is not None:
             if event.cluster.cluster and self._merge_cluster(event.cluster):
-                self._recompute(event.cluster.cluster)
+                self._dirty_clusters.add(event.cluster.cluster)
                 return True
             return False
         if event.resource is not None:
             r = event.resource
             if self._merge_resource(r):
-                self._update_one(r.cluster, r.ref)
+                self._dirty_resources.add((r.cluster, r.ref))
                 return True
             return False
         if event.removed:
             cluster, _, ref = event.removed.partition("/")
             if self.resources.pop((cluster, ref), None) is not None:
-                self._update_one(cluster, ref)
+                self._dirty_resources.add((cluster, ref))
                 return True
         return False
 
@@ -145,6 +148,15 @@ class ReadinessTracker:
         else:
             self._bad[cluster].add(ref)
 
+    def flush(self) -> None:
+        """Evaluates the pending changes. Raises what state_at raises; then retry later."""
+        for name in sorted(self._dirty_clusters):
+            self._recompute(name)
+            self._dirty_clusters.discard(name)
+        for key in sorted(self._dirty_resources):
+            self._update_one(*key)
+            self._dirty_resources.discard(key)
+
     def cluster_names(self) -> list[str]:
         """The clusters that must be ready: the expected ones, else every one that reported."""
         return list(self._expected) if self._expected else sorted(self.clusters)
@@ -159,6 +171,7 @@ class ReadinessTracker:
 
     def ready(self) -> bool:
         """True when every cluster applied the version and runs every resource ready."""
+        self.flush()
         names = self.cluster_names()
         return bool(names) and all(
             self._cluster_ok(n) and not self._bad.get(n, {""}) for n in names
@@ -166,6 +179,7 @@ class ReadinessTracker:
 
     def progress(self) -> list[tuple[str, int, int, bool]]:
         """Per cluster: (name, resources ready, resources total, applied the version)."""
+        self.flush()
         out = []
         for n in self.cluster_names():
             total = len(self._refs(self._target[n])) if n in self._target else 0
@@ -175,6 +189,7 @@ class ReadinessTracker:
 
     def not_ready(self) -> list[str]:
         """One line per cluster or resource still not ready, saying why."""
+        self.flush()
         names = self.cluster_names()
         if not names:
             return [f"no cluster has reported for {self.region} yet"]

@@ -11,22 +11,21 @@
 
 from __future__ import annotations
 
-import os
 import random
 import sys
 import threading
 import time
-import uuid
 from datetime import datetime
 from typing import Any, Callable, Iterable, Iterator, Optional, Sequence, TextIO, TypeVar
 
 import grpc
 
+from . import _common
 from . import _convert as conv
+from ._common import DEFAULT_ADDR
 from ._pb.v1 import control_plane_pb2 as cp
 from ._pb.v1 import control_plane_pb2_grpc as cp_grpc
-from ._version import __version__
-from ._wait import ReadinessTracker, ProgressLine
+from ._wait import ProgressLine, ReadinessTracker
 from .errors import Timeout, Unavailable, from_rpc_error
 from .models import (
     ApplyResult,
@@ -41,13 +40,7 @@ from .resources import Resource, validate_region
 
 __all__ = ["Client", "StatusWatch", "DEFAULT_ADDR"]
 
-#: Address used when neither ``addr`` nor ``SENREN_ADDR`` is given (the lab's ledger).
-DEFAULT_ADDR = "127.0.0.1:57070"
-
 _T = TypeVar("_T")
-
-# Large states (up to 100,000 resources) travel in one message.
-_MAX_MESSAGE_BYTES = 256 * 1024 * 1024
 
 
 class Client:
@@ -94,29 +87,18 @@ class Client:
         _sleep: Callable[[float], None] = time.sleep,
         _random: Callable[[], float] = random.random,
     ) -> None:
-        self.addr: str = addr or os.environ.get("SENREN_ADDR") or DEFAULT_ADDR
-        token = token if token is not None else os.environ.get("SENREN_TOKEN")
-        self.timeout = float(timeout)
-        self.retries = int(retries)
+        self._settings = _common.Settings(
+            addr, token, timeout, retries, author, tls, root_certificates, private_key,
+            certificate_chain, _random,
+        )
+        self.addr: str = self._settings.addr
+        self.timeout = self._settings.timeout
+        self.retries = self._settings.retries
         self.author = author
         self._sleep = _sleep
-        self._random = _random
-        self._metadata: tuple[tuple[str, str], ...] = (
-            (("authorization", f"Bearer {token}"),) if token else ()
-        )
-        ca_file = os.environ.get("SENREN_TLS_CA")
-        if root_certificates is None and ca_file and tls is not False:
-            with open(ca_file, "rb") as f:
-                root_certificates = f.read()
-        if tls is None:
-            tls = root_certificates is not None
-        options = [
-            ("grpc.max_receive_message_length", _MAX_MESSAGE_BYTES),
-            ("grpc.max_send_message_length", _MAX_MESSAGE_BYTES),
-            ("grpc.primary_user_agent", f"senren-python/{__version__}"),
-        ]
-        if tls:
-            creds = grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+        self._metadata = self._settings.metadata
+        creds, options = self._settings.credentials, self._settings.options
+        if creds is not None:
             self._channel = grpc.secure_channel(self.addr, creds, options=options)
         else:
             self._channel = grpc.insecure_channel(self.addr, options=options)
@@ -143,8 +125,7 @@ class Client:
     # ------------------------------------------------------------------ plumbing
 
     def _backoff(self, attempt: int) -> float:
-        base = min(2.0, 0.1 * (2**attempt))
-        return float(base * (0.5 + 0.5 * self._random()))
+        return self._settings.backoff(attempt)
 
     def _call(
         self,
@@ -221,12 +202,12 @@ class Client:
             ...                    message="add sessions")
             ApplyResult(version=1, changed=True, created=['RedisDatabase/sessions'], ...)
         """
-        req = self._apply_request(
+        req = _common.apply_request(
             region, resources, expected_version, allow_empty, allow_mass_delete
         )
         req.message = message
         req.author = author or self.author or ""
-        req.idempotency_key = idempotency_key or f"py-{uuid.uuid4()}"
+        req.idempotency_key = idempotency_key or _common.new_idempotency_key()
         resp = self._call(self._stub.ApplyState, req, idempotent=True)
         return conv.apply_result_from_pb(resp)
 
@@ -255,7 +236,7 @@ class Client:
             >>> if plan.deleted: print("would delete", plan.deleted)
             >>> client.apply_state("aws:us-east-1", resources, expected_version=plan.base_version)
         """
-        req = self._apply_request(
+        req = _common.apply_request(
             region, resources, expected_version, allow_empty, allow_mass_delete
         )
         req.dry_run = True
@@ -288,50 +269,12 @@ class Client:
         Example:
             >>> client.rollback("aws:us-east-1", 3, message="v4 broke checkout")
         """
-        validate_region(region)
-        req = cp.RollbackRequest(
-            region=region,
-            to_version=int(to_version),
-            author=author or self.author or "",
-            message=message,
-            allow_empty=allow_empty,
-            allow_mass_delete=allow_mass_delete,
+        req = _common.rollback_request(
+            region, to_version, message, author or self.author or "", expected_version,
+            allow_empty, allow_mass_delete,
         )
-        if expected_version is not None:
-            req.expected_version = int(expected_version)
         resp = self._call(self._stub.Rollback, req, idempotent=False)
         return conv.apply_result_from_pb(resp)
-
-    def _apply_request(
-        self,
-        region: str,
-        resources: Iterable[Resource],
-        expected_version: Optional[int],
-        allow_empty: bool,
-        allow_mass_delete: bool,
-    ) -> cp.ApplyStateRequest:
-        validate_region(region)
-        if isinstance(resources, (str, bytes)):
-            raise ValueError("resources: must be a list of resources, not a string")
-        items = list(resources)
-        seen: dict[str, int] = {}
-        for i, r in enumerate(items):
-            ref = getattr(r, "ref", None)
-            if ref in seen:
-                raise ValueError(
-                    f"resources[{i}]: duplicate {ref} (also resources[{seen[ref]}])"
-                )
-            if ref is not None:
-                seen[ref] = i
-        req = cp.ApplyStateRequest(
-            region=region,
-            resources=conv.resources_to_pb(items),
-            allow_empty=allow_empty,
-            allow_mass_delete=allow_mass_delete,
-        )
-        if expected_version is not None:
-            req.expected_version = int(expected_version)
-        return req
 
     # ------------------------------------------------------------------ queries
 
@@ -371,10 +314,7 @@ class Client:
             >>> for r in client.get_status("aws:us-east-1").resources:
             ...     print(r.cluster, r.ref, r.ready, r.host, r.port)
         """
-        validate_region(region)
-        req = cp.GetStatusRequest(region=region, resource=resource or "")
-        if at is not None:
-            req.at.CopyFrom(conv.ts_to_pb(at))
+        req = _common.status_request(region, at, resource)
         return conv.region_status_from_pb(self._call(self._stub.GetStatus, req, idempotent=True))
 
     def history(self, region: str, limit: Optional[int] = 20) -> list[Version]:
@@ -554,9 +494,7 @@ class Client:
                     err = from_rpc_error(e)
                     if e.code() == grpc.StatusCode.DEADLINE_EXCEEDED:
                         raise self._wait_timeout(tracker, timeout) from None
-                    # UNAVAILABLE: the server went away; RESOURCE_EXHAUSTED: the stream fell
-                    # too far behind. Both: read the status again on a new stream.
-                    if e.code() not in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED):
+                    if e.code() not in _common.REOPEN_CODES:
                         raise err from None
                 except Unavailable:
                     pass
@@ -574,15 +512,7 @@ class Client:
                 line.done()
 
     def _wait_timeout(self, tracker: ReadinessTracker, timeout: float) -> Timeout:
-        missing = tracker.not_ready()
-        head = f"{tracker.region} version {tracker.version} not ready after {timeout:g} s"
-        shown = missing[:20] + ([f"… and {len(missing) - 20} more"] if len(missing) > 20 else [])
-        return Timeout(
-            head + ":\n  " + "\n  ".join(shown),
-            "",
-            not_ready=missing,
-            status=tracker.status(),
-        )
+        return _common.wait_timeout(tracker, timeout)
 
 
 def _isatty(out: TextIO) -> bool:

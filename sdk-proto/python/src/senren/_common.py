@@ -1,0 +1,150 @@
+"""What Client and AsyncClient share: settings from the environment, channel options,
+backoff, request building and the Timeout of wait_ready. No I/O."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from datetime import datetime
+from typing import Any, Callable, Iterable, Optional
+
+import grpc
+
+from . import _convert as conv
+from ._pb.v1 import control_plane_pb2 as cp
+from ._version import __version__
+from ._wait import ReadinessTracker
+from .errors import Timeout
+from .resources import Resource, validate_region
+
+#: Address used when neither ``addr`` nor ``SENREN_ADDR`` is given (the lab's ledger).
+DEFAULT_ADDR = "127.0.0.1:57070"
+
+# Large states (up to 100,000 resources) travel in one message.
+MAX_MESSAGE_BYTES = 256 * 1024 * 1024
+
+Metadata = tuple[tuple[str, str], ...]
+
+
+class Settings:
+    """A client's resolved settings: address, auth metadata, deadline, retries, channel."""
+
+    def __init__(
+        self,
+        addr: Optional[str],
+        token: Optional[str],
+        timeout: float,
+        retries: int,
+        author: Optional[str],
+        tls: Optional[bool],
+        root_certificates: Optional[bytes],
+        private_key: Optional[bytes],
+        certificate_chain: Optional[bytes],
+        rand: Callable[[], float],
+    ) -> None:
+        self.addr: str = addr or os.environ.get("SENREN_ADDR") or DEFAULT_ADDR
+        token = token if token is not None else os.environ.get("SENREN_TOKEN")
+        self.metadata: Metadata = (("authorization", f"Bearer {token}"),) if token else ()
+        self.timeout = float(timeout)
+        self.retries = int(retries)
+        self.author = author
+        self.random = rand
+        ca_file = os.environ.get("SENREN_TLS_CA")
+        if root_certificates is None and ca_file and tls is not False:
+            with open(ca_file, "rb") as f:
+                root_certificates = f.read()
+        if tls is None:
+            tls = root_certificates is not None
+        self.credentials: Optional[grpc.ChannelCredentials] = (
+            grpc.ssl_channel_credentials(root_certificates, private_key, certificate_chain)
+            if tls
+            else None
+        )
+        self.options: list[tuple[str, Any]] = [
+            ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
+            ("grpc.primary_user_agent", f"senren-python/{__version__}"),
+        ]
+
+    def backoff(self, attempt: int) -> float:
+        """Delay before retry number ``attempt`` (0-based): 0.1 s doubling, ≤ 2 s, jittered 50–100 %."""
+        base = min(2.0, 0.1 * (2**attempt))
+        return float(base * (0.5 + 0.5 * self.random()))
+
+
+def apply_request(
+    region: str,
+    resources: Iterable[Resource],
+    expected_version: Optional[int],
+    allow_empty: bool,
+    allow_mass_delete: bool,
+) -> cp.ApplyStateRequest:
+    validate_region(region)
+    if isinstance(resources, (str, bytes)):
+        raise ValueError("resources: must be a list of resources, not a string")
+    items = list(resources)
+    seen: dict[str, int] = {}
+    for i, r in enumerate(items):
+        ref = getattr(r, "ref", None)
+        if isinstance(ref, str):
+            if ref in seen:
+                raise ValueError(f"resources[{i}]: duplicate {ref} (also resources[{seen[ref]}])")
+            seen[ref] = i
+    req = cp.ApplyStateRequest(
+        region=region,
+        resources=conv.resources_to_pb(items),
+        allow_empty=allow_empty,
+        allow_mass_delete=allow_mass_delete,
+    )
+    if expected_version is not None:
+        req.expected_version = int(expected_version)
+    return req
+
+
+def new_idempotency_key() -> str:
+    """A fresh key per apply_state call, so that its retries are answered, not re-applied."""
+    return f"py-{uuid.uuid4()}"
+
+
+def rollback_request(
+    region: str,
+    to_version: int,
+    message: str,
+    author: str,
+    expected_version: Optional[int],
+    allow_empty: bool,
+    allow_mass_delete: bool,
+) -> cp.RollbackRequest:
+    validate_region(region)
+    req = cp.RollbackRequest(
+        region=region,
+        to_version=int(to_version),
+        author=author,
+        message=message,
+        allow_empty=allow_empty,
+        allow_mass_delete=allow_mass_delete,
+    )
+    if expected_version is not None:
+        req.expected_version = int(expected_version)
+    return req
+
+
+def status_request(region: str, at: Optional[datetime], resource: Optional[str]) -> cp.GetStatusRequest:
+    validate_region(region)
+    req = cp.GetStatusRequest(region=region, resource=resource or "")
+    if at is not None:
+        req.at.CopyFrom(conv.ts_to_pb(at))
+    return req
+
+
+def wait_timeout(tracker: ReadinessTracker, timeout: float) -> Timeout:
+    """The Timeout of wait_ready: names every cluster and resource still not ready."""
+    missing = tracker.not_ready()
+    head = f"{tracker.region} version {tracker.version} not ready after {timeout:g} s"
+    shown = missing[:20] + ([f"… and {len(missing) - 20} more"] if len(missing) > 20 else [])
+    return Timeout(head + ":\n  " + "\n  ".join(shown), "", not_ready=missing, status=tracker.status())
+
+
+#: Stream errors after which wait_ready reads the status again on a new stream: the
+#: server went away, or the stream fell too far behind.
+REOPEN_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
