@@ -2,7 +2,14 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
+#include <mutex>
 #include <thread>
 
 #include "kube_lab.h"
@@ -14,6 +21,87 @@ namespace senren::regional::kube {
 namespace {
 
 using ::testing::HasSubstr;
+
+// A TCP proxy on 127.0.0.1:0 in front of an apiserver (TLS passes through untouched);
+// CutAll() drops every open connection, as a flaky network or an apiserver restart would.
+class TcpProxy {
+ public:
+  explicit TcpProxy(int target_port) : target_port_(target_port) {
+    listen_fd_ = ::socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in addr{};
+    addr.sin_family = AF_INET;
+    addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ::bind(listen_fd_, reinterpret_cast<sockaddr*>(&addr), sizeof(addr));
+    ::listen(listen_fd_, 16);
+    socklen_t len = sizeof(addr);
+    ::getsockname(listen_fd_, reinterpret_cast<sockaddr*>(&addr), &len);
+    port_ = ntohs(addr.sin_port);
+    acceptor_ = std::thread([this] { Accept(); });
+  }
+  ~TcpProxy() {
+    stop_ = true;
+    CutAll();
+    acceptor_.join();
+    ::close(listen_fd_);
+    for (auto& t : pumps_) t.join();
+  }
+  int port() const { return port_; }
+  int connections() const { return connections_.load(); }
+  void CutAll() {
+    std::lock_guard<std::mutex> lock(mu_);
+    for (int fd : fds_) ::shutdown(fd, SHUT_RDWR);
+  }
+
+ private:
+  void Accept() {
+    while (!stop_) {
+      pollfd p{listen_fd_, POLLIN, 0};
+      if (::poll(&p, 1, 50) <= 0) continue;
+      int client = ::accept(listen_fd_, nullptr, nullptr);
+      if (client < 0) continue;
+      int server = ::socket(AF_INET, SOCK_STREAM, 0);
+      sockaddr_in addr{};
+      addr.sin_family = AF_INET;
+      addr.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+      addr.sin_port = htons(static_cast<uint16_t>(target_port_));
+      if (::connect(server, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+        ::close(client);
+        ::close(server);
+        continue;
+      }
+      ++connections_;
+      std::lock_guard<std::mutex> lock(mu_);
+      fds_.push_back(client);
+      fds_.push_back(server);
+      pumps_.emplace_back([client, server] { Pump(client, server); });
+    }
+  }
+  static void Pump(int a, int b) {
+    char buf[16384];
+    pollfd p[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
+    while (::poll(p, 2, -1) > 0) {
+      bool done = false;
+      for (int i = 0; i < 2 && !done; ++i) {
+        if (p[i].revents == 0) continue;
+        ssize_t n = ::recv(p[i].fd, buf, sizeof(buf), 0);
+        if (n <= 0 || ::send(p[1 - i].fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) done = true;
+      }
+      if (done) break;
+    }
+    ::shutdown(a, SHUT_RDWR);
+    ::shutdown(b, SHUT_RDWR);
+  }
+
+  const int target_port_;
+  int listen_fd_ = -1;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<int> connections_{0};
+  std::thread acceptor_;
+  std::mutex mu_;
+  std::vector<int> fds_;
+  std::vector<std::thread> pumps_;
+};
 
 class KubeClientLabTest : public ::testing::Test {
  protected:
@@ -178,6 +266,37 @@ TEST_F(KubeClientLabTest, InformerAndLeaderElectionOnARealApiServer) {
   auto lease = client_->Get(resources::Leases(), ns_, "lease");
   ASSERT_TRUE(lease.ok()) << lease.status();
   EXPECT_EQ((*lease)["spec"]["holderIdentity"], "a");
+}
+
+TEST_F(KubeClientLabTest, InformerResumesAfterTheConnectionIsCut) {
+  auto config = LoadKubeConfig(labtest::KubeconfigPath(0));
+  ASSERT_TRUE(config.ok());
+  const int api_port = std::stoi(config->server.substr(config->server.rfind(':') + 1));
+  TcpProxy proxy(api_port);
+  config->server = "https://127.0.0.1:" + std::to_string(proxy.port());
+  auto via_proxy = CurlKubeClient::Create(*config);
+  ASSERT_TRUE(via_proxy.ok());
+  InformerOptions io;
+  io.resource = resources::ConfigMaps();
+  io.ns = ns_;
+  io.label_selector = "test=client";
+  io.min_backoff = std::chrono::milliseconds(10);
+  Informer informer(via_proxy->get(), io);
+  informer.Start();
+  ASSERT_TRUE(informer.WaitForSync(std::chrono::seconds(30)));
+  ASSERT_TRUE(labtest::Eventually([&] { return informer.watches() >= 1; }));
+  for (int round = 0; round < 3; ++round) {
+    const std::string name = "after-cut-" + std::to_string(round);
+    proxy.CutAll();
+    // Written past the proxy while the informer's stream is down.
+    ASSERT_TRUE(client_->Create(resources::ConfigMaps(), ns_, ConfigMap(name, "x")).ok());
+    EXPECT_TRUE(labtest::Eventually([&] { return informer.Get(ns_ + "/" + name) != nullptr; }))
+        << "the informer did not resume after cut " << round;
+  }
+  informer.Stop();
+  EXPECT_EQ(informer.lists(), 1) << "resumed from its version, not relisted";
+  EXPECT_GE(informer.watches(), 4);
+  EXPECT_GE(proxy.connections(), 4);
 }
 
 }  // namespace
