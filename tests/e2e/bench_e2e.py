@@ -135,7 +135,8 @@ def main() -> int:
         print(f"bench e2e: no lab cluster serves {args.region}", file=sys.stderr)
         return 1
     run = uuid.uuid4().hex[:6]
-    redis_name, aero_name = f"bench-{run}", f"bench-{run}"
+    # Distinct names: the controllers name Services after the CR, whatever its kind.
+    redis_name, aero_name = f"bench-r-{run}", f"bench-a-{run}"
     aero = AerospikeCluster(aero_name, size=1, namespaces=[AerospikeNamespace("bench", memory_mb=64)])
 
     def state(i: int) -> list:

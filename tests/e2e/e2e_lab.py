@@ -57,14 +57,19 @@ class LabStatus:
 def status() -> LabStatus:
     """Runs ``tools/lab status`` and parses its table."""
     p = subprocess.run([str(LAB), "status"], capture_output=True, text=True, timeout=120)
+    return parse_status(p.stdout, p.returncode, p.stderr)
+
+
+def parse_status(text: str, exit_code: int, stderr: str = "") -> LabStatus:
+    """The table of ``tools/lab status``: PART PID ADDRESS HEALTH RSS, one part a line."""
     parts: dict[str, Part] = {}
-    for line in p.stdout.splitlines()[1:]:
+    for line in text.splitlines()[1:]:
         m = re.match(r"^(\S+)\s+(\S+)\s+(\S+)\s+(up|down|unhealthy|not built)\b", line)
         if not m:
             continue
         name, pid, _addr, health = m.groups()
         parts[name] = Part(name, int(pid) if pid.isdigit() else None, health)
-    return LabStatus(p.returncode, parts, p.stdout + p.stderr)
+    return LabStatus(exit_code, parts, text + stderr)
 
 
 def env() -> dict[str, str]:

@@ -414,8 +414,10 @@ class Client:
         then applies each event until the region is ready. A resource counts as ready in a
         cluster when the cluster applied ``version`` (or later), its status says ready, and
         that status is for the resource's spec at ``version`` (its ``state_version`` is
-        ``version`` or later, or a version whose spec of it is the same). A broken stream
-        (server restart) is reopened with backoff inside ``timeout``.
+        ``version`` or later, or a version whose spec of it is the same). When a later
+        version was applied meanwhile, a cluster that applied it is checked against that
+        later state (``version`` is superseded, not lost). A broken stream (server
+        restart) is reopened with backoff inside ``timeout``.
 
         Args:
             region: the region key.
