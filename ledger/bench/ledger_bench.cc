@@ -64,8 +64,9 @@ class BenchSchema {
     } catch (const std::exception&) {
     }
   }
-  std::unique_ptr<PgLedgerStore> Store(int pool, size_t cache = 4096) const {
+  std::unique_ptr<PgLedgerStore> Store(int pool, size_t cache = 4096, int writers = 4) const {
     PgLedgerStoreOptions o;
+    o.max_write_transactions = writers;
     o.uri = uri_;
     o.schema = name_;
     o.pool_size = pool;
@@ -145,7 +146,7 @@ void BM_ApplyThroughput(benchmark::State& state) {
   if (state.thread_index() == 0) {
     std::lock_guard lock(g_shared.mu);
     g_shared.schema = std::make_unique<BenchSchema>();
-    g_shared.store = g_shared.schema->Store(static_cast<int>(state.range(0)));
+    g_shared.store = g_shared.schema->Store(16, 4096, static_cast<int>(state.range(0)));
   }
   // Google Benchmark starts the timed loop of all threads together, after setup.
   uint64_t done = 0;
@@ -170,7 +171,8 @@ void BM_ApplyThroughput(benchmark::State& state) {
     // Other threads may still be in their last iteration; keep the store until the end.
   }
 }
-BENCHMARK(BM_ApplyThroughput)->Arg(16)->Arg(32)->Threads(32)->Iterations(100)->UseRealTime()
+// Arg: PgLedgerStoreOptions::max_write_transactions (group commit), pool 16.
+BENCHMARK(BM_ApplyThroughput)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Threads(32)->Iterations(100)->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
 // Materializing a version of 10,000 resources from PostgreSQL (no cache): version 63 of a

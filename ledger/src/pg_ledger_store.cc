@@ -1,6 +1,8 @@
 #include "ledger/pg_ledger_store.h"
 
+#include <algorithm>
 #include <atomic>
+#include <list>
 #include <condition_variable>
 #include <map>
 #include <mutex>
@@ -12,6 +14,7 @@
 #include <pqxx/pqxx>
 
 #include "absl/base/thread_annotations.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/diff.h"
@@ -311,6 +314,8 @@ struct WriteResult {
   v1::ApplyStateResponse response;
   uint64_t new_version = 0;  // 0 when nothing was appended
   ResourcesPtr new_state;
+  // In a batch: the region was locked by someone else; nothing done, run it alone.
+  bool deferred = false;
 };
 
 }  // namespace
@@ -353,10 +358,7 @@ class PgLedgerStore::Impl {
       in.fingerprint = RequestFingerprint(in.region, in.resources, in.expected_version, in.author,
                                           in.message, in.allow_empty, in.allow_mass_delete);
     }
-    auto result = RunTx<WriteResult>("apply the state", in.region, [&](pqxx::work& tx) {
-      return AppendUnderLock(tx, in, nullptr);
-    });
-    return Finish(in.region, std::move(result));
+    return Finish(in.region, Write(in, nullptr));
   }
 
   absl::StatusOr<v1::PlanStateResponse> PlanState(const v1::ApplyStateRequest& request) {
@@ -384,10 +386,7 @@ class PgLedgerStore::Impl {
     if (request.has_expected_version()) in.expected_version = request.expected_version();
     in.allow_empty = request.allow_empty();
     in.allow_mass_delete = request.allow_mass_delete();
-    auto result = RunTx<WriteResult>("roll back", in.region, [&](pqxx::work& tx) {
-      return AppendUnderLock(tx, in, &in.rollback_of);
-    });
-    return Finish(in.region, std::move(result));
+    return Finish(in.region, Write(in, &in.rollback_of));
   }
 
   absl::StatusOr<v1::RegionalState> GetState(const std::string& region, uint64_t version) {
@@ -504,6 +503,109 @@ class PgLedgerStore::Impl {
                                             "; no version ", v));
   }
 
+  // Group commit. Writers queue their intent; a writer that finds a free write slot
+  // (max_write_transactions) takes the queued intents of distinct regions, up to
+  // kMaxBatch, and appends them in one transaction, then commits once: under load many
+  // versions share one WAL flush; alone, a writer commits its own at once. Regions are
+  // locked with SKIP LOCKED, so a region held by another transaction never holds up the
+  // batch: its intent is deferred and its writer then waits for that region alone,
+  // outside the write slots. A failed check of one intent (ABORTED, a guard, ...) is
+  // answered to that writer only, as every check precedes every write. A batch whose
+  // transaction fails is retried one intent per transaction.
+  struct Pending {
+    const Intent* intent;
+    const uint64_t* rollback_to;
+    bool taken = false;
+    bool done = false;
+    bool deferred = false;
+    absl::StatusOr<WriteResult> result = absl::UnknownError("not run");
+  };
+
+  absl::StatusOr<WriteResult> Write(const Intent& in, const uint64_t* rollback_to) {
+    Pending self{&in, rollback_to};
+    std::unique_lock lock(batch_mu_);
+    queue_.push_back(&self);
+    while (!self.done) {
+      if (self.deferred) {
+        lock.unlock();
+        return RunAlone(self, /*skip_locked=*/false);
+      }
+      if (!self.taken && leaders_ < max_leaders_) {
+        std::vector<Pending*> batch = TakeBatch(&self);
+        ++leaders_;
+        lock.unlock();
+        RunBatch(batch);
+        lock.lock();
+        --leaders_;
+        for (Pending* p : batch) {
+          if (p->result.ok() && p->result->deferred) {
+            p->deferred = true;
+          } else {
+            p->done = true;
+          }
+        }
+        batch_cv_.notify_all();
+        continue;
+      }
+      batch_cv_.wait(lock);
+    }
+    return std::move(self.result);
+  }
+
+  // `self` and, FIFO, queued intents of other regions, up to kMaxBatch, sorted by region.
+  // Called with batch_mu_ held.
+  std::vector<Pending*> TakeBatch(Pending* self) {
+    std::vector<Pending*> batch;
+    auto take = [&](std::list<Pending*>::iterator it) {
+      (*it)->taken = true;
+      batch.push_back(*it);
+      return queue_.erase(it);
+    };
+    take(std::find(queue_.begin(), queue_.end(), self));
+    for (auto it = queue_.begin(); it != queue_.end() && batch.size() < kMaxBatch;) {
+      bool same_region = false;
+      for (const Pending* b : batch) same_region = same_region || b->intent->region == (*it)->intent->region;
+      it = same_region ? std::next(it) : take(it);
+    }
+    std::sort(batch.begin(), batch.end(), [](const Pending* a, const Pending* b) {
+      return a->intent->region < b->intent->region;
+    });
+    return batch;
+  }
+
+  absl::StatusOr<WriteResult> RunAlone(const Pending& p, bool skip_locked) {
+    return RunTx<WriteResult>("apply the state", p.intent->region, [&](pqxx::work& tx) {
+      return AppendUnderLock(tx, *p.intent, p.rollback_to, skip_locked);
+    });
+  }
+
+  void RunBatch(const std::vector<Pending*>& batch) {
+    if (batch.size() == 1) {
+      batch[0]->result = RunAlone(*batch[0], /*skip_locked=*/true);
+      return;
+    }
+    std::vector<absl::StatusOr<WriteResult>> results;
+    auto committed =
+        RunTx<bool>("apply a batch of states", "", [&](pqxx::work& tx) -> absl::StatusOr<bool> {
+          results.clear();
+          for (Pending* p : batch) {
+            results.push_back(AppendUnderLock(tx, *p->intent, p->rollback_to, /*skip_locked=*/true));
+          }
+          return true;
+        });
+    if (committed.ok()) {
+      for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
+      return;
+    }
+    if (absl::StrContains(committed.status().message(), "outcome is unknown")) {
+      for (Pending* p : batch) p->result = committed.status();
+      return;
+    }
+    spdlog::warn("a batch of {} appends failed ({}); retrying them one by one", batch.size(),
+                 std::string(committed.status().message()));
+    for (Pending* p : batch) p->result = RunAlone(*p, /*skip_locked=*/true);
+  }
+
   absl::StatusOr<v1::ApplyStateResponse> Finish(const std::string& region,
                                                 absl::StatusOr<WriteResult> result) {
     if (!result.ok()) return result.status();
@@ -596,11 +698,27 @@ class PgLedgerStore::Impl {
 
   // Locks the region's head row, then appends `in` (or, with rollback_to, the resources
   // of that version) as the next version when it changes anything.
+  // With skip_locked (in a batch), a region another transaction holds is not waited
+  // for: the answer is `deferred` and nothing is done.
   absl::StatusOr<WriteResult> AppendUnderLock(pqxx::work& tx, const Intent& in,
-                                              const uint64_t* rollback_to) {
+                                              const uint64_t* rollback_to, bool skip_locked) {
     const std::string& region = in.region;
-    const uint64_t head = tx.exec_prepared1("lock_head", region)[0].as<uint64_t>();
     WriteResult result;
+    uint64_t head = 0;
+    if (skip_locked) {
+      // One round trip: create the head row if new, then lock it unless someone holds it.
+      const std::string q = tx.quote(region);
+      auto locked = tx.exec("INSERT INTO regions (region) VALUES (" + q +
+                            ") ON CONFLICT (region) DO NOTHING; SELECT current_version FROM "
+                            "regions WHERE region = " + q + " FOR UPDATE SKIP LOCKED");
+      if (locked.empty()) {
+        result.deferred = true;
+        return result;
+      }
+      head = locked[0][0].as<uint64_t>();
+    } else {
+      head = tx.exec_prepared1("lock_head", region)[0].as<uint64_t>();
+    }
     result.response.set_region(region);
     if (!in.idempotency_key.empty()) {
       auto seen = tx.exec_prepared("get_idem", region, in.idempotency_key);
@@ -749,6 +867,13 @@ class PgLedgerStore::Impl {
   ConnectionPool pool_;
   StateCache cache_;
   std::atomic<uint64_t> versions_appended_{0};
+
+  static constexpr size_t kMaxBatch = 32;
+  const int max_leaders_ = std::max(1, std::min(options_.pool_size, options_.max_write_transactions));
+  std::mutex batch_mu_;
+  std::condition_variable batch_cv_;
+  std::list<Pending*> queue_ ABSL_GUARDED_BY(batch_mu_);
+  int leaders_ ABSL_GUARDED_BY(batch_mu_) = 0;
 };
 
 absl::StatusOr<std::unique_ptr<PgLedgerStore>> PgLedgerStore::Create(PgLedgerStoreOptions options) {

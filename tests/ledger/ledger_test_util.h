@@ -54,8 +54,10 @@ class TestSchema {
   const std::string& name() const { return name_; }
   const std::string& uri() const { return uri_; }
 
-  std::unique_ptr<PgLedgerStore> Store(int pool_size = 4, size_t cache = 4096) const {
+  std::unique_ptr<PgLedgerStore> Store(int pool_size = 4, size_t cache = 4096,
+                                       int write_transactions = 4) const {
     PgLedgerStoreOptions o;
+    o.max_write_transactions = write_transactions;
     o.uri = uri_;
     o.schema = name_;
     o.pool_size = pool_size;

@@ -23,6 +23,10 @@ struct PgLedgerStoreOptions {
   // A full checkpoint every this many versions. Default: 64.
   uint64_t checkpoint_interval = 64;
   MassDeleteGuard mass_delete;
+  // Group commit: at most this many write transactions run at once; writers arriving
+  // meanwhile (for other regions) join the next one, so many versions share one commit.
+  // Default: 4 (capped at pool_size).
+  int max_write_transactions = 4;
   // Regions whose latest materialized version is cached. Default: 4096.
   size_t state_cache_regions = 4096;
 };
