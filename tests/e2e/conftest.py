@@ -1,7 +1,7 @@
 """End-to-end tests on the real lab (SPEC §10). They never skip: a test the lab cannot
 serve fails.
 
-Two markers say what a test needs:
+Markers say what a test needs (e2e_fault: it stops lab parts; those run last):
   e2e_ledger  the control plane's API only (senren-ledger in the lab)
   e2e_full    the whole path: ledger, projectors, Kafka, regional planes, controllers
 Tests whose part is not in the lab yet are deselected (not skipped, not run): e2e_ledger
@@ -28,6 +28,15 @@ import senren  # noqa: E402
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "e2e_ledger: needs senren-ledger in the lab")
     config.addinivalue_line("markers", "e2e_full: needs every lab daemon, regional planes included")
+    config.addinivalue_line("markers", "e2e_fault: stops and restarts a lab part (runs last)")
+
+
+def _order(item: pytest.Item) -> int:
+    if item.get_closest_marker("e2e_fault"):
+        return 3
+    if item.get_closest_marker("e2e_full"):
+        return 2
+    return 1 if item.get_closest_marker("e2e_ledger") else 0
 
 
 _STATUS: "e2e_lab.LabStatus | None" = None
@@ -41,6 +50,9 @@ def lab_status() -> e2e_lab.LabStatus:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    # Unit tests, then the API, then the whole path, then the tests that stop lab parts:
+    # a fault test's aftermath never fails a test that has nothing to do with it.
+    items.sort(key=_order)
     mine = [i for i in items if i.get_closest_marker("e2e_full") or i.get_closest_marker("e2e_ledger")]
     if not mine:
         return

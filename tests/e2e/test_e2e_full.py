@@ -174,6 +174,7 @@ def test_status_at_a_past_time(lab_env, client, uniq) -> None:
     assert client.get_status(US_EAST).desired_version == r2.version
 
 
+@pytest.mark.e2e_fault
 def test_ledger_restart_midway(lab_env, uniq) -> None:
     # A client patient enough to outlast the restart: retries UNAVAILABLE for ~1 min.
     with Client(lab_env["SENREN_ADDR"], token=lab_env["SENREN_TOKEN"], timeout=120, retries=40) as c:
@@ -189,6 +190,7 @@ def test_ledger_restart_midway(lab_env, uniq) -> None:
         assert [v.version for v in c.history(US_EAST, 2)] == [r2.version, r1.version]
 
 
+@pytest.mark.e2e_fault
 def test_regional_plane_killed_midapply(lab_env, client, uniq) -> None:
     r1 = apply(client, US_EAST, state(uniq))
     assert_running(lab_env, client, US_EAST, r1.version, state(uniq))
@@ -202,6 +204,7 @@ def test_regional_plane_killed_midapply(lab_env, client, uniq) -> None:
     assert_running(lab_env, client, US_EAST, r2.version, new)
 
 
+@pytest.mark.e2e_fault
 def test_kafka_stopped_30s_during_applies(lab_env, client, uniq) -> None:
     r0 = apply(client, US_EAST, state(uniq))
     assert_running(lab_env, client, US_EAST, r0.version, state(uniq))
