@@ -314,6 +314,7 @@ void RegionalPlane::Reconcile() {
     backoff_ = std::min(backoff_ * 2, absl::Seconds(30));
     return;
   }
+  input.cache = &view_cache_;
   const ReconcilePlan plan = PlanReconcile(input);
 
   std::vector<std::string> failures;

@@ -10,12 +10,45 @@
 #include <string>
 #include <vector>
 
+#include "absl/container/node_hash_map.h"
 #include "regional/plane/convert.h"
 #include "senren/v1/resources.pb.h"
 
 namespace senren::regional::plane {
 
 using ObjectPtr = std::shared_ptr<const Json>;
+
+// What the plan needs of one current CR, derived from its JSON. Derivation (conversion,
+// canonicalization, label checks) is most of a plan's cost, so a CrViewCache keeps it per
+// (kind, name) and recomputes only when the CR's resourceVersion changes.
+struct CrView {
+  std::string name;          // metadata.name
+  bool managed = false;      // IsManagedBy(region)
+  bool metadata_ok = false;  // HasManagedMetadata(region)
+  bool readable = false;     // the spec converts
+  v1::Resource canonical;    // when readable: CrToResource + Canonicalize
+  std::string uid;
+};
+
+// Memo of CrViews for one region. Not thread-safe: owned by the one thread that plans.
+class CrViewCache {
+ public:
+  const CrView& View(v1::ResourceKind kind, const Json& cr, const std::string& region);
+  // Drops entries not looked up since the last call (CRs that are gone).
+  void Sweep();
+  size_t size() const { return entries_.size(); }
+
+ private:
+  struct Entry {
+    std::string resource_version;
+    CrView view;
+    bool used = false;
+  };
+  absl::node_hash_map<std::pair<int, std::string>, Entry> entries_;  // stable references
+};
+
+// Derives the CrView of `cr` without a cache.
+CrView MakeCrView(v1::ResourceKind kind, const Json& cr, const std::string& region);
 
 struct PlanInput {
   std::string region;
@@ -29,6 +62,8 @@ struct PlanInput {
   // Kinds the cluster has no CRD for: their desired resources are rejected, nothing of
   // theirs is created or deleted.
   std::set<v1::ResourceKind> missing_kinds;
+  // Optional memo of CR derivations across plans (nullptr: derive every time).
+  CrViewCache* cache = nullptr;
 };
 
 struct PlannedApply {

@@ -132,6 +132,7 @@ class RegionalPlane {
   absl::Time started_at_;
 
   std::map<v1::ResourceKind, std::unique_ptr<kube::Informer>> informers_;
+  CrViewCache view_cache_;  // worker thread only
   std::thread source_thread_;
   std::thread worker_thread_;
   std::thread ticker_thread_;
