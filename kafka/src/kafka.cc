@@ -26,6 +26,9 @@ absl::Status FromErr(rd_kafka_resp_err_t err, const std::string& what) {
                                                       : absl::InvalidArgumentError(msg);
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
       return absl::ResourceExhaustedError(msg);
+    case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
+    case RD_KAFKA_RESP_ERR__PURGE_INFLIGHT:
+      return absl::CancelledError(msg);
     case RD_KAFKA_RESP_ERR__TIMED_OUT:
       return absl::DeadlineExceededError(msg);
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
@@ -134,6 +137,8 @@ class RdProducer final : public Producer {
   absl::Status Flush(std::chrono::milliseconds timeout) override {
     return FromErr(rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count())), "flushing producer");
   }
+
+  void PurgeQueued() override { rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE); }
 
  private:
   void PollLoop() {

@@ -76,6 +76,7 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
     s.publish_errors = publish_errors_;
     s.too_large = too_large_;
     s.wakeups = wakeups_;
+    s.purges = purges_;
     return s;
   }
 
@@ -110,8 +111,14 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
           RecordCompletions(conn);
           PublishPending(conn);
           ++wakeups_;
-          // Deliveries do not wake the connection: look again soon while any is in flight.
-          auto wait = inflight_.empty() ? options_.poll_interval : std::chrono::milliseconds(5);
+          // Deliveries do not wake the connection: look again soon while any is in flight
+          // (every 5 ms while Kafka answers quickly, every 100 ms while it does not).
+          auto wait = options_.poll_interval;
+          for (const auto& [region, f] : inflight_) {
+            auto w = Clock::now() - f.since < std::chrono::milliseconds(100) ? std::chrono::milliseconds(5)
+                                                                            : std::chrono::milliseconds(100);
+            wait = std::min<std::chrono::milliseconds>(wait, w);
+          }
           conn.await_notification(static_cast<long>(wait.count() / 1000),
                                   static_cast<long>((wait.count() % 1000) * 1000));
         }
@@ -140,6 +147,7 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
     }
     for (const Completion& c : done) {
       inflight_.erase(c.region);
+      if (absl::IsCancelled(c.delivery.status)) continue;  // purged for a newer state
       if (!c.delivery.status.ok()) {
         ++publish_errors_;
         spdlog::warn("snapshot projector: publishing {} version {} failed: {}; will retry", c.region, c.version,
@@ -172,8 +180,15 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
           topic_);
       for (const auto& row : rows) pending.emplace_back(row[0].as<std::string>(), row[1].as<uint64_t>());
     }
+    bool purge = false;
     for (const auto& [region, version] : pending) {
-      if (inflight_.count(region) != 0) continue;  // coalesce: newest goes out after this one lands
+      if (auto it = inflight_.find(region); it != inflight_.end()) {
+        // Coalesce: the newest goes out after this one lands. If Kafka has not answered
+        // for a while (broker down), drop what waits in the producer's queue, so only
+        // each region's newest state goes out when the broker is back.
+        if (version > it->second.version && Clock::now() - it->second.since > kStalePublish) purge = true;
+        continue;
+      }
       if (too_large_seen_.count({region, version}) != 0) continue;
       auto state = store_->GetState(region, version);
       if (!state.ok()) {
@@ -203,7 +218,14 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
         spdlog::warn("snapshot projector: producing {} version {}: {}", region, version, s.ToString());
         continue;
       }
-      inflight_[region] = version;
+      inflight_[region] = {version, Clock::now()};
+    }
+    if (purge) {
+      ++purges_;
+      spdlog::warn("snapshot projector: Kafka has not confirmed a publish for {} ms; dropping queued publishes "
+                   "so each region's newest state goes out when it answers",
+                   std::chrono::duration_cast<std::chrono::milliseconds>(kStalePublish).count());
+      producer_->PurgeQueued();
     }
   }
 
@@ -221,7 +243,12 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
   std::vector<Completion> completions_;  // guarded by completions_mu_
 
   // Projector thread only.
-  std::map<std::string, uint64_t> inflight_;
+  struct InFlight {
+    uint64_t version = 0;
+    Clock::time_point since;
+  };
+  static constexpr std::chrono::milliseconds kStalePublish{1000};
+  std::map<std::string, InFlight> inflight_;
   std::set<std::pair<std::string, uint64_t>> too_large_seen_;
 
   std::atomic<bool> leader_{false};
@@ -229,6 +256,7 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
   std::atomic<uint64_t> publish_errors_{0};
   std::atomic<uint64_t> too_large_{0};
   std::atomic<uint64_t> wakeups_{0};
+  std::atomic<uint64_t> purges_{0};
 };
 
 }  // namespace

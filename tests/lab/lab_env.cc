@@ -61,7 +61,7 @@ LabEnv Load() {
   if (std::getenv("SENREN_POSTGRES_URI") == nullptr) {
     const std::string tools = std::string(SENREN_SOURCE_DIR) + "/tools/lab";
     std::cerr << "lab: SENREN_POSTGRES_URI is not set; bringing the lab up with " << tools << "\n";
-    if (std::system((tools + " up --no-quickstart >&2").c_str()) != 0) {
+    if (std::system((tools + " up --no-quickstart --no-build >&2").c_str()) != 0) {
       Fail("`tools/lab up` failed; see its output above");
     }
     vars = ParseExports(Run(tools + " env"));

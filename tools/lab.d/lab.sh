@@ -474,10 +474,25 @@ senren_build() {
 
 grpc_port_open() { tcp_open "$LEDGER_PORT"; }
 
+# True when a daemon runs and its binary is not newer than the process: a daemon whose
+# binary was rebuilt since it started is stopped, so `up` starts the new one.
+daemon_current() {
+  local part=$1 bin=$2 pid
+  pid=$(live_pid "$part")
+  [[ -n $pid ]] || return 1
+  local started
+  started=$(date -d "$(ps -o lstart= -p "$pid")" +%s 2>/dev/null || echo 0)
+  if (($(stat -c %Y "$bin") > started)); then
+    log "$part: $bin was rebuilt; restarting it"
+    stop_parts "$part"
+    return 1
+  fi
+}
+
 ledger_up() {
   local bin; bin=$(senren_bin senren-ledger)
   [[ -x $bin ]] || return 0
-  [[ -n $(live_pid senren-ledger) ]] && return 0
+  daemon_current senren-ledger "$bin" && return 0
   check_port_free "$LEDGER_PORT" senren-ledger
   check_port_free "$LEDGER_METRICS_PORT" "senren-ledger metrics"
   local args=(serve --listen "127.0.0.1:$LEDGER_PORT" --postgres "postgresql://senren:senren@127.0.0.1:$PG_PORT/senren"
@@ -494,7 +509,7 @@ controller_up() {
   local c=$1 bin slug kc
   bin=$(senren_bin senren-controller); slug=$(cluster_slug "$c"); kc="$(kube_dir "$c")/kubeconfig"
   [[ -x $bin ]] || return 0
-  [[ -n $(live_pid "senren-controller-$slug") ]] && return 0
+  daemon_current "senren-controller-$slug" "$bin" && return 0
   start_part "senren-controller-$slug" "$kc" "$LAB_DIR/logs/$slug/senren-controller.log" -- \
     "$bin" --kinds redis,aerospike --kubeconfig "$kc" --namespace senren
 }
@@ -503,7 +518,7 @@ regional_up() {
   local c=$1 bin slug kc
   bin=$(senren_bin senren-regional); slug=$(cluster_slug "$c"); kc="$(kube_dir "$c")/kubeconfig"
   [[ -x $bin ]] || return 0
-  [[ -n $(live_pid "senren-regional-$slug") ]] && return 0
+  daemon_current "senren-regional-$slug" "$bin" && return 0
   start_part "senren-regional-$slug" "$kc" "$LAB_DIR/logs/$slug/senren-regional.log" -- \
     "$bin" --region "$(cluster_region "$c")" --cluster "$(cluster_name "$c")" --kubeconfig "$kc" \
     --brokers "127.0.0.1:$KAFKA_PORT" --topic-prefix "$TOPIC_PREFIX" --namespace senren \
@@ -533,10 +548,11 @@ EOF
 }
 
 cmd_up() {
-  local quickstart=1 i
+  local quickstart=1 build=1 i
   for a in "$@"; do
     case $a in
       --no-quickstart) quickstart=0 ;;
+      --no-build) build=0 ;;
       *) die "unknown option to up: $a" ;;
     esac
   done
@@ -550,7 +566,7 @@ cmd_up() {
   kafka_up
   for i in "${!CLUSTERS[@]}"; do cluster_up "${CLUSTERS[$i]}" "$i"; done
   write_env
-  senren_build
+  ((build)) && senren_build
   ledger_up
   for i in "${!CLUSTERS[@]}"; do
     controller_up "${CLUSTERS[$i]}"
@@ -649,8 +665,9 @@ cmd_env() {
 
 usage() {
   cat >&2 <<EOF
-usage: tools/lab up [--no-quickstart] | down [--purge] | status | env
-  up      install what is missing, start what is not running, wait for health, run the quickstart
+usage: tools/lab up [--no-quickstart] [--no-build] | down [--purge] | status | env
+  up      install what is missing, build Senren's daemons, start what is not running (and
+          restart daemons whose binary was rebuilt), wait for health, run the quickstart
   down    stop every lab process this lab started (--purge also deletes $LAB_DIR)
   status  each part with pid, address, health and memory; exit code 1 if any is down
   env     shell export lines for the lab (eval "\$(tools/lab env)")

@@ -61,6 +61,10 @@ class Producer {
 
   // Waits until every queued record is delivered or failed. DEADLINE_EXCEEDED on timeout.
   virtual absl::Status Flush(std::chrono::milliseconds timeout) = 0;
+
+  // Drops the records not yet sent to a broker (e.g. while it is down); their
+  // on_delivery runs with CANCELLED. Records already sent are left to their answer.
+  virtual void PurgeQueued() = 0;
 };
 
 // One consumed record, or a tombstone (value empty optional).

@@ -40,6 +40,7 @@ struct SnapshotProjectorStats {
   uint64_t publish_errors = 0;   // deliveries that failed (retried later)
   uint64_t too_large = 0;        // versions over max_message_bytes
   uint64_t wakeups = 0;          // notifications + polls handled
+  uint64_t purges = 0;           // queued publishes dropped for newer ones (broker down)
 };
 
 // Owns one thread that leads (PostgreSQL advisory lock per topic: two projectors never
