@@ -32,6 +32,7 @@ struct ServeFlags {
   std::string log_level = "info";
   int pool_size = 16;
   uint64_t checkpoint_interval = 64;
+  int max_write_transactions = 4;
   // Kafka for the projectors; "" = serve the API only (no snapshots, no status).
   std::string kafka_brokers;
   std::string topic_prefix = "senren";
@@ -156,6 +157,7 @@ int Serve(ServeFlags flags) {
   store_options.schema = flags.schema;
   store_options.pool_size = flags.pool_size;
   store_options.checkpoint_interval = flags.checkpoint_interval;
+  store_options.max_write_transactions = flags.max_write_transactions;
   auto store = senren::ledger::PgLedgerStore::Create(store_options);
   if (!store.ok()) {
     std::cerr << "senren-ledger: " << store.status().message() << "\n";
@@ -239,6 +241,8 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--max-request-bytes", serve.server.max_request_bytes,
                         "larger requests get RESOURCE_EXHAUSTED (default 64 MiB)");
   serve_cmd->add_option("--pool-size", serve.pool_size, "PostgreSQL connections (default 16)");
+  serve_cmd->add_option("--max-write-transactions", serve.max_write_transactions,
+                        "group commit: write transactions at once (default 4)");
   serve_cmd->add_option("--checkpoint-interval", serve.checkpoint_interval,
                         "a full checkpoint every N versions (default 64)");
   serve_cmd->add_option("--tls-cert", serve.server.tls_cert, "server certificate (PEM)");
