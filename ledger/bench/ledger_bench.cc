@@ -167,8 +167,10 @@ void BM_ApplyThroughput(benchmark::State& state) {
   }
   state.SetItemsProcessed(static_cast<int64_t>(done));
   if (state.thread_index() == 0) {
+    // Every thread has left its loop (the loop's end is a barrier): drop store and schema.
     std::lock_guard lock(g_shared.mu);
-    // Other threads may still be in their last iteration; keep the store until the end.
+    g_shared.store.reset();
+    g_shared.schema.reset();
   }
 }
 // Arg: PgLedgerStoreOptions::max_write_transactions (group commit), pool 16.
