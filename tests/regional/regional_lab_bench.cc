@@ -1,6 +1,7 @@
 // regional_lab_bench: the regional plane on the lab (SPEC §11).
 //  - snapshot published → CRs written and the version cached (in-process plane, lab
 //    cluster 0, the lab's Kafka), one changed resource per version;
+//  - a CR's .status written → its ResourceStatus read back from {prefix}-status;
 //  - restart with a warm cache → first reconcile done.
 // Writes bench/results/regional_<case>.json (p50, p90, p99, max, n in ms) and prints a table.
 //
@@ -109,6 +110,7 @@ int main(int argc, char** argv) {
 
   std::printf("%-36s %9s %9s %9s %9s %5s\n", "regional_lab_bench (ms)", "p50", "p90", "p99", "max", "n");
   std::vector<double> consume;
+  std::vector<double> status;
   uint64_t version = 1;
   {
     auto p = StartPlane(client.get(), dir, prefix, ns.name());
@@ -121,10 +123,34 @@ int main(int argc, char** argv) {
       if (!p->plane->WaitForVersion(version, absl::Seconds(30))) std::abort();
       consume.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
+    // CR status written (as senren-controller does) → its ResourceStatus read back from
+    // {prefix}-status.
+    lab::StatusReader reader(prefix);
+    const std::string key = region + "/" + env.clusters[0].cluster + "/RedisDatabase/r0";
+    for (int i = -1; i < n; ++i) {  // i = -1 warms the reader up (assignment, first fetch)
+      auto cr = client->Get(senren::regional::kube::resources::RedisDatabases(), ns.name(), "r0");
+      if (!cr.ok()) std::abort();
+      const std::string message = "bench " + std::to_string(i);
+      (*cr)["status"] = {{"ready", i % 2 == 0}, {"phase", "Provisioning"}, {"message", message}};
+      const auto t0 = std::chrono::steady_clock::now();
+      if (!client->UpdateStatus(senren::regional::kube::resources::RedisDatabases(), ns.name(), *cr)
+               .ok()) {
+        std::abort();
+      }
+      const bool seen = reader.WaitFor([&](const auto& latest) {
+        auto it = latest.find(key);
+        senren::v1::ResourceStatus st;
+        return it != latest.end() && it->second && st.ParseFromString(*it->second) &&
+               st.message() == message;
+      });
+      if (!seen) std::abort();
+      if (i >= 0) status.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    }
     p->plane->Stop();
     p->relay->Stop();
   }
   Report(out_dir, "snapshot_to_crs_written", consume);
+  Report(out_dir, "cr_status_to_status_topic", status);
 
   std::vector<double> restart;
   for (int i = 0; i < std::max(5, n / 5); ++i) {

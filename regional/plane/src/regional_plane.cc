@@ -164,8 +164,14 @@ void RegionalPlane::SourceLoop() {
       stats_.bad_messages = source_->bad_messages();
     }
     if (!next.ok()) {
-      spdlog::warn("snapshot source: {}", next.status().ToString());
-      absl::SleepFor(absl::Milliseconds(200));
+      // E.g. the topic was deleted: start again, re-reading its partition count.
+      spdlog::warn("snapshot source: {}; reconnecting", next.status().ToString());
+      started = false;
+      absl::MutexLock lock(&mu_);
+      after = desired_ != nullptr && desired_->offset >= 0 ? std::optional<int64_t>(desired_->offset)
+                                                           : cached_offset_;
+      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
+      mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Milliseconds(500));
       continue;
     }
     if (!next->has_value()) continue;
