@@ -1,8 +1,8 @@
 #!/usr/bin/env python3
 """End-to-end benchmark on the lab, measured from the SDK (issue 8, SPEC §11).
 
-For N applies to one lab region (default aws:us-east-1, both clusters), each changing one
-RedisDatabase of a two-resource state:
+For N applies to one lab region (default aws:us-east-1, both clusters), each changing
+both resources of a state of one RedisDatabase and one AerospikeCluster:
   apply_rpc        ApplyState round trip
   apply_to_crs     ApplyState sent → the changed CR carries the new version in every
                    cluster of the region (kubectl watches, one per cluster)
@@ -138,12 +138,14 @@ def main() -> int:
     run = uuid.uuid4().hex[:6]
     # Distinct names: the controllers name Services after the CR, whatever its kind.
     redis_name, aero_name = f"bench-r-{run}", f"bench-a-{run}"
-    aero = AerospikeCluster(aero_name, size=1, namespaces=[AerospikeNamespace("bench", memory_mb=64)])
-
     def state(i: int) -> list:
-        # Each apply changes the Redis (memory cycles through 64 values), never to a
-        # state equal to the previous one.
-        return [RedisDatabase(redis_name, memory_mb=64 + (i % 64)), aero]
+        # Each apply changes both resources (memory cycles through 64 values, never equal
+        # to the previous state), so each apply rolls both in every cluster.
+        return [
+            RedisDatabase(redis_name, memory_mb=64 + (i % 64)),
+            AerospikeCluster(aero_name, size=1, namespaces=[
+                AerospikeNamespace("bench", memory_mb=64 + (i % 64))]),
+        ]
 
     apply_rpc, to_crs, to_ready = [], [], []
     with Client(env["SENREN_ADDR"], token=env["SENREN_TOKEN"], timeout=60) as client:
