@@ -60,7 +60,16 @@ Result Measure(const std::string& name, int n, const std::function<void()>& f) {
   return r;
 }
 
+std::vector<Resource> Unsorted(int count, int changed_every);
+
+// A region's resources in RegionalState order (sorted by kind, name).
 std::vector<Resource> Region(int count, int changed_every) {
+  std::vector<Resource> out = Unsorted(count, changed_every);
+  senren::common::SortResources(&out);
+  return out;
+}
+
+std::vector<Resource> Unsorted(int count, int changed_every) {
   std::vector<Resource> out;
   out.reserve(static_cast<size_t>(count));
   for (int i = 0; i < count; ++i) {

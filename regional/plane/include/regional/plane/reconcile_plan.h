@@ -23,6 +23,7 @@ using ObjectPtr = std::shared_ptr<const Json>;
 // (kind, name) and recomputes only when the CR's resourceVersion changes.
 struct CrView {
   std::string name;          // metadata.name
+  std::string kind;          // "RedisDatabase", ...
   bool managed = false;      // IsManagedBy(region)
   bool metadata_ok = false;  // HasManagedMetadata(region)
   bool readable = false;     // the spec converts
