@@ -200,6 +200,35 @@ int Serve(ServeFlags flags) {
   return 0;
 }
 
+int Project(const ServeFlags& flags) {
+  spdlog::set_level(spdlog::level::from_str(flags.log_level));
+  sigset_t signals;
+  sigemptyset(&signals);
+  sigaddset(&signals, SIGINT);
+  sigaddset(&signals, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  auto v = senren::ledger::Migrate(flags.postgres, flags.schema);
+  if (!v.ok()) {
+    std::cerr << "senren-ledger: " << v.status().message() << "\n";
+    return 1;
+  }
+  senren::ledger::PgLedgerStoreOptions store_options;
+  store_options.uri = flags.postgres;
+  store_options.schema = flags.schema;
+  store_options.pool_size = 2;
+  auto store = senren::ledger::PgLedgerStore::Create(store_options);
+  if (!store.ok()) {
+    std::cerr << "senren-ledger: " << store.status().message() << "\n";
+    return 2;
+  }
+  auto projections = std::make_unique<Projections>(flags, store->get());
+  int sig = 0;
+  sigwait(&signals, &sig);
+  spdlog::info("signal {}: stopping the projectors", sig);
+  projections.reset();
+  return 0;
+}
+
 const char* Env(const char* name, const char* fallback) {
   const char* v = std::getenv(name);
   return v != nullptr && *v != '\0' ? v : fallback;
@@ -321,6 +350,25 @@ int main(int argc, char** argv) {
   auto* regions_cmd = app.add_subcommand("regions", "every region with its current version");
   add_client_flags(regions_cmd);
 
+  std::string status_resource;
+  std::string status_at;
+  auto* status_cmd = app.add_subcommand("status", "what each cluster of a region reports (now or --at a time)");
+  status_cmd->add_option("region", region, "region key")->required();
+  status_cmd->add_option("--resource", status_resource, "only this resource: Kind/name or name");
+  status_cmd->add_option("--at", status_at, "RFC 3339 time: what was desired and reported then");
+  add_client_flags(status_cmd);
+
+  // `project`: the projectors alone, without the API (a second one waits as a standby).
+  ServeFlags project = serve;
+  auto* project_cmd = app.add_subcommand("project", "run the snapshot and status projectors without the API");
+  project_cmd->add_option("--postgres", project.postgres, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
+      ->required(project.postgres.empty());
+  project_cmd->add_option("--schema", project.schema, "PostgreSQL schema (default senren)");
+  project_cmd->add_option("--kafka-brokers", project.kafka_brokers, "Kafka (env SENREN_KAFKA_BROKERS)")
+      ->required(project.kafka_brokers.empty());
+  project_cmd->add_option("--topic-prefix", project.topic_prefix, "topic prefix (env SENREN_TOPIC_PREFIX)");
+  project_cmd->add_option("--log-level", project.log_level, "trace, debug, info, warn, error (default info)");
+
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
@@ -343,5 +391,7 @@ int main(int argc, char** argv) {
     return cli::Rollback(client, rollback);
   }
   if (regions_cmd->parsed()) return cli::Regions(client);
+  if (status_cmd->parsed()) return cli::Status(client, region, status_resource, status_at);
+  if (project_cmd->parsed()) return Project(project);
   return 2;
 }

@@ -14,6 +14,7 @@
 #include "common/resources.h"
 #include "common/state_file.h"
 #include "google/protobuf/util/json_util.h"
+#include "google/protobuf/util/time_util.h"
 #include "nlohmann/json.hpp"
 #include "senren/v1/control_plane.grpc.pb.h"
 
@@ -364,10 +365,55 @@ int Regions(const ClientOptions& c) {
   grpc::Status s = client.stub().ListRegions(client.Context().get(), v1::ListRegionsRequest(), &resp);
   if (!s.ok()) return ServerError(s);
   Print(c, resp, [&] {
-    std::cout << Pad("REGION", 24) << Pad("VERSION", 9) << Pad("RESOURCES", 11) << "UPDATED\n";
+    std::cout << Pad("REGION", 24) << Pad("VERSION", 9) << Pad("RESOURCES", 11) << Pad("CONVERGED", 11)
+              << "UPDATED\n";
     for (const auto& r : resp.regions()) {
+      std::string converged = absl::StrCat(r.clusters_converged(), "/", r.clusters_size());
       std::cout << Pad(r.region(), 24) << Pad(std::to_string(r.current_version()), 9)
-                << Pad(std::to_string(r.resource_count()), 11) << Time(r.updated_at()) << "\n";
+                << Pad(std::to_string(r.resource_count()), 11) << Pad(converged, 11) << Time(r.updated_at())
+                << "\n";
+    }
+  });
+  return 0;
+}
+
+int Status(const ClientOptions& c, const std::string& region, const std::string& resource,
+           const std::string& at) {
+  v1::GetStatusRequest req;
+  req.set_region(region);
+  req.set_resource(resource);
+  if (!at.empty() && !google::protobuf::util::TimeUtil::FromString(at, req.mutable_at())) {
+    std::cerr << "senren-ledger: --at: '" << at << "' is not an RFC 3339 time (e.g. 2026-11-26T18:00:00Z)\n";
+    return 2;
+  }
+  Client client(c);
+  v1::GetStatusResponse resp;
+  grpc::Status s = client.stub().GetStatus(client.Context().get(), req, &resp);
+  if (!s.ok()) return ServerError(s);
+  Print(c, resp, [&] {
+    std::cout << region << ": desired version " << resp.desired_version();
+    if (resp.has_at()) std::cout << " at " << Time(resp.at());
+    std::cout << "\n\n"
+              << Pad("CLUSTER", 12) << Pad("APPLIED", 9) << Pad("RESULT", 10) << Pad("READY", 8)
+              << Pad("HEARTBEAT", 11) << Pad("STALE", 7) << "REASON\n";
+    for (const auto& cl : resp.clusters()) {
+      std::string result = v1::ApplyResult_Name(cl.result());
+      if (result.rfind("APPLY_RESULT_", 0) == 0) result = result.substr(13);
+      std::cout << Pad(cl.cluster(), 12) << Pad(std::to_string(cl.applied_version()), 9) << Pad(result, 10)
+                << Pad(absl::StrCat(cl.resources_ready(), "/", cl.resources_total()), 8)
+                << Pad(absl::StrCat(static_cast<int64_t>(cl.heartbeat_age_seconds()), "s ago"), 11)
+                << Pad(cl.stale() ? "yes" : "no", 7) << cl.reason() << "\n";
+    }
+    std::cout << "\n"
+              << Pad("RESOURCE", 34) << Pad("CLUSTER", 12) << Pad("READY", 7) << Pad("PHASE", 14) << Pad("VERSION", 9)
+              << Pad("HOST", 46) << "PORT\n";
+    for (const auto& r : resp.resources()) {
+      std::string kind = r.kind() == v1::RESOURCE_KIND_REDIS_DATABASE ? "RedisDatabase" : "AerospikeCluster";
+      std::string phase = v1::Phase_Name(r.phase());
+      if (phase.rfind("PHASE_", 0) == 0) phase = phase.substr(6);
+      std::cout << Pad(kind + "/" + r.name(), 34) << Pad(r.cluster(), 12) << Pad(r.ready() ? "true" : "false", 7)
+                << Pad(phase, 14) << Pad(std::to_string(r.state_version()), 9) << Pad(r.host(), 46) << r.port()
+                << "\n";
     }
   });
   return 0;

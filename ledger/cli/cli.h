@@ -52,4 +52,10 @@ struct RollbackFlags {
 int Rollback(const ClientOptions& client, const RollbackFlags& flags);
 int Regions(const ClientOptions& client);
 
+// What each cluster of a region reports (GetStatus): now, or with `at` (RFC 3339, e.g.
+// 2026-11-26T18:00:00Z) what was desired and reported then. resource: "Kind/name",
+// "name" or "" for all.
+int Status(const ClientOptions& client, const std::string& region, const std::string& resource,
+           const std::string& at);
+
 }  // namespace senren::ledger::cli

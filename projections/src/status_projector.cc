@@ -192,7 +192,14 @@ class StatusProjectorImpl final : public StatusProjector {
         continue;
       }
       if (!KnownRegion(tx, key->region)) {
-        Skip(m, absl::StrCat("region ", key->region, " is not in the ledger"), unknown_region_);
+        // Heartbeats of a region with no version yet would repeat this every 10 s: warn
+        // once per region, count every message.
+        ++unknown_region_;
+        if (warned_regions_.insert(key->region).second) {
+          spdlog::warn("status projector: skipping {}/{}@{} (key '{}'): region {} is not in the ledger "
+                       "(further messages of this region are counted, not logged)",
+                       m.topic, m.partition, m.offset, m.key, key->region);
+        }
         continue;
       }
       const double kafka_ts = static_cast<double>(m.timestamp_ms) / 1000.0;
@@ -297,7 +304,8 @@ class StatusProjectorImpl final : public StatusProjector {
   std::mutex mu_;
   std::condition_variable cv_;
   bool stop_ = false;  // guarded by mu_
-  std::set<std::string> known_regions_;  // projector thread only
+  std::set<std::string> known_regions_;   // projector thread only
+  std::set<std::string> warned_regions_;  // projector thread only
 
   std::atomic<uint64_t> consumed_{0};
   std::atomic<uint64_t> applied_{0};
