@@ -25,6 +25,13 @@
 namespace senren::projections {
 namespace {
 
+// Protobuf's TimeUtil::GetCurrentTime() has whole seconds only.
+google::protobuf::Timestamp NowTimestamp() {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
 using Clock = std::chrono::steady_clock;
 using std::chrono::milliseconds;
 
@@ -145,7 +152,7 @@ void StatusToGetStatus(Env& env, testing::BenchReport& report, int n) {
     s.set_name("sessions");
     s.set_ready_replicas(static_cast<uint32_t>(i + 1));
     s.set_state_version(1);
-    *s.mutable_observed_at() = google::protobuf::util::TimeUtil::GetCurrentTime();
+    *s.mutable_observed_at() = NowTimestamp();
     auto start = Clock::now();
     auto st = producer->Produce({StatusTopic(env.prefix),
                                  ResourceStatusKey("aws:bench-2", "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"),

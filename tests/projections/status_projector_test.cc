@@ -19,6 +19,13 @@
 namespace senren::projections {
 namespace {
 
+// Protobuf's TimeUtil::GetCurrentTime() has whole seconds only.
+google::protobuf::Timestamp NowTimestamp() {
+  return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
+      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+          .count());
+}
+
 using google::protobuf::util::TimeUtil;
 using std::chrono::milliseconds;
 using std::chrono::seconds;
@@ -88,7 +95,7 @@ class StatusProjectorTest : public ::testing::Test {
     s.set_port(6379);
     s.set_phase(ready ? v1::PHASE_READY : v1::PHASE_PROVISIONING);
     s.set_state_version(version);
-    *s.mutable_observed_at() = TimeUtil::GetCurrentTime();
+    *s.mutable_observed_at() = NowTimestamp();
     Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, name), s.SerializeAsString());
   }
 
@@ -101,7 +108,7 @@ class StatusProjectorTest : public ::testing::Test {
     r.set_resources_total(1);
     r.set_resources_ready(ready);
     r.set_heartbeat_interval_seconds(10);
-    *r.mutable_heartbeat_at() = TimeUtil::GetCurrentTime();
+    *r.mutable_heartbeat_at() = NowTimestamp();
     Send(ClusterReportKey(kRegion, "prod"), r.SerializeAsString());
   }
 
@@ -187,7 +194,7 @@ TEST_F(StatusProjectorTest, TombstoneRemovesAndHistoryRemembers) {
   SendResource("sessions", true, 1);
   WaitStatus([](const v1::GetStatusResponse& s) { return s.resources_size() == 1; });
   std::this_thread::sleep_for(milliseconds(50));
-  auto before_delete = TimeUtil::GetCurrentTime();
+  auto before_delete = NowTimestamp();
   std::this_thread::sleep_for(milliseconds(50));
   Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"), std::nullopt);
   WaitStatus([](const v1::GetStatusResponse& s) { return s.resources_size() == 0; });
