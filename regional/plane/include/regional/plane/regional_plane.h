@@ -56,7 +56,7 @@ struct PlaneStats {
   int64_t snapshots_received = 0;
   int64_t status_records = 0;   // ResourceStatus records put in the outbox
   int64_t cluster_reports = 0;  // ClusterReports put in the outbox
-  // Start → end of the first reconcile (from the cache when warm), or -1.
+  // Start → end of the first reconcile (from the cache when warm); infinite until then.
   absl::Duration first_reconcile = absl::InfiniteDuration();
   bool first_reconcile_from_cache = false;
 };

@@ -66,10 +66,11 @@ struct RocksDbStateCacheOptions {
 
 // RocksDB under the data dir. Keys: "snapshot" (RegionalState), "position" (partition,
 // offset), "history/<version, 20 digits>" (JSON of a HistoryEntry). A database that does not
-// open as RocksDB (corruption) or whose snapshot does not parse is moved aside to
-// "<path>.corrupt-<unix time>" with a logged warning and replaced by an empty one: a bad
-// cache means a fresh start from Kafka, never a crash. RocksDB's exceptions and Statuses
-// become absl::Status here.
+// open as RocksDB (corruption) is moved aside to "<path>.corrupt-<unix time>" with a logged
+// warning and replaced by an empty one; a snapshot value that does not parse is a warning
+// and Load() answers nullopt. Either way a bad cache means a fresh start from Kafka, never a
+// crash. RocksDB's exceptions and Statuses become absl::Status here. Thread-safe (RocksDB's
+// own locking); Save calls are serialized by the plane's single worker.
 class RocksDbStateCache : public StateCache {
  public:
   // FAILED_PRECONDITION when another process holds the database (two planes on one dir);
