@@ -51,11 +51,11 @@ def show_status(status: RegionStatus, resources: Sequence[Resource]) -> None:
 
 
 def show_history(client: Client, region: str) -> None:
-    print(f"  {'VERSION':>7}  {'ORIGIN':<8} {'+/~/-':<7} {'AUTHOR':<12} MESSAGE")
+    print(f"  {'VERSION':>7}  {'ORIGIN':<16} {'+/~/-':<7} {'AUTHOR':<12} MESSAGE")
     for v in client.history(region, limit=5):
         counts = f"{v.counts.created}/{v.counts.updated}/{v.counts.deleted}"
         origin = f"{v.origin}" + (f" of v{v.rollback_of}" if v.rollback_of else "")
-        print(f"  {v.version:>7}  {origin:<8} {counts:<7} {v.author[:12]:<12} {v.message}")
+        print(f"  {v.version:>7}  {origin:<16} {counts:<7} {v.author[:12]:<12} {v.message}")
 
 
 def main() -> None:

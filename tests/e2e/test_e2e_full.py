@@ -174,6 +174,23 @@ def test_status_at_a_past_time(lab_env, client, uniq) -> None:
     assert client.get_status(US_EAST).desired_version == r2.version
 
 
+def test_quickstart(lab_env) -> None:
+    """examples/quickstart.py, as tools/lab up runs it: both clusters ready, host and port."""
+    import os
+    import subprocess
+    import sys
+
+    p = subprocess.run([sys.executable, str(e2e_lab.ROOT / "examples" / "quickstart.py")],
+                       env={**os.environ, **lab_env}, capture_output=True, text=True, timeout=900)
+    assert p.returncode == 0, p.stdout[-3000:] + p.stderr[-3000:]
+    import re
+
+    for cluster in ("prod", "shadow"):
+        for ref in ("RedisDatabase/sessions", "AerospikeCluster/profiles"):
+            assert re.search(rf"^  {cluster} +{ref} +yes +\S+:\d+$", p.stdout, re.M), (cluster, ref)
+    assert "4. roll back to version" in p.stdout and p.stdout.rstrip().endswith("quickstart: done")
+
+
 @pytest.mark.e2e_fault
 def test_ledger_restart_midway(lab_env, uniq) -> None:
     # A client patient enough to outlast the restart: retries UNAVAILABLE for ~1 min.
