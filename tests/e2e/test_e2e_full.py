@@ -37,11 +37,12 @@ def names_of(env: dict[str, str], region: str) -> list[str]:
     return [c.name for c in clusters_of(env, region)]
 
 
-def state(uniq: str, redis_mb: int = 64, replicas: int = 1, with_aerospike: bool = True) -> list:
+def state(uniq: str, redis_mb: int = 64, replicas: int = 1, with_aerospike: bool = True,
+          aerospike_mb: int = 64) -> list:
     out: list = [RedisDatabase(f"sess-{uniq}", memory_mb=redis_mb, replicas=replicas)]
     if with_aerospike:
         out.append(AerospikeCluster(f"prof-{uniq}", size=1, namespaces=[
-            AerospikeNamespace("users", memory_mb=64, replication_factor=1)]))
+            AerospikeNamespace("users", memory_mb=aerospike_mb, replication_factor=1)]))
     return out
 
 
@@ -231,7 +232,9 @@ def test_kafka_stopped_30s_during_applies(lab_env, client, uniq) -> None:
     versions = []
     try:
         for i in range(3):
-            res = state(uniq, redis_mb=100 + i)
+            # Both resources change each time: the scenario is Kafka, and fresh pods keep
+            # it apart from the lab's node flaps (see tests/e2e/README.md).
+            res = state(uniq, redis_mb=100 + i, aerospike_mb=100 + i)
             versions.append((apply(client, US_EAST, res, message=f"while kafka is down {i}").version, res))
             time.sleep(5)
         time.sleep(max(0.0, 30 - (time.monotonic() - stopped)))
