@@ -56,6 +56,10 @@ def assert_running(env: dict[str, str], client: Client, region: str, version: in
     """Ready in every cluster of the region (status and CRs), and in no other region."""
     names = names_of(env, region)
     st = client.wait_ready(region, version=version, timeout=READY_TIMEOUT, clusters=names)
+    assert st.desired_version == version, (
+        f"{region} moved on to version {st.desired_version} while this test waited for {version}: "
+        f"another client applies to it ({client.history(region, 1)[0].message!r}); these tests "
+        "need the lab's regions to themselves")
     for r in resources:
         got = st.resource(r.ref)
         assert sorted(s.cluster for s in got) == sorted(names), r.ref
