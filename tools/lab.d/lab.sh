@@ -412,6 +412,26 @@ cluster_up() {
   fi
   lab_nodes "$c" "$kc"
   wait_for "$slug-kwok" "$logs/kwok.log" 120 nodes_ready "$kc"
+  replace_stuck_pods "$c" "$kc"
+}
+
+# Pods on the fake nodes that are Running but not Ready never recover by themselves
+# (kwok sets a pod Ready once, when it starts it; a lab that ran the node-lifecycle
+# controller may have marked them not ready). Deleting them lets their StatefulSets make
+# new ones, which kwok starts Ready.
+replace_stuck_pods() {
+  local c=$1 kc=$2 stuck
+  stuck=$("$(kube_bin)/kubectl" --kubeconfig "$kc" get pods -A -o \
+    jsonpath='{range .items[*]}{.metadata.namespace}{" "}{.metadata.name}{" "}{.status.phase}{" "}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' |
+    awk '$3 == "Running" && $4 == "False" {print $1 " " $2}')
+  [[ -n $stuck ]] || return 0
+  log "$(cluster_slug "$c"): replacing $(wc -l <<<"$stuck") Running pods that are not Ready"
+  local ns names
+  # One delete per namespace.
+  while read -r ns names; do
+    # shellcheck disable=SC2086
+    "$(kube_bin)/kubectl" --kubeconfig "$kc" delete pod -n "$ns" $names --wait=false >/dev/null 2>&1 || true
+  done < <(awk '{a[$1] = a[$1] " " $2} END {for (n in a) print n a[n]}' <<<"$stuck")
 }
 
 # The fake nodes kwok keeps Ready, and the namespace Senren uses.
