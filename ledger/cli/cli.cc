@@ -408,7 +408,7 @@ int Status(const ClientOptions& c, const std::string& region, const std::string&
               << Pad("RESOURCE", 34) << Pad("CLUSTER", 12) << Pad("READY", 7) << Pad("PHASE", 14) << Pad("VERSION", 9)
               << Pad("HOST", 46) << "PORT\n";
     for (const auto& r : resp.resources()) {
-      std::string kind = r.kind() == v1::RESOURCE_KIND_REDIS_DATABASE ? "RedisDatabase" : "AerospikeCluster";
+      std::string kind(common::KindName(r.kind()));
       std::string phase = v1::Phase_Name(r.phase());
       if (phase.rfind("PHASE_", 0) == 0) phase = phase.substr(6);
       std::cout << Pad(kind + "/" + r.name(), 34) << Pad(r.cluster(), 12) << Pad(r.ready() ? "true" : "false", 7)

@@ -4,25 +4,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "common/resources.h"
 
 namespace senren::projections {
-
-std::string KindName(v1::ResourceKind kind) {
-  switch (kind) {
-    case v1::RESOURCE_KIND_REDIS_DATABASE:
-      return "RedisDatabase";
-    case v1::RESOURCE_KIND_AEROSPIKE_CLUSTER:
-      return "AerospikeCluster";
-    default:
-      return "";
-  }
-}
-
-v1::ResourceKind KindFromName(const std::string& name) {
-  if (name == "RedisDatabase") return v1::RESOURCE_KIND_REDIS_DATABASE;
-  if (name == "AerospikeCluster") return v1::RESOURCE_KIND_AEROSPIKE_CLUSTER;
-  return v1::RESOURCE_KIND_UNSPECIFIED;
-}
 
 std::optional<StatusKey> ParseStatusKey(const std::string& key) {
   std::vector<std::string> parts = absl::StrSplit(key, '/');
@@ -38,7 +22,7 @@ std::optional<StatusKey> ParseStatusKey(const std::string& key) {
   if (parts.size() == 4) {
     k.region = parts[0];
     k.cluster = parts[1];
-    k.kind = KindFromName(parts[2]);
+    k.kind = common::KindFromName(parts[2]);
     k.name = parts[3];
     if (k.kind == v1::RESOURCE_KIND_UNSPECIFIED) return std::nullopt;
     return k;
@@ -48,7 +32,7 @@ std::optional<StatusKey> ParseStatusKey(const std::string& key) {
 
 std::string ResourceStatusKey(const std::string& region, const std::string& cluster, v1::ResourceKind kind,
                               const std::string& name) {
-  return absl::StrCat(region, "/", cluster, "/", KindName(kind), "/", name);
+  return absl::StrCat(region, "/", cluster, "/", std::string(common::KindName(kind)), "/", name);
 }
 
 std::string ClusterReportKey(const std::string& region, const std::string& cluster) {

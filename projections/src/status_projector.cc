@@ -14,6 +14,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kafka/kafka.h"
+#include "common/resources.h"
 #include "projections/status_keys.h"
 #include "senren/v1/status.pb.h"
 
@@ -240,7 +241,7 @@ class StatusProjectorImpl final : public StatusProjector {
         tx.exec_params0("DELETE FROM resource_status WHERE region = $1 AND cluster = $2 AND kind = $3 AND name = $4",
                         key->region, key->cluster, static_cast<int>(key->kind), key->name);
         InsertHistory(tx, m, *key, kafka_ts, nullptr);
-        p.event.set_resource_removed(absl::StrCat(key->cluster, "/", KindName(key->kind), "/", key->name));
+        p.event.set_resource_removed(absl::StrCat(key->cluster, "/", std::string(common::KindName(key->kind)), "/", key->name));
         events.push_back(std::move(p));
       } else {
         v1::ResourceStatus status;

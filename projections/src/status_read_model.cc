@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/resources.h"
 #include "projections/status_keys.h"
 #include "senren/v1/status.pb.h"
 
@@ -105,7 +106,7 @@ bool Matches(const std::string& filter, const v1::ResourceStatus& s) {
   if (filter.empty()) return true;
   auto slash = filter.find('/');
   if (slash == std::string::npos) return s.name() == filter;
-  return filter.substr(0, slash) == KindName(s.kind()) && filter.substr(slash + 1) == s.name();
+  return filter.substr(0, slash) == common::KindName(s.kind()) && filter.substr(slash + 1) == s.name();
 }
 
 class PgStatusReadModel final : public StatusReadModel {
@@ -116,7 +117,7 @@ class PgStatusReadModel final : public StatusReadModel {
   absl::StatusOr<v1::GetStatusResponse> GetStatus(const v1::GetStatusRequest& request) override {
     if (!request.resource().empty()) {
       auto slash = request.resource().find('/');
-      if (slash != std::string::npos && KindFromName(request.resource().substr(0, slash)) == v1::RESOURCE_KIND_UNSPECIFIED) {
+      if (slash != std::string::npos && common::KindFromName(request.resource().substr(0, slash)) == v1::RESOURCE_KIND_UNSPECIFIED) {
         return absl::InvalidArgumentError(absl::StrCat("resource: unknown kind in '", request.resource(),
                                                        "' (RedisDatabase or AerospikeCluster)"));
       }

@@ -27,8 +27,4 @@ std::string ResourceStatusKey(const std::string& region, const std::string& clus
                               const std::string& name);
 std::string ClusterReportKey(const std::string& region, const std::string& cluster);
 
-// "RedisDatabase" / "AerospikeCluster" (the CRD kinds) and back; "" / UNSPECIFIED when unknown.
-std::string KindName(v1::ResourceKind kind);
-v1::ResourceKind KindFromName(const std::string& name);
-
 }  // namespace senren::projections
