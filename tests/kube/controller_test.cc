@@ -200,6 +200,37 @@ TEST_F(ControllerLabTest, AerospikeWithConfigMapBecomesReady) {
   EXPECT_EQ(Get(resources::StatefulSets(), "aerospike-profiles")["spec"]["replicas"], 2);
 }
 
+TEST_F(ControllerLabTest, QuotaRejectionShowsInConditionsAndClearsWhenLifted) {
+  Json quota = {{"apiVersion", "v1"},
+                {"kind", "ResourceQuota"},
+                {"metadata", {{"name", "no-statefulsets"}}},
+                {"spec", {{"hard", {{"count/statefulsets.apps", "0"}}}}}};
+  const kube::Resource quotas{"", "v1", "resourcequotas", "ResourceQuota", true};
+  ASSERT_TRUE(client_->Create(quotas, ns_, quota).ok());
+  // The quota controller must have counted usage before admission enforces it.
+  ASSERT_TRUE(labtest::Eventually([&] {
+    Json q = Get(quotas, "no-statefulsets");
+    return q.contains("status") && q["status"].contains("used");
+  }));
+  StartInProcess();
+  ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, Redis("quota", 1)).ok());
+  ASSERT_TRUE(labtest::Eventually([&] {
+    Json cr = Get(resources::RedisDatabases(), "quota");
+    return cr.contains("status") && cr["status"].value("phase", "") == "Failed";
+  })) << Get(resources::RedisDatabases(), "quota").dump();
+  Json status = Get(resources::RedisDatabases(), "quota")["status"];
+  EXPECT_THAT(status["message"].get<std::string>(), HasSubstr("exceeded quota"));
+  EXPECT_EQ(status["conditions"][2]["type"], "Degraded");
+  EXPECT_EQ(status["conditions"][2]["status"], "True");
+  EXPECT_EQ(status["conditions"][2]["reason"], "ChildApplyFailed");
+  EXPECT_EQ(status["ready"], false);
+
+  ASSERT_TRUE(client_->Delete(quotas, ns_, "no-statefulsets", {}).ok());
+  EXPECT_TRUE(labtest::Eventually([&] { return Ready(resources::RedisDatabases(), "quota"); }))
+      << "retried with backoff after the quota was lifted: "
+      << Get(resources::RedisDatabases(), "quota").dump();
+}
+
 TEST_F(ControllerLabTest, BinaryKilledMidReconcileConvergesAfterRestart) {
   pid_t first = StartBinary("first");
   for (int i = 0; i < 5; ++i) {
