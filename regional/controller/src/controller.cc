@@ -87,8 +87,9 @@ Controller::Controller(kube::KubeClient* client, ControllerOptions options, Metr
          nullptr});
     cr_informers_[kind] = std::move(informer);
   }
-  for (const kube::Resource& r :
-       {resources::StatefulSets(), resources::Services(), resources::ConfigMaps()}) {
+  // Pods only to see a stuck container (bad image, crash loop) in the CR's conditions.
+  for (const kube::Resource& r : {resources::StatefulSets(), resources::Services(),
+                                  resources::ConfigMaps(), resources::Pods()}) {
     kube::InformerOptions io;
     io.resource = r;
     io.ns = options_.ns;
@@ -300,6 +301,17 @@ absl::Status Controller::Reconcile(const std::string& key) {
       if (!s.ok()) return s;
       if (!observation.child_error.empty()) break;
       if (resource.kind == "StatefulSet") observation.statefulset = std::move(live);
+    }
+  }
+  if (observation.child_error.empty() && observation.statefulset.is_object()) {
+    // Pods are named <statefulset>-<ordinal>: look each up instead of scanning the cache.
+    const std::string sts_name = observation.statefulset["metadata"].value("name", "");
+    kube::Informer* pods = ChildCache("Pod");
+    for (int i = 0; pods != nullptr && i < observation.desired_replicas; ++i) {
+      kube::ObjectPtr pod = pods->Get(kube::ObjectKey(owner.ns, absl::StrCat(sts_name, "-", i)));
+      if (pod == nullptr) continue;
+      observation.pod_problem = PodProblem(*pod, &observation.pod_problem_reason);
+      if (!observation.pod_problem.empty()) break;
     }
   }
 

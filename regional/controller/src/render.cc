@@ -392,6 +392,29 @@ bool ContainsAll(const Json& live, const Json& desired) {
   return live == desired;
 }
 
+std::string PodProblem(const Json& pod, std::string* reason) {
+  static const std::set<std::string> kStuck = {
+      "ErrImagePull",      "ImagePullBackOff",           "InvalidImageName",
+      "CrashLoopBackOff",  "CreateContainerConfigError", "CreateContainerError",
+      "RunContainerError", "ErrImageNeverPull"};
+  if (!pod.is_object() || !pod.contains("status")) return "";
+  for (const char* field : {"initContainerStatuses", "containerStatuses"}) {
+    const Json statuses = pod["status"].value(field, Json::array());
+    for (const auto& cs : statuses) {
+      if (!cs.contains("state") || !cs["state"].contains("waiting")) continue;
+      const Json& waiting = cs["state"]["waiting"];
+      const std::string why = waiting.value("reason", "");
+      if (!kStuck.contains(why)) continue;
+      *reason = why;
+      std::string message = absl::StrCat("pod ", pod["metadata"].value("name", ""), ": ", why);
+      const std::string detail = waiting.value("message", "");
+      if (!detail.empty()) absl::StrAppend(&message, ": ", detail.substr(0, 300));
+      return message;
+    }
+  }
+  return "";
+}
+
 bool StatefulSetReady(const Json& sts, int replicas) {
   if (!sts.is_object()) return false;
   const Json status = sts.contains("status") ? sts["status"] : Json::object();
@@ -425,6 +448,10 @@ Json ComputeStatus(const Owner& owner, const Observation& o, const Json& previou
     phase = "Failed";
     reason = o.child_error_reason;
     message = o.child_error;
+  } else if (!ready && !o.pod_problem.empty()) {
+    phase = "Failed";
+    reason = o.pod_problem_reason;
+    message = o.pod_problem;
   } else if (!exists) {
     phase = "Pending";
     reason = "Creating";

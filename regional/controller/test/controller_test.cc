@@ -218,6 +218,29 @@ TEST_F(ControllerTest, SameNameInBothKindsDoesNotCollide) {
             "aerospike-twin.senren.svc.cluster.local");
 }
 
+TEST_F(ControllerTest, BadImageShowsInConditions) {
+  ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("badimg", 1)).ok());
+  controller_->Start();
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "badimg") == "Provisioning"; }));
+  // What the kubelet reports for an image that does not exist.
+  Json pod = {{"apiVersion", "v1"},
+              {"kind", "Pod"},
+              {"metadata", {{"name", "redis-badimg-0"},
+                            {"labels", {{"app.kubernetes.io/managed-by", "senren-controller"},
+                                        {"app.kubernetes.io/instance", "badimg"},
+                                        {"senren.io/owner-kind", "RedisDatabase"}}}}},
+              {"status", {{"containerStatuses",
+                           Json::array({{{"name", "redis"},
+                                         {"state", {{"waiting", {{"reason", "ErrImagePull"}}}}}}})}}}};
+  ASSERT_TRUE(kube_.Create(resources::Pods(), "senren", pod).ok());
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "badimg") == "Failed"; }));
+  Json status = Get(resources::RedisDatabases(), "badimg")["status"];
+  EXPECT_EQ(status["conditions"][2]["reason"], "ErrImagePull");
+  EXPECT_THAT(status["message"].get<std::string>(), HasSubstr("pod redis-badimg-0: ErrImagePull"));
+  MakeStatefulSetReady("redis-badimg");  // image fixed, pod ready
+  EXPECT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "badimg") == "Ready"; }));
+}
+
 TEST(ParseKindsTest, FlagValues) {
   auto kinds = ParseKinds("redis, aerospike");
   ASSERT_TRUE(kinds.ok());

@@ -213,5 +213,34 @@ TEST(StatusTest, PhasesConditionsAndStableTransitionTimes) {
   EXPECT_EQ(invalid["port"], 3000);
 }
 
+TEST(StatusTest, StuckPodIsFailedWithItsReasonUntilReady) {
+  Json pod = {{"metadata", {{"name", "redis-sessions-0"}}},
+              {"status",
+               {{"containerStatuses",
+                 Json::array({{{"name", "redis"},
+                               {"state", {{"waiting", {{"reason", "ImagePullBackOff"},
+                                                       {"message", "Back-off pulling image \"redis:9.9\""}}}}}}})}}}};
+  std::string reason;
+  std::string problem = PodProblem(pod, &reason);
+  EXPECT_EQ(reason, "ImagePullBackOff");
+  EXPECT_EQ(problem, "pod redis-sessions-0: ImagePullBackOff: Back-off pulling image \"redis:9.9\"");
+  pod["status"]["containerStatuses"][0]["state"] = {{"waiting", {{"reason", "ContainerCreating"}}}};
+  EXPECT_EQ(PodProblem(pod, &reason), "") << "a normal wait is no problem";
+
+  Observation o;
+  o.generation = 1;
+  o.desired_replicas = 1;
+  o.statefulset = Sts(1, 1, 1, 0, 1);
+  o.pod_problem = problem;
+  o.pod_problem_reason = "ImagePullBackOff";
+  Json stuck = ComputeStatus(RedisOwner(), o, Json::object(), "T1");
+  EXPECT_EQ(stuck["phase"], "Failed");
+  EXPECT_EQ(stuck["conditions"][2]["reason"], "ImagePullBackOff");
+  EXPECT_THAT(stuck["message"].get<std::string>(), HasSubstr("redis:9.9"));
+  o.statefulset = Sts(1, 1, 1, 1, 1);
+  EXPECT_EQ(ComputeStatus(RedisOwner(), o, stuck, "T2")["phase"], "Ready")
+      << "ready replicas win over a stale pod report";
+}
+
 }  // namespace
 }  // namespace senren::regional::controller

@@ -35,8 +35,8 @@ struct ControllerOptions {
 };
 
 // senren-controller's loop for RedisDatabase and AerospikeCluster (SPEC §6): informers on
-// the CRs and on their children (StatefulSets, Services, ConfigMaps labelled
-// managed-by=senren-controller) feed a rate-limited work queue of CR keys; workers
+// the CRs and on their children (StatefulSets, Services, ConfigMaps and the StatefulSets'
+// Pods, labelled managed-by=senren-controller) feed a rate-limited work queue of CR keys; workers
 // reconcile each CR level-triggered: render the desired children, server-side apply those
 // that differ from the cache (so a hand edit is put back and an unchanged world costs no
 // write), then write .status only if it changed. Children carry a controller

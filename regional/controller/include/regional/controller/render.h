@@ -111,7 +111,16 @@ struct Observation {
   std::string invalid_spec;     // set: the spec is rejected (phase Failed)
   std::string child_error;      // set: a child could not be applied (Degraded)
   std::string child_error_reason = "ChildApplyFailed";
+  // A pod stuck in a state that will not fix itself (bad image, crash loop), as found by
+  // PodProblem; empty when none.
+  std::string pod_problem;
+  std::string pod_problem_reason;
 };
+
+// The first container of `pod` waiting for a reason that needs a person (ErrImagePull,
+// ImagePullBackOff, InvalidImageName, CrashLoopBackOff, CreateContainerConfigError, ...):
+// sets `reason` and returns a message "pod <name>: <reason>: <detail>"; empty if none.
+std::string PodProblem(const Json& pod, std::string* reason);
 
 // The CR's .status from an observation. `previous` is the current .status: conditions
 // whose status did not change keep their lastTransitionTime, so an unchanged world gives
