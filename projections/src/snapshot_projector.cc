@@ -13,6 +13,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "kafka/kafka.h"
+#include "pg_loop.h"
 
 namespace senren::projections {
 namespace {
@@ -52,19 +53,13 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
         options_.brokers, {{"message.max.bytes", std::to_string(options_.max_message_bytes + (1u << 20))}});
     if (!producer.ok()) return producer.status();
     producer_ = std::move(*producer);
-    stop_ = false;
-    thread_ = std::thread([this] { Run(); });
+    loop_.Start([this](pqxx::connection& conn) { Lead(conn); });
     return absl::OkStatus();
   }
 
   void Stop() override {
-    if (!thread_.joinable()) return;
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
+    loop_.Stop();
+    leader_ = false;
     if (producer_) producer_->Flush(std::chrono::seconds(5)).IgnoreError();
     producer_.reset();
   }
@@ -83,54 +78,33 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
   std::string Topic() const override { return topic_; }
 
  private:
-  bool Stopping() {
-    std::lock_guard lock(mu_);
-    return stop_;
-  }
-
-  // Sleeps up to d, waking early on Stop.
-  void Sleep(std::chrono::milliseconds d) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, d, [this] { return stop_; });
-  }
-
-  void Run() {
-    while (!Stopping()) {
-      try {
-        pqxx::connection conn(options_.postgres_uri);
-        {
-          pqxx::nontransaction n(conn);
-          n.exec0("SET search_path TO " + conn.quote_name(options_.schema));
-        }
-        while (!Stopping() && !TryLead(conn)) Sleep(std::chrono::seconds(1));
-        if (Stopping()) break;
-        leader_ = true;
-        spdlog::info("snapshot projector: leading topic {}", topic_);
-        LedgerListener listener(conn);
-        while (!Stopping()) {
-          RecordCompletions(conn);
-          PublishPending(conn);
-          ++wakeups_;
-          // Deliveries do not wake the connection: look again soon while any is in flight
-          // (every 5 ms while Kafka answers quickly, every 100 ms while it does not).
-          auto wait = options_.poll_interval;
-          for (const auto& [region, f] : inflight_) {
-            auto w = Clock::now() - f.since < std::chrono::milliseconds(100) ? std::chrono::milliseconds(5)
-                                                                            : std::chrono::milliseconds(100);
-            wait = std::min<std::chrono::milliseconds>(wait, w);
-          }
-          conn.await_notification(static_cast<long>(wait.count() / 1000),
-                                  static_cast<long>((wait.count() % 1000) * 1000));
-        }
-      } catch (const pqxx::broken_connection& e) {
-        spdlog::warn("snapshot projector: PostgreSQL connection lost ({}); reconnecting", e.what());
-      } catch (const std::exception& e) {
-        spdlog::error("snapshot projector: {}; restarting its loop", e.what());
+  // One connection's worth of leading: wait for the lock, then publish until Stop or
+  // the connection is lost (PgLoop reconnects and calls this again).
+  void Lead(pqxx::connection& conn) {
+    struct Unlead {
+      std::atomic<bool>& leader;
+      ~Unlead() { leader = false; }
+    } unlead{leader_};
+    while (!loop_.Stopping() && !TryLead(conn)) loop_.Sleep(std::chrono::seconds(1));
+    if (loop_.Stopping()) return;
+    leader_ = true;
+    spdlog::info("snapshot projector: leading topic {}", topic_);
+    LedgerListener listener(conn);
+    while (!loop_.Stopping()) {
+      RecordCompletions(conn);
+      PublishPending(conn);
+      ++wakeups_;
+      // Deliveries do not wake the connection: look again soon while any is in flight
+      // (every 5 ms while Kafka answers quickly, every 100 ms while it does not).
+      auto wait = options_.poll_interval;
+      for (const auto& [region, f] : inflight_) {
+        auto w = Clock::now() - f.since < std::chrono::milliseconds(100) ? std::chrono::milliseconds(5)
+                                                                        : std::chrono::milliseconds(100);
+        wait = std::min<std::chrono::milliseconds>(wait, w);
       }
-      leader_ = false;
-      Sleep(std::chrono::seconds(1));
+      conn.await_notification(static_cast<long>(wait.count() / 1000),
+                              static_cast<long>((wait.count() % 1000) * 1000));
     }
-    leader_ = false;
   }
 
   bool TryLead(pqxx::connection& conn) {
@@ -233,11 +207,7 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
   ledger::LedgerStore* const store_;
   const std::string topic_;
   std::unique_ptr<kafka::Producer> producer_;
-  std::thread thread_;
-
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  PgLoop loop_{"snapshot projector", options_.postgres_uri, options_.schema};
 
   std::mutex completions_mu_;
   std::vector<Completion> completions_;  // guarded by completions_mu_

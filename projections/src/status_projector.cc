@@ -15,6 +15,7 @@
 #include "absl/strings/str_cat.h"
 #include "kafka/kafka.h"
 #include "common/resources.h"
+#include "pg_loop.h"
 #include "projections/status_keys.h"
 #include "senren/v1/status.pb.h"
 
@@ -45,20 +46,11 @@ class StatusProjectorImpl final : public StatusProjector {
     kafka::TopicSpec spec{topic_, options_.partitions, 1,
                           {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "0"}, {"segment.ms", "3600000"}}};
     if (absl::Status s = kafka::EnsureTopic(options_.brokers, spec); !s.ok()) return s;
-    stop_ = false;
-    thread_ = std::thread([this] { Run(); });
+    loop_.Start([this](pqxx::connection& conn) { Follow(conn); });
     return absl::OkStatus();
   }
 
-  void Stop() override {
-    if (!thread_.joinable()) return;
-    {
-      std::lock_guard lock(mu_);
-      stop_ = true;
-    }
-    cv_.notify_all();
-    thread_.join();
-  }
+  void Stop() override { loop_.Stop(); }
 
   StatusProjectorStats Stats() const override {
     StatusProjectorStats s;
@@ -78,32 +70,9 @@ class StatusProjectorImpl final : public StatusProjector {
     v1::StatusEvent event;
   };
 
-  bool Stopping() {
-    std::lock_guard lock(mu_);
-    return stop_;
-  }
-  void Sleep(std::chrono::milliseconds d) {
-    std::unique_lock lock(mu_);
-    cv_.wait_for(lock, d, [this] { return stop_; });
-  }
-
-  void Run() {
-    while (!Stopping()) {
-      try {
-        RunConnected();
-      } catch (const pqxx::broken_connection& e) {
-        spdlog::warn("status projector: PostgreSQL connection lost ({}); reconnecting", e.what());
-      } catch (const std::exception& e) {
-        spdlog::error("status projector: {}; restarting its loop", e.what());
-      }
-      Sleep(std::chrono::seconds(1));
-    }
-  }
-
-  void RunConnected() {
-    pqxx::connection conn(options_.postgres_uri);
-    pqxx::nontransaction(conn).exec0("SET search_path TO " + conn.quote_name(options_.schema));
-
+  // One connection's worth of following the topic from the stored offsets, until Stop
+  // or an error (PgLoop reconnects and calls this again).
+  void Follow(pqxx::connection& conn) {
     auto partitions = kafka::PartitionCount(options_.brokers, topic_);
     if (!partitions.ok()) {
       spdlog::warn("status projector: {}", partitions.status().ToString());
@@ -133,7 +102,7 @@ class StatusProjectorImpl final : public StatusProjector {
     }
     known_regions_.clear();
     auto last_retention = std::chrono::steady_clock::time_point{};
-    while (!Stopping()) {
+    while (!loop_.Stopping()) {
       std::vector<kafka::Message> batch;
       auto first = (*consumer)->Poll(std::chrono::milliseconds(100));
       if (!first.ok()) {
@@ -301,10 +270,7 @@ class StatusProjectorImpl final : public StatusProjector {
   const StatusProjectorOptions options_;
   StatusHub* const hub_;
   const std::string topic_;
-  std::thread thread_;
-  std::mutex mu_;
-  std::condition_variable cv_;
-  bool stop_ = false;  // guarded by mu_
+  PgLoop loop_{"status projector", options_.postgres_uri, options_.schema};
   std::set<std::string> known_regions_;   // projector thread only
   std::set<std::string> warned_regions_;  // projector thread only
 
