@@ -71,7 +71,10 @@ int main(int argc, char** argv) {
     spdlog::error("{}", config.status().ToString());
     return 1;
   }
-  auto client = kube::CurlKubeClient::Create(*config);
+  kube::CurlKubeClientOptions client_options;
+  // Non-apply writes (status) are recorded in managedFields under the user agent's name.
+  client_options.user_agent = "senren-controller";
+  auto client = kube::CurlKubeClient::Create(*config, client_options);
   if (!client.ok()) {
     spdlog::error("{}", client.status().ToString());
     return 1;

@@ -11,6 +11,12 @@
 namespace senren::regional::kube {
 namespace {
 
+void Trim(Json* object, bool drop_managed_fields) {
+  if (drop_managed_fields && object->contains("metadata")) {
+    (*object)["metadata"].erase("managedFields");
+  }
+}
+
 std::string ResourceVersionOf(const Json& object) {
   const Json& meta = object.contains("metadata") ? object["metadata"] : Json::object();
   return meta.value("resourceVersion", "");
@@ -94,6 +100,7 @@ bool Informer::ListAndReplace() {
     }
     std::map<std::string, ObjectPtr> fresh;
     for (auto& item : list->items) {
+      Trim(&item, options_.drop_managed_fields);
       auto obj = std::make_shared<const Json>(std::move(item));
       fresh.emplace(ObjectKey(*obj), std::move(obj));
     }
@@ -134,7 +141,9 @@ void Informer::HandleEvent(const WatchEvent& event) {
     if (!rv.empty()) resource_version_ = rv;
     return;
   }
-  auto obj = std::make_shared<const Json>(event.object);
+  Json copy = event.object;
+  Trim(&copy, options_.drop_managed_fields);
+  auto obj = std::make_shared<const Json>(std::move(copy));
   const std::string key = ObjectKey(*obj);
   ObjectPtr old;
   {

@@ -135,6 +135,23 @@ TEST(InformerTest, GoneRelistsAndTurnsTheDifferenceIntoEvents) {
   EXPECT_EQ(informer.Get("senren/goes"), nullptr);
 }
 
+TEST(InformerTest, DropsManagedFieldsUnlessAsked) {
+  FakeKubeClient kube;
+  Json sts = Sts("a", 1);
+  sts["metadata"]["managedFields"] = Json::array({{{"manager", "kubectl"}}});
+  ASSERT_TRUE(kube.Create(resources::StatefulSets(), "senren", sts).ok());
+  Informer trimmed(&kube, Options());
+  InformerOptions keep_options = Options();
+  keep_options.drop_managed_fields = false;
+  Informer kept(&kube, keep_options);
+  trimmed.Start();
+  kept.Start();
+  ASSERT_TRUE(trimmed.WaitForSync(std::chrono::seconds(30)));
+  ASSERT_TRUE(kept.WaitForSync(std::chrono::seconds(30)));
+  EXPECT_FALSE((*trimmed.Get("senren/a"))["metadata"].contains("managedFields"));
+  EXPECT_TRUE((*kept.Get("senren/a"))["metadata"].contains("managedFields"));
+}
+
 TEST(InformerTest, FailingFirstListIsRetried) {
   FakeKubeClient kube;
   ASSERT_TRUE(kube.Create(resources::StatefulSets(), "senren", Sts("a", 1)).ok());

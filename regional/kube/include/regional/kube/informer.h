@@ -41,6 +41,9 @@ struct InformerOptions {
   // Default: 100 ms .. 10 s.
   std::chrono::milliseconds min_backoff{100};
   std::chrono::milliseconds max_backoff{10000};
+  // Drop metadata.managedFields before caching (as client-go's TransformFunc is used for):
+  // often half an object's size, and nothing a controller reads. Default: true.
+  bool drop_managed_fields = true;
 };
 
 // A list+watch cache of one kind of object, shaped like client-go's SharedIndexInformer
