@@ -518,12 +518,9 @@ ledger_up() {
   daemon_current senren-ledger "$bin" && return 0
   check_port_free "$LEDGER_PORT" senren-ledger
   check_port_free "$LEDGER_METRICS_PORT" "senren-ledger metrics"
-  local args=(serve --listen "127.0.0.1:$LEDGER_PORT" --postgres "postgresql://senren:senren@127.0.0.1:$PG_PORT/senren"
-    --tokens "$LAB_DIR/senren-tokens.yaml")
-  # Flags that come with later parts of the control plane (metrics, projectors).
-  local help; help=$("$bin" serve --help 2>&1 || true)
-  [[ $help == *--metrics-listen* ]] && args+=(--metrics-listen "127.0.0.1:$LEDGER_METRICS_PORT")
-  [[ $help == *--kafka-brokers* ]] && args+=(--kafka-brokers "127.0.0.1:$KAFKA_PORT" --topic-prefix "$TOPIC_PREFIX")
+  local args=(serve --listen "127.0.0.1:$LEDGER_PORT" --metrics-listen "127.0.0.1:$LEDGER_METRICS_PORT"
+    --postgres "postgresql://senren:senren@127.0.0.1:$PG_PORT/senren" --tokens "$LAB_DIR/senren-tokens.yaml"
+    --kafka-brokers "127.0.0.1:$KAFKA_PORT" --topic-prefix "$TOPIC_PREFIX")
   start_part senren-ledger "$bin" "$LAB_DIR/logs/senren-ledger.log" -- "$bin" "${args[@]}"
   wait_for senren-ledger "$LAB_DIR/logs/senren-ledger.log" 60 grpc_port_open
 }
