@@ -19,10 +19,13 @@
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
 #include "ledger/server.h"
+#include "testing/test_schema.h"
 #include "senren/v1/control_plane.grpc.pb.h"
 
 namespace senren::ledger {
 namespace {
+
+using testing::TestSchema;
 
 v1::Resource Redis(const std::string& name, uint32_t memory_mb) {
   v1::Resource r;
@@ -43,42 +46,6 @@ v1::ApplyStateRequest SmallState(const std::string& region, uint32_t salt) {
   return req;
 }
 
-// A migrated schema dropped at exit.
-class BenchSchema {
- public:
-  BenchSchema() : uri_(testing::Lab().postgres_uri) {
-    name_ = testing::UniqueName("ledger_bench");
-    std::replace(name_.begin(), name_.end(), '-', '_');
-    auto v = Migrate(uri_, name_);
-    if (!v.ok()) {
-      std::fprintf(stderr, "migrate: %s\n", std::string(v.status().message()).c_str());
-      std::abort();
-    }
-  }
-  ~BenchSchema() {
-    try {
-      pqxx::connection c(uri_);
-      pqxx::work tx(c);
-      tx.exec0("DROP SCHEMA IF EXISTS \"" + name_ + "\" CASCADE");
-      tx.commit();
-    } catch (const std::exception&) {
-    }
-  }
-  std::unique_ptr<PgLedgerStore> Store(int pool, size_t cache = 4096, int writers = 4) const {
-    PgLedgerStoreOptions o;
-    o.max_write_transactions = writers;
-    o.uri = uri_;
-    o.schema = name_;
-    o.pool_size = pool;
-    o.state_cache_regions = cache;
-    return std::move(*PgLedgerStore::Create(o));
-  }
-
- private:
-  std::string uri_;
-  std::string name_;
-};
-
 void ReportPercentiles(benchmark::State& state, std::vector<double>& ms) {
   if (ms.empty()) return;
   std::sort(ms.begin(), ms.end());
@@ -94,7 +61,7 @@ const WriteContext kCtx{"bench", ""};
 
 // ApplyState of a small state (3 resources) that changes every call, on the store.
 void BM_ApplySmallState_Store(benchmark::State& state) {
-  BenchSchema schema;
+  TestSchema schema;
   auto store = schema.Store(4);
   std::vector<double> ms;
   uint32_t i = 0;
@@ -110,7 +77,7 @@ BENCHMARK(BM_ApplySmallState_Store)->Iterations(2000)->Unit(benchmark::kMillisec
 
 // The same through gRPC with a bearer token (in-process server, loopback TCP).
 void BM_ApplySmallState_Grpc(benchmark::State& state) {
-  BenchSchema schema;
+  TestSchema schema;
   auto store = schema.Store(4);
   ServerOptions so;
   so.listen = "127.0.0.1:0";
@@ -136,7 +103,7 @@ BENCHMARK(BM_ApplySmallState_Grpc)->Iterations(2000)->Unit(benchmark::kMilliseco
 // Versions per second with N concurrent clients spread over 100 regions, one store.
 struct Shared {
   std::mutex mu;
-  std::unique_ptr<BenchSchema> schema;
+  std::unique_ptr<TestSchema> schema;
   std::unique_ptr<PgLedgerStore> store;
   std::atomic<uint32_t> salt{0};
 };
@@ -145,7 +112,7 @@ Shared g_shared;
 void BM_ApplyThroughput(benchmark::State& state) {
   if (state.thread_index() == 0) {
     std::lock_guard lock(g_shared.mu);
-    g_shared.schema = std::make_unique<BenchSchema>();
+    g_shared.schema = std::make_unique<TestSchema>();
     g_shared.store = g_shared.schema->Store(16, 4096, static_cast<int>(state.range(0)));
   }
   // Google Benchmark starts the timed loop of all threads together, after setup.
@@ -181,7 +148,7 @@ BENCHMARK(BM_ApplyThroughput)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Threads(
 // region whose version 1 created 10,000 resources and each later version updated 10, so it
 // reads the most change sets a version can need (checkpoint interval 64).
 void BM_Materialize10k(benchmark::State& state) {
-  BenchSchema schema;
+  TestSchema schema;
   auto writer = schema.Store(2);
   std::vector<v1::Resource> rs;
   for (int i = 0; i < 10000; ++i) rs.push_back(Redis("db-" + std::to_string(100000 + i), 64));
@@ -217,7 +184,7 @@ BENCHMARK(BM_Materialize10k)->Iterations(30)->Unit(benchmark::kMillisecond)->Use
 
 // Applying a 10,000-resource state that changes 10 of them (the version write path).
 void BM_ApplyLargeState10k(benchmark::State& state) {
-  BenchSchema schema;
+  TestSchema schema;
   auto store = schema.Store(2);
   v1::ApplyStateRequest req;
   req.set_region("aws:big");

@@ -17,6 +17,7 @@
 #include "lab/bench_stats.h"
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
+#include "testing/test_schema.h"
 #include "projections/snapshot_projector.h"
 #include "projections/status_keys.h"
 #include "projections/status_projector.h"
@@ -57,7 +58,7 @@ v1::ApplyStateRequest Apply(const std::string& region, uint32_t mb) {
 }
 
 struct Env {
-  std::string schema;
+  ledger::testing::TestSchema schema;
   std::string prefix;
   std::unique_ptr<ledger::PgLedgerStore> store;
   StatusHub hub;
@@ -67,35 +68,27 @@ struct Env {
 
   Env() {
     const auto& lab = testing::Lab();
-    schema = testing::UniqueName("pbench");
-    std::replace(schema.begin(), schema.end(), '-', '_');
     prefix = testing::UniqueName("pbench");
-    Must(ledger::Migrate(lab.postgres_uri, schema), "migrate");
-    ledger::PgLedgerStoreOptions so;
-    so.uri = lab.postgres_uri;
-    so.schema = schema;
-    store = Must(ledger::PgLedgerStore::Create(so), "store");
+    store = schema.Store();
     SnapshotProjectorOptions po;
     po.postgres_uri = lab.postgres_uri;
-    po.schema = schema;
+    po.schema = schema.name();
     po.brokers = lab.kafka_brokers;
     po.topic_prefix = prefix;
     snapshot = Must(SnapshotProjector::Create(po, store.get()), "snapshot projector");
     StatusProjectorOptions to;
     to.postgres_uri = lab.postgres_uri;
-    to.schema = schema;
+    to.schema = schema.name();
     to.brokers = lab.kafka_brokers;
     to.topic_prefix = prefix;
     status = Must(StatusProjector::Create(to, &hub), "status projector");
     if (auto s = snapshot->Start(); !s.ok()) Die(s.ToString());
     if (auto s = status->Start(); !s.ok()) Die(s.ToString());
-    model = Must(NewPgStatusReadModel({lab.postgres_uri, schema, 2}, &hub), "read model");
+    model = Must(NewPgStatusReadModel({lab.postgres_uri, schema.name(), 2}, &hub), "read model");
   }
   ~Env() {
     snapshot->Stop();
     status->Stop();
-    pqxx::connection c(testing::Lab().postgres_uri);
-    pqxx::nontransaction(c).exec0("DROP SCHEMA IF EXISTS " + schema + " CASCADE");
   }
 };
 

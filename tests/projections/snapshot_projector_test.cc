@@ -15,6 +15,7 @@
 #include "kafka/kafka.h"
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
+#include "testing/test_schema.h"
 #include "projections/snapshot_projector.h"
 #include "senren/v1/state.pb.h"
 
@@ -40,29 +41,14 @@ v1::ApplyStateRequest Apply(const std::string& region, std::initializer_list<std
 class SnapshotProjectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    const auto& lab = testing::Lab();
-    schema_ = testing::UniqueName("proj");
-    for (char& c : schema_) c = c == '-' ? '_' : c;
     prefix_ = testing::UniqueName("proj");
-    auto migrated = ledger::Migrate(lab.postgres_uri, schema_);
-    ASSERT_TRUE(migrated.ok()) << migrated.status();
-    ledger::PgLedgerStoreOptions options;
-    options.uri = lab.postgres_uri;
-    options.schema = schema_;
-    auto store = ledger::PgLedgerStore::Create(options);
-    ASSERT_TRUE(store.ok()) << store.status();
-    store_ = std::move(*store);
-  }
-  void TearDown() override {
-    store_.reset();
-    pqxx::connection conn(testing::Lab().postgres_uri);
-    pqxx::nontransaction(conn).exec0("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
+    store_ = schema_.Store();
   }
 
   std::unique_ptr<SnapshotProjector> NewProjector() {
     SnapshotProjectorOptions o;
     o.postgres_uri = testing::Lab().postgres_uri;
-    o.schema = schema_;
+    o.schema = schema_.name();
     o.brokers = testing::Lab().kafka_brokers;
     o.topic_prefix = prefix_;
     o.partitions = 4;
@@ -101,7 +87,7 @@ class SnapshotProjectorTest : public ::testing::Test {
     return latest;
   }
 
-  std::string schema_;
+  ledger::testing::TestSchema schema_;
   std::string prefix_;
   std::unique_ptr<ledger::PgLedgerStore> store_;
 };
@@ -125,7 +111,7 @@ TEST_F(SnapshotProjectorTest, PublishesNewestVersionOfEveryRegion) {
   for (int i = 0; i < 100 && progress.size() < 2; ++i) {
     progress.clear();
     pqxx::nontransaction n(conn);
-    for (const auto& row : n.exec("SELECT region, published_version FROM " + schema_ + ".snapshot_progress")) {
+    for (const auto& row : n.exec("SELECT region, published_version FROM " + schema_.name() + ".snapshot_progress")) {
       progress[row[0].as<std::string>()] = row[1].as<int64_t>();
     }
     if (progress["aws:us-east-1"] != 2) progress.clear();
@@ -146,7 +132,7 @@ TEST_F(SnapshotProjectorTest, VersionThatCommitsLateIsStillPublished) {
   // region's later apply has been published.
   pqxx::connection blocker(testing::Lab().postgres_uri);
   pqxx::work hold(blocker);
-  hold.exec("SELECT 1 FROM " + schema_ + ".regions WHERE region = 'aws:late-1' FOR UPDATE");
+  hold.exec("SELECT 1 FROM " + schema_.name() + ".regions WHERE region = 'aws:late-1' FOR UPDATE");
   auto late = std::async(std::launch::async, [&] {
     return store_->ApplyState(Apply("aws:late-1", {{"x", 128}}), {}).ok();
   });

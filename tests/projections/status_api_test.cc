@@ -16,6 +16,7 @@
 #include "lab/lab_env.h"
 #include "ledger/auth.h"
 #include "ledger/pg_ledger_store.h"
+#include "testing/test_schema.h"
 #include "ledger/server.h"
 #include "nlohmann/json.hpp"
 #include "projections/status_keys.h"
@@ -64,23 +65,17 @@ class StatusApiTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto& lab = testing::Lab();
-    schema_ = testing::UniqueName("sapi");
-    std::replace(schema_.begin(), schema_.end(), '-', '_');
     prefix_ = testing::UniqueName("sapi");
-    ASSERT_TRUE(ledger::Migrate(lab.postgres_uri, schema_).ok());
-    ledger::PgLedgerStoreOptions so;
-    so.uri = lab.postgres_uri;
-    so.schema = schema_;
-    store_ = std::move(*ledger::PgLedgerStore::Create(so));
+    store_ = schema_.Store();
     StatusProjectorOptions po;
     po.postgres_uri = lab.postgres_uri;
-    po.schema = schema_;
+    po.schema = schema_.name();
     po.brokers = lab.kafka_brokers;
     po.topic_prefix = prefix_;
     po.partitions = 2;
     projector_ = std::move(*StatusProjector::Create(po, &hub_));
     ASSERT_TRUE(projector_->Start().ok());
-    model_ = std::move(*NewPgStatusReadModel({lab.postgres_uri, schema_, 2}, &hub_));
+    model_ = std::move(*NewPgStatusReadModel({lab.postgres_uri, schema_.name(), 2}, &hub_));
     ledger::ServerOptions options;
     options.listen = "127.0.0.1:0";
     options.status = model_.get();
@@ -102,8 +97,6 @@ class StatusApiTest : public ::testing::Test {
   void TearDown() override {
     server_->Shutdown();
     projector_->Stop();
-    pqxx::connection conn(testing::Lab().postgres_uri);
-    pqxx::nontransaction(conn).exec0("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
   }
 
   std::string addr() const { return "127.0.0.1:" + std::to_string(server_->port()); }
@@ -154,7 +147,7 @@ class StatusApiTest : public ::testing::Test {
     return resp;
   }
 
-  std::string schema_;
+  ledger::testing::TestSchema schema_;
   std::string prefix_;
   StatusHub hub_;
   std::unique_ptr<ledger::PgLedgerStore> store_;

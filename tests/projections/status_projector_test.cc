@@ -11,6 +11,7 @@
 #include "kafka/kafka.h"
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
+#include "testing/test_schema.h"
 #include "projections/status_keys.h"
 #include "projections/status_projector.h"
 #include "projections/status_read_model.h"
@@ -36,16 +37,8 @@ class StatusProjectorTest : public ::testing::Test {
  protected:
   void SetUp() override {
     const auto& lab = testing::Lab();
-    schema_ = testing::UniqueName("status");
-    for (char& c : schema_) c = c == '-' ? '_' : c;
     prefix_ = testing::UniqueName("status");
-    ASSERT_TRUE(ledger::Migrate(lab.postgres_uri, schema_).ok());
-    ledger::PgLedgerStoreOptions o;
-    o.uri = lab.postgres_uri;
-    o.schema = schema_;
-    auto store = ledger::PgLedgerStore::Create(o);
-    ASSERT_TRUE(store.ok());
-    store_ = std::move(*store);
+    store_ = schema_.Store();
     v1::ApplyStateRequest apply;
     apply.set_region(kRegion);
     auto* r = apply.add_resources();
@@ -55,7 +48,7 @@ class StatusProjectorTest : public ::testing::Test {
 
     StatusProjectorOptions po;
     po.postgres_uri = lab.postgres_uri;
-    po.schema = schema_;
+    po.schema = schema_.name();
     po.brokers = lab.kafka_brokers;
     po.topic_prefix = prefix_;
     po.partitions = 3;
@@ -63,7 +56,7 @@ class StatusProjectorTest : public ::testing::Test {
     ASSERT_TRUE(projector.ok());
     projector_ = std::move(*projector);
     ASSERT_TRUE(projector_->Start().ok());
-    auto model = NewPgStatusReadModel({lab.postgres_uri, schema_, 2}, &hub_);
+    auto model = NewPgStatusReadModel({lab.postgres_uri, schema_.name(), 2}, &hub_);
     ASSERT_TRUE(model.ok());
     model_ = std::move(*model);
     auto producer = kafka::Producer::Create(lab.kafka_brokers);
@@ -73,8 +66,6 @@ class StatusProjectorTest : public ::testing::Test {
 
   void TearDown() override {
     projector_->Stop();
-    pqxx::connection conn(testing::Lab().postgres_uri);
-    pqxx::nontransaction(conn).exec0("DROP SCHEMA IF EXISTS " + schema_ + " CASCADE");
   }
 
   void Send(const std::string& key, const std::optional<std::string>& value) {
@@ -130,7 +121,7 @@ class StatusProjectorTest : public ::testing::Test {
     return last;
   }
 
-  std::string schema_;
+  ledger::testing::TestSchema schema_;
   std::string prefix_;
   StatusHub hub_;
   std::unique_ptr<ledger::PgLedgerStore> store_;
@@ -211,7 +202,7 @@ TEST_F(StatusProjectorTest, TombstoneRemovesAndHistoryRemembers) {
   // A restarted projector resumes after what it folded: history does not grow.
   auto count = [&] {
     pqxx::connection conn(testing::Lab().postgres_uri);
-    return pqxx::nontransaction(conn).exec("SELECT count(*) FROM " + schema_ + ".status_history")[0][0].as<int>();
+    return pqxx::nontransaction(conn).exec("SELECT count(*) FROM " + schema_.name() + ".status_history")[0][0].as<int>();
   };
   const int rows = count();
   projector_->Stop();
