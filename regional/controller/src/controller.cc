@@ -174,6 +174,10 @@ void Controller::ResyncLoop() {
 }
 
 void Controller::Worker() {
+  // As client-go's WaitForCacheSync: a reconcile that ran before the child caches had
+  // listed would not see an existing child and would take it over by server-side apply.
+  while (!stop_.HasBeenNotified() && !WaitForSync(std::chrono::milliseconds(200))) {
+  }
   while (auto key = queue_.Get()) {
     const auto start = std::chrono::steady_clock::now();
     absl::Status status = Reconcile(*key);
