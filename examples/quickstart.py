@@ -7,7 +7,7 @@ the history again. `tools/lab up` runs it last; by hand:
 
     eval "$(tools/lab env)" && "$(tools/python-env)" examples/quickstart.py
 
-Uses only the names of SPEC §13. Exits 1 with a message saying which part is missing
+Uses only the names of docs/design.md §13. Exits 1 with a message saying which part is missing
 when the lab cannot serve a step.
 """
 

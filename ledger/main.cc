@@ -39,7 +39,7 @@ struct ServeFlags {
   senren::ledger::ServerOptions server;
 };
 
-// The projectors of this process (SPEC §2: API + projectors in one process by default).
+// The projectors of this process (docs/design.md §2: API + projectors in one process by default).
 // Kafka may be down when serve starts: the API serves at once, and a background thread
 // starts each projector as soon as its topic can be created.
 class Projections {

@@ -1,4 +1,4 @@
-// Speed of the ledger on the lab's PostgreSQL (issue 4, SPEC §11). Each benchmark runs
+// Speed of the ledger on the lab's PostgreSQL (docs/design.md §11). Each benchmark runs
 // in a schema of its own. Run:
 //   ninja -C build-ledger ledger_bench
 //   build-ledger/ledger/ledger_bench --benchmark_out=bench/results/ledger_bench.json
@@ -207,7 +207,7 @@ void BM_ApplyLargeState10k(benchmark::State& state) {
 }
 BENCHMARK(BM_ApplyLargeState10k)->Iterations(50)->Unit(benchmark::kMillisecond)->UseRealTime();
 
-// The pure diff of two 10,000-resource sets (SPEC §11: ≤ 10 ms).
+// The pure diff of two 10,000-resource sets (docs/design.md §11: ≤ 10 ms).
 void BM_Diff10k(benchmark::State& state) {
   std::vector<v1::Resource> before;
   std::vector<v1::Resource> after;

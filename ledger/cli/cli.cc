@@ -314,7 +314,7 @@ int Show(const ClientOptions& c, const std::string& region, uint64_t version) {
     }
     return 0;
   }
-  // The state-file form (SPEC §12), so `show -o yaml > f && apply -f f` round-trips.
+  // The state-file form (docs/design.md §12), so `show -o yaml > f && apply -f f` round-trips.
   nlohmann::json doc = nlohmann::json::object();
   doc["region"] = state.region();
   doc["version"] = state.version();

@@ -1,4 +1,4 @@
--- 0001_ledger: the append-only event store of SPEC §3.
+-- 0001_ledger: the append-only event store of docs/design.md §3.
 --
 -- regions        one mutable head row per region (current version); the row appliers
 --                lock FOR UPDATE, so appliers of one region serialize and different

@@ -1,4 +1,4 @@
-// Speed of the projections on the lab (issue 5, SPEC §11), each in a schema and topic
+// Speed of the projections on the lab (docs/design.md §11), each in a schema and topic
 // prefix of its own:
 //   apply_commit_to_snapshot_consumed   ApplyState returned (committed) → a consumer of
 //                                       {prefix}-state has the version (goal p50 ≤ 20 ms, p99 ≤ 100 ms)

@@ -1,4 +1,4 @@
-// The CRD manifests carry what SPEC §6 and §7 promise, checked without a cluster (the
+// The CRD manifests carry what docs/design.md §6 and §7 promise, checked without a cluster (the
 // lab's apiservers enforce them in tests/kube/crd_test.cc).
 #include <gtest/gtest.h>
 #include <yaml-cpp/yaml.h>

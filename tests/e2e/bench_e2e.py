@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""End-to-end benchmark on the lab, measured from the SDK (issue 8, SPEC §11).
+"""End-to-end benchmark on the lab, measured from the SDK (docs/design.md §11).
 
 For N applies to one lab region (default aws:us-east-1, both clusters), each changing
 both resources of a state of one RedisDatabase and one AerospikeCluster:

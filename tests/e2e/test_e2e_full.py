@@ -1,4 +1,4 @@
-"""End to end on the whole lab (issue 8): SDK → ledger → Kafka → regional planes →
+"""End to end on the whole lab: SDK → ledger → Kafka → regional planes →
 Kubernetes CRs → controllers → status back to the SDK.
 
 These tests own the lab's regions while they run: each applies a complete state to a

@@ -1,4 +1,5 @@
-"""The control plane's API through the SDK, on the lab's senren-ledger (SPEC §3, §8, §14).
+"""The control plane's API through the SDK, on the lab's senren-ledger (docs/design.md §3, §8,
+§14).
 
 Each test uses a region of its own (``e2e:t<random>``) that no regional plane serves.
 """

@@ -1,5 +1,5 @@
-// The senren-ledger binary's client commands against an in-process server: the issue's
-// "done when" walk (apply, unchanged, edit, history, diff, rollback, show), bad files and
+// The senren-ledger binary's client commands against an in-process server: the admin walk
+// of docs/ledger.md (apply, unchanged, edit, history, diff, rollback, show), bad files and
 // wrong tokens giving clear errors and writing nothing, and the output formats.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

@@ -1,4 +1,4 @@
-// PgLedgerStore against the lab's PostgreSQL: SPEC §3 semantics, append-only and gapless
+// PgLedgerStore against the lab's PostgreSQL: docs/design.md §3 semantics, append-only and gapless
 // enforcement in the database, checkpoints, NOTIFY, and concurrent appliers.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>

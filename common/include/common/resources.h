@@ -1,6 +1,6 @@
 #pragma once
 
-// Pure helpers over senren.v1 resources (SPEC §7): kinds, identities, canonical form and
+// Pure helpers over senren.v1 resources (docs/design.md §7): kinds, identities, canonical form and
 // order. No I/O; safe to call from any thread.
 
 #include <string>

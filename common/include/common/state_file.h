@@ -1,6 +1,6 @@
 #pragma once
 
-// State files (SPEC §12): YAML or JSON with `region`, optional `message` and
+// State files (docs/design.md §12): YAML or JSON with `region`, optional `message` and
 // `resources: [{kind, name, spec}]`, specs in snake_case with enum values in lower case
 // (`persistence: rdb`, `storage: memory`). Parsing is strict: an unknown kind or field, a
 // value of the wrong type or out of bounds, or a duplicate name is INVALID_ARGUMENT naming

@@ -1,6 +1,6 @@
 #pragma once
 
-// Validation of the SPEC §7 contract: region keys, resource names and spec bounds.
+// Validation of the docs/design.md §7 contract: region keys, resource names and spec bounds.
 // Every error is INVALID_ARGUMENT and names the resource ("RedisDatabase/sessions") and
 // the field ("spec.memory_mb") so a person can fix the input.
 
@@ -12,7 +12,7 @@
 
 namespace senren::common {
 
-// At most this many resources in one region (SPEC §7).
+// At most this many resources in one region (docs/design.md §7).
 inline constexpr size_t kMaxResourcesPerRegion = 100'000;
 
 // `^[a-z][a-z0-9]*:[a-z0-9-]+$`, e.g. "aws:us-east-1".

@@ -1,7 +1,7 @@
 #pragma once
 
-// The pure rules of ApplyState (SPEC §3), shared by every LedgerStore: input preparation,
-// guards, request fingerprints and answers. No I/O.
+// The pure rules of ApplyState (docs/design.md §3), shared by every LedgerStore: input
+// preparation, guards, request fingerprints and answers. No I/O.
 
 #include <cstdint>
 #include <optional>

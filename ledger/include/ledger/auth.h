@@ -1,6 +1,6 @@
 #pragma once
 
-// Bearer-token authentication and role authorization of the API (SPEC §14).
+// Bearer-token authentication and role authorization of the API (docs/design.md §14).
 
 #include <memory>
 #include <string>

@@ -1,7 +1,7 @@
 #pragma once
 
 // LedgerStore: the append-only, event-sourced store of every version of every region's
-// desired state (SPEC §3). The gRPC service is a thin layer over it.
+// desired state (docs/design.md §3). The gRPC service is a thin layer over it.
 
 #include <cstdint>
 #include <string>
@@ -22,7 +22,7 @@ struct WriteContext {
 
 // Thread-safe: every method may be called from many threads at once. Implementations
 // serialize writers of one region and never make writers of different regions wait
-// for each other. Error codes are the API's (SPEC §8):
+// for each other. Error codes are the API's (docs/design.md §8):
 //   INVALID_ARGUMENT   bad region key, resource, field or page token (nothing written)
 //   NOT_FOUND          unknown region or version
 //   ABORTED            expected_version is not the current version (names it)

@@ -2,7 +2,7 @@
 
 // SnapshotProjector: publishes every region's newest version as a complete
 // senren.v1.RegionalState to the compacted topic {prefix}-state (key = region). The
-// ledger is the outbox (SPEC §3): the projector tails it, wakes on LISTEN senren_ledger
+// ledger is the outbox (docs/design.md §3): the projector tails it, wakes on LISTEN senren_ledger
 // with a slow poll as a safety net, and records per region the version Kafka confirmed.
 
 #include <chrono>

@@ -1,6 +1,6 @@
 #pragma once
 
-// Keys of the {prefix}-status topic (SPEC §4), parsed and built without I/O:
+// Keys of the {prefix}-status topic (docs/design.md §4), parsed and built without I/O:
 //   {region}/{cluster}/{kind}/{name}  senren.v1.ResourceStatus, tombstone when gone
 //   {region}/{cluster}                senren.v1.ClusterReport
 

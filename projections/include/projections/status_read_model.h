@@ -1,6 +1,6 @@
 #pragma once
 
-// StatusReadModel: the query side of status (SPEC §8 GetStatus, WatchStatus, and the
+// StatusReadModel: the query side of status (docs/design.md §8 GetStatus, WatchStatus, and the
 // convergence part of ListRegions) over the tables the StatusProjector writes.
 
 #include <chrono>

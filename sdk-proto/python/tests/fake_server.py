@@ -1,8 +1,8 @@
 """An in-process fake of senren.v1.ControlPlane for the SDK's unit tests.
 
-It keeps a small in-memory ledger with the rules of SPEC §3 that the SDK relies on
+It keeps a small in-memory ledger with the rules of docs/design.md §3 that the SDK relies on
 (versions, changed, expected_version, idempotency keys, empty and mass-delete guards,
-rollback as a new version, history pages, diffs), bearer-token roles (SPEC §14), a
+rollback as a new version, history pages, diffs), bearer-token roles (docs/design.md §14), a
 status view with WatchStatus streams, and fault injection: ``fail(method, code, times)``
 makes the next calls of a method fail with a code, before doing anything.
 

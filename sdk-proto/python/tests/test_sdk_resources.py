@@ -1,4 +1,5 @@
-"""Resources validate the bounds of SPEC §7 when built; the ValueError names the field."""
+"""Resources validate the bounds of docs/design.md §7 when built; the ValueError names the
+field."""
 
 from __future__ import annotations
 

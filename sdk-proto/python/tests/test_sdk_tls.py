@@ -1,4 +1,5 @@
-"""TLS (SPEC §14): the client verifies the server with root_certificates or $SENREN_TLS_CA."""
+"""TLS (docs/design.md §14): the client verifies the server with root_certificates or
+$SENREN_TLS_CA."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""The Senren client: every call of the ``senren.v1.ControlPlane`` API (SPEC §8, §13).
+"""The Senren client: every call of the ``senren.v1.ControlPlane`` API (docs/design.md §8, §13).
 
     >>> from senren import Client, RedisDatabase
     >>> with Client() as client:                      # SENREN_ADDR, SENREN_TOKEN
@@ -49,8 +49,8 @@ class Client:
     Args:
         addr: ``"host:port"`` of the control plane. Default: ``$SENREN_ADDR``, else
             ``127.0.0.1:57070``.
-        token: bearer token (SPEC §14). Default: ``$SENREN_TOKEN``; without one the server
-            answers :class:`senren.Unauthenticated`.
+        token: bearer token (docs/design.md §14). Default: ``$SENREN_TOKEN``; without one the
+            server answers :class:`senren.Unauthenticated`.
         timeout: deadline in seconds of each call, retries included. Default: 30.
         retries: how many times a call that may be repeated safely is retried after
             UNAVAILABLE, with exponential backoff (0.1 s doubling, at most 2 s, jittered)

@@ -1,6 +1,6 @@
-"""Typed resources of a region's desired state (SPEC §7).
+"""Typed resources of a region's desired state (docs/design.md §7).
 
-Each resource is a frozen dataclass that checks the bounds of SPEC §7 when it is built,
+Each resource is a frozen dataclass that checks the bounds of docs/design.md §7 when it is built,
 so a mistake is caught on the line that makes it, not when the server answers::
 
     >>> from senren import RedisDatabase, AerospikeCluster, AerospikeNamespace
@@ -140,7 +140,7 @@ class RedisDatabase(Resource):
             Redis' default (noeviction). Default: ``""``.
 
     Raises:
-        ValueError: a value out of the bounds of SPEC §7; the message names the field.
+        ValueError: a value out of the bounds of docs/design.md §7; the message names the field.
 
     Example:
         >>> RedisDatabase("sessions", memory_mb=512, replicas=3).ref
