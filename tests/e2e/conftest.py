@@ -1,12 +1,11 @@
-"""End-to-end tests on the real lab (SPEC §10). They never skip: a test the lab cannot
-serve fails.
+"""End-to-end tests on the real lab (docs/design.md §10). They never skip and are never
+deselected: a test the lab cannot serve fails, naming the lab part that is missing.
 
 Markers say what a test needs (e2e_fault: it stops lab parts; those run last):
   e2e_ledger  the control plane's API only (senren-ledger in the lab)
   e2e_full    the whole path: ledger, projectors, Kafka, regional planes, controllers
-Tests whose part is not in the lab yet are deselected (not skipped, not run): e2e_ledger
-while the lab has no senren-ledger built, e2e_full unless `tools/lab status` exits 0 and
-lists live senren-regional planes. The count is printed.
+Before the first such test, `tools/lab status` is read once; a test whose part is down
+(or not built) fails at setup with the part's name.
 """
 
 from __future__ import annotations
@@ -53,33 +52,30 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     # Unit tests, then the API, then the whole path, then the tests that stop lab parts:
     # a fault test's aftermath never fails a test that has nothing to do with it.
     items.sort(key=_order)
-    mine = [i for i in items if i.get_closest_marker("e2e_full") or i.get_closest_marker("e2e_ledger")]
-    if not mine:
-        return
-    st = lab_status()
-    keep, drop = [], {"e2e_full": [], "e2e_ledger": []}
-    for item in items:
-        if item.get_closest_marker("e2e_full") and not st.full:
-            drop["e2e_full"].append(item)
-        elif item.get_closest_marker("e2e_ledger") and not st.built("senren-ledger"):
-            drop["e2e_ledger"].append(item)
-        else:
-            keep.append(item)
-    dropped = drop["e2e_full"] + drop["e2e_ledger"]
-    if not dropped:
-        return
-    config.hook.pytest_deselected(items=dropped)
-    items[:] = keep
-    tr = config.pluginmanager.get_plugin("terminalreporter")
-    say = tr.write_line if tr else print
-    if drop["e2e_full"]:
-        say(
-            f"tests/e2e: deselected {len(drop['e2e_full'])} e2e_full tests: the lab does not run every "
-            f"daemon yet (tools/lab status exit {st.exit_code}, live regional planes: "
-            f"{len(st.regional_planes_up())})"
-        )
-    if drop["e2e_ledger"]:
-        say(f"tests/e2e: deselected {len(drop['e2e_ledger'])} e2e_ledger tests: senren-ledger is not built")
+
+
+def missing_parts(item: pytest.Item) -> list[str]:
+    """The lab parts `item` needs that `tools/lab status` does not show up (empty: none)."""
+    if item.get_closest_marker("e2e_full"):
+        st = lab_status()
+        if st.full:
+            return []
+        if st.not_up():
+            return st.not_up()
+        if st.exit_code != 0:
+            return [f"a cluster without schedulable nodes (tools/lab status exit {st.exit_code}):\n{st.text}"]
+        return ["every senren-regional plane"]
+    if item.get_closest_marker("e2e_ledger"):
+        st = lab_status()
+        return [] if st.up("senren-ledger") else ["senren-ledger"]
+    return []
+
+
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    missing = missing_parts(item)
+    if missing:
+        pytest.fail(f"the lab cannot serve this test: down or not built: {', '.join(missing)} "
+                    f"(tools/lab status; tools/lab up starts what is down)", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -1,4 +1,4 @@
-"""The lab as the end-to-end tests see it (SPEC §10): environment, parts, clusters.
+"""The lab as the end-to-end tests see it (docs/design.md §10): environment, parts, clusters.
 
 Everything here talks to 127.0.0.1 only. Parts are stopped by the pids the lab recorded
 (``$SENREN_LAB_DIR/pids/<part>.pid``) and started again with ``tools/lab up``, which
@@ -44,6 +44,10 @@ class LabStatus:
     def built(self, name: str) -> bool:
         p = self.parts.get(name)
         return p is not None and p.health != "not built"
+
+    def not_up(self) -> list[str]:
+        """Every part that is not up (down, unhealthy or not built), as "name (health)"."""
+        return [f"{n} ({p.health})" for n, p in self.parts.items() if p.health != "up"]
 
     def regional_planes_up(self) -> list[str]:
         return [n for n, p in self.parts.items() if n.startswith("senren-regional-") and p.health == "up"]

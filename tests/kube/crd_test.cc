@@ -1,5 +1,5 @@
-// The apiserver itself enforces the CRD schemas (SPEC §7): a bad spec is rejected with the
-// field named, a good one is stored with defaults.
+// The apiserver itself enforces the CRD schemas (docs/design.md §7): a bad spec is rejected
+// with the field named, a good one is stored with defaults.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 

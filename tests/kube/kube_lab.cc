@@ -1,5 +1,6 @@
 #include "kube_lab.h"
 
+#include <curl/curl.h>
 #include <yaml-cpp/yaml.h>
 
 #include <filesystem>
@@ -9,11 +10,38 @@
 #include <thread>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
 #include "lab/lab_env.h"
 #include "regional/kube/errors.h"
 
 namespace senren::regional::kube::labtest {
 namespace {
+
+// POSTs JSON to an etcd v3 HTTP gateway path and returns the JSON answer.
+absl::StatusOr<Json> EtcdPost(const std::string& url, const Json& body) {
+  CURL* curl = curl_easy_init();
+  if (curl == nullptr) return absl::InternalError("curl_easy_init failed");
+  std::string out;
+  const std::string payload = body.dump();
+  curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
+  curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload.c_str());
+  curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
+  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
+                   +[](char* p, size_t size, size_t n, void* s) -> size_t {
+                     static_cast<std::string*>(s)->append(p, size * n);
+                     return size * n;
+                   });
+  curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
+  const CURLcode rc = curl_easy_perform(curl);
+  long code = 0;
+  curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
+  curl_easy_cleanup(curl);
+  if (rc != CURLE_OK) return absl::UnavailableError(absl::StrCat(url, ": ", curl_easy_strerror(rc)));
+  if (code != 200) return absl::InternalError(absl::StrCat(url, ": HTTP ", code, ": ", out));
+  Json j = Json::parse(out, nullptr, /*allow_exceptions=*/false);
+  if (j.is_discarded()) return absl::InternalError(absl::StrCat(url, ": not JSON: ", out));
+  return j;
+}
 
 Json Convert(const YAML::Node& node) {
   switch (node.Type()) {
@@ -45,6 +73,27 @@ Json Convert(const YAML::Node& node) {
 }  // namespace
 
 Json YamlToJson(const std::string& yaml_document) { return Convert(YAML::Load(yaml_document)); }
+
+absl::StatusOr<int64_t> CompactEtcd(size_t index) {
+  const auto& lab = senren::testing::Lab();
+  if (index >= lab.clusters.size() || lab.clusters[index].etcd.empty()) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("lab cluster ", index, " has no etcd endpoint (SENREN_ETCD_ENDPOINTS)"));
+  }
+  const std::string& etcd = lab.clusters[index].etcd;
+  // Any key: the answer's header carries the store's current revision.
+  auto range = EtcdPost(etcd + "/v3/kv/range", Json{{"key", "AA=="}, {"limit", "1"}});
+  if (!range.ok()) return range.status();
+  int64_t revision = 0;
+  const Json& rev = (*range)["header"]["revision"];
+  if (!rev.is_string() || !absl::SimpleAtoi(rev.get<std::string>(), &revision)) {
+    return absl::InternalError(absl::StrCat("etcd range answer has no revision: ", range->dump()));
+  }
+  auto compacted = EtcdPost(etcd + "/v3/kv/compaction",
+                            Json{{"revision", std::to_string(revision)}, {"physical", true}});
+  if (!compacted.ok()) return compacted.status();
+  return revision;
+}
 
 std::string KubeconfigPath(size_t index) {
   const auto& lab = senren::testing::Lab();

@@ -16,6 +16,11 @@ namespace senren::regional::kube::labtest {
 std::unique_ptr<CurlKubeClient> ClusterClient(size_t index = 0);
 std::string KubeconfigPath(size_t index = 0);
 
+// Compacts the etcd of lab cluster `index` at its current revision (physically), so every
+// resourceVersion older than now is gone from the cluster, as the apiserver's own periodic
+// compaction would make it. Returns that revision.
+absl::StatusOr<int64_t> CompactEtcd(size_t index = 0);
+
 // Applies regional/crds/*.yaml (as tools/lab up does) and waits until both CRDs are
 // Established. Returns the first error.
 absl::Status InstallCrds(KubeClient* client);

@@ -1,7 +1,7 @@
 #pragma once
 
 // Latency samples → p50/p90/p99/max, printed as a table row and written as the JSON
-// every Senren benchmark leaves under bench/results/ (SPEC §11).
+// every Senren benchmark leaves under bench/results/ (docs/design.md §11).
 
 #include <algorithm>
 #include <chrono>

@@ -77,6 +77,7 @@ LabEnv Load() {
   env.reader_token = Get(vars, "SENREN_READER_TOKEN");
   env.kube_bin = Get(vars, "SENREN_KUBE_BIN");
   std::istringstream kcs(Get(vars, "SENREN_KUBECONFIGS"));
+  std::istringstream etcds(Get(vars, "SENREN_ETCD_ENDPOINTS"));
   std::string path;
   while (kcs >> path) {
     // .../kube/<cloud>-<region>-<cluster>/kubeconfig: the cluster is the last dash part,
@@ -90,6 +91,7 @@ LabEnv Load() {
     auto first = slug.find('-');
     c.cluster = slug.substr(last + 1);
     c.region = slug.substr(0, first) + ":" + slug.substr(first + 1, last - first - 1);
+    etcds >> c.etcd;  // the same order as the kubeconfigs
     env.clusters.push_back(c);
   }
   if (env.postgres_uri.empty() || env.kafka_brokers.empty() || env.clusters.empty()) {

@@ -10,9 +10,10 @@ struct LabCluster {
   std::string region;      // "aws:us-east-1"
   std::string cluster;     // "prod"
   std::string kubeconfig;  // path
+  std::string etcd;        // client URL of the cluster's etcd, "http://127.0.0.1:52379"
 };
 
-// Coordinates of the running lab (SPEC §10), as `tools/lab env` prints them.
+// Coordinates of the running lab (docs/design.md §10), as `tools/lab env` prints them.
 struct LabEnv {
   std::string lab_dir;
   std::string addr;  // senren-ledger gRPC

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The local lab of SPEC §10: PostgreSQL, a KRaft Kafka broker, four Kubernetes clusters
+# The local lab of docs/design.md §10: PostgreSQL, a KRaft Kafka broker, four Kubernetes clusters
 # (etcd + kube-apiserver + kube-controller-manager + kube-scheduler + kwok each) and
 # Senren's own daemons, as plain processes on 127.0.0.1. Called through tools/lab.
 set -euo pipefail
@@ -87,9 +87,12 @@ start_part() {
   echo "$! $match" >"$(pid_file "$part")"
 }
 
-# wait_for PART LOG TIMEOUT CHECK...: polls CHECK until it succeeds; fails with the tail
-# of LOG if the part dies or does not become healthy in TIMEOUT seconds.
+# wait_for [--explain FN ARG] PART LOG TIMEOUT CHECK...: polls CHECK until it succeeds;
+# fails with the tail of LOG if the part dies, or if it is not healthy in TIMEOUT seconds
+# (then, with --explain, also with what `FN ARG` says is not ready).
 wait_for() {
+  local explain=()
+  if [[ $1 == --explain ]]; then explain=("$2" "$3"); shift 3; fi
   local part=$1 logf=$2 timeout=$3; shift 3
   local deadline=$((SECONDS + timeout))
   while ! "$@" >/dev/null 2>&1; do
@@ -99,8 +102,14 @@ wait_for() {
       exit 1
     fi
     if ((SECONDS >= deadline)); then
-      log "$part did not become healthy in ${timeout}s; last lines of $logf:"
-      tail -n 30 "$logf" >&2 || true
+      if ((${#explain[@]})); then
+        log "$part: not ready after ${timeout}s:"
+        "${explain[@]}" >&2 || true
+        log "its log: $logf"
+      else
+        log "$part did not become healthy in ${timeout}s; last lines of $logf:"
+        tail -n 30 "$logf" >&2 || true
+      fi
       exit 1
     fi
     sleep 0.2
@@ -137,6 +146,20 @@ stop_parts() {
 }
 
 tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
+
+# The lab's ports lie in Linux's ephemeral range (32768-60999): any outgoing connection of
+# a lab process (apiserver to etcd, Kafka clients, ...) may be given one of them as its
+# local port, and a part started later then fails to bind it. Reserving them keeps the
+# kernel from handing them out; binding them explicitly still works. (The kernel merges
+# the list, so writing it again changes nothing.)
+LAB_PORTS="$ETCD_BASE_PORT-$((ETCD_BASE_PORT + 10 * ${#CLUSTERS[@]} - 1)),$PG_PORT,$KUBE_BASE_PORT-$((KUBE_BASE_PORT + 3)),$LEDGER_PORT-$LEDGER_METRICS_PORT,$KAFKA_PORT-$KAFKA_CONTROLLER_PORT"
+reserve_ports() {
+  local f=/proc/sys/net/ipv4/ip_local_reserved_ports have
+  have=$(cat "$f" 2>/dev/null) || return 0
+  if ! echo "${have:+$have,}$LAB_PORTS" >"$f" 2>/dev/null; then
+    log "warning: cannot reserve the lab's ports in $f (not root?): a port may be taken by chance"
+  fi
+}
 
 # ---------------------------------------------------------------- PostgreSQL
 
@@ -187,8 +210,10 @@ pg_up() {
 
 # ---------------------------------------------------------------- Kafka
 
+kafka_fetched() { [[ -f $KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar ]]; }
+
 kafka_fetch() {
-  [[ -f $KAFKA_LIBS/kafka_2.13-$KAFKA_VERSION.jar ]] && return 0
+  kafka_fetched && return 0
   log "fetching Apache Kafka $KAFKA_VERSION jars from Maven Central into $KAFKA_LIBS"
   mkdir -p "$LAB_DIR/logs"
   rm -rf "$KAFKA_LIBS.tmp"
@@ -276,7 +301,7 @@ pki_up() {
   fi
   # shellcheck disable=SC1091
   source "$pki/tokens.env"
-  # Tokens of senren-ledger serve --tokens (SPEC §14).
+  # Tokens of senren-ledger serve --tokens (docs/design.md §14).
   cat >"$LAB_DIR/senren-tokens.yaml" <<EOF
 tokens:
   - {token: "$SENREN_ADMIN_TOKEN", subject: lab-admin, role: admin}
@@ -341,12 +366,52 @@ apiserver_healthy() {
   curl -sf --cacert "$LAB_DIR/pki/ca.crt" -H "Authorization: Bearer $2" \
     "https://127.0.0.1:$1/readyz" | grep -q ok
 }
-nodes_ready() {
-  local kc=$1 n
-  n=$("$(kube_bin)/kubectl" --kubeconfig "$kc" get nodes -l senren.io/lab-node=true \
-    -o jsonpath='{range .items[*]}{.status.conditions[?(@.type=="Ready")].status}{"\n"}{end}' 2>/dev/null |
-    grep -c True || true)
-  [[ $n -ge $NODES_PER_CLUSTER ]]
+# One line per lab node: NAME READY UNSCHEDULABLE TAINTS, where TAINTS lists the
+# key:effect of every NoSchedule or NoExecute taint ("-" when none).
+node_table() {
+  local kc=$1
+  "$(kube_bin)/kubectl" --kubeconfig "$kc" --request-timeout=10s get nodes -l senren.io/lab-node=true -o \
+    jsonpath='{range .items[*]}{.metadata.name}{"|"}{.status.conditions[?(@.type=="Ready")].status}{"|"}{.spec.unschedulable}{"|"}{range .spec.taints[*]}{.key}:{.effect},{end}{"\n"}{end}' |
+    awk -F'|' '{t = ""; n = split($4, a, ","); for (i = 1; i <= n; i++) if (a[i] ~ /:(NoSchedule|NoExecute)$/) t = t (t ? "," : "") a[i];
+          print $1, ($2 == "" ? "Unknown" : $2), ($3 == "true" ? "true" : "false"), (t == "" ? "-" : t)}'
+}
+
+# Nodes a pod can land on: Ready, not cordoned, no NoSchedule/NoExecute taint.
+schedulable_nodes() { node_table "$1" | awk '$2 == "True" && $3 == "false" && $4 == "-"' | wc -l; }
+
+nodes_ready() { (($(schedulable_nodes "$1") >= NODES_PER_CLUSTER)); }
+
+# Says why a cluster's nodes are not all schedulable, one node a line.
+nodes_report() {
+  echo "  $(schedulable_nodes "$1") of $NODES_PER_CLUSTER lab nodes schedulable"
+  node_table "$1" | awk '{why = "";
+    if ($2 != "True") why = why "Ready=" $2 "; ";
+    if ($3 == "true") why = why "cordoned; ";
+    if ($4 != "-") why = why "taint " $4 "; ";
+    print "  node " $1 ": " (why == "" ? "schedulable" : substr(why, 1, length(why) - 2))}'
+}
+
+# "N pods Pending: <the scheduler's reason>" for a cluster, one line per distinct reason;
+# nothing when no pod is Pending.
+pending_report() {
+  local kc=$1
+  "$(kube_bin)/kubectl" --kubeconfig "$kc" --request-timeout=10s get pods -A --field-selector=status.phase=Pending -o \
+    jsonpath='{range .items[*]}{.status.conditions[?(@.type=="PodScheduled")].message}{"\n"}{end}' |
+    sed 's/^$/not scheduled yet/' | sort | uniq -c |
+    awk '{n = $1; $1 = ""; sub(/^ /, ""); print "  " n " pods Pending: " $0}'
+}
+
+# Lab nodes are created with no taint (the apiserver runs without TaintNodesByCondition),
+# but an etcd from an older lab may still hold Nodes carrying the not-ready taint that only
+# the node-lifecycle controller would remove. The lab nodes are the lab's own: clear them.
+clear_lab_taints() {
+  local c=$1 kc=$2 tainted n
+  tainted=$(node_table "$kc" | awk '$4 != "-" {print $1}')
+  [[ -n $tainted ]] || return 0
+  log "$(cluster_slug "$c"): removing NoSchedule/NoExecute taints from $(echo $tainted)"
+  for n in $tainted; do
+    "$(kube_bin)/kubectl" --kubeconfig "$kc" patch node "$n" --type=merge -p '{"spec":{"taints":null}}' >/dev/null
+  done
 }
 
 cluster_up() {
@@ -385,6 +450,7 @@ cluster_up() {
       --service-account-key-file="$dir/pki/sa.pub" --service-account-signing-key-file="$dir/pki/sa.key" \
       --token-auth-file="$dir/tokens.csv" --authorization-mode=RBAC --allow-privileged=true \
       --endpoint-reconciler-type=none --profiling=false --enable-priority-and-fairness=false \
+      --disable-admission-plugins=TaintNodesByCondition \
       --cert-dir="$dir/pki/generated" --v=1
   fi
   wait_for "$slug-kube-apiserver" "$logs/kube-apiserver.log" 120 apiserver_healthy "$api_port" "$token"
@@ -411,7 +477,8 @@ cluster_up() {
       --server-address="127.0.0.1:$kwok_port" --cidr=10.244.$((i)).0/24 --node-ip=10.240.0.$((i + 1))
   fi
   lab_nodes "$c" "$kc"
-  wait_for "$slug-kwok" "$logs/kwok.log" 120 nodes_ready "$kc"
+  clear_lab_taints "$c" "$kc"
+  wait_for --explain nodes_report "$kc" "$slug-kwok" "$logs/kwok.log" 120 nodes_ready "$kc"
   replace_stuck_pods "$c" "$kc"
 }
 
@@ -479,8 +546,8 @@ metadata:
 SENREN_DAEMONS=(senren-ledger senren-controller senren-regional)
 senren_bin() { echo "$BUILD_DIR/bin/$1"; }
 
-# Builds those of Senren's daemons the source tree has (a daemon its issue has not
-# brought yet is shown by status as "not built").
+# Builds those of Senren's daemons the source tree has (a daemon the tree does not have
+# yet is shown by status as "not built").
 senren_build() {
   local targets=() t
   export CCACHE_BASEDIR=$root CCACHE_NOHASHDIR=1
@@ -490,7 +557,6 @@ senren_build() {
     ninja -C "$BUILD_DIR" -t targets all 2>/dev/null | grep -q "^$t:" && targets+=("$t")
   done
   ((${#targets[@]})) || return 0
-  log "building ${targets[*]}"
   ninja -C "$BUILD_DIR" "${targets[@]}" >"$LAB_DIR/logs/build.log" 2>&1 ||
     { tail -40 "$LAB_DIR/logs/build.log" >&2; die "building ${targets[*]} failed"; }
 }
@@ -550,8 +616,11 @@ regional_up() {
 write_env() {
   # shellcheck disable=SC1091
   source "$LAB_DIR/pki/tokens.env"
-  local kcs=() c
-  for c in "${CLUSTERS[@]}"; do kcs+=("$(kube_dir "$c")/kubeconfig"); done
+  local kcs=() etcds=() i
+  for i in "${!CLUSTERS[@]}"; do
+    kcs+=("$(kube_dir "${CLUSTERS[$i]}")/kubeconfig")
+    etcds+=("http://127.0.0.1:$((ETCD_BASE_PORT + 10 * i))")
+  done
   cat >"$LAB_DIR/env" <<EOF
 export SENREN_LAB_DIR='$LAB_DIR'
 export SENREN_ADDR='127.0.0.1:$LEDGER_PORT'
@@ -563,8 +632,56 @@ export SENREN_TOKEN='$SENREN_WRITER_TOKEN'
 export SENREN_ADMIN_TOKEN='$SENREN_ADMIN_TOKEN'
 export SENREN_READER_TOKEN='$SENREN_READER_TOKEN'
 export SENREN_KUBECONFIGS='${kcs[*]}'
+export SENREN_ETCD_ENDPOINTS='${etcds[*]}'
 export SENREN_KUBE_BIN='$(kube_bin)'
 EOF
+}
+
+# "12 s" or "9 min 31 s" since SECONDS was $1.
+elapsed() {
+  local d=$((SECONDS - $1))
+  if ((d >= 60)); then echo "$((d / 60)) min $((d % 60)) s"; else echo "$d s"; fi
+}
+
+# phase LABEL FN ARGS...: one line on the terminal, "lab: LABEL … 12 s", while FN's own
+# output goes to $LAB_DIR/logs/up.log. When FN fails: what it wrote, and the log's path.
+phase() {
+  local label=$1; shift
+  local t=$SECONDS logf="$LAB_DIR/logs/up.log" mark rc
+  printf 'lab: %s … ' "$label" >&2
+  mark=$(wc -l <"$logf" 2>/dev/null || echo 0)
+  set +e
+  (set -e; "$@") >>"$logf" 2>&1
+  rc=$?
+  set -e
+  if ((rc)); then
+    printf 'failed after %s\n' "$(elapsed "$t")" >&2
+    tail -n +"$((mark + 1))" "$logf" | tail -n 40 >&2
+    log "the whole log: $logf"
+    exit 1
+  fi
+  printf '%s\n' "$(elapsed "$t")" >&2
+}
+
+# What each cluster says about the lab's workloads: schedulable nodes, Pending pods and
+# the scheduler's reason. Printed when the quickstart does not finish.
+clusters_report() {
+  local c kc
+  for c in "${CLUSTERS[@]}"; do
+    kc="$(kube_dir "$c")/kubeconfig"
+    echo "$(cluster_slug "$c") ($c):"
+    nodes_report "$kc" 2>&1 || echo "  the apiserver does not answer"
+    pending_report "$kc" 2>/dev/null || true
+  done
+}
+
+daemons_up() {
+  local i
+  ledger_up
+  for i in "${!CLUSTERS[@]}"; do
+    controller_up "${CLUSTERS[$i]}"
+    regional_up "${CLUSTERS[$i]}"
+  done
 }
 
 cmd_up() {
@@ -578,29 +695,38 @@ cmd_up() {
   done
   local start=$SECONDS
   mkdir -p "$LAB_DIR/logs" "$LAB_DIR/pids"
+  : >"$LAB_DIR/logs/up.log"
   "$root/tools/install-deps"
   command -v ss >/dev/null || die "ss (iproute2) is missing; run tools/install-deps"
-  "$root/tools/lab.d/build-k8s"
+  reserve_ports
+  if ! "$root/tools/lab.d/build-k8s" --cached; then
+    phase "building $("$root/tools/lab.d/build-k8s" --print-versions) (cached in $CACHE_DIR after this run)" \
+      "$root/tools/lab.d/build-k8s"
+  fi
+  if ! kafka_fetched; then
+    phase "fetching Kafka $KAFKA_VERSION's jars from Maven Central (cached after this run)" kafka_fetch
+  fi
   pki_up
-  pg_up
-  kafka_up
-  for i in "${!CLUSTERS[@]}"; do cluster_up "${CLUSTERS[$i]}" "$i"; done
-  write_env
-  ((build)) && senren_build
-  ledger_up
+  phase "PostgreSQL 15 on 127.0.0.1:$PG_PORT" pg_up
+  phase "Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT" kafka_up
   for i in "${!CLUSTERS[@]}"; do
-    controller_up "${CLUSTERS[$i]}"
-    regional_up "${CLUSTERS[$i]}"
+    phase "cluster $(cluster_slug "${CLUSTERS[$i]}") on 127.0.0.1:$((KUBE_BASE_PORT + i)), $NODES_PER_CLUSTER schedulable nodes" \
+      cluster_up "${CLUSTERS[$i]}" "$i"
   done
-  log "every part is up ($((SECONDS - start)) s); 'tools/lab status' shows them, 'eval \"\$(tools/lab env)\"' sets the environment"
+  write_env
+  ((build)) && phase "building Senren's daemons (log: $LAB_DIR/logs/build.log)" senren_build
+  phase "Senren's daemons" daemons_up
+  log "every part is up ($(elapsed "$start")); 'tools/lab status' shows them, 'eval \"\$(tools/lab env)\"' sets the environment"
   if ((quickstart)); then
-    if [[ -f $root/examples/quickstart.py ]]; then
-      log "running examples/quickstart.py"
-      # shellcheck disable=SC1091
-      local py; py=$("$root/tools/python-env")
-      (source "$LAB_DIR/env" && "$py" "$root/examples/quickstart.py")
-    else
-      log "examples/quickstart.py does not exist yet: no quickstart to run"
+    log "running examples/quickstart.py"
+    local py; py=$("$root/tools/python-env" 2>>"$LAB_DIR/logs/up.log") ||
+      { tail -20 "$LAB_DIR/logs/up.log" >&2; die "setting up the Python environment failed (log: $LAB_DIR/logs/up.log)"; }
+    # shellcheck disable=SC1091
+    if ! (source "$LAB_DIR/env" && "$py" "$root/examples/quickstart.py"); then
+      log "the quickstart did not finish; what the clusters say:"
+      clusters_report >&2
+      log "logs of every lab process: $LAB_DIR/logs/"
+      exit 1
     fi
   fi
 }
@@ -648,6 +774,23 @@ cmd_status() {
     fi
   done
   printf '%-46s %-8s %-22s %-10s %s\n' total "" "" "" "$((total / 1024)) MiB"
+  # Per cluster: can pods be placed, and are some waiting? (Only where the apiserver answers.)
+  printf '\n%-24s %-18s %s\n' CLUSTER SCHEDULABLE-NODES PENDING-PODS
+  local kc nodes pending
+  for c in "${CLUSTERS[@]}"; do
+    slug=$(cluster_slug "$c"); kc="$(kube_dir "$c")/kubeconfig"
+    if [[ ! -f $kc ]] || ! nodes=$(schedulable_nodes "$kc" 2>/dev/null); then
+      printf '%-24s %-18s %s\n' "$slug" "?" "? (apiserver does not answer)"
+      down=1; continue
+    fi
+    pending=$(pending_report "$kc" 2>/dev/null | awk '{n += $1} END {print n + 0}')
+    printf '%-24s %-18s %s\n' "$slug" "$nodes/$NODES_PER_CLUSTER" "$pending"
+    if ((nodes < NODES_PER_CLUSTER)); then
+      nodes_report "$kc" || true
+      down=1
+    fi
+    ((pending == 0)) || pending_report "$kc" || true
+  done
   return $down
 }
 
