@@ -87,7 +87,7 @@ int History(const std::string& data_dir, size_t limit, const std::string& output
 
 int main(int argc, char** argv) {
   CLI::App app{"senren-regional: makes one cluster match its region's newest RegionalState "
-               "and reports status back (SPEC §5)"};
+               "and reports status back (docs/design.md §5)"};
   std::string region, cluster, kubeconfig, context, brokers = "127.0.0.1:59092";
   std::string prefix = "senren", ns = "senren", data_dir, log_level = "info";
   int heartbeat_s = 10, resync_s = 30, status_partitions = 12;

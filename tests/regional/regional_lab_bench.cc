@@ -1,4 +1,4 @@
-// regional_lab_bench: the regional plane on the lab (SPEC §11).
+// regional_lab_bench: the regional plane on the lab (docs/design.md §11).
 //  - snapshot published → CRs written and the version cached (in-process plane, lab
 //    cluster 0, the lab's Kafka), one changed resource per version;
 //  - a CR's .status written → its ResourceStatus read back from {prefix}-status;

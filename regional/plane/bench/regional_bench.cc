@@ -1,4 +1,4 @@
-// regional_bench: the regional plane's pure hot path (SPEC §11: diff of 10,000 resources
+// regional_bench: the regional plane's pure hot path (docs/design.md §11: diff of 10,000 resources
 // ≤ 10 ms). No lab needed. Writes bench/results/regional_<case>.json (p50, p90, p99, max, n,
 // in milliseconds) and prints a table.
 //

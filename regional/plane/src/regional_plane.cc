@@ -84,15 +84,17 @@ absl::Status RegionalPlane::Start() {
       applied_version_ = snap->state.version();
       applied_total_ = static_cast<uint32_t>(snap->state.resources_size());
       applied_traceparent_ = snap->state.traceparent();
-      cached_offset_ = snap->offset;
+      if (snap->offset >= 0) cached_position_ = SourcePosition{snap->partition, snap->offset};
+      floor_ = snap->state.version();
+      stats_.floor_version = floor_;
       converged_ = true;  // what changed while the plane was down is drift
       stats_.first_reconcile_from_cache = true;
       stats_.applied_version = applied_version_;
       SetDesired(std::move(snap));
       triggered_ = true;
     } else {
-      spdlog::info("state cache empty: waiting for the first snapshot from Kafka; nothing is "
-                   "written before it");
+      spdlog::info("state cache empty: reading the partition to its end first; nothing is "
+                   "written before its newest snapshot");
     }
   }
   for (v1::ResourceKind kind : ManagedKinds()) {
@@ -137,12 +139,19 @@ void RegionalPlane::Trigger() {
 }
 
 void RegionalPlane::SourceLoop() {
-  std::optional<int64_t> after;
+  std::optional<SourcePosition> after;
   {
     absl::MutexLock lock(&mu_);
-    after = cached_offset_;
+    after = cached_position_;
   }
   bool started = false;
+  bool caught_up = false;
+  // The newest snapshot read while catching up. It becomes desired only once the partition
+  // has been read to the end it had at start: the backlog may hold many older versions
+  // (compaction leaves the active segment whole), and reconciling one of them would delete
+  // or roll back what later versions put in place.
+  std::shared_ptr<const CachedSnapshot> pending;
+  int64_t passed_over = 0;  // versions of the backlog superseded while catching up
   absl::Duration backoff = absl::Milliseconds(200);
   while (!Stopping()) {
     if (!started) {
@@ -157,6 +166,8 @@ void RegionalPlane::SourceLoop() {
         continue;
       }
       started = true;
+      // Every start reads to the partition's then-end before applying anything it reads.
+      caught_up = false;
     }
     auto next = source_->Next(options_.poll_timeout);
     {
@@ -168,31 +179,73 @@ void RegionalPlane::SourceLoop() {
       spdlog::warn("snapshot source: {}; reconnecting", next.status().ToString());
       started = false;
       absl::MutexLock lock(&mu_);
-      after = desired_ != nullptr && desired_->offset >= 0 ? std::optional<int64_t>(desired_->offset)
-                                                           : cached_offset_;
+      if (pending != nullptr && pending->offset >= 0) {
+        after = SourcePosition{pending->partition, pending->offset};
+      } else if (desired_ != nullptr && desired_->offset >= 0) {
+        after = SourcePosition{desired_->partition, desired_->offset};
+      } else {
+        after = cached_position_;
+      }
       auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
       mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Milliseconds(500));
       continue;
     }
-    if (!next->has_value()) continue;
-    SnapshotMessage& m = **next;
-    absl::MutexLock lock(&mu_);
-    ++stats_.snapshots_received;
-    const uint64_t have = desired_ ? desired_->state.version() : 0;
-    if (m.state.version() <= have) {
-      spdlog::debug("snapshot version {} at offset {} ignored: have {}", m.state.version(),
-                    m.offset, have);
-      continue;
+    if (next->has_value()) {
+      SnapshotMessage& m = **next;
+      absl::MutexLock lock(&mu_);
+      ++stats_.snapshots_received;
+      const uint64_t version = m.state.version();
+      const uint64_t held = std::max(desired_ ? desired_->state.version() : 0,
+                                     pending ? pending->state.version() : 0);
+      if (version <= held || version < floor_) {
+        ++stats_.old_versions_ignored;
+        if (caught_up) {
+          spdlog::info("snapshot version {} at {}:{} ignored: {}", version, m.partition, m.offset,
+                       version < floor_
+                           ? absl::StrCat("this cluster already had version ", floor_)
+                           : absl::StrCat("version ", held, " is held"));
+        } else {
+          ++passed_over;  // summed up in one line once caught up
+        }
+      } else {
+        auto snap = std::make_shared<CachedSnapshot>();
+        if (m.state.traceparent().empty()) m.state.set_traceparent(m.traceparent);
+        snap->state = std::move(m.state);
+        snap->partition = m.partition;
+        snap->offset = m.offset;
+        if (caught_up) {
+          spdlog::info("snapshot version {} ({} resources) at {}:{}", version,
+                       snap->state.resources_size(), m.partition, m.offset);
+          SetDesired(std::move(snap));
+          triggered_ = true;
+        } else {
+          if (pending != nullptr) {
+            ++stats_.old_versions_ignored;
+            ++passed_over;
+          }
+          pending = std::move(snap);
+        }
+      }
     }
-    spdlog::info("snapshot version {} ({} resources) at {}:{}", m.state.version(),
-                 m.state.resources_size(), m.partition, m.offset);
-    auto snap = std::make_shared<CachedSnapshot>();
-    if (m.state.traceparent().empty()) m.state.set_traceparent(m.traceparent);
-    snap->state = std::move(m.state);
-    snap->partition = m.partition;
-    snap->offset = m.offset;
-    SetDesired(std::move(snap));
-    triggered_ = true;
+    if (!caught_up && source_->CaughtUp()) {
+      caught_up = true;
+      absl::MutexLock lock(&mu_);
+      stats_.caught_up = true;
+      if (pending != nullptr) {
+        spdlog::info("caught up with the partition: applying its newest version {} ({} "
+                     "resources) at {}:{}; {} older version(s) passed over",
+                     pending->state.version(), pending->state.resources_size(),
+                     pending->partition, pending->offset, passed_over);
+        SetDesired(std::move(pending));
+        triggered_ = true;
+      } else {
+        spdlog::info("caught up with the partition: no version newer than {} ({} older "
+                     "passed over)",
+                     std::max(floor_, desired_ ? desired_->state.version() : 0), passed_over);
+      }
+      pending.reset();
+      passed_over = 0;
+    }
   }
 }
 
@@ -320,6 +373,30 @@ void RegionalPlane::Reconcile() {
     backoff_ = std::min(backoff_ * 2, absl::Seconds(30));
     return;
   }
+  // The floor: the cluster's own record of the versions it had. A CR stamped with a newer
+  // version than the desired one means this snapshot would roll the cluster back.
+  uint64_t stamped = 0;
+  for (const auto& [kind, objects] : input.current) {
+    for (const ObjectPtr& o : objects) {
+      if (IsManagedBy(*o, options_.region)) stamped = std::max(stamped, StateVersionOf(*o));
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    floor_ = std::max(floor_, stamped);
+    stats_.floor_version = floor_;
+    if (version < floor_) {
+      if (refused_version_ != version) {
+        refused_version_ = version;
+        ++stats_.old_versions_ignored;
+        spdlog::warn("version {} is not applied: this cluster already had version {} ({}); "
+                     "nothing is written until a version ≥ {} arrives",
+                     version, floor_,
+                     stamped >= floor_ ? "stamped on its CRs" : "from the state cache", floor_);
+      }
+      return;
+    }
+  }
   input.cache = &view_cache_;
   const ReconcilePlan plan = PlanReconcile(input);
 
@@ -395,6 +472,8 @@ void RegionalPlane::Reconcile() {
     }
     if (new_version) {
       applied_version_ = version;
+      floor_ = std::max(floor_, version);
+      stats_.floor_version = floor_;
       applied_at_ = absl::Now();
       applied_traceparent_ = desired->state.traceparent();
       applied_total_ = static_cast<uint32_t>(desired->state.resources_size());

@@ -146,7 +146,121 @@ TEST_F(RegionalPlaneTest, OlderOrSameVersionAndBadMessagesAreIgnored) {
   EXPECT_TRUE(Cr("a").has_value());
   EXPECT_TRUE(Cr("b").has_value());
   EXPECT_EQ(plane->stats().bad_messages, 1);
+  EXPECT_EQ(plane->stats().old_versions_ignored, 2);
   EXPECT_EQ(cache_.History(10)->size(), 2u);
+}
+
+// Version v of a region that grows by one resource per version: r1 … rv.
+v1::RegionalState Growing(uint64_t v) {
+  std::vector<v1::Resource> resources;
+  for (uint64_t i = 1; i <= v; ++i) resources.push_back(Redis("r" + std::to_string(i), 64));
+  return State(kRegion, v, std::move(resources));
+}
+
+TEST_F(RegionalPlaneTest, CachelessStartAppliesOnlyTheNewestVersionOfTheBacklog) {
+  // The cluster is at version 12; the plane lost its cache; the partition holds v1 … v12
+  // among other regions' records.
+  for (uint64_t i = 1; i <= 12; ++i) {
+    Json cr = ResourceToCr(Redis("r" + std::to_string(i), 64), {kRegion, "senren", i, ""});
+    ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", cr).ok());
+  }
+  for (uint64_t v = 1; v <= 12; ++v) {
+    source_.Push(Growing(v));
+    source_.PushOther();
+  }
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  ASSERT_TRUE(plane->WaitForVersion(12, absl::Seconds(5)));
+  EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);  // already in place
+  auto history = cache_.History(100);
+  ASSERT_EQ(history->size(), 1u);
+  EXPECT_EQ((*history)[0].version, 12u);
+  const PlaneStats st = plane->stats();
+  EXPECT_TRUE(st.caught_up);
+  EXPECT_EQ(st.old_versions_ignored, 11);
+  EXPECT_EQ(st.floor_version, 12u);
+}
+
+TEST_F(RegionalPlaneTest, NothingIsWrittenWhileCatchingUp) {
+  Json a = ResourceToCr(Redis("a", 64), {kRegion, "senren", 5, ""});
+  Json b = ResourceToCr(Redis("b", 64), {kRegion, "senren", 5, ""});
+  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", a).ok());
+  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", b).ok());
+  source_.SetCatchUpEnd(50);  // the partition's end is far behind what arrived so far
+  source_.Push(State(kRegion, 1, {}));
+  source_.Push(State(kRegion, 2, {Redis("a", 32)}));
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return plane->stats().snapshots_received == 2; }));
+  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
+  EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
+  EXPECT_FALSE(plane->stats().caught_up);
+  EXPECT_EQ(plane->stats().applied_version, 0u);
+
+  source_.Push(State(kRegion, 6, {Redis("a", 64), Redis("b", 64), Redis("c", 64)}));
+  while (plane->stats().snapshots_received < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  for (int i = 3; i < 50; ++i) source_.PushOther();
+  ASSERT_TRUE(plane->WaitForVersion(6, absl::Seconds(5)));
+  EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 1);  // c; a and b are in place
+  EXPECT_EQ((*Cr("a"))["spec"]["memoryMb"], 64);
+  EXPECT_TRUE(Cr("c").has_value());
+  ASSERT_EQ(cache_.History(10)->size(), 1u);
+}
+
+TEST_F(RegionalPlaneTest, AVersionOlderThanTheCrsIsNeverApplied) {
+  // No cache, but the cluster's CRs were written by version 9.
+  Json a = ResourceToCr(Redis("a", 64), {kRegion, "senren", 9, ""});
+  Json b = ResourceToCr(Redis("b", 64), {kRegion, "senren", 4, ""});
+  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", a).ok());
+  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", b).ok());
+  source_.Push(State(kRegion, 3, {Redis("a", 16)}));  // the newest the partition still has
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  ASSERT_TRUE(Eventually([&] { return plane->stats().old_versions_ignored == 1; }));
+  EXPECT_EQ(plane->stats().floor_version, 9u);
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
+  EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
+  EXPECT_EQ(plane->stats().applied_version, 0u);
+  EXPECT_TRUE(cache_.History(10)->empty());
+
+  // The same version as the floor applies (the plane lost its cache right after writing).
+  source_.Push(State(kRegion, 9, {Redis("a", 64), Redis("c", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(9, absl::Seconds(5)));
+  EXPECT_FALSE(Cr("b").has_value());
+  EXPECT_TRUE(Cr("c").has_value());
+  EXPECT_EQ(StateVersionOf(*Cr("a")), 9u);
+}
+
+TEST_F(RegionalPlaneTest, TheCacheIsAFloorForKafkaAndTheCrsAreAFloorForTheCache) {
+  // The cache holds version 7; the plane wrote version 8 to the cluster and died before
+  // saving it. Kafka answers only with older versions (a recreated topic).
+  CachedSnapshot cached{State(kRegion, 7, {Redis("a", 64)}), 0, 3};
+  ASSERT_TRUE(cache_.Save(cached, HistoryEntry{}).ok());
+  Json a = ResourceToCr(Redis("a", 64), {kRegion, "senren", 7, ""});
+  Json b = ResourceToCr(Redis("b", 64), {kRegion, "senren", 8, ""});
+  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", a).ok());
+  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", b).ok());
+  source_.Push(State(kRegion, 2, {}));
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  // The cached v7 is refused (it would delete b, added by v8); Kafka's v2 is below both.
+  ASSERT_TRUE(Eventually([&] {
+    const PlaneStats st = plane->stats();
+    return st.caught_up && st.old_versions_ignored == 2 && st.floor_version == 8;
+  })) << plane->stats().old_versions_ignored;
+  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
+  EXPECT_TRUE(Cr("b").has_value());
+
+  source_.Push(State(kRegion, 8, {Redis("a", 64), Redis("b", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(8, absl::Seconds(5)));
+  EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
+  EXPECT_EQ((*cache_.History(1))[0].version, 8u);
 }
 
 TEST_F(RegionalPlaneTest, UnlabelledCrsAreNeverTouched) {
@@ -176,6 +290,43 @@ TEST_F(RegionalPlaneTest, UnlabelledCrsAreNeverTouched) {
   EXPECT_FALSE(Cr("mine").has_value());
   EXPECT_TRUE(Cr("hand-made").has_value());
   EXPECT_TRUE(Cr("wanted").has_value());
+}
+
+// A person detaches a CR the plane made by removing its managed-by label (the region label
+// and annotations stay): later versions that change it or drop it never write or delete it.
+TEST_F(RegionalPlaneTest, CrDetachedByRemovingTheManagedByLabelIsNeverTouchedAgain) {
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("kept", 64), Redis("gone", 64), Redis("other", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(1, absl::Seconds(5)));
+  for (const std::string name : {"kept", "gone"}) {
+    Json cr = *Cr(name);
+    cr["metadata"]["labels"].erase("app.kubernetes.io/managed-by");
+    ASSERT_TRUE(kube_.Update(kube::resources::RedisDatabases(), "senren", cr).ok());
+  }
+  // The plane has seen the edit once it refuses the desired name held by an unmanaged CR.
+  ASSERT_TRUE(Eventually([&] {
+    auto r = LastReport();
+    return r && r->result() == v1::APPLY_RESULT_PARTIAL &&
+           r->reason().find("RedisDatabase/kept") != std::string::npos &&
+           r->reason().find("RedisDatabase/gone") != std::string::npos;
+  }));
+  const Json kept = *Cr("kept");
+  const Json gone = *Cr("gone");
+  source_.Push(State(kRegion, 2, {Redis("kept", 128), Redis("gone", 64), Redis("other", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(2, absl::Seconds(5)));
+  source_.Push(State(kRegion, 3, {Redis("kept", 128)}));
+  ASSERT_TRUE(plane->WaitForVersion(3, absl::Seconds(5)));
+  EXPECT_FALSE(Cr("other").has_value()) << "a managed CR the snapshot dropped is deleted";
+  ASSERT_TRUE(Cr("kept").has_value() && Cr("gone").has_value());
+  EXPECT_EQ(*Cr("kept"), kept);
+  EXPECT_EQ(*Cr("gone"), gone);
+  ASSERT_TRUE(Eventually([&] {
+    auto r = LastReport();
+    return r && r->applied_version() == 3 && r->result() == v1::APPLY_RESULT_REJECTED &&
+           r->reason().find("RedisDatabase/kept") != std::string::npos;
+  }));
+  plane->Stop();
 }
 
 TEST_F(RegionalPlaneTest, NothingIsWrittenOrDeletedWithoutASnapshot) {

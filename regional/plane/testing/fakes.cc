@@ -4,18 +4,23 @@ namespace senren::regional::plane::testing {
 
 void FakeSnapshotSource::Push(const v1::RegionalState& state) {
   absl::MutexLock lock(&mu_);
-  SnapshotMessage m;
-  m.state = state;
-  m.partition = 0;
-  m.offset = next_offset_++;
-  m.traceparent = state.traceparent();
-  queue_.push_back(std::move(m));
+  Entry e;
+  e.offset = next_offset_++;
+  e.message.state = state;
+  e.message.partition = 0;
+  e.message.offset = e.offset;
+  e.message.traceparent = state.traceparent();
+  queue_.push_back(std::move(e));
 }
 
 void FakeSnapshotSource::PushBad() {
   absl::MutexLock lock(&mu_);
-  ++next_offset_;
-  queue_.push_back(std::nullopt);
+  queue_.push_back({Kind::kBad, next_offset_++, {}});
+}
+
+void FakeSnapshotSource::PushOther() {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back({Kind::kOther, next_offset_++, {}});
 }
 
 void FakeSnapshotSource::FailStart(absl::Status status) {
@@ -23,30 +28,42 @@ void FakeSnapshotSource::FailStart(absl::Status status) {
   start_status_ = std::move(status);
 }
 
-absl::Status FakeSnapshotSource::Start(std::optional<int64_t> after_offset) {
+void FakeSnapshotSource::SetCatchUpEnd(int64_t offset) {
+  absl::MutexLock lock(&mu_);
+  catch_up_override_ = offset;
+}
+
+absl::Status FakeSnapshotSource::Start(std::optional<SourcePosition> after) {
   absl::MutexLock lock(&mu_);
   ++starts_;
   if (!start_status_.ok()) return start_status_;
-  started_after_ = after_offset;
+  started_after_ =
+      after.has_value() ? std::optional<int64_t>(after->offset) : std::optional<int64_t>();
+  catch_up_end_ = catch_up_override_.value_or(next_offset_);
   return absl::OkStatus();
 }
 
 absl::StatusOr<std::optional<SnapshotMessage>> FakeSnapshotSource::Next(
     std::chrono::milliseconds timeout) {
   absl::MutexLock lock(&mu_);
+  const absl::Time deadline = absl::Now() + absl::FromChrono(timeout);
   for (;;) {
     auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return !queue_.empty(); };
-    if (!mu_.AwaitWithTimeout(absl::Condition(&ready), absl::FromChrono(timeout))) {
+    if (!mu_.AwaitWithDeadline(absl::Condition(&ready), deadline)) {
       return std::optional<SnapshotMessage>();
     }
-    std::optional<SnapshotMessage> m = std::move(queue_.front());
+    Entry e = std::move(queue_.front());
     queue_.pop_front();
-    if (!m.has_value()) {
-      ++bad_;
-      continue;
-    }
-    return m;
+    position_ = e.offset + 1;
+    if (e.kind == Kind::kBad) ++bad_;
+    if (e.kind != Kind::kSnapshot) continue;
+    return std::optional<SnapshotMessage>(std::move(e.message));
   }
+}
+
+bool FakeSnapshotSource::CaughtUp() const {
+  absl::MutexLock lock(&mu_);
+  return position_ >= catch_up_end_;
 }
 
 int64_t FakeSnapshotSource::bad_messages() const {

@@ -13,26 +13,45 @@
 
 namespace senren::regional::plane::testing {
 
-// A snapshot stream fed by the test: Push(state) appends at the next offset.
+// A snapshot stream fed by the test: Push(state) appends at the next offset of partition 0.
+// What was pushed before Start is the backlog CaughtUp waits for, as the partition's high
+// watermark at Start is for the Kafka source.
 class FakeSnapshotSource : public SnapshotSource {
  public:
   void Push(const v1::RegionalState& state);
   // A message the real source would count as bad.
   void PushBad();
+  // A message of another region sharing the partition (passed over, not counted).
+  void PushOther();
   // Start fails with `status` until cleared.
   void FailStart(absl::Status status);
+  // The catch-up target of the next Starts (the partition's end): offsets below it are the
+  // backlog. Default: the offset after the last message pushed when Start runs.
+  void SetCatchUpEnd(int64_t offset);
 
-  absl::Status Start(std::optional<int64_t> after_offset) override;
+  absl::Status Start(std::optional<SourcePosition> after) override;
   absl::StatusOr<std::optional<SnapshotMessage>> Next(std::chrono::milliseconds timeout) override;
+  bool CaughtUp() const override;
   int64_t bad_messages() const override;
 
+  // The offset of the position of the last successful Start.
   std::optional<int64_t> started_after() const;
   int starts() const;
 
  private:
+  enum class Kind { kSnapshot, kBad, kOther };
+  struct Entry {
+    Kind kind = Kind::kSnapshot;
+    int64_t offset = 0;
+    SnapshotMessage message;
+  };
+
   mutable absl::Mutex mu_;
-  std::deque<std::optional<SnapshotMessage>> queue_ ABSL_GUARDED_BY(mu_);
+  std::deque<Entry> queue_ ABSL_GUARDED_BY(mu_);
   int64_t next_offset_ ABSL_GUARDED_BY(mu_) = 0;
+  int64_t position_ ABSL_GUARDED_BY(mu_) = 0;  // offset after the last message read
+  std::optional<int64_t> catch_up_override_ ABSL_GUARDED_BY(mu_);
+  int64_t catch_up_end_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t bad_ ABSL_GUARDED_BY(mu_) = 0;
   absl::Status start_status_ ABSL_GUARDED_BY(mu_);
   std::optional<int64_t> started_after_ ABSL_GUARDED_BY(mu_);

@@ -54,6 +54,15 @@ struct PlaneStats {
   std::string last_drifted_resource;
   int64_t bad_messages = 0;
   int64_t snapshots_received = 0;
+  // The lowest version the plane may apply: the highest version this cluster is known to
+  // have had (the cache's, the senren.io/state-version of its managed CRs, the plane's own).
+  uint64_t floor_version = 0;
+  // Snapshots never applied: older than the floor or not newer than the one held (an old
+  // version read from Kafka, a stale cache), or superseded by a newer one while catching
+  // up. Logged one by one, those of a catch-up in one line.
+  int64_t old_versions_ignored = 0;
+  // True once the snapshot source read its partition to the end it had at start.
+  bool caught_up = false;
   int64_t status_records = 0;   // ResourceStatus records put in the outbox
   int64_t cluster_reports = 0;  // ClusterReports put in the outbox
   // Start → end of the first reconcile (from the cache when warm); infinite until then.
@@ -62,7 +71,7 @@ struct PlaneStats {
 };
 
 // One regional plane: makes the CRs of one namespace of one cluster match the newest
-// RegionalState of its region (SPEC §5), and reports back through the status outbox.
+// RegionalState of its region (docs/design.md §5), and reports back through the status outbox.
 //
 // Threads (Start..Stop): the snapshot reader (SnapshotSource), the reconcile worker (one
 // reconcile at a time, triggered by a new snapshot, by watch events of the CRs — drift — and
@@ -71,7 +80,11 @@ struct PlaneStats {
 //
 // Safety: only CRs IsManagedBy(region) are updated or deleted; deletes happen only
 // because the desired snapshot (from Kafka, or the cache it was saved to) lacks them —
-// never for want of a snapshot: with no snapshot at all, nothing is written.
+// never for want of a snapshot: with no snapshot at all, nothing is written. Versions only
+// go forward in the cluster: a snapshot older than the highest version the cluster is known
+// to have had (the cache's version, the senren.io/state-version of its managed CRs) is
+// never applied, whatever the cache or the partition holds. At every start the partition
+// is read to its end before any version from it is applied, and only the newest one is.
 class RegionalPlane {
  public:
   // `on_outbox_put` runs after each successful outbox write (wakes the relay); may be empty.
@@ -146,7 +159,12 @@ class RegionalPlane {
   // The newest snapshot received (or loaded from the cache).
   std::shared_ptr<const CachedSnapshot> desired_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> desired_ids_ ABSL_GUARDED_BY(mu_);  // "Kind/name" of desired_
-  std::optional<int64_t> cached_offset_ ABSL_GUARDED_BY(mu_);
+  std::optional<SourcePosition> cached_position_ ABSL_GUARDED_BY(mu_);
+  // The highest version the cluster is known to have had (PlaneStats::floor_version);
+  // raised by the cache at start, by the CRs each reconcile reads, and by each apply.
+  uint64_t floor_ ABSL_GUARDED_BY(mu_) = 0;
+  // The last desired version found below the floor (logged once per version).
+  uint64_t refused_version_ ABSL_GUARDED_BY(mu_) = 0;
   // Last reconciled snapshot and how it went.
   uint64_t applied_version_ ABSL_GUARDED_BY(mu_) = 0;
   std::string applied_traceparent_ ABSL_GUARDED_BY(mu_);

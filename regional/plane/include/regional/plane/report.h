@@ -1,6 +1,6 @@
 #pragma once
 
-// What the plane reports on {prefix}-status (SPEC §4): ResourceStatus from a CR's
+// What the plane reports on {prefix}-status (docs/design.md §4): ResourceStatus from a CR's
 // .status, ClusterReport from an apply's outcome. Pure.
 
 #include <string>

@@ -24,15 +24,31 @@ struct SnapshotMessage {
   std::string traceparent;  // header "traceparent" (or the state's own field)
 };
 
-// A stream of the region's snapshots. Not thread-safe: one thread calls Start then Next.
+// Where a snapshot was read: the plane resumes after it.
+struct SourcePosition {
+  int32_t partition = -1;
+  int64_t offset = -1;
+};
+
+// A stream of the region's snapshots. Not thread-safe: one thread calls Start, Next and
+// CaughtUp.
 class SnapshotSource {
  public:
   virtual ~SnapshotSource() = default;
 
-  // Positions the stream after `offset` (the offset of the last applied snapshot), or at
-  // the beginning when nullopt. NOT_FOUND while the topic does not exist yet, UNAVAILABLE
-  // when no broker answers: the caller retries.
-  virtual absl::Status Start(std::optional<int64_t> after_offset) = 0;
+  // Positions the stream after `after` (where the last applied snapshot was read), or at
+  // the beginning of the region's partition when nullopt. A position in another partition
+  // than the region maps to now (the topic's partition count changed), or past the
+  // partition's end (the topic was recreated), is logged and treated as missing. Also
+  // takes the partition's end (high watermark) as the catch-up target of CaughtUp.
+  // NOT_FOUND while the topic does not exist yet, UNAVAILABLE when no broker answers: the
+  // caller retries.
+  virtual absl::Status Start(std::optional<SourcePosition> after) = 0;
+
+  // True once the stream has gone past every message the partition held when Start last
+  // succeeded. Until then older versions of the region may still follow, so the plane
+  // applies nothing it reads: only the newest snapshot of the backlog counts.
+  virtual bool CaughtUp() const = 0;
 
   // The next snapshot of the region, or nullopt when none arrived within `timeout`.
   // Messages of other regions sharing the partition are passed over; a message under the
@@ -50,8 +66,9 @@ class KafkaSnapshotSource : public SnapshotSource {
  public:
   KafkaSnapshotSource(std::string brokers, std::string topic, std::string region);
 
-  absl::Status Start(std::optional<int64_t> after_offset) override;
+  absl::Status Start(std::optional<SourcePosition> after) override;
   absl::StatusOr<std::optional<SnapshotMessage>> Next(std::chrono::milliseconds timeout) override;
+  bool CaughtUp() const override { return position_ >= catch_up_end_; }
   int64_t bad_messages() const override { return bad_.load(); }
 
   int32_t partition() const { return partition_; }
@@ -62,6 +79,11 @@ class KafkaSnapshotSource : public SnapshotSource {
   const std::string region_;
   std::unique_ptr<kafka::Consumer> consumer_;
   int32_t partition_ = -1;
+  // Next offset to read, and the partition's high watermark when Start ran. Senren's
+  // producers are idempotent, not transactional, so every offset below the watermark is a
+  // record the consumer sees (no control records to skip).
+  int64_t position_ = 0;
+  int64_t catch_up_end_ = 0;
   std::atomic<int64_t> bad_{0};
 };
 

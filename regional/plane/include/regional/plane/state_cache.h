@@ -1,6 +1,6 @@
 #pragma once
 
-// The plane's local memory (SPEC §5): the last applied snapshot with its Kafka position,
+// The plane's local memory (docs/design.md §5): the last applied snapshot with its Kafka position,
 // and the history of applied versions. RocksDbStateCache keeps it under the data dir.
 
 #include <cstdint>

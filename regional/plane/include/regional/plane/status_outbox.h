@@ -1,6 +1,6 @@
 #pragma once
 
-// The status outbox (SPEC §5): status changes and cluster reports are written here, in
+// The status outbox (docs/design.md §5): status changes and cluster reports are written here, in
 // one local transaction per batch, and a relay (OutboxRelay) publishes them to Kafka and
 // deletes what Kafka confirmed. Kafka down → the outbox grows; nothing is lost.
 

@@ -1,0 +1,258 @@
+// A regional plane that lost its cache, on a real lab cluster and the lab's Kafka: its
+// partition still holds many versions of its region (compaction keeps the active segment
+// whole) among megabytes of other regions' records. Started without a cache it must read
+// up to the partition's end first and put only the newest version in place: replaying the
+// old versions would delete, or roll back, every CR added since (docs/design.md §5).
+#include <gtest/gtest.h>
+
+#include <atomic>
+#include <filesystem>
+#include <map>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "absl/synchronization/mutex.h"
+#include "regional/plane/convert.h"
+#include "regional/plane/regional_plane.h"
+#include "regional/plane/snapshot_source.h"
+#include "regional/plane/state_cache.h"
+#include "regional/plane/status_outbox.h"
+#include "regional_lab.h"
+
+namespace senren::regional::plane {
+namespace {
+
+namespace fs = std::filesystem;
+using lab::Json;
+using lab::Redis;
+using lab::State;
+
+constexpr uint64_t kNewest = 14;
+
+// Version v of the test's region: db-1 … db-v (each version adds one), and the newest
+// also grows db-1, so replaying any older version would delete or downgrade something.
+v1::RegionalState VersionOfRegion(const std::string& region, uint64_t v) {
+  std::vector<v1::Resource> resources;
+  resources.push_back(Redis("db-1", v == kNewest ? 128 : 64));
+  for (uint64_t i = 2; i <= v; ++i) resources.push_back(Redis("db-" + std::to_string(i), 64));
+  return State(region, v, std::move(resources));
+}
+
+// Records every event of the namespace's RedisDatabases from a list taken before the plane
+// starts: deletes, and decreases of the state-version annotation of a CR.
+class CrRecorder {
+ public:
+  CrRecorder(kube::KubeClient* client, std::string ns) : client_(client), ns_(std::move(ns)) {
+    auto list = client_->ListAll(kube::resources::RedisDatabases(), ns_, {});
+    if (!list.ok()) std::abort();
+    for (const Json& o : list->items) versions_[o["metadata"]["name"]] = StateVersionOf(o);
+    thread_ = std::thread([this, rv = list->resource_version] { Run(rv); });
+  }
+  ~CrRecorder() { Stop(); }
+
+  void Stop() {
+    cancel_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+  std::vector<std::string> deletes() const {
+    absl::MutexLock lock(&mu_);
+    return deletes_;
+  }
+  std::vector<std::string> decreases() const {
+    absl::MutexLock lock(&mu_);
+    return decreases_;
+  }
+  size_t events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  void Run(std::string rv) {
+    while (!cancel_.load()) {
+      kube::WatchOptions wo;
+      wo.resource_version = rv;
+      wo.timeout = std::chrono::seconds(60);
+      absl::Status s = client_->Watch(
+          kube::resources::RedisDatabases(), ns_, wo,
+          [&](const kube::WatchEvent& e) {
+            const std::string v = e.object["metadata"].value("resourceVersion", "");
+            if (!v.empty()) rv = v;
+            if (e.type == kube::WatchEventType::kBookmark) return true;
+            const std::string name = e.object["metadata"].value("name", "");
+            absl::MutexLock lock(&mu_);
+            ++events_;
+            if (e.type == kube::WatchEventType::kDeleted) {
+              deletes_.push_back(name);
+              versions_.erase(name);
+              return true;
+            }
+            const uint64_t now = StateVersionOf(e.object);
+            auto it = versions_.find(name);
+            if (it != versions_.end() && now < it->second) {
+              decreases_.push_back(name + ": " + std::to_string(it->second) + " → " +
+                                   std::to_string(now));
+            }
+            versions_[name] = now;
+            return true;
+          },
+          &cancel_);
+      if (absl::IsOutOfRange(s)) {
+        // The watch cannot resume: any event may have been missed, so the record is void.
+        absl::MutexLock lock(&mu_);
+        decreases_.push_back("watch expired (410): events may be missing");
+        return;
+      }
+    }
+  }
+
+  kube::KubeClient* const client_;
+  const std::string ns_;
+  std::atomic<bool> cancel_{false};
+  std::thread thread_;
+  mutable absl::Mutex mu_;
+  std::map<std::string, uint64_t> versions_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> deletes_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> decreases_ ABSL_GUARDED_BY(mu_);
+  size_t events_ ABSL_GUARDED_BY(mu_) = 0;
+};
+
+// One plane in-process with its own data dir.
+struct Plane {
+  std::unique_ptr<RocksDbStateCache> cache;
+  std::unique_ptr<SqliteStatusOutbox> outbox;
+  std::unique_ptr<KafkaSnapshotSource> source;
+  std::unique_ptr<RegionalPlane> plane;
+};
+
+class RegionalReplayLabTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    region_ = "lab:" + senren::testing::UniqueName("replay");
+    prefix_ = senren::testing::UniqueName("rreplay");
+    client_ = lab::LabClient(0);
+    ns_ = std::make_unique<lab::ScopedNamespace>(client_.get(), senren::testing::UniqueName("rr"));
+    states_ = std::make_unique<lab::StateProducer>(prefix_);
+    root_ = fs::temp_directory_path() / senren::testing::UniqueName("rreplay-data");
+  }
+  void TearDown() override {
+    for (auto& p : planes_) {
+      if (p.plane) p.plane->Stop();
+    }
+    planes_.clear();
+    ns_.reset();
+    fs::remove_all(root_);
+  }
+
+  // Starts a plane on a fresh data dir `name` (no cache).
+  Plane& StartFreshPlane(const std::string& name) {
+    const auto& env = senren::testing::Lab();
+    const fs::path dir = root_ / name;
+    fs::create_directories(dir);
+    Plane p;
+    RocksDbStateCacheOptions co;
+    co.path = (dir / "cache").string();
+    auto cache = RocksDbStateCache::Open(co);
+    if (!cache.ok()) std::abort();
+    p.cache = std::move(*cache);
+    auto outbox = SqliteStatusOutbox::Open((dir / "outbox.sqlite").string());
+    if (!outbox.ok()) std::abort();
+    p.outbox = std::move(*outbox);
+    p.source = std::make_unique<KafkaSnapshotSource>(env.kafka_brokers, prefix_ + "-state", region_);
+    RegionalPlaneOptions o;
+    o.region = region_;
+    o.cluster = "prod";
+    o.ns = ns_->name();
+    o.heartbeat_interval = std::chrono::seconds(1);
+    p.plane = std::make_unique<RegionalPlane>(o, client_.get(), p.source.get(), p.cache.get(),
+                                              p.outbox.get());
+    if (!p.plane->Start().ok()) std::abort();
+    planes_.push_back(std::move(p));
+    return planes_.back();
+  }
+
+  // Another key's records in the region's partition, as a shared topic has them.
+  void PublishOtherRegionRecords(int count, size_t bytes) {
+    const int partition = kafka::PartitionForKey(region_, 12);
+    std::string key;
+    for (int i = 0; key.empty(); ++i) {
+      const std::string k = "lab:neighbour-" + std::to_string(i);
+      if (kafka::PartitionForKey(k, 12) == partition) key = k;
+    }
+    std::mt19937_64 rng(42);
+    for (int n = 0; n < count; ++n) {
+      std::string value(bytes, '\0');
+      for (char& c : value) c = static_cast<char>(rng());  // incompressible, like real states
+      states_->PublishRaw(key, value);
+    }
+  }
+
+  std::optional<Json> Get(const std::string& name) {
+    auto got = client_->Get(kube::resources::RedisDatabases(), ns_->name(), name);
+    if (!got.ok()) return std::nullopt;
+    return *got;
+  }
+
+  std::string region_, prefix_;
+  std::unique_ptr<kube::KubeClient> client_;
+  std::unique_ptr<lab::ScopedNamespace> ns_;
+  std::unique_ptr<lab::StateProducer> states_;
+  fs::path root_;
+  std::vector<Plane> planes_;
+};
+
+TEST_F(RegionalReplayLabTest, CachelessPlaneReplayingManyVersionsDeletesAndDowngradesNothing) {
+  // The partition: v1 … v12, 4 MiB of a neighbour's records, v13, v14, 4 MiB more.
+  for (uint64_t v = 1; v <= 12; ++v) states_->Publish(VersionOfRegion(region_, v));
+  PublishOtherRegionRecords(16, 256 * 1024);
+  states_->Publish(VersionOfRegion(region_, 13));
+  states_->Publish(VersionOfRegion(region_, kNewest));
+  PublishOtherRegionRecords(16, 256 * 1024);
+
+  // The cluster at the newest version, put there by a plane whose cache is then lost.
+  {
+    Plane& first = StartFreshPlane("first");
+    ASSERT_TRUE(first.plane->WaitForVersion(kNewest, absl::Seconds(60)));
+    first.plane->Stop();
+    planes_.clear();
+    fs::remove_all(root_ / "first");
+  }
+  std::map<std::string, uint64_t> stamped;  // the CRs' state-version as the cluster has them
+  for (uint64_t i = 1; i <= kNewest; ++i) {
+    auto cr = Get("db-" + std::to_string(i));
+    ASSERT_TRUE(cr.has_value()) << "db-" << i;
+    stamped["db-" + std::to_string(i)] = StateVersionOf(*cr);
+  }
+
+  CrRecorder recorder(client_.get(), ns_->name());
+  Plane& plane = StartFreshPlane("second");
+  ASSERT_TRUE(plane.plane->WaitForVersion(kNewest, absl::Seconds(60)));
+  // Room for the watch to deliver anything the plane wrote.
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  recorder.Stop();
+
+  EXPECT_TRUE(recorder.deletes().empty())
+      << "deleted: " << ::testing::PrintToString(recorder.deletes());
+  EXPECT_TRUE(recorder.decreases().empty())
+      << "state-version decreased: " << ::testing::PrintToString(recorder.decreases());
+  EXPECT_EQ(plane.plane->stats().deletes, 0);
+  EXPECT_EQ(plane.plane->stats().applies, 0);  // the cluster already had the newest version
+  EXPECT_EQ(plane.plane->stats().applied_version, kNewest);
+  // Only the newest version was reconciled: the local history has it alone.
+  auto history = plane.cache->History(100);
+  ASSERT_TRUE(history.ok());
+  ASSERT_EQ(history->size(), 1u);
+  EXPECT_EQ((*history)[0].version, kNewest);
+  EXPECT_EQ((*history)[0].deleted, 0u);
+
+  for (uint64_t i = 1; i <= kNewest; ++i) {
+    auto cr = Get("db-" + std::to_string(i));
+    ASSERT_TRUE(cr.has_value()) << "db-" << i;
+    EXPECT_EQ((*cr)["spec"]["memoryMb"], i == 1 ? 128 : 64) << "db-" << i;
+    EXPECT_EQ(StateVersionOf(*cr), stamped["db-" + std::to_string(i)]) << "db-" << i;
+  }
+}
+
+}  // namespace
+}  // namespace senren::regional::plane
