@@ -1,7 +1,8 @@
 // senren-controller on the lab's real apiservers, where kwok makes pods Running and Ready:
 // CR → StatefulSet → Ready with host/port; spec change rolls; hand edits are put back;
-// deleting the CR removes its children (owner references + the garbage collector); the
-// binary survives a kill -9 mid-reconcile and hands over leadership through its Lease.
+// deleting the CR removes its children (owner references + the garbage collector), never a
+// same-named object it did not create; the binary survives a kill -9 mid-reconcile and hands
+// over leadership through its Lease.
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <fcntl.h>
@@ -229,6 +230,111 @@ TEST_F(ControllerLabTest, QuotaRejectionShowsInConditionsAndClearsWhenLifted) {
   EXPECT_TRUE(labtest::Eventually([&] { return Ready(resources::RedisDatabases(), "quota"); }))
       << "retried with backoff after the quota was lifted: "
       << Get(resources::RedisDatabases(), "quota").dump();
+}
+
+// Everything a write to an object would change: its metadata (resourceVersion, labels,
+// annotations, ownerReferences, managedFields) and its spec.
+Json Fingerprint(const Json& object) {
+  return {{"metadata", object.value("metadata", Json::object())},
+          {"spec", object.value("spec", Json::object())}};
+}
+
+// Objects a person made, unlabelled, under the names senren-controller would give the
+// children of a CR: the CR fails naming them and they are never written, adopted or
+// garbage-collected with the CR.
+TEST_F(ControllerLabTest, ForeignObjectsNamedLikeChildrenAreNeverTaken) {
+  Json svc = {{"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"metadata", {{"name", "redis-held-svc"}, {"labels", {{"app", "users-own"}}}}},
+              {"spec", {{"selector", {{"app", "users-own"}}},
+                        {"ports", Json::array({{{"name", "http"}, {"port", 8080}}})}}}};
+  ASSERT_TRUE(client_->Create(resources::Services(), ns_, svc).ok());
+  Json sts = {{"apiVersion", "apps/v1"},
+              {"kind", "StatefulSet"},
+              {"metadata", {{"name", "redis-held-sts"}, {"labels", {{"app", "users-own"}}}}},
+              {"spec",
+               {{"replicas", 0},
+                {"serviceName", "users-own"},
+                {"selector", {{"matchLabels", {{"app", "users-own"}}}}},
+                {"template",
+                 {{"metadata", {{"labels", {{"app", "users-own"}}}}},
+                  {"spec", {{"containers", Json::array({{{"name", "app"},
+                                                         {"image", "example.com/users-own:1"}}})}}}}}}}};
+  ASSERT_TRUE(client_->Create(resources::StatefulSets(), ns_, sts).ok());
+  // The StatefulSet controller writes the status of a new StatefulSet: wait until it has
+  // settled, so only a write of senren-controller could change the resourceVersion.
+  Json before_sts;
+  ASSERT_TRUE(labtest::Eventually([&] {
+    Json now = Get(resources::StatefulSets(), "redis-held-sts");
+    const bool settled = now.contains("status") &&
+                         now["status"].value("observedGeneration", int64_t{0}) == 1 &&
+                         Fingerprint(now) == before_sts;
+    before_sts = Fingerprint(now);
+    if (!settled) std::this_thread::sleep_for(std::chrono::seconds(1));
+    return settled;
+  }));
+  const Json before_svc = Fingerprint(Get(resources::Services(), "redis-held-svc"));
+
+  StartInProcess();
+  ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, Redis("held-svc", 1)).ok());
+  ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, Redis("held-sts", 1)).ok());
+  for (const auto& [cr, what] : {std::pair<std::string, std::string>{"held-svc", "Service " + ns_ + "/redis-held-svc"},
+                                 {"held-sts", "StatefulSet " + ns_ + "/redis-held-sts"}}) {
+    ASSERT_TRUE(labtest::Eventually(
+        [&] {
+          Json got = Get(resources::RedisDatabases(), cr);
+          return got.contains("status") && got["status"].value("phase", "") == "Failed";
+        },
+        std::chrono::seconds(60)))
+        << cr << " did not fail: " << Get(resources::RedisDatabases(), cr).dump();
+    Json status = Get(resources::RedisDatabases(), cr)["status"];
+    EXPECT_THAT(status["message"].get<std::string>(), HasSubstr(what));
+    EXPECT_THAT(status["message"].get<std::string>(), HasSubstr("not owned by this RedisDatabase"));
+    EXPECT_EQ(status["conditions"][2]["reason"], "ChildConflict");
+    EXPECT_EQ(status["ready"], false);
+  }
+  // Retries (with backoff) and a resync's worth of reconciles must not write them either.
+  const std::string key = Controller::QueueKey(Kind::kRedisDatabase, ns_, "held-svc");
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(controller_->Reconcile(key).ok());
+  std::this_thread::sleep_for(std::chrono::seconds(2));
+  EXPECT_EQ(Fingerprint(Get(resources::Services(), "redis-held-svc")), before_svc);
+  EXPECT_EQ(Fingerprint(Get(resources::StatefulSets(), "redis-held-sts")), before_sts);
+
+  // Deleting the CRs lets the garbage collector take what the controller made (the
+  // Services of held-sts) and nothing else.
+  ASSERT_TRUE(client_->Delete(resources::RedisDatabases(), ns_, "held-svc", {}).ok());
+  ASSERT_TRUE(client_->Delete(resources::RedisDatabases(), ns_, "held-sts", {}).ok());
+  ASSERT_TRUE(labtest::Eventually([&] {
+    return Get(resources::RedisDatabases(), "held-svc").is_null() &&
+           Get(resources::RedisDatabases(), "held-sts").is_null() &&
+           Get(resources::Services(), "redis-held-sts").is_null() &&
+           Get(resources::Services(), "redis-held-sts-headless").is_null() &&
+           Get(resources::Services(), "redis-held-svc-headless").is_null();
+  })) << "the garbage collector did not remove the controller's own children";
+  EXPECT_EQ(Fingerprint(Get(resources::Services(), "redis-held-svc")), before_svc);
+  EXPECT_EQ(Fingerprint(Get(resources::StatefulSets(), "redis-held-sts")), before_sts);
+}
+
+// A child whose labels were removed by hand leaves the label-filtered caches (the watch
+// says DELETED); its controller ownerReference still says it is the CR's, so it is labelled
+// again at once, not refused as someone else's and not left to the resync.
+TEST_F(ControllerLabTest, OwnChildWithItsLabelsRemovedIsPutBack) {
+  StartInProcess();
+  ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, Redis("bare", 1)).ok());
+  ASSERT_TRUE(labtest::Eventually([&] { return Ready(resources::RedisDatabases(), "bare"); }));
+  Json svc = Get(resources::Services(), "redis-bare");
+  svc["metadata"].erase("labels");
+  ASSERT_TRUE(client_->Update(resources::Services(), ns_, svc).ok());
+  EXPECT_TRUE(labtest::Eventually(
+      [&] {
+        Json now = Get(resources::Services(), "redis-bare");
+        return now["metadata"].contains("labels") &&
+               now["metadata"]["labels"].value("app.kubernetes.io/managed-by", "") ==
+                   "senren-controller";
+      },
+      std::chrono::seconds(10)))
+      << "not relabelled within 10 s (the resync is 30 s: the delete event must do it)";
+  EXPECT_TRUE(Ready(resources::RedisDatabases(), "bare"));
 }
 
 TEST_F(ControllerLabTest, BinaryKilledMidReconcileConvergesAfterRestart) {

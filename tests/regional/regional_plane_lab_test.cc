@@ -153,6 +153,39 @@ TEST_F(RegionalPlaneLabTest, SnapshotsBecomeCrsUpdatesAndDeletesNeverTouchingOth
   EXPECT_EQ((*history)[0].result, v1::APPLY_RESULT_APPLIED);
 }
 
+// Removing the managed-by label takes a CR out of Senren's hands, though it keeps our region
+// label and annotations: later versions that change it or drop it never write or delete it.
+TEST_F(RegionalPlaneLabTest, CrWithoutTheManagedByLabelIsNeverWrittenOrDeleted) {
+  states_->Publish(State(region_, 1, {Redis("kept", 64), Redis("gone", 64), Redis("other", 64)}));
+  ASSERT_TRUE(plane_->WaitForVersion(1, absl::Seconds(30)));
+  for (const std::string name : {"kept", "gone"}) {
+    Json cr = *Get(name);
+    cr["metadata"]["labels"].erase("app.kubernetes.io/managed-by");
+    ASSERT_TRUE(client_->Update(kube::resources::RedisDatabases(), ns_->name(), cr).ok());
+  }
+  // The plane has seen the edit once it refuses the desired names held by unmanaged CRs.
+  ASSERT_TRUE(Eventually([&] {
+    const v1::ClusterReport r = plane_->BuildReport();
+    return r.result() == v1::APPLY_RESULT_PARTIAL &&
+           r.reason().find("RedisDatabase/kept") != std::string::npos &&
+           r.reason().find("RedisDatabase/gone") != std::string::npos;
+  })) << plane_->BuildReport().reason();
+  const Json kept = *Get("kept");
+  const Json gone = *Get("gone");
+
+  states_->Publish(State(region_, 2, {Redis("kept", 128), Redis("gone", 64), Redis("other", 64)}));
+  ASSERT_TRUE(plane_->WaitForVersion(2, absl::Seconds(30)));
+  states_->Publish(State(region_, 3, {Redis("kept", 128)}));
+  ASSERT_TRUE(plane_->WaitForVersion(3, absl::Seconds(30)));
+  EXPECT_TRUE(Eventually([&] { return !Get("other").has_value(); }))
+      << "a managed CR the snapshot dropped is deleted";
+  ASSERT_TRUE(Get("kept").has_value());
+  ASSERT_TRUE(Get("gone").has_value()) << "a detached CR was deleted";
+  EXPECT_EQ(*Get("kept"), kept) << "a detached CR was written";
+  EXPECT_EQ(*Get("gone"), gone) << "a detached CR was written";
+  EXPECT_NE(plane_->BuildReport().reason().find("RedisDatabase/kept"), std::string::npos);
+}
+
 TEST_F(RegionalPlaneLabTest, StatusAndClusterReportsReachTheStatusTopic) {
   states_->Publish(State(region_, 1, {Redis("sessions", 512)}));
   ASSERT_TRUE(plane_->WaitForVersion(1, absl::Seconds(30)));

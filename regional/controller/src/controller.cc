@@ -3,6 +3,7 @@
 #include <spdlog/spdlog.h>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/time.h"
@@ -33,6 +34,32 @@ Json ControllerRef(const Json& child) {
     if (ref.value("controller", false)) return ref;
   }
   return nullptr;
+}
+
+// Who holds the name of a child `owner` wants.
+enum class Holder {
+  kOwner,         // the owner's own child: it may be written
+  kDeletedOwner,  // a child of an earlier CR of the same kind and name, not yet collected
+  kOther,         // anything else: never written
+};
+
+// Judges `live` by its controller ownerReference alone: labels can be copied or removed by
+// hand, the uid of the CR cannot. `why` says what makes it someone else's.
+Holder HolderOf(const Json& live, const Owner& owner, std::string* why) {
+  const Json ref = ControllerRef(live);
+  if (ref.is_null()) {
+    *why = "it has no controller ownerReference";
+    return Holder::kOther;
+  }
+  if (!owner.uid.empty() && ref.value("uid", "") == owner.uid) return Holder::kOwner;
+  const std::string kind = ref.value("kind", "");
+  const std::string name = ref.value("name", "");
+  if (kind == KindName(owner.kind) && name == owner.name &&
+      absl::StartsWith(ref.value("apiVersion", ""), "senren.io/")) {
+    return Holder::kDeletedOwner;
+  }
+  *why = absl::StrCat("it is controlled by ", kind, " ", name);
+  return Holder::kOther;
 }
 
 }  // namespace
@@ -107,8 +134,16 @@ Controller::~Controller() { Stop(); }
 void Controller::EnqueueOwnerOf(const ObjectPtr& child) {
   const Json& meta = (*child)["metadata"];
   const Json labels = meta.value("labels", Json::object());
-  const std::string kind = labels.value(kOwnerKindLabel, "");
-  const std::string name = labels.value(kInstanceLabel, "");
+  std::string kind = labels.value(kOwnerKindLabel, "");
+  std::string name = labels.value(kInstanceLabel, "");
+  if (name.empty()) {
+    // A child whose labels were removed by hand leaves the caches with a delete event that
+    // carries it unlabelled: its controller ownerReference still names the CR to put it back.
+    const Json ref = ControllerRef(*child);
+    if (ref.is_null() || !absl::StartsWith(ref.value("apiVersion", ""), "senren.io/")) return;
+    kind = ref.value("kind", "");
+    name = ref.value("name", "");
+  }
   if (name.empty()) return;
   for (Kind k : options_.kinds) {
     if (kind == KindName(k)) queue_.Add(QueueKey(k, meta.value("namespace", ""), name));
@@ -209,31 +244,51 @@ absl::Status Controller::EnsureChild(const Owner& owner, const kube::Resource& r
                                      const Json& desired, Json* out, Observation* observation) {
   const std::string name = desired["metadata"].value("name", "");
   kube::Informer* cache = ChildCache(resource.kind);
-  kube::ObjectPtr live = cache != nullptr ? cache->Get(kube::ObjectKey(owner.ns, name)) : nullptr;
+  kube::ObjectPtr cached = cache != nullptr ? cache->Get(kube::ObjectKey(owner.ns, name)) : nullptr;
+  // The caches hold only objects labelled as ours, so a miss does not mean the name is free:
+  // a person's object of that name (or our child with its labels removed) is invisible to
+  // them. Only a GET can tell, and it costs a round trip only when the child is missing from
+  // the cache: at creation, or after someone deleted or relabelled it.
+  Json fetched;
+  const Json* live = cached.get();
+  if (live == nullptr) {
+    absl::StatusOr<Json> got = client_->Get(resource, owner.ns, name);
+    if (got.ok()) {
+      fetched = std::move(*got);
+      live = &fetched;
+    } else if (!absl::IsNotFound(got.status())) {
+      return got.status();
+    }
+  }
   if (live != nullptr) {
-    Json ref = ControllerRef(*live);
-    if (ref.is_null() || ref.value("kind", "") != KindName(owner.kind) ||
-        ref.value("name", "") != owner.name) {
-      observation->child_error = absl::StrCat(resource.kind, " ", name,
-                                              " already exists and is not owned by this ",
-                                              KindName(owner.kind));
-      observation->child_error_reason = "ChildConflict";
-      return absl::OkStatus();
+    std::string why;
+    switch (HolderOf(*live, owner, &why)) {
+      case Holder::kOther:
+        observation->child_error = absl::StrCat(
+            resource.kind, " ", owner.ns, "/", name, " already exists and is not owned by this ",
+            KindName(owner.kind), " (", why, "); senren-controller leaves it untouched: delete or ",
+            "rename it, or give the ", KindName(owner.kind), " another name");
+        observation->child_error_reason = "ChildConflict";
+        return absl::OkStatus();
+      case Holder::kDeletedOwner:
+        return absl::UnavailableError(absl::StrCat(resource.kind, " ", owner.ns, "/", name,
+                                                   " still belongs to a deleted ",
+                                                   KindName(owner.kind), "; waiting for it to go"));
+      case Holder::kOwner:
+        break;
     }
-    if (ref.value("uid", "") != owner.uid) {
-      // A child of an earlier CR of the same name, not yet garbage-collected.
-      return absl::UnavailableError(absl::StrCat(resource.kind, " ", name,
-                                                 " still belongs to a deleted ",
-                                                 KindName(owner.kind), "; waiting for it to go"));
-    }
-    if (ContainsAll(*live, desired)) {
+    if (cached != nullptr && ContainsAll(*live, desired)) {
       *out = *live;
       return absl::OkStatus();
     }
   }
   kube::ApplyOptions apply;
   apply.field_manager = options_.field_manager;
-  apply.force = true;  // the controller owns its children's fields; hand edits lose
+  // Force only over an object known to be ours: the controller owns its children's fields,
+  // so hand edits lose. When the name looked free, a person may create an object of that
+  // name before the apply lands; without force the apply fails with a conflict (409) on
+  // any field they set differently instead of taking it, and the retry finds it by GET.
+  apply.force = live != nullptr;
   absl::StatusOr<Json> applied = client_->Apply(resource, owner.ns, desired, apply);
   if (!applied.ok()) {
     if (kube::IsRetryable(applied.status()) || kube::IsConflict(applied.status())) {

@@ -200,6 +200,79 @@ TEST_F(ControllerTest, ChildOwnedBySomeoneElseIsNotTaken) {
   EXPECT_FALSE(Get(resources::Services(), "redis-taken-headless")["metadata"].contains("ownerReferences"));
 }
 
+// The dangerous case: a person's object without our labels is invisible to the child
+// caches, so only a look at the name itself keeps it from being taken.
+TEST_F(ControllerTest, UnlabelledObjectsNamedLikeChildrenAreNeverTaken) {
+  Json svc = {{"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"metadata", {{"name", "redis-mine"}, {"labels", {{"app", "users-own"}}}}},
+              {"spec", {{"selector", {{"app", "users-own"}}}}}};
+  ASSERT_TRUE(kube_.Create(resources::Services(), "senren", svc).ok());
+  Json sts = {{"apiVersion", "apps/v1"},
+              {"kind", "StatefulSet"},
+              {"metadata", {{"name", "redis-theirs"},
+                            {"ownerReferences", Json::array({{{"apiVersion", "apps/v1"},
+                                                              {"kind", "Deployment"},
+                                                              {"name", "users-own"},
+                                                              {"uid", "uid-users-own"},
+                                                              {"controller", true}}})}}},
+              {"spec", {{"replicas", 4}}}};
+  ASSERT_TRUE(kube_.Create(resources::StatefulSets(), "senren", sts).ok());
+  const Json svc_before = Get(resources::Services(), "redis-mine");
+  const Json sts_before = Get(resources::StatefulSets(), "redis-theirs");
+  ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("mine", 1)).ok());
+  ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("theirs", 1)).ok());
+  controller_->Start();
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "mine") == "Failed"; }));
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "theirs") == "Failed"; }));
+  Json mine = Get(resources::RedisDatabases(), "mine")["status"];
+  EXPECT_THAT(mine["message"].get<std::string>(),
+              HasSubstr("Service senren/redis-mine already exists and is not owned by this "
+                        "RedisDatabase (it has no controller ownerReference)"));
+  EXPECT_EQ(mine["conditions"][2]["reason"], "ChildConflict");
+  EXPECT_THAT(Get(resources::RedisDatabases(), "theirs")["status"]["message"].get<std::string>(),
+              HasSubstr("StatefulSet senren/redis-theirs already exists and is not owned by this "
+                        "RedisDatabase (it is controlled by Deployment users-own)"));
+  // Retried with backoff, and never written.
+  const std::string key = Controller::QueueKey(Kind::kRedisDatabase, "senren", "mine");
+  for (int i = 0; i < 3; ++i) EXPECT_FALSE(controller_->Reconcile(key).ok());
+  EXPECT_EQ(Get(resources::Services(), "redis-mine"), svc_before);
+  EXPECT_EQ(Get(resources::StatefulSets(), "redis-theirs"), sts_before);
+  EXPECT_TRUE(Get(resources::StatefulSets(), "redis-mine").is_null()) << "stops at the conflict";
+
+  // Once the person removes their object, the name is free and the CR gets its child.
+  ASSERT_TRUE(kube_.Delete(resources::Services(), "senren", "redis-mine", {}).ok());
+  const std::string uid = Get(resources::RedisDatabases(), "mine")["metadata"]["uid"];
+  EXPECT_TRUE(Eventually([&] {
+    Json now = Get(resources::Services(), "redis-mine");
+    return !now.is_null() && now["metadata"].contains("ownerReferences") &&
+           now["metadata"]["ownerReferences"][0]["uid"] == uid;
+  }));
+  EXPECT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "mine") == "Provisioning"; }));
+}
+
+// Labels can be removed by hand; the controller ownerReference carrying the CR's uid still
+// says the child is ours, so it is written (and labelled) again, not refused.
+TEST_F(ControllerTest, OwnChildWithoutLabelsIsRelabelled) {
+  ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("bare", 1)).ok());
+  const std::string uid = Get(resources::RedisDatabases(), "bare")["metadata"]["uid"];
+  Json svc = {{"apiVersion", "v1"},
+              {"kind", "Service"},
+              {"metadata", {{"name", "redis-bare"},
+                            {"ownerReferences", Json::array({{{"apiVersion", "senren.io/v1alpha1"},
+                                                              {"kind", "RedisDatabase"},
+                                                              {"name", "bare"},
+                                                              {"uid", uid},
+                                                              {"controller", true}}})}}},
+              {"spec", {{"selector", {{"app", "stale"}}}}}};
+  ASSERT_TRUE(kube_.Create(resources::Services(), "senren", svc).ok());
+  controller_->Start();
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "bare") == "Provisioning"; }));
+  Json now = Get(resources::Services(), "redis-bare");
+  EXPECT_EQ(now["metadata"]["labels"]["app.kubernetes.io/managed-by"], "senren-controller");
+  EXPECT_EQ(now["spec"]["selector"]["app.kubernetes.io/instance"], "bare");
+}
+
 TEST_F(ControllerTest, SameNameInBothKindsDoesNotCollide) {
   Json asc = {{"apiVersion", "senren.io/v1alpha1"},
               {"kind", "AerospikeCluster"},

@@ -224,10 +224,14 @@ std::string MetadataValue(const Json& cr, const char* field, const char* key) {
 }
 
 bool IsManagedBy(const Json& cr, std::string_view region) {
-  if (MetadataValue(cr, "labels", kManagedByLabel) == kManagedByValue &&
-      MetadataValue(cr, "labels", kRegionLabel) == RegionLabelValue(region)) {
-    return true;
-  }
+  // The managed-by label is the only mark of ownership: removing it is how a person takes a
+  // CR out of Senren's hands, so nothing else (an annotation left behind) may bring it back.
+  if (MetadataValue(cr, "labels", kManagedByLabel) != kManagedByValue) return false;
+  // Which region: the label, or the annotation when a hand edit removed only the label. A
+  // region label naming another region wins over the annotation, so two planes never both
+  // claim one CR.
+  const std::string label = MetadataValue(cr, "labels", kRegionLabel);
+  if (!label.empty()) return label == RegionLabelValue(region);
   return MetadataValue(cr, "annotations", kRegionAnnotation) == region;
 }
 

@@ -67,14 +67,32 @@ TEST(ConvertTest, CrWithWrongTypesIsInvalidAndNamed) {
   EXPECT_TRUE(absl::IsInvalidArgument(CrToResource(cr).status()));
 }
 
-TEST(ConvertTest, ManagedMeansOurLabelsOrOurRegionAnnotation) {
+TEST(ConvertTest, ManagedMeansOurManagedByLabelAndOurRegion) {
   Json cr = ResourceToCr(Redis("sessions", 512), Ctx());
   EXPECT_TRUE(IsManagedBy(cr, "aws:us-east-1"));
   EXPECT_TRUE(HasManagedMetadata(cr, "aws:us-east-1"));
   EXPECT_FALSE(IsManagedBy(cr, "gcp:us-central1"));
-  cr["metadata"]["labels"].erase("app.kubernetes.io/managed-by");
-  EXPECT_TRUE(IsManagedBy(cr, "aws:us-east-1"));  // still annotated: a hand edit to undo
-  EXPECT_FALSE(HasManagedMetadata(cr, "aws:us-east-1"));
+
+  // Only the region label removed: the annotation still says which region, a hand edit to undo.
+  Json no_region = cr;
+  no_region["metadata"]["labels"].erase("senren.io/region");
+  EXPECT_TRUE(IsManagedBy(no_region, "aws:us-east-1"));
+  EXPECT_FALSE(IsManagedBy(no_region, "gcp:us-central1"));
+  EXPECT_FALSE(HasManagedMetadata(no_region, "aws:us-east-1"));
+  // A region label naming another region wins over our annotation: one plane claims a CR.
+  Json moved = cr;
+  moved["metadata"]["labels"]["senren.io/region"] = "gcp.us-central1";
+  EXPECT_FALSE(IsManagedBy(moved, "aws:us-east-1"));
+  EXPECT_TRUE(IsManagedBy(moved, "gcp:us-central1"));
+
+  // The managed-by label removed: detached from Senren, whatever region marks it still carries.
+  Json detached = cr;
+  detached["metadata"]["labels"].erase("app.kubernetes.io/managed-by");
+  EXPECT_FALSE(IsManagedBy(detached, "aws:us-east-1"));
+  detached["metadata"]["labels"]["app.kubernetes.io/managed-by"] = "helm";
+  EXPECT_FALSE(IsManagedBy(detached, "aws:us-east-1"));
+  detached["metadata"]["labels"].erase("senren.io/region");
+  EXPECT_FALSE(IsManagedBy(detached, "aws:us-east-1")) << "the annotation alone is not ours";
   const Json foreign = {{"kind", "RedisDatabase"}, {"metadata", {{"name", "sessions"}}}};
   EXPECT_FALSE(IsManagedBy(foreign, "aws:us-east-1"));
   EXPECT_EQ(ManagedSelector("aws:us-east-1"),

@@ -100,6 +100,26 @@ TEST(ReconcilePlanTest, UnmanagedAndOtherRegionsCrsAreNeverTouched) {
   EXPECT_NE(p.refused[0].find("not managed"), std::string::npos);
 }
 
+// A CR a person took out of Senren's hands by removing the managed-by label keeps our
+// region label and annotations: it is neither taken back (wanted) nor deleted (no longer
+// desired).
+TEST(ReconcilePlanTest, CrDetachedByRemovingTheManagedByLabelIsNeverTouched) {
+  Json wanted = *Cr(Redis("wanted", 64));
+  wanted["metadata"]["labels"].erase("app.kubernetes.io/managed-by");
+  wanted["spec"]["memoryMb"] = 32;
+  Json dropped = *Cr(Redis("dropped", 64));
+  dropped["metadata"]["labels"].erase("app.kubernetes.io/managed-by");
+  dropped["metadata"]["labels"].erase("senren.io/region");  // only the annotation is left
+  PlanInput in = Input(5, {Redis("wanted", 64)});
+  in.current[v1::RESOURCE_KIND_REDIS_DATABASE] = {std::make_shared<const Json>(wanted),
+                                                  std::make_shared<const Json>(dropped)};
+  const ReconcilePlan p = PlanReconcile(in);
+  EXPECT_TRUE(p.applies.empty()) << ApplyNames(p)[0];
+  EXPECT_TRUE(p.deletes.empty()) << DeleteNames(p)[0];
+  ASSERT_EQ(p.refused.size(), 1u);
+  EXPECT_NE(p.refused[0].find("RedisDatabase/wanted"), std::string::npos);
+}
+
 TEST(ReconcilePlanTest, MissingCrdRefusesThatKindOnlyAndDeletesNothingOfIt) {
   PlanInput in = Input(6, {Redis("a", 64), Aerospike("p", 1)});
   in.current.erase(v1::RESOURCE_KIND_AEROSPIKE_CLUSTER);

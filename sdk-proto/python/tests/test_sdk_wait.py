@@ -67,6 +67,20 @@ def test_an_older_ready_status_of_a_changed_resource_is_not_enough(client: Clien
     assert client.wait_ready(REGION, version=2, timeout=5).resource("sessions")[0].state_version == 2
 
 
+def test_a_ready_status_without_a_version_is_not_enough(client: Client, server: FakeServer) -> None:
+    # state_version 0: the CR carried no senren.io/state-version, so nothing says which spec runs.
+    client.apply_state(REGION, [redis()])
+    client.apply_state(REGION, [redis(memory_mb=1024)])
+    server.servicer.report_cluster(REGION, "prod", 2, 1, 1)
+    server.servicer.report_resource(REGION, "prod", "RedisDatabase/sessions", True, 0)
+    with pytest.raises(senren.Timeout) as e:
+        client.wait_ready(REGION, version=2, timeout=0.5)
+    assert e.value.not_ready == [
+        "prod: RedisDatabase/sessions: ready at no known version, waiting for version 2"]
+    later(0.2, server.servicer.report_resource, REGION, "prod", "RedisDatabase/sessions", True, 2)
+    assert client.wait_ready(REGION, version=2, timeout=5).resource("sessions")[0].state_version == 2
+
+
 def test_timeout_names_what_is_not_ready(client: Client, server: FakeServer) -> None:
     client.apply_state(REGION, [redis(), redis("cache")])
     server.servicer.report_cluster(REGION, "prod", 1, 2, 1)

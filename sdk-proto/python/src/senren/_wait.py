@@ -124,7 +124,11 @@ class ReadinessTracker:
         if st is None or not st.ready:
             return False
         s = st.state_version
-        if s == 0 or s >= target:
+        if s == 0:
+            # No version on the status (a CR without the state-version annotation): nothing
+            # says it runs the spec wanted, so it proves nothing about any version.
+            return False
+        if s >= target:
             return True
         return self._refs(s).get(ref) == want
 
@@ -219,6 +223,8 @@ class ReadinessTracker:
                         f"{n}: {ref}: {st.phase or 'not ready'} "
                         f"({st.ready_replicas}/{st.replicas} replicas){msg}"
                     )
+                elif st.state_version == 0:
+                    lines.append(f"{n}: {ref}: ready at no known version, waiting for version {target}")
                 else:
                     lines.append(
                         f"{n}: {ref}: ready at version {st.state_version}, waiting for version {target}"

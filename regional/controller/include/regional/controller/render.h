@@ -43,7 +43,7 @@ struct AerospikeSpec {
   std::vector<AerospikeNamespaceSpec> namespaces;
 };
 
-// The spec of a CR, checked against SPEC §7 (the CRD schema checks the same bounds; this
+// The spec of a CR, checked against docs/design.md §7 (the CRD schema checks the same bounds; this
 // catches CRs stored before a rule existed, e.g. replicationFactor > size after a
 // scale-down). InvalidArgument names the field.
 absl::StatusOr<RedisSpec> ParseRedisSpec(const Json& spec);

@@ -60,8 +60,9 @@ Json ResourceToCr(const v1::Resource& resource, const CrContext& context);
 // field has the wrong type or an unknown enum value. The result is not canonicalized.
 absl::StatusOr<v1::Resource> CrToResource(const Json& cr);
 
-// True when `cr` belongs to `region`'s plane: labelled managed-by=senren and with the
-// region label, or (a hand edit removed a label) annotated with the region key.
+// True when `cr` belongs to `region`'s plane: labelled managed-by=senren (without that
+// label a CR is never ours, whatever else it carries) and with `region`'s region label, or,
+// when the region label is missing, annotated with the region key.
 bool IsManagedBy(const Json& cr, std::string_view region);
 
 // True when every label and annotation ResourceToCr sets for `region` (except the
