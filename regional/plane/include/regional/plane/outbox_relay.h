@@ -22,11 +22,17 @@ struct OutboxRelayOptions {
   std::chrono::milliseconds retry_backoff{1000};
 };
 
-// Publishes the outbox to Kafka in id order and deletes exactly the entries Kafka
-// confirmed. One thread (Start..Stop). A round waits for every delivery report of its batch
-// (the idempotent producer retries until the broker answers), so with Kafka down the
-// outbox grows and drains, in order, when Kafka is back. Entries still unconfirmed at Stop
-// are published again by the next relay: duplicates are harmless on a compacted topic.
+// Publishes the outbox to Kafka in id order and deletes the entries Kafka confirmed. One
+// thread (Start..Stop). A round waits for every delivery report of its batch (the
+// idempotent producer retries until the broker answers), so with Kafka down the outbox
+// grows and drains, in order, when Kafka is back.
+//
+// Status never goes backwards on the compacted topic: per key, once a round has an entry
+// confirmed, every older entry of that key is deleted too (superseded), whether its
+// delivery failed or was still unanswered, and is never sent again. Only entries newer
+// than every confirmed one of their key are retried, so they land after it. Those left
+// unconfirmed at Stop are published again by the next relay: duplicates in id order are
+// harmless on a compacted topic.
 class OutboxRelay {
  public:
   OutboxRelay(StatusOutbox* outbox, kafka::Producer* producer, OutboxRelayOptions options);
@@ -39,8 +45,13 @@ class OutboxRelay {
   // Wakes the relay: something was put into the outbox.
   void Notify();
 
+  // Entries deleted because Kafka confirmed them.
   int64_t published() const { return published_.load(); }
+  // Failed delivery attempts (a record retried twice and failing twice counts 2).
   int64_t failed() const { return failed_.load(); }
+  // Entries deleted unsent, or unconfirmed, because a newer entry of their key was
+  // confirmed. Each entry this relay deletes is counted once, in published or here.
+  int64_t superseded() const { return superseded_.load(); }
 
  private:
   void Run();
@@ -53,6 +64,7 @@ class OutboxRelay {
   std::thread thread_;
   std::atomic<int64_t> published_{0};
   std::atomic<int64_t> failed_{0};
+  std::atomic<int64_t> superseded_{0};
 
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
