@@ -225,6 +225,16 @@ cmd_status() {
   return $down
 }
 
+# in_layer PART PATTERN...: true when PART matches one of the glob patterns.
+in_layer() {
+  local part=$1 pat; shift
+  for pat in "$@"; do
+    # shellcheck disable=SC2053
+    [[ $part == $pat ]] && return 0
+  done
+  return 1
+}
+
 cmd_down() {
   local purge=0 c i slug
   for a in "$@"; do
@@ -234,15 +244,24 @@ cmd_down() {
     esac
   done
   if [[ -d $LAB_DIR/pids ]]; then
-    local parts=() f
-    for f in "$LAB_DIR"/pids/*.pid; do
-      [[ -e $f ]] || continue
-      f=$(basename "$f" .pid)
-      # PostgreSQL's fast shutdown is SIGINT (SIGTERM waits for every client to leave).
-      [[ $f == postgres ]] && f=postgres:INT
-      parts+=("$f")
+    # In layers, clients before their servers: a daemon stopping while its apiserver, etcd
+    # or broker is already gone hangs in its last requests (releasing its Lease, flushing
+    # its outbox) until it is killed. Each layer gets up to 15 s.
+    local layer f parts pats
+    for layer in 'senren-*' '*-kube-controller-manager *-kube-scheduler *-kwok' \
+                 '*-kube-apiserver kafka' '*-etcd postgres' '*'; do
+      parts=()
+      read -r -a pats <<<"$layer"  # split without expanding the globs
+      for f in "$LAB_DIR"/pids/*.pid; do
+        [[ -e $f ]] || continue
+        f=$(basename "$f" .pid)
+        in_layer "$f" "${pats[@]}" || continue
+        # PostgreSQL's fast shutdown is SIGINT (SIGTERM waits for every client to leave).
+        [[ $f == postgres ]] && f=postgres:INT
+        parts+=("$f")
+      done
+      ((${#parts[@]})) && stop_parts "${parts[@]}"
     done
-    ((${#parts[@]})) && stop_parts "${parts[@]}"
   fi
   if ((purge)); then
     rm -rf "$LAB_DIR"

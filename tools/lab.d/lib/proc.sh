@@ -41,6 +41,9 @@ start_part() {
   if [[ $1 == --as ]]; then as=$2; shift 2; fi
   [[ $1 == -- ]] && shift
   mkdir -p "$LAB_DIR/pids" "$(dirname "$logf")"
+  # The previous run's log is kept beside the new one: how a part stopped or died is
+  # often the question. (A fresh log: health checks read it.)
+  [[ -s $logf ]] && mv -f "$logf" "$logf.1"
   : >"$logf"
   if [[ -n $as ]]; then
     chown "$as" "$logf"
@@ -81,8 +84,7 @@ wait_for() {
 }
 
 # stop_parts PART[:SIGNAL]...: signals every live part at once, waits up to 15 s for all
-# of them, then kills what is left. Dependents go first in the list only for their logs'
-# sake; the order does not matter for correctness.
+# of them, then kills what is left. (down calls it once per layer, clients first.)
 stop_parts() {
   local spec part sig pid pids=() names=() i
   for spec in "$@"; do
