@@ -1,13 +1,17 @@
-// senren-regional: wiring only (flags, kubeconfig, Kafka, data dir, signals). The logic
-// lives in the senren_regional_plane library.
+// senren-regional: wiring only (flags, kubeconfig, Kafka, data dir, leader election,
+// signals). The logic lives in the senren_regional_plane library.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
+#include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
+#include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <random>
 #include <thread>
 
 #include <nlohmann/json.hpp>
@@ -17,6 +21,7 @@
 #include "kafka/kafka.h"
 #include "regional/kube/curl_kube_client.h"
 #include "regional/kube/kubeconfig.h"
+#include "regional/kube/leader_election.h"
 #include "regional/plane/outbox_relay.h"
 #include "regional/plane/regional_plane.h"
 #include "regional/plane/snapshot_source.h"
@@ -31,6 +36,21 @@ std::atomic<bool> g_stop{false};
 void OnSignal(int) { g_stop.store(true); }
 
 std::string CachePath(const std::string& data_dir) { return data_dir + "/cache"; }
+
+// "<host>-<pid>-<6 hex digits>": the random part tells apart two runs that reuse a pid
+// (containers), so a restarted plane never mistakes its predecessor's Lease for its own.
+std::string DefaultIdentity() {
+  char host[256] = {0};
+  gethostname(host, sizeof(host) - 1);
+  std::random_device rd;
+  char suffix[8];
+  std::snprintf(suffix, sizeof(suffix), "%06x", rd() & 0xffffffu);
+  return std::string(host) + "-" + std::to_string(getpid()) + "-" + suffix;
+}
+
+std::chrono::milliseconds Seconds(double s) {
+  return std::chrono::milliseconds(static_cast<int64_t>(std::llround(s * 1000)));
+}
 
 int History(const std::string& data_dir, size_t limit, const std::string& output) {
   plane::RocksDbStateCacheOptions o;
@@ -91,6 +111,9 @@ int main(int argc, char** argv) {
   std::string region, cluster, kubeconfig, context, brokers = "127.0.0.1:59092";
   std::string prefix = "senren", ns = "senren", data_dir, log_level = "info";
   int heartbeat_s = 10, resync_s = 30, status_partitions = 12;
+  bool leader_elect = true;
+  double lease_s = 15, renew_s = 10, retry_s = 2;
+  std::string lease_namespace, lease_name, identity = DefaultIdentity();
   app.add_option("--region", region, "Region key, e.g. aws:us-east-1");
   app.add_option("--cluster", cluster, "Cluster name within the region, e.g. prod");
   app.add_option("--kubeconfig", kubeconfig,
@@ -105,6 +128,20 @@ int main(int argc, char** argv) {
   app.add_option("--status-partitions", status_partitions,
                  "Partitions of {prefix}-status when the plane creates it (default: 12)");
   app.add_option("--log-level", log_level, "trace|debug|info|warn|error (default: info)");
+  app.add_flag("--leader-elect,!--no-leader-elect", leader_elect,
+               "Write only while holding the Lease, so one plane writes per cluster (default: on)");
+  app.add_option("--lease-duration", lease_s,
+                 "Seconds a Lease stays valid without renewal (default: 15)");
+  app.add_option("--renew-deadline", renew_s,
+                 "Seconds after its last renewal at which a leader stops writing (default: 10)");
+  app.add_option("--retry-period", retry_s,
+                 "Seconds between attempts to acquire or renew the Lease (default: 2)");
+  app.add_option("--leader-election-namespace", lease_namespace,
+                 "Namespace of the Lease (default: --namespace)");
+  app.add_option("--leader-election-name", lease_name,
+                 "Lease name (default: senren-regional-<region>, e.g. senren-regional-aws.us-east-1)");
+  app.add_option("--identity", identity,
+                 "This plane's identity in the Lease (default: host-pid-random)");
   auto* history = app.add_subcommand("history", "Show the versions this plane applied locally");
   std::string history_dir, output = "table";
   size_t limit = 50;
@@ -120,6 +157,20 @@ int main(int argc, char** argv) {
     return 2;
   }
 
+  kube::LeaderElectionOptions le;
+  le.ns = lease_namespace.empty() ? ns : lease_namespace;
+  le.name = lease_name.empty() ? plane::LeaseName(region) : lease_name;
+  le.identity = identity;
+  le.lease_duration = Seconds(lease_s);
+  le.renew_deadline = Seconds(renew_s);
+  le.retry_period = Seconds(retry_s);
+  if (leader_elect) {
+    if (absl::Status s = kube::ValidateLeaderElectionOptions(le); !s.ok()) {
+      std::cerr << s.message() << "\n";
+      return 2;
+    }
+  }
+
   auto config = kube::ResolveKubeConfig(kubeconfig, context);
   if (!config.ok()) {
     spdlog::error("{}", config.status().ToString());
@@ -130,6 +181,20 @@ int main(int argc, char** argv) {
     spdlog::error("{}", client.status().ToString());
     return 1;
   }
+  // The elector's own client: one attempt per request, none longer than the renew
+  // deadline, so an abandoned renewal ends soon after the elector gave up on it (the
+  // elector bounds each wait by what is left until the deadline itself).
+  kube::CurlKubeClientOptions eo;
+  eo.request_timeout = le.renew_deadline;
+  eo.connect_timeout = std::min(eo.connect_timeout, le.renew_deadline);
+  eo.max_attempts = 1;
+  eo.user_agent = "senren-regional";
+  auto election_client = kube::CurlKubeClient::Create(*config, eo);
+  if (!election_client.ok()) {
+    spdlog::error("{}", election_client.status().ToString());
+    return 1;
+  }
+  kube::LeaderElector elector(election_client->get(), le);
   std::error_code ec;
   std::filesystem::create_directories(data_dir, ec);
   if (ec) {
@@ -168,48 +233,104 @@ int main(int argc, char** argv) {
   po.ns = ns;
   po.heartbeat_interval = std::chrono::seconds(heartbeat_s);
   po.resync_interval = std::chrono::seconds(resync_s);
+  if (leader_elect) po.may_write = [&elector] { return elector.IsLeader(); };
   plane::RegionalPlane rp(po, client->get(), &source, cache->get(), outbox->get(),
                           [&relay] { relay.Notify(); });
   spdlog::info("senren-regional {}/{} on {} (namespace {}), Kafka {} ({}-state → {})", region,
                cluster, (*client)->config().server, ns, brokers, prefix, status_topic);
-  if (absl::Status s = rp.Start(); !s.ok()) {
-    spdlog::error("{}", s.ToString());
-    return 1;
-  }
-  // The status topic is created (compacted) when missing; the relay starts once it exists,
-  // and the outbox keeps everything meanwhile.
-  std::thread topic_thread([&] {
-    senren::kafka::TopicSpec spec{status_topic, status_partitions, 1,
-                                  {{"cleanup.policy", "compact"},
-                                   {"min.compaction.lag.ms", "0"},
-                                   {"segment.ms", "3600000"}}};
+
+  // Everything that reads Kafka, writes the cluster or sends status runs only while this
+  // plane leads; a standby holds its data dir and waits for the Lease.
+  std::atomic<bool> running{false};
+  std::thread topic_thread;
+  auto start = [&]() -> bool {
+    if (absl::Status s = rp.Start(); !s.ok()) {
+      spdlog::error("{}", s.ToString());
+      return false;
+    }
+    // The status topic is created (compacted) when missing; the relay starts once it
+    // exists, and the outbox keeps everything meanwhile.
+    topic_thread = std::thread([&] {
+      senren::kafka::TopicSpec spec{status_topic, status_partitions, 1,
+                                    {{"cleanup.policy", "compact"},
+                                     {"min.compaction.lag.ms", "0"},
+                                     {"segment.ms", "3600000"}}};
+      while (!g_stop.load()) {
+        absl::Status s = senren::kafka::EnsureTopic(brokers, spec, std::chrono::seconds(10));
+        if (s.ok()) {
+          relay.Start();
+          return;
+        }
+        spdlog::warn("creating {}: {}; retrying", status_topic, s.ToString());
+        for (int i = 0; i < 20 && !g_stop.load(); ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(100));
+        }
+      }
+    });
+    running.store(true);
+    return true;
+  };
+  auto stop = [&] {
+    spdlog::info("stopping");
+    if (topic_thread.joinable()) topic_thread.join();
+    rp.Stop();
+    relay.Stop();
+    (void)(*producer)->Flush(std::chrono::seconds(2));
+  };
+  auto log_first_reconcile = [&, logged = false]() mutable {
+    if (logged || !running.load() || !rp.WaitForFirstReconcile(absl::ZeroDuration())) return;
+    logged = true;
+    const auto st = rp.stats();
+    spdlog::info("first reconcile done {} after start ({})",
+                 absl::FormatDuration(st.first_reconcile),
+                 st.first_reconcile_from_cache ? "from the state cache" : "from Kafka");
+  };
+
+  if (!leader_elect) {
+    if (!start()) return 1;
     while (!g_stop.load()) {
-      absl::Status s = senren::kafka::EnsureTopic(brokers, spec, std::chrono::seconds(10));
-      if (s.ok()) {
-        relay.Start();
-        return;
-      }
-      spdlog::warn("creating {}: {}; retrying", status_topic, s.ToString());
-      for (int i = 0; i < 20 && !g_stop.load(); ++i) {
-        std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      }
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      log_first_reconcile();
     }
-  });
-  bool logged_first = false;
-  while (!g_stop.load()) {
-    std::this_thread::sleep_for(std::chrono::milliseconds(100));
-    if (!logged_first && rp.WaitForFirstReconcile(absl::ZeroDuration())) {
-      logged_first = true;
-      const auto st = rp.stats();
-      spdlog::info("first reconcile done {} after start ({})",
-                   absl::FormatDuration(st.first_reconcile),
-                   st.first_reconcile_from_cache ? "from the state cache" : "from Kafka");
-    }
+    stop();
+    return 0;
   }
-  spdlog::info("stopping");
-  topic_thread.join();
-  rp.Stop();
-  relay.Stop();
-  (void)(*producer)->Flush(std::chrono::seconds(2));
-  return 0;
+
+  spdlog::info("leader election: {} waits for the Lease {}/{} (lease {} ms, renew deadline "
+               "{} ms, retry {} ms); nothing is read, written or reported until it leads",
+               le.identity, le.ns, le.name, le.lease_duration.count(),
+               le.renew_deadline.count(), le.retry_period.count());
+  std::atomic<bool> start_failed{false};
+  std::thread watcher([&] {
+    while (!g_stop.load()) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      log_first_reconcile();
+    }
+    elector.Stop();
+  });
+  const bool stopped = elector.Run(
+      [&] {
+        if (!start()) {
+          start_failed.store(true);
+          g_stop.store(true);
+        }
+      },
+      [&] {
+        if (!g_stop.load()) {
+          // Lost (not renewed in time, or taken): IsLeader() already fences every write;
+          // exiting at once also ends requests in flight and the client's retries, well
+          // before the Lease can pass to another plane. The cache and the outbox are
+          // durable at each write, as after kill -9; a restart waits for the Lease again.
+          spdlog::error("lost the Lease {}/{}; exiting now so that no write follows", le.ns,
+                        le.name);
+          spdlog::default_logger()->flush();
+          std::fflush(stdout);
+          std::_Exit(1);
+        }
+        stop();
+      });
+  g_stop.store(true);
+  watcher.join();
+  if (start_failed.load()) return 1;
+  return stopped ? 0 : 1;
 }

@@ -1,5 +1,6 @@
-// senren-regional as the lab runs it (a subprocess with the lab.sh flags): kill -9, a new
-// version while it is down, a restart → it converges; `history` shows the local versions.
+// senren-regional as the lab runs it (a subprocess with the lab.sh flags, so under its
+// Lease with the default timings): kill -9, a new version while it is down, a restart → it
+// converges; `history` shows the local versions.
 #include <gtest/gtest.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -127,10 +128,12 @@ TEST_F(RegionalBinaryLabTest, KilledPlaneConvergesOnRestartAndKeepsItsHistory) {
   ASSERT_TRUE(client_->Delete(kube::resources::RedisDatabases(), ns_->name(), "a", {}).ok());
 
   StartBinary();
+  // The killed plane did not release its Lease: the restarted one (a new identity) leads
+  // once it has seen the Lease unrenewed for the lease duration (15 s), as in the lab.
   ASSERT_TRUE(Eventually([&] {
     auto a = Get("a");
     return a && (*a)["spec"]["memoryMb"] == 128 && VersionOf("c") == "2" && !Get("b");
-  }, std::chrono::seconds(30))) << ReadFile(dir_ / "regional.log");
+  }, std::chrono::seconds(45))) << ReadFile(dir_ / "regional.log");
   ASSERT_TRUE(Eventually([&] {
     return ReadFile(dir_ / "regional.log").find("from the state cache") != std::string::npos;
   }, std::chrono::seconds(30))) << ReadFile(dir_ / "regional.log");

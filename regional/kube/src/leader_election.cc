@@ -4,24 +4,129 @@
 
 #include <ctime>
 
+#include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/time.h"
 #include "regional/kube/errors.h"
 
 namespace senren::regional::kube {
+namespace {
+
+int64_t ToNanos(std::chrono::steady_clock::time_point t) {
+  return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
+}
+
+}  // namespace
 
 std::string NowMicroTime() {
   return absl::FormatTime("%Y-%m-%dT%H:%M:%E6SZ", absl::Now(), absl::UTCTimeZone());
 }
 
+absl::Status ValidateLeaderElectionOptions(const LeaderElectionOptions& o) {
+  if (o.retry_period.count() <= 0) {
+    return absl::InvalidArgumentError("leader election: the retry period must be positive");
+  }
+  if (o.lease_duration < std::chrono::seconds(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("leader election: the lease duration (", o.lease_duration.count(),
+                     " ms) must be at least 1 s: a Lease holds whole seconds"));
+  }
+  if (o.renew_deadline >= o.lease_duration) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "leader election: the renew deadline (", o.renew_deadline.count(),
+        " ms) must be shorter than the lease duration (", o.lease_duration.count(),
+        " ms): the difference is the margin in which a stepped-down leader's last writes land"));
+  }
+  if (o.retry_period >= o.renew_deadline) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "leader election: the retry period (", o.retry_period.count(),
+        " ms) must be shorter than the renew deadline (", o.renew_deadline.count(),
+        " ms), or a single failed renewal loses the Lease"));
+  }
+  return absl::OkStatus();
+}
+
 LeaderElector::LeaderElector(KubeClient* client, LeaderElectionOptions options)
     : client_(client), options_(std::move(options)) {}
 
-bool LeaderElector::TryAcquireOrRenew() {
-  const int duration_s = static_cast<int>(
-      std::chrono::duration_cast<std::chrono::seconds>(options_.lease_duration).count());
+LeaderElector::~LeaderElector() {
+  Stop();
+  if (request_thread_.joinable()) request_thread_.join();
+}
+
+bool LeaderElector::IsLeader() const {
+  return leader_.load() && ToNanos(Clock::now()) < leading_until_ns_.load();
+}
+
+void LeaderElector::Stop() {
+  absl::MutexLock lock(&mu_);
+  stop_ = true;
+}
+
+bool LeaderElector::WaitStop(Clock::time_point deadline) {
+  absl::MutexLock lock(&mu_);
+  const auto left = deadline - Clock::now();
+  if (left > Clock::duration::zero()) {
+    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::FromChrono(left));
+  }
+  return stop_;
+}
+
+absl::StatusOr<Json> LeaderElector::CallBefore(Clock::time_point deadline,
+                                               std::function<absl::StatusOr<Json>()> call,
+                                               bool interruptible) {
+  {
+    absl::MutexLock lock(&mu_);
+    if (pending_ != nullptr && !pending_->done) {
+      // A new request could only queue behind it in a sick client; the attempt fails.
+      return absl::DeadlineExceededError(absl::StrCat(
+          "Lease ", options_.ns, "/", options_.name,
+          ": an earlier request has not answered yet; not sending another"));
+    }
+    if (interruptible && stop_) return absl::CancelledError("leader election stopped");
+  }
+  if (request_thread_.joinable()) request_thread_.join();
+  if (Clock::now() >= deadline) {
+    return absl::DeadlineExceededError(
+        absl::StrCat("Lease ", options_.ns, "/", options_.name, ": no time left before the deadline"));
+  }
+  auto pending = std::make_shared<Pending>();
+  {
+    absl::MutexLock lock(&mu_);
+    pending_ = pending;
+  }
+  // The helper thread outlives an abandoned wait; it only touches `pending` and mu_,
+  // and the destructor joins it before either goes away.
+  request_thread_ = std::thread([this, pending, call = std::move(call)] {
+    absl::StatusOr<Json> result = call();
+    absl::MutexLock lock(&mu_);
+    pending->result = std::move(result);
+    pending->done = true;
+  });
+  absl::MutexLock lock(&mu_);
+  auto ready = [this, &pending, interruptible]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return pending->done || (interruptible && stop_);
+  };
+  const auto left = deadline - Clock::now();
+  if (left > Clock::duration::zero()) {
+    mu_.AwaitWithTimeout(absl::Condition(&ready), absl::FromChrono(left));
+  }
+  if (pending->done) return std::move(pending->result);
+  if (interruptible && stop_) return absl::CancelledError("leader election stopped");
+  return absl::DeadlineExceededError(absl::StrCat(
+      "Lease ", options_.ns, "/", options_.name, ": the apiserver did not answer in time"));
+}
+
+LeaderElector::Attempt LeaderElector::TryAcquireOrRenewBefore(Clock::time_point deadline) {
+  // Whole seconds, rounded up: a Lease never claims less than we wait for.
+  const int duration_s = static_cast<int>((options_.lease_duration.count() + 999) / 1000);
   const std::string now = NowMicroTime();
-  absl::StatusOr<Json> lease = client_->Get(resources::Leases(), options_.ns, options_.name);
+  KubeClient* const client = client_;
+  const std::string ns = options_.ns;
+  const std::string name = options_.name;
+  absl::StatusOr<Json> lease = CallBefore(
+      deadline, [client, ns, name] { return client->Get(resources::Leases(), ns, name); },
+      /*interruptible=*/true);
   if (absl::IsNotFound(lease.status())) {
     Json fresh = {{"apiVersion", "coordination.k8s.io/v1"},
                   {"kind", "Lease"},
@@ -32,16 +137,26 @@ bool LeaderElector::TryAcquireOrRenew() {
                     {"acquireTime", now},
                     {"renewTime", now},
                     {"leaseTransitions", 0}}}};
-    absl::StatusOr<Json> created = client_->Create(resources::Leases(), options_.ns, fresh);
-    if (!created.ok()) return false;
+    absl::StatusOr<Json> created = CallBefore(
+        deadline,
+        [client, ns, fresh] { return client->Create(resources::Leases(), ns, fresh); },
+        /*interruptible=*/true);
+    if (!created.ok()) {
+      if (!absl::IsAlreadyExists(created.status()) && !absl::IsCancelled(created.status())) {
+        spdlog::warn("leader election: {}", created.status().ToString());
+      }
+      return Attempt::kFailed;
+    }
     observed_holder_ = options_.identity;
     observed_renew_time_ = now;
-    observed_at_ = std::chrono::steady_clock::now();
-    return true;
+    observed_at_ = Clock::now();
+    return Attempt::kHeld;
   }
   if (!lease.ok()) {
-    spdlog::warn("leader election: {}", lease.status().ToString());
-    return false;
+    if (!absl::IsCancelled(lease.status())) {
+      spdlog::warn("leader election: {}", lease.status().ToString());
+    }
+    return Attempt::kFailed;
   }
   Json spec = (*lease)["spec"].is_object() ? (*lease)["spec"] : Json::object();
   const std::string holder = spec.value("holderIdentity", "");
@@ -49,12 +164,18 @@ bool LeaderElector::TryAcquireOrRenew() {
   if (holder != observed_holder_ || renew != observed_renew_time_) {
     observed_holder_ = holder;
     observed_renew_time_ = renew;
-    observed_at_ = std::chrono::steady_clock::now();
+    observed_at_ = Clock::now();
   }
   const int held_for_s = spec.value("leaseDurationSeconds", duration_s);
-  const bool expired =
-      std::chrono::steady_clock::now() > observed_at_ + std::chrono::seconds(held_for_s);
-  if (!holder.empty() && holder != options_.identity && !expired) return false;
+  const bool expired = Clock::now() > observed_at_ + std::chrono::seconds(held_for_s);
+  if (!holder.empty() && holder != options_.identity && !expired) {
+    if (holder != logged_holder_) {
+      logged_holder_ = holder;
+      spdlog::info("leader election: {}/{} is held by {}; {} waits", options_.ns, options_.name,
+                   holder, options_.identity);
+    }
+    return Attempt::kHeldByOther;
+  }
 
   Json updated = *lease;
   if (holder != options_.identity) {
@@ -65,62 +186,100 @@ bool LeaderElector::TryAcquireOrRenew() {
   spec["leaseDurationSeconds"] = duration_s;
   spec["renewTime"] = now;
   updated["spec"] = spec;
-  absl::StatusOr<Json> written = client_->Update(resources::Leases(), options_.ns, updated);
+  absl::StatusOr<Json> written = CallBefore(
+      deadline,
+      [client, ns, updated] { return client->Update(resources::Leases(), ns, updated); },
+      /*interruptible=*/true);
   if (!written.ok()) {
-    if (!IsConflict(written.status())) {
+    if (!IsConflict(written.status()) && !absl::IsCancelled(written.status())) {
       spdlog::warn("leader election: {}", written.status().ToString());
     }
-    return false;
+    return Attempt::kFailed;
   }
   observed_holder_ = options_.identity;
   observed_renew_time_ = now;
-  observed_at_ = std::chrono::steady_clock::now();
-  return true;
+  observed_at_ = Clock::now();
+  return Attempt::kHeld;
+}
+
+bool LeaderElector::TryAcquireOrRenew() {
+  return TryAcquireOrRenewBefore(Clock::now() + options_.renew_deadline) == Attempt::kHeld;
 }
 
 void LeaderElector::Release() {
-  absl::StatusOr<Json> lease = client_->Get(resources::Leases(), options_.ns, options_.name);
+  KubeClient* const client = client_;
+  const std::string ns = options_.ns;
+  const std::string name = options_.name;
+  const Clock::time_point deadline = Clock::now() + options_.renew_deadline;
+  absl::StatusOr<Json> lease = CallBefore(
+      deadline, [client, ns, name] { return client->Get(resources::Leases(), ns, name); },
+      /*interruptible=*/false);
   if (!lease.ok() || (*lease)["spec"].value("holderIdentity", "") != options_.identity) return;
   Json updated = *lease;
   updated["spec"]["holderIdentity"] = "";
   updated["spec"]["leaseDurationSeconds"] = 1;
   updated["spec"]["renewTime"] = NowMicroTime();
-  client_->Update(resources::Leases(), options_.ns, updated).status().IgnoreError();
+  CallBefore(
+      deadline,
+      [client, ns, updated] { return client->Update(resources::Leases(), ns, updated); },
+      /*interruptible=*/false)
+      .status()
+      .IgnoreError();
 }
 
 bool LeaderElector::Run(const std::function<void()>& on_started_leading,
                         const std::function<void()>& on_stopped_leading) {
-  const absl::Duration retry = absl::FromChrono(options_.retry_period);
-  while (!TryAcquireOrRenew()) {
-    if (stop_.WaitForNotificationWithTimeout(retry)) return true;
+  // A renewal counts from when its attempt began: the apiserver stamped the Lease after
+  // that, so nobody can see it expire before begin + lease_duration.
+  Clock::time_point leading_until;
+  for (;;) {
+    const Clock::time_point begin = Clock::now();
+    leading_until = begin + options_.renew_deadline;
+    if (TryAcquireOrRenewBefore(leading_until) == Attempt::kHeld &&
+        Clock::now() < leading_until) {
+      break;
+    }
+    if (WaitStop(Clock::now() + options_.retry_period)) return true;
   }
-  spdlog::info("leader election: {} leads {}/{}", options_.identity, options_.ns, options_.name);
+  leading_until_ns_.store(ToNanos(leading_until));
   leader_.store(true);
+  spdlog::info("leader election: {} leads {}/{}", options_.identity, options_.ns, options_.name);
   on_started_leading();
-  auto last_renew = std::chrono::steady_clock::now();
   bool stopped = false;
-  while (true) {
-    if (stop_.WaitForNotificationWithTimeout(retry)) {
+  for (;;) {
+    // Never sleep past the deadline: at the deadline, leadership ends.
+    if (WaitStop(std::min(Clock::now() + options_.retry_period, leading_until))) {
       stopped = true;
       break;
     }
-    if (TryAcquireOrRenew()) {
-      last_renew = std::chrono::steady_clock::now();
-    } else if (std::chrono::steady_clock::now() - last_renew > options_.renew_deadline) {
-      spdlog::error("leader election: {} could not renew {}/{} for {} ms; stepping down",
+    const Clock::time_point begin = Clock::now();
+    if (begin >= leading_until) {
+      spdlog::error("leader election: {} could not renew {}/{} within the renew deadline "
+                    "({} ms); stepping down",
                     options_.identity, options_.ns, options_.name,
                     options_.renew_deadline.count());
       break;
     }
+    const Attempt attempt = TryAcquireOrRenewBefore(leading_until);
+    if (attempt == Attempt::kHeld) {
+      leading_until = begin + options_.renew_deadline;
+      leading_until_ns_.store(ToNanos(leading_until));
+      continue;
+    }
+    if (attempt == Attempt::kHeldByOther) {
+      spdlog::error("leader election: {}/{} is held by {}; {} steps down", options_.ns,
+                    options_.name, observed_holder_, options_.identity);
+      break;
+    }
   }
   leader_.store(false);
-  if (stopped) Release();
+  leading_until_ns_.store(0);
+  spdlog::info("leader election: {} stopped leading {}/{}", options_.identity, options_.ns,
+               options_.name);
   on_stopped_leading();
+  // Only now that the caller's writers have stopped may a successor take over at once.
+  if (stopped) Release();
   return stopped;
-}
-
-void LeaderElector::Stop() {
-  if (!stop_.HasBeenNotified()) stop_.Notify();
 }
 
 }  // namespace senren::regional::kube

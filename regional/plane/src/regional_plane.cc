@@ -9,6 +9,7 @@
 #include "common/resources.h"
 #include "google/protobuf/util/time_util.h"
 #include "regional/kube/errors.h"
+#include "regional/plane/convert.h"
 
 namespace senren::regional::plane {
 namespace {
@@ -50,6 +51,19 @@ google::protobuf::Timestamp ToProto(absl::Time t) {
 
 }  // namespace
 
+std::string LeaseName(std::string_view region) {
+  std::string out = absl::StrCat("senren-regional-", RegionLabelValue(region));
+  for (char& c : out) {
+    if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
+    const bool ok = (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-' || c == '.';
+    if (!ok) c = '-';
+  }
+  if (out.size() > 253) out.resize(253);
+  // A name ends with a letter or digit.
+  while (!out.empty() && (out.back() == '-' || out.back() == '.')) out.pop_back();
+  return out;
+}
+
 RegionalPlane::RegionalPlane(RegionalPlaneOptions options, kube::KubeClient* kube,
                              SnapshotSource* source, StateCache* cache, StatusOutbox* outbox,
                              std::function<void()> on_outbox_put)
@@ -67,6 +81,19 @@ RegionalPlane::~RegionalPlane() { Stop(); }
 bool RegionalPlane::Stopping() const {
   absl::MutexLock lock(&mu_);
   return stop_;
+}
+
+bool RegionalPlane::MayWrite(const char* what) {
+  if (!options_.may_write || options_.may_write()) return true;
+  int64_t fenced = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    fenced = ++stats_.writes_fenced;
+  }
+  if (fenced == 1) {
+    spdlog::warn("not leading: {} not written; this plane writes nothing until it leads", what);
+  }
+  return false;
 }
 
 absl::Status RegionalPlane::Start() {
@@ -407,8 +434,16 @@ void RegionalPlane::Reconcile() {
   kube::ApplyOptions ao;
   ao.field_manager = kFieldManager;
   ao.force = true;
+  // Without the Lease nothing more is written; should it come back, a later reconcile
+  // finishes the job.
+  auto fenced = [this](const char* what) {
+    if (MayWrite(what)) return false;
+    absl::MutexLock lock(&mu_);
+    retry_at_ = absl::Now() + backoff_;
+    return true;
+  };
   for (const PlannedApply& a : plan.applies) {
-    if (Stopping()) return;
+    if (Stopping() || fenced("CR apply")) return;
     const std::string id = KindSlashName(a.kind, a.name);
     auto res = kube_->Apply(KubeResourceOf(a.kind), options_.ns, a.object, ao);
     if (!res.ok()) {
@@ -423,7 +458,7 @@ void RegionalPlane::Reconcile() {
     deleted_.erase(id);
   }
   for (const PlannedDelete& d : plan.deletes) {
-    if (Stopping()) return;
+    if (Stopping() || fenced("CR delete")) return;
     const std::string id = KindSlashName(d.kind, d.name);
     kube::DeleteOptions dopt;
     if (!d.uid.empty()) dopt.uid = d.uid;
@@ -554,22 +589,27 @@ void RegionalPlane::OnObject(v1::ResourceKind kind, const ObjectPtr& old_obj, co
   last_status_[key] = status;
   record.value = status.SerializeAsString();
   record.traceparent = status.traceparent();
-  PutStatus({record}, false);
+  // Not sent: the next change or resync tries again.
+  if (!PutStatus({record}, false)) last_status_.erase(key);
 }
 
 // Callers hold status_mu_ for ResourceStatus records, so they enter the outbox in the order
 // they were observed.
-void RegionalPlane::PutStatus(const std::vector<OutboxRecord>& records, bool report) {
+bool RegionalPlane::PutStatus(const std::vector<OutboxRecord>& records, bool report) {
+  // A plane without the Lease reports nothing: its heartbeat would overwrite the
+  // leader's ClusterReport under the same key.
+  if (!MayWrite(report ? "ClusterReport" : "ResourceStatus")) return false;
   absl::Status s = outbox_->Put(records);
   if (!s.ok()) {
     spdlog::error("status outbox: {}", s.ToString());
-    return;
+    return false;
   }
   {
     absl::MutexLock lock(&mu_);
     (report ? stats_.cluster_reports : stats_.status_records) += static_cast<int64_t>(records.size());
   }
   if (on_outbox_put_) on_outbox_put_();
+  return true;
 }
 
 void RegionalPlane::ResyncStatuses() {

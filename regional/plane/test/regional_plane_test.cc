@@ -59,8 +59,10 @@ class NoAerospikeKube : public FakeKubeClient {
 
 class RegionalPlaneTest : public ::testing::Test {
  protected:
-  std::unique_ptr<RegionalPlane> NewPlane(kube::KubeClient* kube = nullptr) {
+  std::unique_ptr<RegionalPlane> NewPlane(kube::KubeClient* kube = nullptr,
+                                          std::function<bool()> may_write = nullptr) {
     RegionalPlaneOptions o;
+    o.may_write = std::move(may_write);
     o.region = kRegion;
     o.cluster = "prod";
     o.ns = "senren";
@@ -345,6 +347,34 @@ TEST_F(RegionalPlaneTest, NothingIsWrittenOrDeletedWithoutASnapshot) {
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->applied_version(), 0u);
   EXPECT_EQ(r->heartbeat_interval_seconds(), 1u);
+}
+
+// A plane without the Lease (may_write false) writes no CR and sends no status, not even a
+// heartbeat that would overwrite the leader's ClusterReport; once it leads it applies.
+TEST_F(RegionalPlaneTest, NothingIsWrittenOrReportedWithoutTheLease) {
+  std::atomic<bool> leading{false};
+  auto plane = NewPlane(nullptr, [&] { return leading.load(); });
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("a", 64)}));
+  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
+  EXPECT_FALSE(Cr("a").has_value());
+  EXPECT_TRUE(outbox_.All().empty());
+  EXPECT_GT(plane->stats().writes_fenced, 0);
+  leading = true;
+  ASSERT_TRUE(Eventually([&] { return Cr("a").has_value(); }));
+  ASSERT_TRUE(Eventually([&] {
+    auto r = LastReport();
+    return r && r->applied_version() == 1;
+  }));
+  plane->Stop();
+}
+
+TEST(LeaseNameTest, IsAValidObjectNamePerRegion) {
+  EXPECT_EQ(LeaseName("aws:us-east-1"), "senren-regional-aws.us-east-1");
+  EXPECT_EQ(LeaseName("gcp:europe-west1"), "senren-regional-gcp.europe-west1");
+  EXPECT_EQ(LeaseName("Lab_X:Zone 1!"), "senren-regional-lab-x.zone-1");
+  EXPECT_LE(LeaseName(std::string(400, 'a')).size(), 253u);
 }
 
 TEST_F(RegionalPlaneTest, HandDeletedOrEditedCrIsPutBackAndReported) {

@@ -8,6 +8,7 @@
 #include <optional>
 #include <set>
 #include <string>
+#include <string_view>
 #include <thread>
 #include <vector>
 
@@ -40,7 +41,18 @@ struct RegionalPlaneOptions {
   std::chrono::milliseconds poll_timeout{500};
   // Wait for an informer's first list before a reconcile gives up (and retries). Default: 10 s.
   std::chrono::milliseconds sync_timeout{10000};
+  // Asked right before each write to the cluster (apply, delete) and each record put in
+  // the status outbox: false means this plane no longer holds its Lease, so the write is
+  // not made and the reconcile ends (counted in PlaneStats::writes_fenced). senren-regional
+  // passes LeaderElector::IsLeader. Default: empty (always write; one plane per cluster).
+  std::function<bool()> may_write;
 };
+
+// The Lease that elects the one writing plane of `region` in a cluster:
+// "senren-regional-<region>", the region as in the senren.io/region label (":" → ".",
+// "aws:us-east-1" → "senren-regional-aws.us-east-1"), lower-cased, any other character
+// a Kubernetes object name cannot hold turned into "-", at most 253 characters.
+std::string LeaseName(std::string_view region);
 
 // Counters of one plane, for logs, tests and benchmarks.
 struct PlaneStats {
@@ -63,6 +75,8 @@ struct PlaneStats {
   int64_t old_versions_ignored = 0;
   // True once the snapshot source read its partition to the end it had at start.
   bool caught_up = false;
+  // Writes not made because may_write said no (the Lease was lost).
+  int64_t writes_fenced = 0;
   int64_t status_records = 0;   // ResourceStatus records put in the outbox
   int64_t cluster_reports = 0;  // ClusterReports put in the outbox
   // Start → end of the first reconcile (from the cache when warm); infinite until then.
@@ -85,6 +99,8 @@ struct PlaneStats {
 // to have had (the cache's version, the senren.io/state-version of its managed CRs) is
 // never applied, whatever the cache or the partition holds. At every start the partition
 // is read to its end before any version from it is applied, and only the newest one is.
+// One writer per cluster: every write is gated on options.may_write (the Lease), so
+// a plane that lost its Lease writes nothing more, even before it is stopped.
 class RegionalPlane {
  public:
   // `on_outbox_put` runs after each successful outbox write (wakes the relay); may be empty.
@@ -130,10 +146,13 @@ class RegionalPlane {
   // Informer callbacks.
   void OnObject(v1::ResourceKind kind, const ObjectPtr& old_obj, const ObjectPtr& obj,
                 bool deleted);
-  void PutStatus(const std::vector<OutboxRecord>& records, bool report);
+  // False when nothing was put (fenced by may_write, or the outbox failed).
+  bool PutStatus(const std::vector<OutboxRecord>& records, bool report);
   void EmitReport();
   void ResyncStatuses();
   bool Stopping() const;
+  // options_.may_write, counted and logged when it says no.
+  bool MayWrite(const char* what);
   void SetDesired(std::shared_ptr<const CachedSnapshot> snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RegionalPlaneOptions options_;
