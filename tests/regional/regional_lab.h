@@ -3,12 +3,15 @@
 // Helpers of the regional plane's lab tests: a lab cluster's client, a unique namespace,
 // the test playing the snapshot projector, and a reader of {prefix}-status.
 
+#include <sys/types.h>
+
 #include <chrono>
 #include <functional>
 #include <map>
 #include <memory>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "kafka/kafka.h"
 #include "lab/lab_env.h"
@@ -73,5 +76,13 @@ v1::Resource Redis(const std::string& name, uint32_t memory_mb);
 v1::Resource Aerospike(const std::string& name, uint32_t size);
 v1::RegionalState State(const std::string& region, uint64_t version,
                         std::vector<v1::Resource> resources);
+
+// Starts `args` (args[0]: a program's path) with stdout and stderr appended to `log`;
+// returns its pid, or -1.
+pid_t Spawn(const std::vector<std::string>& args, const std::string& log);
+// The standard output of a shell command.
+std::string RunOutput(const std::string& cmd);
+// A file's contents ("" when it cannot be read).
+std::string ReadFile(const std::string& path);
 
 }  // namespace senren::regional::plane::lab

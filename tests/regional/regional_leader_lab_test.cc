@@ -22,15 +22,16 @@
 #include "regional/plane/regional_plane.h"
 #include "regional_lab.h"
 
-extern char** environ;
-
 namespace senren::regional::plane {
 namespace {
 
 namespace fs = std::filesystem;
 using lab::Eventually;
 using lab::Json;
+using lab::ReadFile;
 using lab::Redis;
+using lab::RunOutput;
+using lab::Spawn;
 using lab::State;
 using Time = std::chrono::system_clock::time_point;
 
@@ -38,39 +39,6 @@ using Time = std::chrono::system_clock::time_point;
 constexpr int kLeaseSeconds = 6;
 constexpr char kRenewDeadline[] = "4";
 constexpr char kRetryPeriod[] = "1";
-
-pid_t Spawn(const std::vector<std::string>& args, const std::string& log) {
-  posix_spawn_file_actions_t actions;
-  posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, STDOUT_FILENO, log.c_str(),
-                                   O_WRONLY | O_CREAT | O_APPEND, 0644);
-  posix_spawn_file_actions_adddup2(&actions, STDOUT_FILENO, STDERR_FILENO);
-  std::vector<char*> argv;
-  for (const auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-  argv.push_back(nullptr);
-  pid_t pid = -1;
-  const int rc = posix_spawn(&pid, argv[0], &actions, nullptr, argv.data(), environ);
-  posix_spawn_file_actions_destroy(&actions);
-  return rc == 0 ? pid : -1;
-}
-
-std::string RunOutput(const std::string& cmd) {
-  std::string out;
-  FILE* p = popen(cmd.c_str(), "r");
-  if (p == nullptr) return out;
-  std::array<char, 4096> buf{};
-  size_t n = 0;
-  while ((n = fread(buf.data(), 1, buf.size(), p)) > 0) out.append(buf.data(), n);
-  pclose(p);
-  return out;
-}
-
-std::string ReadFile(const fs::path& p) {
-  std::ifstream in(p);
-  std::stringstream ss;
-  ss << in.rdbuf();
-  return ss.str();
-}
 
 // The times (spdlog's "[2026-12-01 22:53:01.949]", local time) of the log lines holding
 // `needle`.
