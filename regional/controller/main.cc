@@ -4,7 +4,9 @@
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <csignal>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 
@@ -115,18 +117,37 @@ int main(int argc, char** argv) {
                                    : (*client)->config().default_namespace;
   le.name = lease_name;
   le.identity = identity;
-  kube::LeaderElector elector(client->get(), le);
+  // The elector's own client: one attempt per request, none longer than the renew
+  // deadline, so an abandoned renewal ends soon after the elector gave up on it (the main
+  // client retries a request for minutes).
+  kube::CurlKubeClientOptions eo = client_options;
+  eo.request_timeout = le.renew_deadline;
+  eo.connect_timeout = std::min(eo.connect_timeout, le.renew_deadline);
+  eo.max_attempts = 1;
+  auto election_client = kube::CurlKubeClient::Create(*config, eo);
+  if (!election_client.ok()) {
+    spdlog::error("{}", election_client.status().ToString());
+    return 1;
+  }
+  kube::LeaderElector elector(election_client->get(), le);
   std::thread signals([&] {
     while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
     elector.Stop();
   });
-  const bool stopped = elector.Run([&] { ctl.Start(); }, [&] { ctl.Stop(); });
+  const bool stopped = elector.Run([&] { ctl.Start(); }, [&] {
+    if (!g_stop.load()) {
+      // Lost (not renewed in time, or taken): stopping the workers would wait for their
+      // requests in flight and the client's retries, which may outlast the Lease. Exit at
+      // once, before another replica can take over; a restart starts from the caches.
+      spdlog::error("lost the Lease {}/{}; exiting now so that no write follows", le.ns,
+                    le.name);
+      spdlog::default_logger()->flush();
+      std::fflush(stdout);
+      std::_Exit(1);
+    }
+    ctl.Stop();
+  });
   g_stop.store(true);
   signals.join();
-  if (!stopped) {
-    spdlog::error("lost the Lease {}/{}; exiting so a fresh start re-reads the world", le.ns,
-                  le.name);
-    return 1;
-  }
-  return 0;
+  return stopped ? 0 : 1;
 }
