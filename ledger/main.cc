@@ -15,7 +15,7 @@
 #include "ledger/auth.h"
 #include "ledger/pg_ledger_store.h"
 #include "ledger/server.h"
-#include "migrations/migrations.h"
+#include "pg/migrate.h"
 #include "projections/snapshot_projector.h"
 #include "projections/status_projector.h"
 #include "projections/status_read_model.h"
@@ -115,7 +115,7 @@ class Projections {
 };
 
 int Migrate(const std::string& uri, const std::string& schema) {
-  auto v = senren::ledger::Migrate(uri, schema);
+  auto v = senren::pg::Migrate(uri, schema);
   if (!v.ok()) {
     std::cerr << "senren-ledger: " << v.status().message() << "\n";
     return 1;
@@ -140,7 +140,7 @@ int Serve(ServeFlags flags) {
   }
   // PostgreSQL may still be starting: wait for it rather than exit.
   for (int attempt = 0;; ++attempt) {
-    auto v = senren::ledger::Migrate(flags.postgres, flags.schema);
+    auto v = senren::pg::Migrate(flags.postgres, flags.schema);
     if (v.ok()) {
       spdlog::info("schema {} at migration {}", flags.schema, *v);
       break;
@@ -207,7 +207,7 @@ int Project(const ServeFlags& flags) {
   sigaddset(&signals, SIGINT);
   sigaddset(&signals, SIGTERM);
   pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  auto v = senren::ledger::Migrate(flags.postgres, flags.schema);
+  auto v = senren::pg::Migrate(flags.postgres, flags.schema);
   if (!v.ok()) {
     std::cerr << "senren-ledger: " << v.status().message() << "\n";
     return 1;

@@ -12,8 +12,6 @@
 #include <chrono>
 #include <mutex>
 
-#include <pqxx/pqxx>
-
 #include "common/diff.h"
 #include "common/resources.h"
 #include "lab/lab_env.h"

@@ -9,7 +9,6 @@
 
 #include <algorithm>
 #include <cstdio>
-#include <pqxx/pqxx>
 #include <set>
 #include <thread>
 

@@ -6,28 +6,19 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
-#include <pqxx/pqxx>
 #include <set>
 #include <thread>
 #include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "kafka/kafka.h"
-#include "pg_loop.h"
+#include "pg/loop.h"
+#include "pg/session.h"
 
 namespace senren::projections {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Counts notifications on channel senren_ledger; the payload (region) is not needed:
-// one query finds every region with unpublished versions.
-class LedgerListener final : public pqxx::notification_receiver {
- public:
-  explicit LedgerListener(pqxx::connection_base& conn) : pqxx::notification_receiver(conn, "senren_ledger") {}
-  void operator()(const std::string&, int) override { ++count; }
-  uint64_t count = 0;
-};
 
 struct Completion {
   std::string region;
@@ -53,7 +44,7 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
         options_.brokers, {{"message.max.bytes", std::to_string(options_.max_message_bytes + (1u << 20))}});
     if (!producer.ok()) return producer.status();
     producer_ = std::move(*producer);
-    loop_.Start([this](pqxx::connection& conn) { Lead(conn); });
+    loop_.Start([this](pg::Session& session) { Lead(session); });
     return absl::OkStatus();
   }
 
@@ -78,18 +69,19 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
   std::string Topic() const override { return topic_; }
 
  private:
-  // One connection's worth of leading: wait for the lock, then publish until Stop or
-  // the connection is lost (PgLoop reconnects and calls this again).
-  void Lead(pqxx::connection& conn) {
+  // One connection's worth of leading: the loop holds the topic's advisory lock, so
+  // publish until Stop or the connection is lost (the loop reconnects, waits for the
+  // lock again and calls this again).
+  void Lead(pg::Session& conn) {
     struct Unlead {
       std::atomic<bool>& leader;
       ~Unlead() { leader = false; }
     } unlead{leader_};
-    while (!loop_.Stopping() && !TryLead(conn)) loop_.Sleep(std::chrono::seconds(1));
-    if (loop_.Stopping()) return;
     leader_ = true;
     spdlog::info("snapshot projector: leading topic {}", topic_);
-    LedgerListener listener(conn);
+    // The payload (region) is not needed: one query finds every region with unpublished
+    // versions.
+    conn.Listen("senren_ledger", [](const std::string&) {});
     while (!loop_.Stopping()) {
       RecordCompletions(conn);
       PublishPending(conn);
@@ -102,18 +94,11 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
                                                                         : std::chrono::milliseconds(100);
         wait = std::min<std::chrono::milliseconds>(wait, w);
       }
-      conn.await_notification(static_cast<long>(wait.count() / 1000),
-                              static_cast<long>((wait.count() % 1000) * 1000));
+      conn.AwaitNotifications(wait);
     }
   }
 
-  bool TryLead(pqxx::connection& conn) {
-    pqxx::nontransaction n(conn);
-    return n.exec_params1("SELECT pg_try_advisory_lock(hashtext($1))", "senren_snapshot_projector:" + topic_)[0]
-        .as<bool>();
-  }
-
-  void RecordCompletions(pqxx::connection& conn) {
+  void RecordCompletions(pg::Session& conn) {
     std::vector<Completion> done;
     {
       std::lock_guard lock(completions_mu_);
@@ -128,26 +113,26 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
                      c.delivery.status.ToString());
         continue;
       }
-      pqxx::work tx(conn);
-      tx.exec_params0(
+      pg::Transaction tx = conn.Begin();
+      tx.ExecParams(
           "INSERT INTO snapshot_progress (topic, region, published_version, kafka_partition, kafka_offset) "
           "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (topic, region) DO UPDATE SET "
           "published_version = EXCLUDED.published_version, kafka_partition = EXCLUDED.kafka_partition, "
           "kafka_offset = EXCLUDED.kafka_offset, published_at = now() "
           "WHERE snapshot_progress.published_version < EXCLUDED.published_version",
           topic_, c.region, static_cast<int64_t>(c.version), c.delivery.partition, c.delivery.offset);
-      tx.commit();
+      tx.Commit();
       ++published_;
       spdlog::debug("snapshot projector: {} version {} at {}/{}", c.region, c.version, c.delivery.partition,
                     c.delivery.offset);
     }
   }
 
-  void PublishPending(pqxx::connection& conn) {
+  void PublishPending(pg::Session& conn) {
     std::vector<std::pair<std::string, uint64_t>> pending;
     {
-      pqxx::nontransaction n(conn);
-      auto rows = n.exec_params(
+      pg::Transaction n = conn.Begin(pg::TxKind::kNone);
+      auto rows = n.ExecParams(
           "SELECT r.region, r.current_version FROM regions r LEFT JOIN snapshot_progress p "
           "ON p.topic = $1 AND p.region = r.region "
           "WHERE r.current_version > COALESCE(p.published_version, 0)",
@@ -207,7 +192,16 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
   ledger::LedgerStore* const store_;
   const std::string topic_;
   std::unique_ptr<kafka::Producer> producer_;
-  PgLoop loop_{"snapshot projector", options_.postgres_uri, options_.schema};
+  // Leads through the topic's advisory lock: two projectors never publish one topic at
+  // once, and a standby takes over when the leader's connection goes.
+  pg::Loop loop_{[this] {
+    pg::LoopOptions o;
+    o.name = "snapshot projector";
+    o.connection.uri = options_.postgres_uri;
+    o.connection.schema = options_.schema;
+    o.lock_key = "senren_snapshot_projector:" + topic_;
+    return o;
+  }()};
 
   std::mutex completions_mu_;
   std::vector<Completion> completions_;  // guarded by completions_mu_

@@ -7,7 +7,6 @@
 #include <condition_variable>
 #include <map>
 #include <mutex>
-#include <pqxx/pqxx>
 #include <set>
 #include <thread>
 #include <vector>
@@ -15,7 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "kafka/kafka.h"
 #include "common/resources.h"
-#include "pg_loop.h"
+#include "pg/loop.h"
+#include "pg/session.h"
 #include "projections/status_keys.h"
 #include "senren/v1/status.pb.h"
 
@@ -46,7 +46,7 @@ class StatusProjectorImpl final : public StatusProjector {
     kafka::TopicSpec spec{topic_, options_.partitions, 1,
                           {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "0"}, {"segment.ms", "3600000"}}};
     if (absl::Status s = kafka::EnsureTopic(options_.brokers, spec); !s.ok()) return s;
-    loop_.Start([this](pqxx::connection& conn) { Follow(conn); });
+    loop_.Start([this](pg::Session& conn) { Follow(conn); });
     return absl::OkStatus();
   }
 
@@ -71,8 +71,8 @@ class StatusProjectorImpl final : public StatusProjector {
   };
 
   // One connection's worth of following the topic from the stored offsets, until Stop
-  // or an error (PgLoop reconnects and calls this again).
-  void Follow(pqxx::connection& conn) {
+  // or an error (the loop reconnects and calls this again).
+  void Follow(pg::Session& conn) {
     auto partitions = kafka::PartitionCount(options_.brokers, topic_);
     if (!partitions.ok()) {
       spdlog::warn("status projector: {}", partitions.status().ToString());
@@ -80,9 +80,9 @@ class StatusProjectorImpl final : public StatusProjector {
     }
     std::map<int32_t, int64_t> next;
     {
-      pqxx::nontransaction n(conn);
+      pg::Transaction n = conn.Begin(pg::TxKind::kNone);
       for (const auto& row :
-           n.exec_params("SELECT kafka_partition, next_offset FROM status_offsets WHERE topic = $1", topic_)) {
+           n.ExecParams("SELECT kafka_partition, next_offset FROM status_offsets WHERE topic = $1", topic_)) {
         next[row[0].as<int32_t>()] = row[1].as<int64_t>();
       }
     }
@@ -125,18 +125,18 @@ class StatusProjectorImpl final : public StatusProjector {
     }
   }
 
-  void Trim(pqxx::connection& conn) {
-    pqxx::work tx(conn);
-    auto r = tx.exec_params0(
+  void Trim(pg::Session& conn) {
+    pg::Transaction tx = conn.Begin();
+    auto r = tx.ExecParams(
         "DELETE FROM status_history WHERE recorded_at < now() - make_interval(hours => $1)",
         static_cast<int>(options_.retention.count()));
-    tx.commit();
+    tx.Commit();
     if (r.affected_rows() > 0) spdlog::info("status projector: trimmed {} history rows", r.affected_rows());
   }
 
-  bool KnownRegion(pqxx::work& tx, const std::string& region) {
+  bool KnownRegion(pg::Transaction& tx, const std::string& region) {
     if (known_regions_.count(region) != 0) return true;
-    if (!tx.exec_params("SELECT 1 FROM regions WHERE region = $1", region).empty()) {
+    if (!tx.ExecParams("SELECT 1 FROM regions WHERE region = $1", region).empty()) {
       known_regions_.insert(region);
       return true;
     }
@@ -148,11 +148,11 @@ class StatusProjectorImpl final : public StatusProjector {
     spdlog::warn("status projector: skipping {}/{}@{} (key '{}'): {}", m.topic, m.partition, m.offset, m.key, why);
   }
 
-  void Fold(pqxx::connection& conn, const std::vector<kafka::Message>& batch) {
+  void Fold(pg::Session& conn, const std::vector<kafka::Message>& batch) {
     std::vector<Pending> events;
     std::map<int32_t, int64_t> next;
     std::map<std::string, uint64_t> desired;
-    pqxx::work tx(conn);
+    pg::Transaction tx = conn.Begin();
     for (const kafka::Message& m : batch) {
       ++consumed_;
       next[m.partition] = m.offset + 1;
@@ -176,7 +176,7 @@ class StatusProjectorImpl final : public StatusProjector {
       Pending p{key->region, {}};
       if (key->IsCluster()) {
         if (!m.value) {
-          tx.exec_params0("DELETE FROM cluster_status WHERE region = $1 AND cluster = $2", key->region, key->cluster);
+          tx.ExecParams("DELETE FROM cluster_status WHERE region = $1 AND cluster = $2", key->region, key->cluster);
           ++applied_;
           continue;
         }
@@ -186,16 +186,16 @@ class StatusProjectorImpl final : public StatusProjector {
           continue;
         }
         bool changed = true;
-        auto prev = tx.exec_params("SELECT report FROM cluster_status WHERE region = $1 AND cluster = $2",
+        auto prev = tx.ExecParams("SELECT report FROM cluster_status WHERE region = $1 AND cluster = $2",
                                    key->region, key->cluster);
         if (!prev.empty()) {
           v1::ClusterReport old;
-          old.ParseFromString(pqxx::binarystring(prev[0][0]).str());
+          old.ParseFromString(prev[0][0].Bytes());
           changed = !SameReport(old, report);
         }
         double at = report.has_heartbeat_at() ? EpochSeconds(report.heartbeat_at()) : kafka_ts;
-        pqxx::binarystring bytes(*m.value);
-        tx.exec_params0(
+        const pg::Param bytes = pg::Param::Bytes(*m.value);
+        tx.ExecParams(
             "INSERT INTO cluster_status (region, cluster, applied_version, heartbeat_at, report) "
             "VALUES ($1, $2, $3, to_timestamp($4), $5) ON CONFLICT (region, cluster) DO UPDATE SET "
             "applied_version = EXCLUDED.applied_version, heartbeat_at = EXCLUDED.heartbeat_at, "
@@ -207,7 +207,7 @@ class StatusProjectorImpl final : public StatusProjector {
           events.push_back(std::move(p));
         }
       } else if (!m.value) {
-        tx.exec_params0("DELETE FROM resource_status WHERE region = $1 AND cluster = $2 AND kind = $3 AND name = $4",
+        tx.ExecParams("DELETE FROM resource_status WHERE region = $1 AND cluster = $2 AND kind = $3 AND name = $4",
                         key->region, key->cluster, static_cast<int>(key->kind), key->name);
         InsertHistory(tx, m, *key, kafka_ts, nullptr);
         p.event.set_resource_removed(absl::StrCat(key->cluster, "/", std::string(common::KindName(key->kind)), "/", key->name));
@@ -220,8 +220,8 @@ class StatusProjectorImpl final : public StatusProjector {
           continue;
         }
         double at = status.has_observed_at() ? EpochSeconds(status.observed_at()) : kafka_ts;
-        pqxx::binarystring bytes(*m.value);
-        tx.exec_params0(
+        const pg::Param bytes = pg::Param::Bytes(*m.value);
+        tx.ExecParams(
             "INSERT INTO resource_status (region, cluster, kind, name, status) VALUES ($1, $2, $3, $4, $5) "
             "ON CONFLICT (region, cluster, kind, name) DO UPDATE SET status = EXCLUDED.status, updated_at = now()",
             key->region, key->cluster, static_cast<int>(key->kind), key->name, bytes);
@@ -232,7 +232,7 @@ class StatusProjectorImpl final : public StatusProjector {
       ++applied_;
     }
     for (const auto& [partition, offset] : next) {
-      tx.exec_params0(
+      tx.ExecParams(
           "INSERT INTO status_offsets (topic, kafka_partition, next_offset) VALUES ($1, $2, $3) "
           "ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
           topic_, partition, offset);
@@ -240,27 +240,27 @@ class StatusProjectorImpl final : public StatusProjector {
     for (auto& e : events) {
       auto [it, inserted] = desired.try_emplace(e.region, 0);
       if (inserted) {
-        auto row = tx.exec_params("SELECT current_version FROM regions WHERE region = $1", e.region);
+        auto row = tx.ExecParams("SELECT current_version FROM regions WHERE region = $1", e.region);
         if (!row.empty()) it->second = row[0][0].as<uint64_t>();
       }
       e.event.set_desired_version(it->second);
     }
-    tx.commit();
+    tx.Commit();
     ++transactions_;
     if (hub_ != nullptr) {
       for (const auto& e : events) hub_->Publish(e.region, e.event);
     }
   }
 
-  void InsertHistory(pqxx::work& tx, const kafka::Message& m, const StatusKey& key, double at,
-                     const pqxx::binarystring* payload) {
+  void InsertHistory(pg::Transaction& tx, const kafka::Message& m, const StatusKey& key, double at,
+                     const pg::Param* payload) {
     if (payload != nullptr) {
-      tx.exec_params0(
+      tx.ExecParams(
           "INSERT INTO status_history (topic, kafka_partition, kafka_offset, region, cluster, kind, name, "
           "recorded_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8), $9) ON CONFLICT DO NOTHING",
           m.topic, m.partition, m.offset, key.region, key.cluster, static_cast<int>(key.kind), key.name, at, *payload);
     } else {
-      tx.exec_params0(
+      tx.ExecParams(
           "INSERT INTO status_history (topic, kafka_partition, kafka_offset, region, cluster, kind, name, "
           "recorded_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8), NULL) ON CONFLICT DO NOTHING",
           m.topic, m.partition, m.offset, key.region, key.cluster, static_cast<int>(key.kind), key.name, at);
@@ -270,7 +270,13 @@ class StatusProjectorImpl final : public StatusProjector {
   const StatusProjectorOptions options_;
   StatusHub* const hub_;
   const std::string topic_;
-  PgLoop loop_{"status projector", options_.postgres_uri, options_.schema};
+  pg::Loop loop_{[this] {
+    pg::LoopOptions o;
+    o.name = "status projector";
+    o.connection.uri = options_.postgres_uri;
+    o.connection.schema = options_.schema;
+    return o;
+  }()};
   std::set<std::string> known_regions_;   // projector thread only
   std::set<std::string> warned_regions_;  // projector thread only
 

@@ -7,10 +7,10 @@
 #include <string>
 #include <vector>
 
-#include <pqxx/pqxx>
-
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
+#include "pg/migrate.h"
+#include "pg/session.h"
 #include "testing/test_schema.h"
 #include "senren/v1/control_plane.pb.h"
 

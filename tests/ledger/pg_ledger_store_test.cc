@@ -317,12 +317,11 @@ TEST_F(PgLedgerStoreTest, EveryVersionMaterializesFromCheckpointsAndChanges) {
           << "version " << v << " resource " << i;
     }
   }
-  pqxx::connection c(schema_.uri());
-  pqxx::work tx(c);
-  auto rows = tx.exec("SELECT version FROM \"" + schema_.name() + "\".checkpoints ORDER BY version");
-  ASSERT_EQ(rows.size(), 2u);
-  EXPECT_EQ(rows[0][0].as<int>(), 64);
-  EXPECT_EQ(rows[1][0].as<int>(), 128);
+  auto rows = schema_.Query("SELECT version FROM checkpoints ORDER BY version");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  ASSERT_EQ(rows->size(), 2u);
+  EXPECT_EQ((*rows)[0][0].as<int>(), 64);
+  EXPECT_EQ((*rows)[1][0].as<int>(), 128);
 }
 
 TEST_F(PgLedgerStoreTest, TheDatabaseRefusesToRewriteTheLedger) {
@@ -334,51 +333,38 @@ TEST_F(PgLedgerStoreTest, TheDatabaseRefusesToRewriteTheLedger) {
         "TRUNCATE versions CASCADE", "UPDATE changes SET spec = NULL", "DELETE FROM changes",
         "DELETE FROM idempotency_keys", "UPDATE checkpoints SET version = 0",
         "DELETE FROM regions", "DELETE FROM versions WHERE false"}) {
-    try {
-      schema_.Exec(sql);
-      ADD_FAILURE() << "not refused: " << sql;
-    } catch (const pqxx::sql_error& e) {
-      EXPECT_THAT(e.what(), HasSubstr("append-only")) << sql;
-    }
+    absl::Status s = schema_.Exec(sql);
+    EXPECT_FALSE(s.ok()) << "not refused: " << sql;
+    EXPECT_THAT(s.message(), HasSubstr("append-only")) << sql;
   }
   // Gapless: neither a version out of sequence nor a head jump.
   for (const char* sql :
        {"INSERT INTO versions (region, version, author, message, origin, created_count, "
         "updated_count, deleted_count, resource_count) VALUES ('aws:x', 5, 'a', 'm', 1, 0, 0, 0, 0)",
         "UPDATE regions SET current_version = 7"}) {
-    try {
-      schema_.Exec(sql);
-      ADD_FAILURE() << "not refused: " << sql;
-    } catch (const pqxx::sql_error& e) {
-      EXPECT_THAT(e.what(), ::testing::AnyOf(HasSubstr("gapless"), HasSubstr("moves from")));
-    }
+    absl::Status s = schema_.Exec(sql);
+    EXPECT_FALSE(s.ok()) << "not refused: " << sql;
+    EXPECT_THAT(s.message(), ::testing::AnyOf(HasSubstr("gapless"), HasSubstr("moves from")));
   }
   EXPECT_EQ(store_->GetState("aws:x", 0)->version(), 1u);
 }
 
-class Receiver : public pqxx::notification_receiver {
- public:
-  Receiver(pqxx::connection_base& c) : pqxx::notification_receiver(c, "senren_ledger") {}
-  void operator()(const std::string& payload, int) override { payloads.push_back(payload); }
-  std::vector<std::string> payloads;
-};
-
 TEST_F(PgLedgerStoreTest, EachNewVersionIsNotifiedWithTheRegion) {
-  pqxx::connection listener(schema_.uri());
-  Receiver receiver(listener);
-  listener.get_notifs();  // starts LISTEN
+  auto listener = schema_.Connect();
+  std::vector<std::string> payloads;
+  listener->Listen("senren_ledger", [&](const std::string& payload) { payloads.push_back(payload); });
   const std::string region = "aws:" + senren::testing::UniqueName("notify");
   ASSERT_TRUE(store_->ApplyState(Apply(region, {Redis("a")}), kCtx).ok());
   ASSERT_TRUE(store_->ApplyState(Apply(region, {Redis("a")}), kCtx).ok());  // unchanged: no notify
   ASSERT_TRUE(store_->ApplyState(Apply(region, {Redis("b")}), kCtx).ok());
   std::vector<std::string> mine;
   while (mine.size() < 2) {
-    listener.await_notification(5, 0);
-    for (auto& p : receiver.payloads) {
+    listener->AwaitNotifications(std::chrono::seconds(5));
+    for (auto& p : payloads) {
       if (p == region) mine.push_back(p);
     }
-    receiver.payloads.clear();
-    if (mine.empty() && receiver.payloads.empty()) {
+    payloads.clear();
+    if (mine.empty() && payloads.empty()) {
       // keep waiting; a missing notification makes the test time out and fail
     }
   }
@@ -388,10 +374,9 @@ TEST_F(PgLedgerStoreTest, EachNewVersionIsNotifiedWithTheRegion) {
 TEST_F(PgLedgerStoreTest, DifferentRegionsDoNotWaitForEachOther) {
   ASSERT_TRUE(store_->ApplyState(Apply("aws:a", {Redis("a")}), kCtx).ok());
   // Hold region aws:a's head row lock in another transaction.
-  pqxx::connection c(schema_.uri());
-  pqxx::work holder(c);
-  holder.exec0("SET LOCAL search_path TO \"" + schema_.name() + "\"");
-  holder.exec1("SELECT current_version FROM regions WHERE region = 'aws:a' FOR UPDATE");
+  auto c = schema_.Connect();
+  pg::Transaction holder = c->Begin();
+  holder.ExecParams1("SELECT current_version FROM regions WHERE region = 'aws:a' FOR UPDATE");
   std::atomic<bool> a_done{false};
   std::thread a([&] {
     auto r = store_->ApplyState(Apply("aws:a", {Redis("b")}), kCtx);
@@ -403,7 +388,7 @@ TEST_F(PgLedgerStoreTest, DifferentRegionsDoNotWaitForEachOther) {
   ASSERT_TRUE(b.ok()) << b.status();
   EXPECT_EQ(b->version(), 1u);
   EXPECT_FALSE(a_done.load());
-  holder.commit();
+  holder.Commit();
   a.join();
   EXPECT_TRUE(a_done.load());
   EXPECT_EQ(store_->GetState("aws:a", 0)->version(), 2u);
@@ -435,10 +420,9 @@ void ExpectGaplessWithEveryMessage(PgLedgerStore& store, const std::string& regi
 TEST_F(PgLedgerStoreTest, BatchedWritesSkipLockedRegionsAndIsolateFailures) {
   auto store = schema_.Store(8, 4096, /*write_transactions=*/1);
   ASSERT_TRUE(store->ApplyState(Apply("aws:locked", {Redis("a")}), kCtx).ok());
-  pqxx::connection c(schema_.uri());
-  pqxx::work holder(c);
-  holder.exec0("SET LOCAL search_path TO \"" + schema_.name() + "\"");
-  holder.exec1("SELECT current_version FROM regions WHERE region = 'aws:locked' FOR UPDATE");
+  auto c = schema_.Connect();
+  pg::Transaction holder = c->Begin();
+  holder.ExecParams1("SELECT current_version FROM regions WHERE region = 'aws:locked' FOR UPDATE");
 
   std::atomic<bool> locked_done{false};
   std::thread locked([&] {
@@ -467,7 +451,7 @@ TEST_F(PgLedgerStoreTest, BatchedWritesSkipLockedRegionsAndIsolateFailures) {
     EXPECT_EQ(store->GetState("aws:r" + std::to_string(i), 0)->version(), i == 5 ? 2u : 3u) << i;
   }
   EXPECT_FALSE(locked_done.load());
-  holder.commit();
+  holder.Commit();
   locked.join();
   EXPECT_TRUE(locked_done.load());
   EXPECT_EQ(schema_.Store()->GetState("aws:locked", 0)->version(), 2u);
@@ -564,14 +548,14 @@ TEST_F(PgLedgerStoreTest, SixteenConcurrentProcessesOnOneRegionAreGaplessAndLose
 
 TEST(Migrations, RefuseASchemaNewerThanTheBinaryNamingBothVersions) {
   TestSchema schema;
-  auto v = SchemaVersion(schema.uri(), schema.name());
+  auto v = pg::SchemaVersion(schema.uri(), schema.name());
   ASSERT_TRUE(v.ok()) << v.status();
   EXPECT_GE(*v, 1);
-  auto again = Migrate(schema.uri(), schema.name());  // idempotent
+  auto again = pg::Migrate(schema.uri(), schema.name());  // idempotent
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, *v);
-  schema.Exec("INSERT INTO schema_migrations (version, name) VALUES (999, '0999_future')");
-  auto refused = Migrate(schema.uri(), schema.name());
+  ASSERT_TRUE(schema.Exec("INSERT INTO schema_migrations (version, name) VALUES (999, '0999_future')").ok());
+  auto refused = pg::Migrate(schema.uri(), schema.name());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.status().message(), HasSubstr("999"));
   EXPECT_THAT(refused.status().message(), HasSubstr(std::to_string(*v)));
@@ -586,7 +570,7 @@ TEST(PgLedgerStoreDown, UnreachableDatabaseIsUnavailable) {
   EXPECT_EQ(r.status().code(), absl::StatusCode::kUnavailable);
   EXPECT_THAT(r.status().message(), HasSubstr("127.0.0.1:1"));
   EXPECT_THAT(r.status().message(), ::testing::Not(HasSubstr("senren:senren")));
-  EXPECT_EQ(Migrate(o.uri, "x").status().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(pg::Migrate(o.uri, "x").status().code(), absl::StatusCode::kUnavailable);
 }
 
 }  // namespace

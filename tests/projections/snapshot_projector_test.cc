@@ -6,7 +6,6 @@
 #include <chrono>
 #include <future>
 #include <map>
-#include <pqxx/pqxx>
 #include <thread>
 #include <fstream>
 #include <csignal>
@@ -15,6 +14,7 @@
 #include "kafka/kafka.h"
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
+#include "pg/session.h"
 #include "testing/test_schema.h"
 #include "projections/snapshot_projector.h"
 #include "senren/v1/state.pb.h"
@@ -106,12 +106,12 @@ TEST_F(SnapshotProjectorTest, PublishesNewestVersionOfEveryRegion) {
   EXPECT_EQ(latest["gcp:us-central1"].version(), 1u);
 
   // Progress is recorded only after Kafka confirmed: eventually both regions are there.
-  pqxx::connection conn(testing::Lab().postgres_uri);
+  auto conn = schema_.Connect();
   std::map<std::string, int64_t> progress;
   for (int i = 0; i < 100 && progress.size() < 2; ++i) {
     progress.clear();
-    pqxx::nontransaction n(conn);
-    for (const auto& row : n.exec("SELECT region, published_version FROM " + schema_.name() + ".snapshot_progress")) {
+    pg::Transaction n = conn->Begin(pg::TxKind::kNone);
+    for (const auto& row : n.Exec("SELECT region, published_version FROM snapshot_progress")) {
       progress[row[0].as<std::string>()] = row[1].as<int64_t>();
     }
     if (progress["aws:us-east-1"] != 2) progress.clear();
@@ -130,16 +130,16 @@ TEST_F(SnapshotProjectorTest, VersionThatCommitsLateIsStillPublished) {
 
   // Hold the region's head row: the next apply to it waits, and commits after another
   // region's later apply has been published.
-  pqxx::connection blocker(testing::Lab().postgres_uri);
-  pqxx::work hold(blocker);
-  hold.exec("SELECT 1 FROM " + schema_.name() + ".regions WHERE region = 'aws:late-1' FOR UPDATE");
+  auto blocker = schema_.Connect();
+  pg::Transaction hold = blocker->Begin();
+  hold.Exec("SELECT 1 FROM regions WHERE region = 'aws:late-1' FOR UPDATE");
   auto late = std::async(std::launch::async, [&] {
     return store_->ApplyState(Apply("aws:late-1", {{"x", 128}}), {}).ok();
   });
   std::this_thread::sleep_for(milliseconds(200));
   ASSERT_TRUE(store_->ApplyState(Apply("gcp:early-1", {{"y", 64}}), {}).ok());
   ReadUntil({{"gcp:early-1", 1}});
-  hold.commit();
+  hold.Commit();
   ASSERT_TRUE(late.get());
 
   auto latest = ReadUntil({{"aws:late-1", 2}, {"gcp:early-1", 1}});

@@ -9,7 +9,6 @@
 #include <array>
 #include <cstdio>
 #include <future>
-#include <pqxx/pqxx>
 #include <thread>
 
 #include "kafka/kafka.h"

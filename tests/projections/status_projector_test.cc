@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
-#include <pqxx/pqxx>
 #include <thread>
 
 #include "kafka/kafka.h"
@@ -201,8 +200,9 @@ TEST_F(StatusProjectorTest, TombstoneRemovesAndHistoryRemembers) {
 
   // A restarted projector resumes after what it folded: history does not grow.
   auto count = [&] {
-    pqxx::connection conn(testing::Lab().postgres_uri);
-    return pqxx::nontransaction(conn).exec("SELECT count(*) FROM " + schema_.name() + ".status_history")[0][0].as<int>();
+    auto rows = schema_.Query("SELECT count(*) FROM status_history");
+    EXPECT_TRUE(rows.ok()) << rows.status();
+    return rows.ok() ? (*rows)[0][0].as<int>() : -1;
   };
   const int rows = count();
   projector_->Stop();

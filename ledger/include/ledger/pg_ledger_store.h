@@ -1,7 +1,8 @@
 #pragma once
 
-// PgLedgerStore: LedgerStore on PostgreSQL (schema of migrations/), with a connection
-// pool, prepared statements and an in-process cache of materialized versions.
+// PgLedgerStore: LedgerStore on PostgreSQL (schema of migrations/, applied by
+// pg::Migrate), on a pg::Pool, with prepared statements and an in-process cache of
+// materialized versions.
 
 #include <cstdint>
 #include <memory>
@@ -68,13 +69,5 @@ class PgLedgerStore final : public LedgerStore {
   explicit PgLedgerStore(std::unique_ptr<Impl> impl);
   std::unique_ptr<Impl> impl_;
 };
-
-// Applies the migrations this build knows that the database lacks (in `schema`, created
-// when missing) and returns the schema version. FAILED_PRECONDITION when the database is
-// newer than this build, naming both versions; UNAVAILABLE when it cannot connect.
-absl::StatusOr<int> Migrate(const std::string& uri, const std::string& schema);
-
-// The schema version recorded in the database (0 when none).
-absl::StatusOr<int> SchemaVersion(const std::string& uri, const std::string& schema);
 
 }  // namespace senren::ledger

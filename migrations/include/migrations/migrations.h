@@ -1,7 +1,7 @@
 #pragma once
 
 // The PostgreSQL schema of Senren as ordered migrations, embedded at build time from
-// migrations/sql/NNNN_name.sql. Applied by ledger::Migrate (senren-ledger migrate, and
+// migrations/sql/NNNN_name.sql. Applied by pg::Migrate (senren-ledger migrate, and
 // at serve start); recorded in the table schema_migrations.
 
 #include <string_view>
