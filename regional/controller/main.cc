@@ -135,16 +135,7 @@ int main(int argc, char** argv) {
     elector.Stop();
   });
   const bool stopped = elector.Run([&] { ctl.Start(); }, [&] {
-    if (!g_stop.load()) {
-      // Lost (not renewed in time, or taken): stopping the workers would wait for their
-      // requests in flight and the client's retries, which may outlast the Lease. Exit at
-      // once, before another replica can take over; a restart starts from the caches.
-      spdlog::error("lost the Lease {}/{}; exiting now so that no write follows", le.ns,
-                    le.name);
-      spdlog::default_logger()->flush();
-      std::fflush(stdout);
-      std::_Exit(1);
-    }
+    if (!g_stop.load()) kube::ExitOnLostLease(le);  // a restart starts from the caches
     ctl.Stop();
   });
   g_stop.store(true);

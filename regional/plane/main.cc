@@ -316,17 +316,9 @@ int main(int argc, char** argv) {
         }
       },
       [&] {
-        if (!g_stop.load()) {
-          // Lost (not renewed in time, or taken): IsLeader() already fences every write;
-          // exiting at once also ends requests in flight and the client's retries, well
-          // before the Lease can pass to another plane. The cache and the outbox are
-          // durable at each write, as after kill -9; a restart waits for the Lease again.
-          spdlog::error("lost the Lease {}/{}; exiting now so that no write follows", le.ns,
-                        le.name);
-          spdlog::default_logger()->flush();
-          std::fflush(stdout);
-          std::_Exit(1);
-        }
+        // Lost: IsLeader() already fences every write; the cache and the outbox are
+        // durable at each write, and a restart waits for the Lease again.
+        if (!g_stop.load()) kube::ExitOnLostLease(le);
         stop();
       });
   g_stop.store(true);

@@ -2,6 +2,8 @@
 
 #include <spdlog/spdlog.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
@@ -280,6 +282,14 @@ bool LeaderElector::Run(const std::function<void()>& on_started_leading,
   // Only now that the caller's writers have stopped may a successor take over at once.
   if (stopped) Release();
   return stopped;
+}
+
+void ExitOnLostLease(const LeaderElectionOptions& options) {
+  spdlog::error("lost the Lease {}/{}; exiting now so that no write follows", options.ns,
+                options.name);
+  spdlog::default_logger()->flush();
+  std::fflush(stdout);
+  std::_Exit(1);
 }
 
 }  // namespace senren::regional::kube

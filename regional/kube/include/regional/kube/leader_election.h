@@ -130,4 +130,11 @@ class LeaderElector {
 // "2026-11-26T17:30:23.123456Z": the MicroTime format of Lease times.
 std::string NowMicroTime();
 
+// For a daemon's on_stopped_leading when the Lease was lost (not renewed in time, or
+// taken): logs it and ends the process at once with status 1. Stopping the workers would
+// wait for their requests in flight and the client's retries, which may outlast the Lease
+// while another replica takes over; exiting ends them all. Whatever must survive has to be
+// durable at each write, as after kill -9.
+[[noreturn]] void ExitOnLostLease(const LeaderElectionOptions& options);
+
 }  // namespace senren::regional::kube
