@@ -4,15 +4,15 @@
 #include <gtest/gtest.h>
 
 #include "common/resources.h"
-#include "test_resources.h"
+#include "common/testing/resources.h"
 
 namespace senren::common {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
-using testing::Aerospike;
-using testing::Redis;
+using testing::FullAerospike;
+using testing::FullRedis;
 
 std::vector<v1::Resource> Sorted(std::vector<v1::Resource> v) {
   SortResources(&v);
@@ -20,14 +20,15 @@ std::vector<v1::Resource> Sorted(std::vector<v1::Resource> v) {
 }
 
 TEST(Diff, IdenticalSetsHaveNoChanges) {
-  auto a = Sorted({Redis("a"), Aerospike("b")});
+  auto a = Sorted({FullRedis("a"), FullAerospike("b")});
   EXPECT_TRUE(DiffResources(a, a).empty());
   EXPECT_TRUE(DiffResources({}, {}).empty());
 }
 
 TEST(Diff, CreatedUpdatedDeletedInCanonicalOrder) {
-  auto before = Sorted({Redis("a"), Redis("b"), Redis("c"), Aerospike("p")});
-  auto after = Sorted({Redis("b", 1024), Redis("c"), Redis("d"), Aerospike("a"), Aerospike("p", 5)});
+  auto before = Sorted({FullRedis("a"), FullRedis("b"), FullRedis("c"), FullAerospike("p")});
+  auto after = Sorted({FullRedis("b", 1024), FullRedis("c"), FullRedis("d"), FullAerospike("a"),
+                       FullAerospike("p", 5)});
   ResourceSetDiff d = DiffResources(before, after);
   EXPECT_THAT(CreatedIds(d), ElementsAre("RedisDatabase/d", "AerospikeCluster/a"));
   EXPECT_THAT(UpdatedIds(d), ElementsAre("RedisDatabase/b", "AerospikeCluster/p"));
@@ -38,14 +39,14 @@ TEST(Diff, CreatedUpdatedDeletedInCanonicalOrder) {
 }
 
 TEST(Diff, SameNameDifferentKindIsTwoResources) {
-  auto d = DiffResources(Sorted({Redis("x")}), Sorted({Aerospike("x")}));
+  auto d = DiffResources(Sorted({FullRedis("x")}), Sorted({FullAerospike("x")}));
   EXPECT_THAT(CreatedIds(d), ElementsAre("AerospikeCluster/x"));
   EXPECT_THAT(DeletedIds(d), ElementsAre("RedisDatabase/x"));
   EXPECT_THAT(d.updated, IsEmpty());
 }
 
 TEST(Diff, EverythingDeletedAndEverythingCreated) {
-  auto a = Sorted({Redis("a"), Redis("b")});
+  auto a = Sorted({FullRedis("a"), FullRedis("b")});
   EXPECT_EQ(DiffResources(a, {}).deleted.size(), 2u);
   EXPECT_EQ(DiffResources({}, a).created.size(), 2u);
 }
@@ -56,8 +57,8 @@ TEST(Diff, LargeSetsDiffInOnePass) {
   for (int i = 0; i < 10000; ++i) {
     char name[16];
     std::snprintf(name, sizeof(name), "r%05d", i);
-    before.push_back(Redis(name));
-    after.push_back(Redis(name, i % 100 == 0 ? 1024 : 512));
+    before.push_back(FullRedis(name));
+    after.push_back(FullRedis(name, i % 100 == 0 ? 1024 : 512));
   }
   auto d = DiffResources(before, after);
   EXPECT_EQ(d.updated.size(), 100u);

@@ -4,14 +4,14 @@
 #include <gtest/gtest.h>
 
 #include "common/resources.h"
-#include "test_resources.h"
+#include "common/testing/resources.h"
 
 namespace senren::common {
 namespace {
 
 using ::testing::HasSubstr;
-using testing::Aerospike;
-using testing::Redis;
+using testing::FullAerospike;
+using testing::FullRedis;
 
 TEST(ValidateRegionKey, AcceptsCloudColonRegion) {
   EXPECT_TRUE(ValidateRegionKey("aws:us-east-1").ok());
@@ -41,8 +41,8 @@ TEST(IsDns1123Label, Bounds) {
 }
 
 TEST(ValidateResource, AcceptsValidSpecs) {
-  EXPECT_TRUE(ValidateResource(Redis("sessions")).ok());
-  EXPECT_TRUE(ValidateResource(Aerospike("profiles")).ok());
+  EXPECT_TRUE(ValidateResource(FullRedis("sessions")).ok());
+  EXPECT_TRUE(ValidateResource(FullAerospike("profiles")).ok());
 }
 
 TEST(ValidateResource, RedisBoundsNameResourceAndField) {
@@ -52,45 +52,45 @@ TEST(ValidateResource, RedisBoundsNameResourceAndField) {
     EXPECT_THAT(s.message(), HasSubstr("resource " + ResourceId(r)));
     EXPECT_THAT(s.message(), HasSubstr("field " + field));
   };
-  check(Redis("a", 15), "spec.memory_mb");
-  check(Redis("a", 1048577), "spec.memory_mb");
-  check(Redis("a", 16, 10), "spec.replicas");
-  auto r = Redis("a");
+  check(FullRedis("a", 15), "spec.memory_mb");
+  check(FullRedis("a", 1048577), "spec.memory_mb");
+  check(FullRedis("a", 16, 10), "spec.replicas");
+  auto r = FullRedis("a");
   r.mutable_redis_database()->set_version("latest");
   check(r, "spec.version");
-  r = Redis("a");
+  r = FullRedis("a");
   r.mutable_redis_database()->set_eviction_policy("sometimes");
   check(r, "spec.eviction_policy");
-  check(Redis("Bad_Name"), "name");
+  check(FullRedis("Bad_Name"), "name");
   v1::Resource no_spec;
   no_spec.set_name("x");
   check(no_spec, "spec");
 }
 
 TEST(ValidateResource, RedisEdgeBoundsAreValid) {
-  EXPECT_TRUE(ValidateResource(Redis("a", 16, 1)).ok());
-  EXPECT_TRUE(ValidateResource(Redis("a", 1048576, 9)).ok());
+  EXPECT_TRUE(ValidateResource(FullRedis("a", 16, 1)).ok());
+  EXPECT_TRUE(ValidateResource(FullRedis("a", 1048576, 9)).ok());
 }
 
 TEST(ValidateResource, AerospikeBounds) {
-  EXPECT_THAT(ValidateResource(Aerospike("a", 33, 1)).message(), HasSubstr("field spec.size"));
-  EXPECT_THAT(ValidateResource(Aerospike("a", 2, 3)).message(),
+  EXPECT_THAT(ValidateResource(FullAerospike("a", 33, 1)).message(), HasSubstr("field spec.size"));
+  EXPECT_THAT(ValidateResource(FullAerospike("a", 2, 3)).message(),
               HasSubstr("field spec.namespaces[0].replication_factor"));
-  auto r = Aerospike("a");
+  auto r = FullAerospike("a");
   r.mutable_aerospike_cluster()->mutable_namespaces(0)->set_memory_mb(1);
   EXPECT_THAT(ValidateResource(r).message(), HasSubstr("spec.namespaces[0].memory_mb"));
-  r = Aerospike("a");
+  r = FullAerospike("a");
   *r.mutable_aerospike_cluster()->add_namespaces() = r.aerospike_cluster().namespaces(0);
   EXPECT_THAT(ValidateResource(r).message(), HasSubstr("duplicate namespace"));
-  r = Aerospike("a");
+  r = FullAerospike("a");
   r.mutable_aerospike_cluster()->clear_namespaces();
   EXPECT_THAT(ValidateResource(r).message(), HasSubstr("spec.namespaces"));
-  EXPECT_TRUE(ValidateResource(Aerospike("a", 32, 32)).ok());
+  EXPECT_TRUE(ValidateResource(FullAerospike("a", 32, 32)).ok());
 }
 
 TEST(ValidateResourceSet, RejectsDuplicatesPerKindOnly) {
-  EXPECT_TRUE(ValidateResourceSet({Redis("x"), Aerospike("x")}).ok());
-  absl::Status s = ValidateResourceSet({Redis("x"), Redis("x", 64)});
+  EXPECT_TRUE(ValidateResourceSet({FullRedis("x"), FullAerospike("x")}).ok());
+  absl::Status s = ValidateResourceSet({FullRedis("x"), FullRedis("x", 64)});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("RedisDatabase/x"));
   EXPECT_THAT(s.message(), HasSubstr("duplicate"));
@@ -101,7 +101,7 @@ TEST(Canonicalize, FillsDefaultsSoEqualMeaningsCompareEqual) {
   bare.set_name("s");
   bare.mutable_redis_database()->set_memory_mb(512);
   Canonicalize(&bare);
-  EXPECT_TRUE(SameResource(bare, Redis("s")));
+  EXPECT_TRUE(SameResource(bare, FullRedis("s")));
   EXPECT_TRUE(ValidateResource(bare).ok());
 }
 

@@ -14,6 +14,7 @@
 
 #include "common/diff.h"
 #include "common/resources.h"
+#include "common/testing/resources.h"
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
 #include "ledger/server.h"
@@ -25,22 +26,18 @@ namespace {
 
 using testing::TestSchema;
 
-v1::Resource Redis(const std::string& name, uint32_t memory_mb) {
-  v1::Resource r;
-  r.set_name(name);
-  r.mutable_redis_database()->set_memory_mb(memory_mb);
-  r.mutable_redis_database()->set_replicas(3);
-  common::Canonicalize(&r);
-  return r;
-}
+using common::testing::FullRedis;
+
+// Every benchmark resource has 3 replicas and its defaults written out, as Canonicalize leaves it.
+constexpr uint32_t kReplicas = 3;
 
 v1::ApplyStateRequest SmallState(const std::string& region, uint32_t salt) {
   v1::ApplyStateRequest req;
   req.set_region(region);
   req.set_message("bench");
-  *req.add_resources() = Redis("sessions", 16 + salt % 100000);
-  *req.add_resources() = Redis("cache", 512);
-  *req.add_resources() = Redis("rate-limits", 128);
+  *req.add_resources() = FullRedis("sessions", 16 + salt % 100000, kReplicas);
+  *req.add_resources() = FullRedis("cache", 512, kReplicas);
+  *req.add_resources() = FullRedis("rate-limits", 128, kReplicas);
   return req;
 }
 
@@ -149,7 +146,9 @@ void BM_Materialize10k(benchmark::State& state) {
   TestSchema schema;
   auto writer = schema.Store(2);
   std::vector<v1::Resource> rs;
-  for (int i = 0; i < 10000; ++i) rs.push_back(Redis("db-" + std::to_string(100000 + i), 64));
+  for (int i = 0; i < 10000; ++i) {
+    rs.push_back(FullRedis("db-" + std::to_string(100000 + i), 64, kReplicas));
+  }
   uint64_t version = 0;
   for (int v = 1; v <= 63; ++v) {
     if (v > 1) {
@@ -186,7 +185,9 @@ void BM_ApplyLargeState10k(benchmark::State& state) {
   auto store = schema.Store(2);
   v1::ApplyStateRequest req;
   req.set_region("aws:big");
-  for (int i = 0; i < 10000; ++i) *req.add_resources() = Redis("db-" + std::to_string(100000 + i), 64);
+  for (int i = 0; i < 10000; ++i) {
+    *req.add_resources() = FullRedis("db-" + std::to_string(100000 + i), 64, kReplicas);
+  }
   (void)store->ApplyState(req, kCtx);
   std::vector<double> ms;
   uint32_t v = 0;
@@ -210,8 +211,9 @@ void BM_Diff10k(benchmark::State& state) {
   std::vector<v1::Resource> before;
   std::vector<v1::Resource> after;
   for (int i = 0; i < 10000; ++i) {
-    before.push_back(Redis("db-" + std::to_string(100000 + i), 64));
-    after.push_back(Redis("db-" + std::to_string(100000 + i), i % 100 == 0 ? 128 : 64));
+    before.push_back(FullRedis("db-" + std::to_string(100000 + i), 64, kReplicas));
+    after.push_back(
+        FullRedis("db-" + std::to_string(100000 + i), i % 100 == 0 ? 128 : 64, kReplicas));
   }
   for (auto _ : state) {
     auto d = common::DiffResources(before, after);

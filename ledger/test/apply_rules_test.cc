@@ -4,19 +4,14 @@
 #include <gtest/gtest.h>
 
 #include "common/resources.h"
+#include "common/testing/resources.h"
 
 namespace senren::ledger {
 namespace {
 
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-
-v1::Resource Redis(const std::string& name, uint32_t memory_mb = 64) {
-  v1::Resource r;
-  r.set_name(name);
-  r.mutable_redis_database()->set_memory_mb(memory_mb);
-  return r;
-}
+using common::testing::Redis;
 
 google::protobuf::RepeatedPtrField<v1::Resource> Field(std::vector<v1::Resource> v) {
   return {v.begin(), v.end()};

@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "common/testing/resources.h"
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
 #include "pg/migrate.h"
@@ -16,12 +17,7 @@
 
 namespace senren::ledger::testing {
 
-inline v1::Resource Redis(const std::string& name, uint32_t memory_mb = 64) {
-  v1::Resource r;
-  r.set_name(name);
-  r.mutable_redis_database()->set_memory_mb(memory_mb);
-  return r;
-}
+using common::testing::Redis;
 
 inline v1::ApplyStateRequest Apply(const std::string& region, std::vector<v1::Resource> resources,
                                    const std::string& message = "") {

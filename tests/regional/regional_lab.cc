@@ -99,25 +99,6 @@ bool StatusReader::WaitFor(
   return done(latest_);
 }
 
-v1::Resource Redis(const std::string& name, uint32_t memory_mb) {
-  v1::Resource r;
-  r.set_name(name);
-  r.mutable_redis_database()->set_memory_mb(memory_mb);
-  return r;
-}
-
-v1::Resource Aerospike(const std::string& name, uint32_t size) {
-  v1::Resource r;
-  r.set_name(name);
-  auto* s = r.mutable_aerospike_cluster();
-  s->set_size(size);
-  auto* ns = s->add_namespaces();
-  ns->set_name("users");
-  ns->set_replication_factor(1);
-  ns->set_memory_mb(64);
-  return r;
-}
-
 v1::RegionalState State(const std::string& region, uint64_t version,
                         std::vector<v1::Resource> resources) {
   v1::RegionalState s;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/testing/resources.h"
 #include "kafka/kafka.h"
 #include "lab/lab_env.h"
 #include "regional/kube/curl_kube_client.h"
@@ -72,8 +73,8 @@ class StatusReader {
   std::map<std::string, std::optional<std::string>> latest_;
 };
 
-v1::Resource Redis(const std::string& name, uint32_t memory_mb);
-v1::Resource Aerospike(const std::string& name, uint32_t size);
+using common::testing::Aerospike;
+using common::testing::Redis;
 v1::RegionalState State(const std::string& region, uint64_t version,
                         std::vector<v1::Resource> resources);
 
