@@ -207,20 +207,21 @@ cmd_status() {
   printf '%-46s %-8s %-22s %-10s %s\n' total "" "" "" "$((total / 1024)) MiB"
   # Per cluster: can pods be placed, and are some waiting? (Only where the apiserver answers.)
   printf '\n%-24s %-18s %s\n' CLUSTER SCHEDULABLE-NODES PENDING-PODS
-  local kc nodes pending
+  local kc nodes pending report
   for c in "${CLUSTERS[@]}"; do
     slug=$(cluster_slug "$c"); kc="$(kube_dir "$c")/kubeconfig"
     if [[ ! -f $kc ]] || ! nodes=$(schedulable_nodes "$kc" 2>/dev/null); then
       printf '%-24s %-18s %s\n' "$slug" "?" "? (apiserver does not answer)"
       down=1; continue
     fi
-    pending=$(pending_report "$kc" 2>/dev/null | awk '{n += $1} END {print n + 0}')
+    report=$(pending_report "$kc" 2>/dev/null) || true
+    pending=$(awk '{n += $1} END {print n + 0}' <<<"$report")
     printf '%-24s %-18s %s\n' "$slug" "$nodes/$NODES_PER_CLUSTER" "$pending"
     if ((nodes < NODES_PER_CLUSTER)); then
       nodes_report "$kc" || true
       down=1
     fi
-    ((pending == 0)) || pending_report "$kc" || true
+    ((pending == 0)) || echo "$report"
   done
   return $down
 }

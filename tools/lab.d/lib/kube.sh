@@ -96,19 +96,23 @@ node_table() {
           print $1, ($2 == "" ? "Unknown" : $2), ($3 == "true" ? "true" : "false"), (t == "" ? "-" : t)}'
 }
 
-# Nodes a pod can land on: Ready, not cordoned, no NoSchedule/NoExecute taint.
-schedulable_nodes() { node_table "$1" | awk '$2 == "True" && $3 == "false" && $4 == "-"' | wc -l; }
+# Counts the rows of node_table (on stdin) a pod can land on: Ready, not cordoned, no
+# NoSchedule/NoExecute taint.
+count_schedulable() { awk '$2 == "True" && $3 == "false" && $4 == "-" {n++} END {print n + 0}'; }
+schedulable_nodes() { node_table "$1" | count_schedulable; }
 
 nodes_ready() { (($(schedulable_nodes "$1") >= NODES_PER_CLUSTER)); }
 
 # Says why a cluster's nodes are not all schedulable, one node a line.
 nodes_report() {
-  echo "  $(schedulable_nodes "$1") of $NODES_PER_CLUSTER lab nodes schedulable"
-  node_table "$1" | awk '{why = "";
+  local table
+  table=$(node_table "$1") || return 1
+  echo "  $(count_schedulable <<<"$table") of $NODES_PER_CLUSTER lab nodes schedulable"
+  awk 'NF {why = "";
     if ($2 != "True") why = why "Ready=" $2 "; ";
     if ($3 == "true") why = why "cordoned; ";
     if ($4 != "-") why = why "taint " $4 "; ";
-    print "  node " $1 ": " (why == "" ? "schedulable" : substr(why, 1, length(why) - 2))}'
+    print "  node " $1 ": " (why == "" ? "schedulable" : substr(why, 1, length(why) - 2))}' <<<"$table"
 }
 
 # "N pods Pending: <the scheduler's reason>" for a cluster, one line per distinct reason;
