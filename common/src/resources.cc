@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <tuple>
 
+#include "common/rules.h"
+
 namespace senren::common {
 
 v1::ResourceKind KindOf(const v1::Resource& resource) {
@@ -45,16 +47,18 @@ std::string ResourceId(const v1::Resource& resource) {
 void Canonicalize(v1::Resource* resource) {
   if (resource->has_redis_database()) {
     auto* spec = resource->mutable_redis_database();
-    if (spec->replicas() == 0) spec->set_replicas(1);
-    if (spec->version().empty()) spec->set_version("7.2");
+    if (spec->replicas() == 0) spec->set_replicas(GetRules().redis.default_replicas);
+    if (spec->version().empty()) spec->set_version(GetRules().redis.default_version);
     if (spec->persistence() == v1::REDIS_PERSISTENCE_UNSPECIFIED) {
       spec->set_persistence(v1::REDIS_PERSISTENCE_NONE);
     }
   } else if (resource->has_aerospike_cluster()) {
     auto* spec = resource->mutable_aerospike_cluster();
-    if (spec->version().empty()) spec->set_version("7.1");
+    if (spec->version().empty()) spec->set_version(GetRules().aerospike.default_version);
     for (auto& ns : *spec->mutable_namespaces()) {
-      if (ns.replication_factor() == 0) ns.set_replication_factor(1);
+      if (ns.replication_factor() == 0) {
+        ns.set_replication_factor(GetRules().aerospike_namespace.default_replication_factor);
+      }
       if (ns.storage() == v1::AEROSPIKE_STORAGE_UNSPECIFIED) {
         ns.set_storage(v1::AEROSPIKE_STORAGE_MEMORY);
       }

@@ -13,6 +13,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "common/resources.h"
+#include "common/rules.h"
 #include "common/validation.h"
 
 namespace senren::common {
@@ -246,10 +247,10 @@ class Parser {
       }
       out.resources.push_back(std::move(resource));
     }
-    if (out.resources.size() > kMaxResourcesPerRegion) {
+    if (out.resources.size() > GetRules().max_resources_per_region) {
       return Error(resources, "", "resources",
                    absl::StrCat(out.resources.size(), " resources; a region holds at most ",
-                                kMaxResourcesPerRegion));
+                                GetRules().max_resources_per_region));
     }
     SortResources(&out.resources);
     return out;

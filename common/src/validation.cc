@@ -6,16 +6,10 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/resources.h"
+#include "common/rules.h"
 
 namespace senren::common {
 namespace {
-
-constexpr uint32_t kMinMemoryMb = 16;
-constexpr uint32_t kMaxMemoryMb = 1'048'576;
-constexpr uint32_t kMaxRedisReplicas = 9;
-constexpr uint32_t kMaxAerospikeSize = 32;
-constexpr size_t kMaxVersionLength = 32;
-constexpr size_t kMaxEvictionPolicyLength = 64;
 
 absl::Status FieldError(const v1::Resource& resource, std::string_view field,
                         std::string_view problem) {
@@ -24,75 +18,61 @@ absl::Status FieldError(const v1::Resource& resource, std::string_view field,
                    std::string(problem)));
 }
 
-std::string OutOfBounds(uint64_t value, uint64_t lo, uint64_t hi) {
-  return absl::StrCat(value, " is out of bounds ", lo, "..", hi);
+std::string OutOfBounds(int64_t value, const IntRule& rule) {
+  return absl::StrCat(value, " is out of bounds ", rule.minimum, "..", rule.maximum);
 }
 
-bool IsAlnumLower(char c) { return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9'); }
-
-// "7.2", "7.2.4", "6": digits and dots.
-bool IsVersionString(std::string_view v) {
-  if (v.empty() || v.size() > kMaxVersionLength) return false;
-  if (v.front() == '.' || v.back() == '.') return false;
-  for (char c : v) {
-    if (!(c == '.' || (c >= '0' && c <= '9'))) return false;
-  }
-  return true;
-}
-
-bool IsEvictionPolicy(std::string_view p) {
-  static const std::set<std::string_view> kPolicies = {
-      "noeviction",     "allkeys-lru",    "allkeys-lfu",  "allkeys-random",
-      "volatile-lru",   "volatile-lfu",   "volatile-random", "volatile-ttl"};
-  return kPolicies.contains(p);
+std::string BadVersion(std::string_view v, const StringRule& rule, std::string_view example) {
+  return absl::StrCat("\"", std::string(v), "\" is not a version like \"", std::string(example),
+                      "\" (", rule.pattern, ", at most ", rule.max_length, " characters)");
 }
 
 absl::Status ValidateRedis(const v1::Resource& r) {
+  const auto& rules = GetRules().redis;
   const auto& s = r.redis_database();
-  if (s.memory_mb() < kMinMemoryMb || s.memory_mb() > kMaxMemoryMb) {
-    return FieldError(r, "spec.memory_mb", OutOfBounds(s.memory_mb(), kMinMemoryMb, kMaxMemoryMb));
+  if (!rules.memory_mb.Contains(s.memory_mb())) {
+    return FieldError(r, "spec.memory_mb", OutOfBounds(s.memory_mb(), rules.memory_mb));
   }
-  if (s.replicas() < 1 || s.replicas() > kMaxRedisReplicas) {
-    return FieldError(r, "spec.replicas", OutOfBounds(s.replicas(), 1, kMaxRedisReplicas));
+  if (!rules.replicas.Contains(s.replicas())) {
+    return FieldError(r, "spec.replicas", OutOfBounds(s.replicas(), rules.replicas));
   }
-  if (!IsVersionString(s.version())) {
-    return FieldError(r, "spec.version",
-                      absl::StrCat("\"", s.version(), "\" is not a version like \"7.2\""));
+  if (!rules.version.Matches(s.version())) {
+    return FieldError(r, "spec.version", BadVersion(s.version(), rules.version, "7.2"));
   }
   if (!v1::RedisPersistence_IsValid(s.persistence())) {
     return FieldError(r, "spec.persistence",
                       absl::StrCat(static_cast<int>(s.persistence()),
                                    " is not one of none, rdb, aof"));
   }
-  if (!s.eviction_policy().empty() &&
-      (s.eviction_policy().size() > kMaxEvictionPolicyLength ||
-       !IsEvictionPolicy(s.eviction_policy()))) {
+  if (!s.eviction_policy().empty() && !rules.eviction_policy.Contains(s.eviction_policy())) {
     return FieldError(r, "spec.eviction_policy",
-                      absl::StrCat("\"", s.eviction_policy(),
-                                   "\" is not a Redis maxmemory-policy (noeviction, "
-                                   "allkeys-lru, allkeys-lfu, allkeys-random, volatile-lru, "
-                                   "volatile-lfu, volatile-random, volatile-ttl)"));
+                      absl::StrCat("\"", s.eviction_policy(), "\" is not a Redis maxmemory-policy (",
+                                   rules.eviction_policy.Joined(), ")"));
   }
   return absl::OkStatus();
 }
 
 absl::Status ValidateAerospike(const v1::Resource& r) {
+  const auto& rules = GetRules().aerospike;
+  const auto& ns_rules = GetRules().aerospike_namespace;
   const auto& s = r.aerospike_cluster();
-  if (s.size() < 1 || s.size() > kMaxAerospikeSize) {
-    return FieldError(r, "spec.size", OutOfBounds(s.size(), 1, kMaxAerospikeSize));
+  if (!rules.size.Contains(s.size())) {
+    return FieldError(r, "spec.size", OutOfBounds(s.size(), rules.size));
   }
-  if (!IsVersionString(s.version())) {
-    return FieldError(r, "spec.version",
-                      absl::StrCat("\"", s.version(), "\" is not a version like \"7.1\""));
+  if (!rules.version.Matches(s.version())) {
+    return FieldError(r, "spec.version", BadVersion(s.version(), rules.version, "7.1"));
   }
-  if (s.namespaces().empty()) {
-    return FieldError(r, "spec.namespaces", "at least one namespace is required");
+  if (!rules.namespaces.Contains(s.namespaces_size())) {
+    return FieldError(r, "spec.namespaces",
+                      absl::StrCat(s.namespaces_size(), " namespaces; between ",
+                                   rules.namespaces.minimum, " and ", rules.namespaces.maximum,
+                                   " are required"));
   }
   std::set<std::string> names;
   for (int i = 0; i < s.namespaces_size(); ++i) {
     const auto& ns = s.namespaces(i);
     const std::string field = absl::StrCat("spec.namespaces[", i, "]");
-    if (!IsDns1123Label(ns.name())) {
+    if (!ns_rules.name.Matches(ns.name())) {
       return FieldError(r, field + ".name",
                         absl::StrCat("\"", ns.name(),
                                      "\" is not a DNS-1123 label (a-z, 0-9, '-', at most 63)"));
@@ -100,14 +80,14 @@ absl::Status ValidateAerospike(const v1::Resource& r) {
     if (!names.insert(ns.name()).second) {
       return FieldError(r, field + ".name", absl::StrCat("duplicate namespace \"", ns.name(), "\""));
     }
-    if (ns.replication_factor() < 1 || ns.replication_factor() > s.size()) {
+    const IntRule rf{ns_rules.replication_factor.minimum,
+                     std::min<int64_t>(ns_rules.replication_factor.maximum, s.size())};
+    if (!rf.Contains(ns.replication_factor())) {
       return FieldError(r, field + ".replication_factor",
-                        OutOfBounds(ns.replication_factor(), 1, s.size()) +
-                            " (1..size of the cluster)");
+                        OutOfBounds(ns.replication_factor(), rf) + " (1..size of the cluster)");
     }
-    if (ns.memory_mb() < kMinMemoryMb || ns.memory_mb() > kMaxMemoryMb) {
-      return FieldError(r, field + ".memory_mb",
-                        OutOfBounds(ns.memory_mb(), kMinMemoryMb, kMaxMemoryMb));
+    if (!ns_rules.memory_mb.Contains(ns.memory_mb())) {
+      return FieldError(r, field + ".memory_mb", OutOfBounds(ns.memory_mb(), ns_rules.memory_mb));
     }
     if (!v1::AerospikeStorage_IsValid(ns.storage())) {
       return FieldError(r, field + ".storage",
@@ -120,34 +100,16 @@ absl::Status ValidateAerospike(const v1::Resource& r) {
 }  // namespace
 
 absl::Status ValidateRegionKey(std::string_view region) {
-  auto bad = [&] {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "field region: \"", std::string(region),
-        "\" is not a region key cloud:region (^[a-z][a-z0-9]*:[a-z0-9-]+$), e.g. aws:us-east-1"));
-  };
-  const size_t colon = region.find(':');
-  if (colon == std::string_view::npos || colon == 0 || region.size() > 253) return bad();
-  const std::string_view cloud = region.substr(0, colon);
-  const std::string_view rest = region.substr(colon + 1);
-  if (!(cloud[0] >= 'a' && cloud[0] <= 'z')) return bad();
-  for (char c : cloud) {
-    if (!IsAlnumLower(c)) return bad();
-  }
-  if (rest.empty()) return bad();
-  for (char c : rest) {
-    if (!IsAlnumLower(c) && c != '-') return bad();
+  const StringRule& rule = GetRules().region;
+  if (!rule.Matches(region)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("field region: \"", std::string(region), "\" is not a region key cloud:region (",
+                     rule.pattern, ", at most ", rule.max_length, " characters), e.g. aws:us-east-1"));
   }
   return absl::OkStatus();
 }
 
-bool IsDns1123Label(std::string_view name) {
-  if (name.empty() || name.size() > 63) return false;
-  if (!IsAlnumLower(name.front()) || !IsAlnumLower(name.back())) return false;
-  for (char c : name) {
-    if (!IsAlnumLower(c) && c != '-') return false;
-  }
-  return true;
-}
+bool IsDns1123Label(std::string_view name) { return GetRules().name.Matches(name); }
 
 absl::Status ValidateResource(const v1::Resource& resource) {
   if (!IsDns1123Label(resource.name())) {
@@ -169,10 +131,10 @@ absl::Status ValidateResource(const v1::Resource& resource) {
 }
 
 absl::Status ValidateResourceSet(const std::vector<v1::Resource>& resources) {
-  if (resources.size() > kMaxResourcesPerRegion) {
+  if (resources.size() > GetRules().max_resources_per_region) {
     return absl::InvalidArgumentError(absl::StrCat("field resources: ", resources.size(),
                                                    " resources; a region holds at most ",
-                                                   kMaxResourcesPerRegion));
+                                                   GetRules().max_resources_per_region));
   }
   std::set<std::pair<int, std::string>> seen;
   for (const auto& r : resources) {

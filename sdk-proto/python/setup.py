@@ -49,6 +49,16 @@ def run_time_requirements() -> list[str]:
 _IMPORT = re.compile(r"^(from|import) senren\.v1\b", re.MULTILINE)
 
 
+def copy_rules(pkg: Path) -> None:
+    """Copies the rules table (senren/v1/rules.json) into the package as senren/_rules.json.
+
+    The ledger compiles the same file in and the CRDs are checked against it, so the SDK
+    refuses exactly what the ledger and the clusters refuse.
+    """
+    pkg.mkdir(parents=True, exist_ok=True)
+    shutil.copy2(proto_root() / "senren" / "v1" / "rules.json", pkg / "_rules.json")
+
+
 def generate(out_pkg: Path) -> None:
     """Generates senren.v1's *_pb2.py, *_pb2.pyi and *_pb2_grpc.py into out_pkg/v1."""
     from grpc_tools import protoc  # build-time only
@@ -87,28 +97,30 @@ class BuildPyWithStubs(build_py):
 
     def run(self) -> None:
         super().run()
-        if getattr(self, "editable_mode", False):
-            generate(HERE / "src" / "senren" / "_pb")
-        else:
-            generate(Path(self.build_lib) / "senren" / "_pb")
+        pkg = HERE / "src" / "senren" if getattr(self, "editable_mode", False) else Path(self.build_lib) / "senren"
+        generate(pkg / "_pb")
+        copy_rules(pkg)
 
     def get_outputs(self, include_bytecode: bool = True) -> list[str]:
         outs = list(super().get_outputs(include_bytecode))
         pb = Path(self.build_lib) / "senren" / "_pb"
         if pb.exists():
             outs += [str(p) for p in pb.rglob("*") if p.is_file()]
+        rules = Path(self.build_lib) / "senren" / "_rules.json"
+        if rules.exists():
+            outs.append(str(rules))
         return outs
 
 
 class SdistWithProtos(sdist):
-    """sdist that carries the .proto contract under proto/."""
+    """sdist that carries the contract (.proto files and rules.json) under proto/."""
 
     def make_release_tree(self, base_dir: str, files: list[str]) -> None:
         super().make_release_tree(base_dir, files)
         root = proto_root()
         dest = Path(base_dir) / "proto" / "senren" / "v1"
         dest.mkdir(parents=True, exist_ok=True)
-        for p in sorted(root.glob("senren/v1/*.proto")):
+        for p in sorted(root.glob("senren/v1/*.proto")) + [root / "senren" / "v1" / "rules.json"]:
             shutil.copy2(p, dest / p.name)
 
 

@@ -3,6 +3,9 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include <fstream>
+#include <string>
+
 #include "kube_lab.h"
 #include "regional/kube/errors.h"
 
@@ -119,6 +122,55 @@ TEST_F(CrdLabTest, AerospikeBoundsIncludingReplicationFactorAtMostSize) {
   auto updated = client_->Update(resources::AerospikeClusters(), ns_, shrink);
   EXPECT_TRUE(absl::IsInvalidArgument(updated.status())) << updated.status();
   EXPECT_THAT(updated.status().message(), HasSubstr("replicationFactor must be at most size"));
+}
+
+// "memory_mb" -> "memoryMb", in nested objects and arrays too.
+Json CamelCaseKeys(const Json& v) {
+  if (v.is_array()) {
+    Json out = Json::array();
+    for (const Json& e : v) out.push_back(CamelCaseKeys(e));
+    return out;
+  }
+  if (!v.is_object()) return v;
+  Json out = Json::object();
+  for (const auto& [key, value] : v.items()) {
+    std::string camel;
+    bool upper = false;
+    for (char c : key) {
+      if (c == '_') {
+        upper = true;
+      } else {
+        camel += upper ? static_cast<char>(c - 'a' + 'A') : c;
+        upper = false;
+      }
+    }
+    out[camel] = CamelCaseKeys(value);
+  }
+  return out;
+}
+
+// The apiserver accepts exactly what the ledger (common/test/rules_test.cc) and the SDK
+// (test_sdk_rules.py) accept, on the shared edge cases of the rules table.
+TEST_F(CrdLabTest, RulesTableEdgeCasesAgreeWithTheLedgerAndTheSdk) {
+  std::ifstream in(std::string(SENREN_SOURCE_DIR) + "/tests/rules/cases.json");
+  ASSERT_TRUE(in);
+  const Json cases = Json::parse(in).at("cases");
+  ASSERT_GT(cases.size(), 40u);
+  int i = 0;
+  for (const Json& c : cases) {
+    ++i;
+    // Cases about bounds share a default name; give each its own object.
+    std::string name = c["name"];
+    if (name == "r" || name == "a") name = "case-" + std::to_string(i);
+    const Json spec = CamelCaseKeys(c["spec"]);
+    auto created = c["kind"] == "RedisDatabase" ? CreateRedis(name, spec) : CreateAerospike(name, spec);
+    if (c["valid"].get<bool>()) {
+      EXPECT_TRUE(created.ok()) << c["why"] << ": " << created.status();
+    } else {
+      EXPECT_TRUE(absl::IsInvalidArgument(created.status()))
+          << c["why"] << ": the apiserver answered " << created.status();
+    }
+  }
 }
 
 }  // namespace

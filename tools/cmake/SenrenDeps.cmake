@@ -19,5 +19,6 @@ find_package(SQLiteCpp CONFIG REQUIRED)
 
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka rdkafka++)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

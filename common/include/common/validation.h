@@ -12,10 +12,9 @@
 
 namespace senren::common {
 
-// At most this many resources in one region (docs/design.md §7).
-inline constexpr size_t kMaxResourcesPerRegion = 100'000;
+// Every bound, pattern and choice below comes from the rules table (common/rules.h).
 
-// `^[a-z][a-z0-9]*:[a-z0-9-]+$`, e.g. "aws:us-east-1".
+// A region key cloud:region, e.g. "aws:us-east-1".
 absl::Status ValidateRegionKey(std::string_view region);
 
 // DNS-1123 label: 1..63 of [a-z0-9-], starting and ending with an alphanumeric.
@@ -26,7 +25,7 @@ bool IsDns1123Label(std::string_view name);
 absl::Status ValidateResource(const v1::Resource& resource);
 
 // A region's complete resource set: each resource, no duplicate (kind, name), at most
-// kMaxResourcesPerRegion.
+// the table's resources_per_region.
 absl::Status ValidateResourceSet(const std::vector<v1::Resource>& resources);
 
 }  // namespace senren::common

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "common/rules.h"
 
 namespace senren::regional::controller {
 namespace {
@@ -34,9 +35,10 @@ absl::Status Invalid(const std::string& field, const std::string& why) {
   return absl::InvalidArgumentError(absl::StrCat("spec.", field, ": ", why));
 }
 
-absl::StatusOr<int64_t> IntField(const Json& spec, const std::string& field, int64_t lo,
-                                 int64_t hi, std::optional<int64_t> dflt,
+absl::StatusOr<int64_t> IntField(const Json& spec, const std::string& field,
+                                 const common::IntRule& rule, std::optional<int64_t> dflt,
                                  const std::string& path) {
+  const int64_t lo = rule.minimum, hi = rule.maximum;
   if (!spec.contains(field) || spec[field].is_null()) {
     if (dflt) return *dflt;
     return Invalid(path, "required");
@@ -151,20 +153,23 @@ int ClientPort(Kind kind) { return kind == Kind::kRedisDatabase ? 6379 : 3000; }
 
 absl::StatusOr<RedisSpec> ParseRedisSpec(const Json& spec) {
   if (!spec.is_object()) return Invalid("", "spec must be an object");
+  const auto& rules = common::GetRules().redis;
   RedisSpec out;
-  auto memory = IntField(spec, "memoryMb", 16, 1048576, std::nullopt, "memoryMb");
+  auto memory = IntField(spec, "memoryMb", rules.memory_mb, std::nullopt, "memoryMb");
   if (!memory.ok()) return memory.status();
   out.memory_mb = *memory;
-  auto replicas = IntField(spec, "replicas", 1, 9, 1, "replicas");
+  auto replicas = IntField(spec, "replicas", rules.replicas, rules.default_replicas, "replicas");
   if (!replicas.ok()) return replicas.status();
   out.replicas = static_cast<int>(*replicas);
-  out.version = StrField(spec, "version", "7.2");
-  if (out.version.empty() || MajorVersion(out.version) == 0) {
-    return Invalid("version", absl::StrCat("\"", out.version, "\" is not a version like 7.2"));
+  out.version = StrField(spec, "version", rules.default_version);
+  if (!rules.version.Matches(out.version)) {
+    return Invalid("version", absl::StrCat("\"", out.version, "\" is not a version like 7.2 (",
+                                           rules.version.pattern, ")"));
   }
-  out.persistence = StrField(spec, "persistence", "none");
-  if (out.persistence != "none" && out.persistence != "rdb" && out.persistence != "aof") {
-    return Invalid("persistence", absl::StrCat("\"", out.persistence, "\" is not none, rdb or aof"));
+  out.persistence = StrField(spec, "persistence", rules.default_persistence);
+  if (!rules.persistence.Contains(out.persistence)) {
+    return Invalid("persistence", absl::StrCat("\"", out.persistence, "\" is not one of ",
+                                               rules.persistence.Joined()));
   }
   out.eviction_policy = StrField(spec, "evictionPolicy", "");
   return out;
@@ -172,13 +177,16 @@ absl::StatusOr<RedisSpec> ParseRedisSpec(const Json& spec) {
 
 absl::StatusOr<AerospikeSpec> ParseAerospikeSpec(const Json& spec) {
   if (!spec.is_object()) return Invalid("", "spec must be an object");
+  const auto& rules = common::GetRules().aerospike;
+  const auto& ns_rules = common::GetRules().aerospike_namespace;
   AerospikeSpec out;
-  auto size = IntField(spec, "size", 1, 32, std::nullopt, "size");
+  auto size = IntField(spec, "size", rules.size, std::nullopt, "size");
   if (!size.ok()) return size.status();
   out.size = static_cast<int>(*size);
-  out.version = StrField(spec, "version", "7.1");
-  if (MajorVersion(out.version) == 0) {
-    return Invalid("version", absl::StrCat("\"", out.version, "\" is not a version like 7.1"));
+  out.version = StrField(spec, "version", rules.default_version);
+  if (!rules.version.Matches(out.version)) {
+    return Invalid("version", absl::StrCat("\"", out.version, "\" is not a version like 7.1 (",
+                                           rules.version.pattern, ")"));
   }
   if (!spec.contains("namespaces") || !spec["namespaces"].is_array() ||
       spec["namespaces"].empty()) {
@@ -194,7 +202,8 @@ absl::StatusOr<AerospikeSpec> ParseAerospikeSpec(const Json& spec) {
     if (!seen.insert(ns.name).second) {
       return Invalid(path + ".name", absl::StrCat("duplicate namespace \"", ns.name, "\""));
     }
-    auto rf = IntField(n, "replicationFactor", 1, 32, std::nullopt, path + ".replicationFactor");
+    auto rf = IntField(n, "replicationFactor", ns_rules.replication_factor,
+                       ns_rules.default_replication_factor, path + ".replicationFactor");
     if (!rf.ok()) return rf.status();
     if (*rf > out.size) {
       return Invalid(path + ".replicationFactor",
@@ -202,12 +211,13 @@ absl::StatusOr<AerospikeSpec> ParseAerospikeSpec(const Json& spec) {
                                   ": a cluster cannot keep more copies than it has nodes"));
     }
     ns.replication_factor = static_cast<int>(*rf);
-    auto mem = IntField(n, "memoryMb", 16, 1048576, std::nullopt, path + ".memoryMb");
+    auto mem = IntField(n, "memoryMb", ns_rules.memory_mb, std::nullopt, path + ".memoryMb");
     if (!mem.ok()) return mem.status();
     ns.memory_mb = *mem;
-    ns.storage = StrField(n, "storage", "memory");
-    if (ns.storage != "memory" && ns.storage != "device") {
-      return Invalid(path + ".storage", absl::StrCat("\"", ns.storage, "\" is not memory or device"));
+    ns.storage = StrField(n, "storage", ns_rules.default_storage);
+    if (!ns_rules.storage.Contains(ns.storage)) {
+      return Invalid(path + ".storage", absl::StrCat("\"", ns.storage, "\" is not one of ",
+                                                     ns_rules.storage.Joined()));
     }
     out.namespaces.push_back(ns);
   }

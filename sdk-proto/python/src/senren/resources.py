@@ -19,9 +19,11 @@ The messages name the field the same way the server's INVALID_ARGUMENT does.
 
 from __future__ import annotations
 
+import importlib.resources
+import json
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar, Literal, Sequence
+from typing import Any, ClassVar, Literal, Sequence
 
 __all__ = [
     "RedisDatabase",
@@ -34,31 +36,46 @@ __all__ = [
     "validate_region",
 ]
 
-MIN_MEMORY_MB = 16
-MAX_MEMORY_MB = 1_048_576
-MAX_REDIS_REPLICAS = 9
-MAX_AEROSPIKE_SIZE = 32
-MAX_VERSION_LENGTH = 32
+# The one table of what a valid resource is (sdk-proto/senren/v1/rules.json), shipped in the
+# package: the ledger compiles the same file in and the CRDs are checked against it.
+_RULES: dict[str, Any] = json.loads(
+    importlib.resources.files("senren").joinpath("_rules.json").read_text(encoding="utf-8")
+)
+_REDIS = _RULES["RedisDatabase"]
+_AEROSPIKE = _RULES["AerospikeCluster"]
+_NAMESPACE = _RULES["AerospikeNamespace"]
+
+MIN_MEMORY_MB: int = _REDIS["memory_mb"]["minimum"]
+MAX_MEMORY_MB: int = _REDIS["memory_mb"]["maximum"]
+MAX_REDIS_REPLICAS: int = _REDIS["replicas"]["maximum"]
+MAX_AEROSPIKE_SIZE: int = _AEROSPIKE["size"]["maximum"]
 
 #: Values of ``RedisDatabase.persistence``.
-REDIS_PERSISTENCE: tuple[str, ...] = ("none", "rdb", "aof")
+REDIS_PERSISTENCE: tuple[str, ...] = tuple(_REDIS["persistence"]["enum"])
 #: Values of ``AerospikeNamespace.storage``.
-AEROSPIKE_STORAGE: tuple[str, ...] = ("memory", "device")
+AEROSPIKE_STORAGE: tuple[str, ...] = tuple(_NAMESPACE["storage"]["enum"])
 #: Values of ``RedisDatabase.eviction_policy`` (Redis' maxmemory-policy); "" = Redis' default.
-EVICTION_POLICIES: tuple[str, ...] = (
-    "noeviction",
-    "allkeys-lru",
-    "allkeys-lfu",
-    "allkeys-random",
-    "volatile-lru",
-    "volatile-lfu",
-    "volatile-random",
-    "volatile-ttl",
-)
+EVICTION_POLICIES: tuple[str, ...] = tuple(_REDIS["eviction_policy"]["enum"])
 
-_DNS1123_LABEL = re.compile(r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$")
-_VERSION = re.compile(r"^[0-9]+(\.[0-9]+)*$")
-_REGION = re.compile(r"^[a-z][a-z0-9]*:[a-z0-9-]+$")
+
+class _Pattern:
+    """A string rule of the table: an anchored pattern and a maximum length."""
+
+    def __init__(self, rule: dict[str, Any]) -> None:
+        self.text: str = rule["pattern"]
+        self.max_length: int = rule["max_length"]
+        self._re = re.compile(self.text)
+
+    def matches(self, value: object) -> bool:
+        # fullmatch: Python's "$" also matches before a final newline; the others' does not.
+        return isinstance(value, str) and len(value) <= self.max_length and bool(self._re.fullmatch(value))
+
+
+_NAME = _Pattern(_RULES["name"])
+_REGION = _Pattern(_RULES["region"])
+_REDIS_VERSION = _Pattern(_REDIS["version"])
+_AEROSPIKE_VERSION = _Pattern(_AEROSPIKE["version"])
+_NAMESPACE_NAME = _Pattern(_NAMESPACE["name"])
 
 Persistence = Literal["none", "rdb", "aof"]
 Storage = Literal["memory", "device"]
@@ -70,10 +87,10 @@ def validate_region(region: str) -> str:
     Raises:
         ValueError: naming the field ``region`` when the key is malformed.
     """
-    if not isinstance(region, str) or len(region) > 253 or not _REGION.match(region):
+    if not _REGION.matches(region):
         raise ValueError(
             f"region: {region!r} is not a region key cloud:region "
-            "(^[a-z][a-z0-9]*:[a-z0-9-]+$), e.g. 'aws:us-east-1'"
+            f"({_REGION.text}, at most {_REGION.max_length} characters), e.g. 'aws:us-east-1'"
         )
     return region
 
@@ -82,8 +99,8 @@ def _fail(owner: str, fld: str, problem: str) -> ValueError:
     return ValueError(f"{owner}: {fld}: {problem}")
 
 
-def _check_name(owner: str, fld: str, name: object) -> None:
-    if not isinstance(name, str) or not _DNS1123_LABEL.match(name):
+def _check_name(owner: str, fld: str, name: object, rule: _Pattern = _NAME) -> None:
+    if not rule.matches(name):
         raise _fail(
             owner,
             fld,
@@ -92,16 +109,24 @@ def _check_name(owner: str, fld: str, name: object) -> None:
         )
 
 
-def _check_int(owner: str, fld: str, value: object, lo: int, hi: int, extra: str = "") -> None:
+def _bounds(rule: dict[str, Any]) -> dict[str, int]:
+    return {"minimum": rule["minimum"], "maximum": rule["maximum"]}
+
+
+def _check_int(owner: str, fld: str, value: object, minimum: int, maximum: int, extra: str = "") -> None:
     if isinstance(value, bool) or not isinstance(value, int):
         raise _fail(owner, fld, f"{value!r} is not an integer")
-    if not lo <= value <= hi:
-        raise _fail(owner, fld, f"{value} is out of bounds {lo}..{hi}{extra}")
+    if not minimum <= value <= maximum:
+        raise _fail(owner, fld, f"{value} is out of bounds {minimum}..{maximum}{extra}")
 
 
-def _check_version(owner: str, value: object, example: str) -> None:
-    if not isinstance(value, str) or len(value) > MAX_VERSION_LENGTH or not _VERSION.match(value):
-        raise _fail(owner, "version", f"{value!r} is not a version like {example!r}")
+def _check_version(owner: str, value: object, rule: _Pattern, example: str) -> None:
+    if not rule.matches(value):
+        raise _fail(
+            owner,
+            "version",
+            f"{value!r} is not a version like {example!r} ({rule.text}, at most {rule.max_length} characters)",
+        )
 
 
 def _check_choice(owner: str, fld: str, value: object, choices: Sequence[str]) -> None:
@@ -151,17 +176,17 @@ class RedisDatabase(Resource):
 
     name: str
     memory_mb: int
-    replicas: int = 1
-    version: str = "7.2"
-    persistence: Persistence = "none"
+    replicas: int = _REDIS["replicas"]["default"]
+    version: str = _REDIS["version"]["default"]
+    persistence: Persistence = _REDIS["persistence"]["default"]
     eviction_policy: str = ""
 
     def __post_init__(self) -> None:
         owner = f"RedisDatabase {self.name}"
         _check_name(f"RedisDatabase {self.name!r}", "name", self.name)
-        _check_int(owner, "memory_mb", self.memory_mb, MIN_MEMORY_MB, MAX_MEMORY_MB)
-        _check_int(owner, "replicas", self.replicas, 1, MAX_REDIS_REPLICAS)
-        _check_version(owner, self.version, "7.2")
+        _check_int(owner, "memory_mb", self.memory_mb, **_bounds(_REDIS["memory_mb"]))
+        _check_int(owner, "replicas", self.replicas, **_bounds(_REDIS["replicas"]))
+        _check_version(owner, self.version, _REDIS_VERSION, "7.2")
         _check_choice(owner, "persistence", self.persistence, REDIS_PERSISTENCE)
         if self.eviction_policy != "":
             _check_choice(owner, "eviction_policy", self.eviction_policy, EVICTION_POLICIES)
@@ -188,15 +213,15 @@ class AerospikeNamespace:
 
     name: str
     memory_mb: int
-    replication_factor: int = 1
-    storage: Storage = "memory"
+    replication_factor: int = _NAMESPACE["replication_factor"]["default"]
+    storage: Storage = _NAMESPACE["storage"]["default"]
 
     def __post_init__(self) -> None:
         owner = f"AerospikeNamespace {self.name}"
-        _check_name(f"AerospikeNamespace {self.name!r}", "name", self.name)
-        _check_int(owner, "memory_mb", self.memory_mb, MIN_MEMORY_MB, MAX_MEMORY_MB)
-        # The upper bound is the cluster's size, checked by AerospikeCluster.
-        _check_int(owner, "replication_factor", self.replication_factor, 1, MAX_AEROSPIKE_SIZE)
+        _check_name(f"AerospikeNamespace {self.name!r}", "name", self.name, _NAMESPACE_NAME)
+        _check_int(owner, "memory_mb", self.memory_mb, **_bounds(_NAMESPACE["memory_mb"]))
+        # The upper bound is also the cluster's size, checked by AerospikeCluster.
+        _check_int(owner, "replication_factor", self.replication_factor, **_bounds(_NAMESPACE["replication_factor"]))
         _check_choice(owner, "storage", self.storage, AEROSPIKE_STORAGE)
 
 
@@ -226,19 +251,20 @@ class AerospikeCluster(Resource):
     name: str
     size: int
     namespaces: Sequence[AerospikeNamespace] = field(default_factory=tuple)
-    version: str = "7.1"
+    version: str = _AEROSPIKE["version"]["default"]
 
     def __post_init__(self) -> None:
         owner = f"AerospikeCluster {self.name}"
         _check_name(f"AerospikeCluster {self.name!r}", "name", self.name)
-        _check_int(owner, "size", self.size, 1, MAX_AEROSPIKE_SIZE)
-        _check_version(owner, self.version, "7.1")
+        _check_int(owner, "size", self.size, **_bounds(_AEROSPIKE["size"]))
+        _check_version(owner, self.version, _AEROSPIKE_VERSION, "7.1")
         if isinstance(self.namespaces, (str, bytes)) or not isinstance(self.namespaces, Sequence):
             raise _fail(owner, "namespaces", "must be a list of AerospikeNamespace")
         namespaces = tuple(self.namespaces)
         object.__setattr__(self, "namespaces", namespaces)
-        if not namespaces:
-            raise _fail(owner, "namespaces", "at least one namespace is required")
+        lo, hi = _AEROSPIKE["namespaces"]["min_items"], _AEROSPIKE["namespaces"]["max_items"]
+        if not lo <= len(namespaces) <= hi:
+            raise _fail(owner, "namespaces", f"{len(namespaces)} namespaces; between {lo} and {hi} are required")
         seen: set[str] = set()
         for i, ns in enumerate(namespaces):
             if not isinstance(ns, AerospikeNamespace):
