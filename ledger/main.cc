@@ -250,9 +250,11 @@ int main(int argc, char** argv) {
     sub->add_option("--token", client.token, "bearer token (env SENREN_TOKEN)");
     sub->add_option("-o,--output", output, "table, json or yaml")
         ->check(CLI::IsMember({"table", "json", "yaml"}));
-    sub->add_option("--tls-ca", client.tls_ca, "CA certificate (PEM) to verify the server; enables TLS");
-    sub->add_option("--tls-cert", client.tls_cert, "client certificate (PEM) for mutual TLS");
-    sub->add_option("--tls-key", client.tls_key, "client key (PEM) for mutual TLS");
+    // Any --tls-* flag means TLS; a file that cannot be read is an error, never plaintext.
+    sub->add_option("--tls-ca", client.tls_ca,
+                    "CA certificate (PEM) to verify the server (default: gRPC's roots); enables TLS");
+    sub->add_option("--tls-cert", client.tls_cert, "client certificate (PEM) for mutual TLS; needs --tls-key");
+    sub->add_option("--tls-key", client.tls_key, "client key (PEM) for mutual TLS; needs --tls-cert");
     sub->add_option("--timeout", client.timeout_seconds, "seconds per call (default 30)");
   };
 

@@ -8,7 +8,9 @@
 #include <iostream>
 #include <map>
 #include <sstream>
+#include <utility>
 
+#include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
 #include "common/resources.h"
@@ -35,30 +37,50 @@ int ServerError(const grpc::Status& status) {
   return kExitServer;
 }
 
-std::string ReadFile(const std::string& path, bool* ok) {
+absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
   std::ifstream in(path);
-  *ok = static_cast<bool>(in);
+  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read the file"));
   std::ostringstream text;
   text << in.rdbuf();
+  if (text.str().find("-----BEGIN") == std::string::npos) {
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": not a PEM file"));
+  }
   return text.str();
+}
+
+// TLS as soon as any TLS flag is given: the server is verified against --tls-ca, or
+// against gRPC's default roots without it. A client certificate without its key (or the
+// reverse) and an unreadable file are errors: the client never falls back to plaintext
+// when TLS was asked for.
+absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const ClientOptions& o) {
+  if (o.tls_ca.empty() && o.tls_cert.empty() && o.tls_key.empty()) {
+    return grpc::InsecureChannelCredentials();
+  }
+  if (o.tls_cert.empty() != o.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--tls-cert and --tls-key go together (mutual TLS needs the certificate and its key)");
+  }
+  grpc::SslCredentialsOptions ssl;
+  const std::pair<const char*, std::pair<const std::string*, std::string*>> files[] = {
+      {"--tls-ca", {&o.tls_ca, &ssl.pem_root_certs}},
+      {"--tls-cert", {&o.tls_cert, &ssl.pem_cert_chain}},
+      {"--tls-key", {&o.tls_key, &ssl.pem_private_key}}};
+  for (const auto& [flag, paths] : files) {
+    if (paths.first->empty()) continue;
+    auto pem = ReadPem(flag, *paths.first);
+    if (!pem.ok()) return pem.status();
+    *paths.second = *std::move(pem);
+  }
+  return grpc::SslCredentials(ssl);
 }
 
 class Client {
  public:
-  explicit Client(const ClientOptions& options) : options_(options) {
-    std::shared_ptr<grpc::ChannelCredentials> creds = grpc::InsecureChannelCredentials();
-    if (!options.tls_ca.empty()) {
-      grpc::SslCredentialsOptions ssl;
-      bool ok = true;
-      ssl.pem_root_certs = ReadFile(options.tls_ca, &ok);
-      if (!options.tls_cert.empty()) ssl.pem_cert_chain = ReadFile(options.tls_cert, &ok);
-      if (!options.tls_key.empty()) ssl.pem_private_key = ReadFile(options.tls_key, &ok);
-      creds = grpc::SslCredentials(ssl);
-    }
-    grpc::ChannelArguments args;
-    args.SetMaxReceiveMessageSize(INT32_MAX);
-    args.SetMaxSendMessageSize(INT32_MAX);
-    stub_ = v1::ControlPlane::NewStub(grpc::CreateCustomChannel(options.addr, creds, args));
+  // A client for the commands, or the local error (exit 2) that prevents one.
+  static absl::StatusOr<Client> Connect(const ClientOptions& options) {
+    auto creds = Credentials(options);
+    if (!creds.ok()) return creds.status();
+    return Client(options, *creds);
   }
 
   std::unique_ptr<grpc::ClientContext> Context() const {
@@ -72,6 +94,14 @@ class Client {
   v1::ControlPlane::Stub& stub() { return *stub_; }
 
  private:
+  Client(const ClientOptions& options, const std::shared_ptr<grpc::ChannelCredentials>& creds)
+      : options_(options) {
+    grpc::ChannelArguments args;
+    args.SetMaxReceiveMessageSize(INT32_MAX);
+    args.SetMaxSendMessageSize(INT32_MAX);
+    stub_ = v1::ControlPlane::NewStub(grpc::CreateCustomChannel(options.addr, creds, args));
+  }
+
   ClientOptions options_;
   std::unique_ptr<v1::ControlPlane::Stub> stub_;
 };
@@ -224,7 +254,9 @@ absl::StatusOr<v1::ApplyStateRequest> RequestFromFile(const ApplyFlags& flags) {
 int Apply(const ClientOptions& c, const ApplyFlags& flags) {
   auto req = RequestFromFile(flags);
   if (!req.ok()) return LocalError(std::string(req.status().message()));
-  Client client(c);
+  auto connected = Client::Connect(c);
+  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
+  Client& client = *connected;
   v1::ApplyStateResponse resp;
   grpc::Status s = client.stub().ApplyState(client.Context().get(), *req, &resp);
   if (!s.ok()) return ServerError(s);
@@ -235,7 +267,9 @@ int Apply(const ClientOptions& c, const ApplyFlags& flags) {
 int Plan(const ClientOptions& c, const ApplyFlags& flags) {
   auto req = RequestFromFile(flags);
   if (!req.ok()) return LocalError(std::string(req.status().message()));
-  Client client(c);
+  auto connected = Client::Connect(c);
+  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
+  Client& client = *connected;
   v1::PlanStateResponse resp;
   grpc::Status s = client.stub().PlanState(client.Context().get(), *req, &resp);
   if (!s.ok()) return ServerError(s);
@@ -255,7 +289,9 @@ int Plan(const ClientOptions& c, const ApplyFlags& flags) {
 }
 
 int History(const ClientOptions& c, const std::string& region, uint32_t limit) {
-  Client client(c);
+  auto connected = Client::Connect(c);
+  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
+  Client& client = *connected;
   v1::GetHistoryResponse all;
   v1::GetHistoryRequest req;
   req.set_region(region);
@@ -291,7 +327,9 @@ int History(const ClientOptions& c, const std::string& region, uint32_t limit) {
 }
 
 int Show(const ClientOptions& c, const std::string& region, uint64_t version) {
-  Client client(c);
+  auto connected = Client::Connect(c);
+  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
+  Client& client = *connected;
   v1::GetStateRequest req;
   req.set_region(region);
   req.set_version(version);
@@ -326,7 +364,9 @@ int Show(const ClientOptions& c, const std::string& region, uint64_t version) {
 }
 
 int Diff(const ClientOptions& c, const std::string& region, uint64_t from, uint64_t to) {
-  Client client(c);
+  auto connected = Client::Connect(c);
+  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
+  Client& client = *connected;
   v1::DiffVersionsRequest req;
   req.set_region(region);
   req.set_from_version(from);
@@ -343,7 +383,9 @@ int Diff(const ClientOptions& c, const std::string& region, uint64_t from, uint6
 }
 
 int Rollback(const ClientOptions& c, const RollbackFlags& flags) {
-  Client client(c);
+  auto connected = Client::Connect(c);
+  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
+  Client& client = *connected;
   v1::RollbackRequest req;
   req.set_region(flags.region);
   req.set_to_version(flags.to_version);
@@ -360,7 +402,9 @@ int Rollback(const ClientOptions& c, const RollbackFlags& flags) {
 }
 
 int Regions(const ClientOptions& c) {
-  Client client(c);
+  auto connected = Client::Connect(c);
+  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
+  Client& client = *connected;
   v1::ListRegionsResponse resp;
   grpc::Status s = client.stub().ListRegions(client.Context().get(), v1::ListRegionsRequest(), &resp);
   if (!s.ok()) return ServerError(s);
@@ -386,7 +430,9 @@ int Status(const ClientOptions& c, const std::string& region, const std::string&
     std::cerr << "senren-ledger: --at: '" << at << "' is not an RFC 3339 time (e.g. 2026-11-26T18:00:00Z)\n";
     return 2;
   }
-  Client client(c);
+  auto connected = Client::Connect(c);
+  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
+  Client& client = *connected;
   v1::GetStatusResponse resp;
   grpc::Status s = client.stub().GetStatus(client.Context().get(), req, &resp);
   if (!s.ok()) return ServerError(s);

@@ -180,5 +180,28 @@ TEST_F(CliTest, ServerRefusalsExitNonZeroWithTheServerMessage) {
   EXPECT_EQ(nlohmann::json::parse(r.out)["version"], "2");
 }
 
+// The in-process server speaks plaintext: a client asked for TLS must fail rather than
+// quietly talk plaintext to it, and TLS files that are missing or incomplete are local
+// errors (exit 2) naming the flag.
+TEST_F(CliTest, TlsFlagsNeverFallBackToPlaintext) {
+  const std::string key = Write("client.key", "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n");
+  CliRun r = Cli("regions --tls-cert " + Write("client.crt", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"));
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--tls-cert and --tls-key go together"));
+  r = Cli("regions --tls-ca " + dir_ + "/missing-ca.crt");
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("--tls-ca " + dir_ + "/missing-ca.crt: cannot read the file"));
+  r = Cli("regions --tls-ca " + Write("notpem.crt", "hello\n"));
+  EXPECT_EQ(r.rc, 2) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("not a PEM file"));
+  // Asked for TLS with the system's roots against a plaintext server: the call fails.
+  r = Cli("regions --tls-cert " + dir_ + "/client.crt --tls-key " + key + " --timeout 5");
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;
+  EXPECT_THAT(r.err, HasSubstr("UNAVAILABLE"));
+  // Without TLS flags the same command works.
+  r = Cli("regions");
+  EXPECT_EQ(r.rc, 0) << r.err;
+}
+
 }  // namespace
 }  // namespace senren::ledger
