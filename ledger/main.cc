@@ -1,7 +1,5 @@
 // senren-ledger: the control plane server (serve), its schema tool (migrate) and the
 // admin/audit client (apply, plan, history, show, diff, rollback, regions). Wiring only.
-#include <signal.h>
-
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
@@ -12,7 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/cli.h"
+#include "daemon/daemon.h"
 #include "ledger/auth.h"
+#include "ledger/chain.h"
 #include "ledger/pg_ledger_store.h"
 #include "ledger/server.h"
 #include "pg/migrate.h"
@@ -27,9 +27,11 @@ using senren::ledger::cli::Output;
 
 struct ServeFlags {
   std::string postgres;
+  // The schema owner's URI, for migrations; "" = migrate with `postgres`.
+  std::string owner_postgres;
   std::string schema = "senren";
   std::string tokens;
-  std::string log_level = "info";
+  senren::daemon::DaemonFlags daemon;  // --log-level, --metrics-listen
   int pool_size = 16;
   uint64_t checkpoint_interval = 64;
   int max_write_transactions = 4;
@@ -68,19 +70,24 @@ class Projections {
     status_->Stop();
   }
   senren::projections::StatusReadModel* read_model() { return read_model_.get(); }
-  std::string Metrics() const {
-    auto s = snapshot_->Stats();
-    auto t = status_->Stats();
-    return absl::StrCat(
-        "# TYPE senren_snapshot_published_total counter\nsenren_snapshot_published_total ", s.published, "\n",
-        "# TYPE senren_snapshot_publish_errors_total counter\nsenren_snapshot_publish_errors_total ",
-        s.publish_errors, "\n",
-        "# TYPE senren_snapshot_too_large_total counter\nsenren_snapshot_too_large_total ", s.too_large, "\n",
-        "# TYPE senren_snapshot_leader gauge\nsenren_snapshot_leader ", s.leader ? 1 : 0, "\n",
-        "# TYPE senren_status_consumed_total counter\nsenren_status_consumed_total ", t.consumed, "\n",
-        "# TYPE senren_status_bad_messages_total counter\nsenren_status_bad_messages_total ", t.bad_messages, "\n",
-        "# TYPE senren_status_unknown_region_total counter\nsenren_status_unknown_region_total ",
-        t.unknown_region, "\n");
+  // The projectors' counters, copied into the registry at each scrape.
+  void Export(senren::daemon::Metrics& m) const {
+    const auto s = snapshot_->Stats();
+    const auto t = status_->Stats();
+    m.Describe("senren_snapshot_published_total", "counter", "Snapshots published to Kafka.");
+    m.Describe("senren_snapshot_publish_errors_total", "counter", "Snapshot publishes that failed.");
+    m.Describe("senren_snapshot_too_large_total", "counter", "Snapshots over Kafka's message limit.");
+    m.Describe("senren_snapshot_leader", "gauge", "1 while this process's snapshot projector leads.");
+    m.Describe("senren_status_consumed_total", "counter", "Status records consumed.");
+    m.Describe("senren_status_bad_messages_total", "counter", "Status records that did not parse.");
+    m.Describe("senren_status_unknown_region_total", "counter", "Status records of unknown regions.");
+    m.Set("senren_snapshot_published_total", "", static_cast<double>(s.published));
+    m.Set("senren_snapshot_publish_errors_total", "", static_cast<double>(s.publish_errors));
+    m.Set("senren_snapshot_too_large_total", "", static_cast<double>(s.too_large));
+    m.Set("senren_snapshot_leader", "", s.leader ? 1 : 0);
+    m.Set("senren_status_consumed_total", "", static_cast<double>(t.consumed));
+    m.Set("senren_status_bad_messages_total", "", static_cast<double>(t.bad_messages));
+    m.Set("senren_status_unknown_region_total", "", static_cast<double>(t.unknown_region));
   }
 
  private:
@@ -114,8 +121,9 @@ class Projections {
   std::thread starter_;
 };
 
-int Migrate(const std::string& uri, const std::string& schema) {
-  auto v = senren::pg::Migrate(uri, schema);
+// Migrates as the owner (`uri`) and grants `service_role` the service's rights.
+int Migrate(const std::string& uri, const std::string& schema, const std::string& service_role) {
+  auto v = senren::pg::Migrate(uri, schema, service_role);
   if (!v.ok()) {
     std::cerr << "senren-ledger: " << v.status().message() << "\n";
     return 1;
@@ -124,14 +132,27 @@ int Migrate(const std::string& uri, const std::string& schema) {
   return 0;
 }
 
+// Serve and project migrate as the owner when given one, granting the role they serve as.
+absl::StatusOr<int> MigrateForService(const ServeFlags& flags) {
+  if (flags.owner_postgres.empty()) return senren::pg::Migrate(flags.postgres, flags.schema);
+  const std::string service = senren::pg::UriUser(flags.postgres);
+  return senren::pg::Migrate(flags.owner_postgres, flags.schema,
+                             service == senren::pg::UriUser(flags.owner_postgres) ? "" : service);
+}
+
 int Serve(ServeFlags flags) {
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
-  // Signals are taken by sigwait below; block them before any thread starts.
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
+  // Before the daemon: its HTTP threads read it until the daemon is gone.
+  std::atomic<bool> serving{false};
+  // First, before any thread starts: it blocks SIGINT/SIGTERM for every later thread.
+  auto created = senren::daemon::Daemon::Create("senren-ledger", flags.daemon);
+  if (!created.ok()) {
+    std::cerr << "senren-ledger: " << created.status().message() << "\n";
+    return 2;
+  }
+  senren::daemon::Daemon& daemon = **created;
+  daemon.health().AddReadinessCheck("ledger", [&serving] {
+    return serving.load() ? std::string() : std::string("starting: migrations, PostgreSQL");
+  });
 
   auto auth = senren::ledger::TokenAuthenticator::FromFile(flags.tokens);
   if (!auth.ok()) {
@@ -140,7 +161,7 @@ int Serve(ServeFlags flags) {
   }
   // PostgreSQL may still be starting: wait for it rather than exit.
   for (int attempt = 0;; ++attempt) {
-    auto v = senren::pg::Migrate(flags.postgres, flags.schema);
+    auto v = MigrateForService(flags);
     if (v.ok()) {
       spdlog::info("schema {} at migration {}", flags.schema, *v);
       break;
@@ -150,7 +171,7 @@ int Serve(ServeFlags flags) {
       return 1;
     }
     if (attempt % 10 == 0) spdlog::warn("waiting for PostgreSQL: {}", std::string(v.status().message()));
-    std::this_thread::sleep_for(std::chrono::seconds(1));
+    if (daemon.WaitForStopFor(absl::Seconds(1))) return 0;
   }
   senren::ledger::PgLedgerStoreOptions store_options;
   store_options.uri = flags.postgres;
@@ -171,18 +192,7 @@ int Serve(ServeFlags flags) {
   } else {
     spdlog::warn("no --kafka-brokers: serving the API without projectors (no snapshots, no status)");
   }
-  Projections* raw_projections = projections.get();
-  flags.server.extra_metrics = [raw_store, raw_projections] {
-    auto s = raw_store->Stats();
-    return absl::StrCat(raw_projections != nullptr ? raw_projections->Metrics() : std::string(),
-        "# TYPE senren_ledger_versions_appended_total counter\n",
-        "senren_ledger_versions_appended_total ", s.versions_appended, "\n",
-        "# TYPE senren_ledger_pg_pool_size gauge\nsenren_ledger_pg_pool_size ", s.pool_size, "\n",
-        "# TYPE senren_ledger_pg_pool_in_use gauge\nsenren_ledger_pg_pool_in_use ", s.pool_in_use, "\n",
-        "# TYPE senren_ledger_pg_pool_open gauge\nsenren_ledger_pg_pool_open ", s.pool_open, "\n",
-        "# TYPE senren_ledger_pg_reconnects_total counter\nsenren_ledger_pg_reconnects_total ",
-        s.reconnects, "\n");
-  };
+  flags.server.metrics = &daemon.metrics();
   auto server = senren::ledger::LedgerServer::Start(
       flags.server, raw_store,
       std::shared_ptr<const senren::ledger::TokenAuthenticator>(std::move(*auth)));
@@ -190,24 +200,33 @@ int Serve(ServeFlags flags) {
     std::cerr << "senren-ledger: " << server.status().message() << "\n";
     return 1;
   }
-  spdlog::info("senren-ledger serving senren.v1.ControlPlane on port {} (metrics port {})",
-               (*server)->port(), (*server)->metrics_port());
-  int sig = 0;
-  sigwait(&signals, &sig);
-  spdlog::info("signal {}: shutting down", sig);
+  spdlog::info("senren-ledger serving senren.v1.ControlPlane on port {}", (*server)->port());
+  Projections* raw_projections = projections.get();
+  daemon.metrics().AddCollector([raw_store, raw_projections](senren::daemon::Metrics& m) {
+    senren::ledger::ExportStoreStats(raw_store->Stats(), m);
+    if (raw_projections != nullptr) raw_projections->Export(m);
+  });
+  serving.store(true);
+  daemon.WaitForStop();
+  // The store and the projectors go before the daemon's endpoint does.
+  daemon.metrics().ClearCollectors();
   (*server)->Shutdown();
   projections.reset();
   return 0;
 }
 
 int Project(const ServeFlags& flags) {
-  spdlog::set_level(spdlog::level::from_str(flags.log_level));
-  sigset_t signals;
-  sigemptyset(&signals);
-  sigaddset(&signals, SIGINT);
-  sigaddset(&signals, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &signals, nullptr);
-  auto v = senren::pg::Migrate(flags.postgres, flags.schema);
+  std::atomic<bool> running{false};  // before the daemon: its HTTP threads read it
+  auto created = senren::daemon::Daemon::Create("senren-ledger project", flags.daemon);
+  if (!created.ok()) {
+    std::cerr << "senren-ledger: " << created.status().message() << "\n";
+    return 2;
+  }
+  senren::daemon::Daemon& daemon = **created;
+  daemon.health().AddReadinessCheck("projectors", [&running] {
+    return running.load() ? std::string() : std::string("starting");
+  });
+  auto v = MigrateForService(flags);
   if (!v.ok()) {
     std::cerr << "senren-ledger: " << v.status().message() << "\n";
     return 1;
@@ -222,10 +241,26 @@ int Project(const ServeFlags& flags) {
     return 2;
   }
   auto projections = std::make_unique<Projections>(flags, store->get());
-  int sig = 0;
-  sigwait(&signals, &sig);
-  spdlog::info("signal {}: stopping the projectors", sig);
+  Projections* raw_projections = projections.get();
+  daemon.metrics().AddCollector([raw_projections](senren::daemon::Metrics& m) {
+    raw_projections->Export(m);
+  });
+  running.store(true);
+  daemon.WaitForStop();
+  daemon.metrics().ClearCollectors();
   projections.reset();
+  return 0;
+}
+
+// `verify`: walks the hash chain; exit 1 naming the first version that does not match.
+int Verify(const std::string& uri, const std::string& schema, const std::string& region) {
+  auto report = senren::ledger::VerifyChain(uri, schema, region);
+  if (!report.ok()) {
+    std::cerr << "verify: " << report.status().message() << "\n";
+    return report.status().code() == absl::StatusCode::kDataLoss ? 1 : 2;
+  }
+  std::cout << "verify: " << report->regions << " regions, " << report->versions
+            << " versions, chain intact\n";
   return 0;
 }
 
@@ -262,10 +297,12 @@ int main(int argc, char** argv) {
   serve.postgres = Env("SENREN_POSTGRES_URI", "");
   auto* serve_cmd = app.add_subcommand("serve", "run the ControlPlane gRPC server");
   serve_cmd->add_option("--listen", serve.server.listen, "gRPC address (default 127.0.0.1:57070)");
-  serve_cmd->add_option("--metrics-listen", serve.server.metrics_listen,
-                        "Prometheus text endpoint, e.g. 127.0.0.1:57071 (default: none)");
   serve_cmd->add_option("--postgres", serve.postgres, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
       ->required(serve.postgres.empty());
+  serve.owner_postgres = Env("SENREN_POSTGRES_OWNER_URI", "");
+  serve_cmd->add_option("--owner-postgres", serve.owner_postgres,
+                        "the schema owner's PostgreSQL URI: migrate as it and grant the --postgres "
+                        "role its rights (env SENREN_POSTGRES_OWNER_URI; default: migrate as --postgres)");
   serve_cmd->add_option("--schema", serve.schema, "PostgreSQL schema (default senren)");
   serve_cmd->add_option("--tokens", serve.tokens, "tokens file: tokens: [{token, subject, role}]")
       ->required();
@@ -280,7 +317,7 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--tls-key", serve.server.tls_key, "server key (PEM)");
   serve_cmd->add_option("--tls-client-ca", serve.server.tls_client_ca,
                         "require client certificates signed by this CA (PEM)");
-  serve_cmd->add_option("--log-level", serve.log_level, "trace, debug, info, warn, error (default info)");
+  senren::daemon::AddDaemonFlags(*serve_cmd, serve.daemon);
   serve.kafka_brokers = Env("SENREN_KAFKA_BROKERS", "");
   serve.topic_prefix = Env("SENREN_TOPIC_PREFIX", "senren");
   serve_cmd->add_option("--kafka-brokers", serve.kafka_brokers,
@@ -289,12 +326,30 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--topic-prefix", serve.topic_prefix,
                         "topics {prefix}-state and {prefix}-status (env SENREN_TOPIC_PREFIX, default senren)");
 
-  std::string migrate_uri = Env("SENREN_POSTGRES_URI", "");
+  // Migrations run as the schema's owner; the service role (by default the user of
+  // SENREN_POSTGRES_URI, when it is another) gets the service's grants.
+  std::string migrate_uri = Env("SENREN_POSTGRES_OWNER_URI", Env("SENREN_POSTGRES_URI", ""));
   std::string migrate_schema = "senren";
-  auto* migrate_cmd = app.add_subcommand("migrate", "apply the PostgreSQL migrations");
-  migrate_cmd->add_option("--postgres", migrate_uri, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
+  std::string service_role = senren::pg::UriUser(Env("SENREN_POSTGRES_URI", ""));
+  auto* migrate_cmd = app.add_subcommand("migrate", "apply the PostgreSQL migrations (as the schema owner)");
+  migrate_cmd->add_option("--postgres", migrate_uri,
+                          "the schema owner's PostgreSQL URI (env SENREN_POSTGRES_OWNER_URI, else "
+                          "SENREN_POSTGRES_URI)")
       ->required(migrate_uri.empty());
   migrate_cmd->add_option("--schema", migrate_schema, "PostgreSQL schema (default senren)");
+  migrate_cmd->add_option("--service-role", service_role,
+                          "grant this role the service's rights (default: the user of "
+                          "SENREN_POSTGRES_URI; \"\" = none)");
+
+  std::string verify_uri = Env("SENREN_POSTGRES_URI", "");
+  std::string verify_schema = "senren";
+  std::string verify_region;
+  auto* verify_cmd = app.add_subcommand(
+      "verify", "check the ledger's hash chain in PostgreSQL; names the first version that does not match");
+  verify_cmd->add_option("region", verify_region, "only this region (default: every region)");
+  verify_cmd->add_option("--postgres", verify_uri, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
+      ->required(verify_uri.empty());
+  verify_cmd->add_option("--schema", verify_schema, "PostgreSQL schema (default senren)");
 
   senren::ledger::cli::ApplyFlags apply;
   uint64_t expected = 0;
@@ -365,11 +420,13 @@ int main(int argc, char** argv) {
   auto* project_cmd = app.add_subcommand("project", "run the snapshot and status projectors without the API");
   project_cmd->add_option("--postgres", project.postgres, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
       ->required(project.postgres.empty());
+  project_cmd->add_option("--owner-postgres", project.owner_postgres,
+                          "the schema owner's PostgreSQL URI, for migrations (env SENREN_POSTGRES_OWNER_URI)");
   project_cmd->add_option("--schema", project.schema, "PostgreSQL schema (default senren)");
   project_cmd->add_option("--kafka-brokers", project.kafka_brokers, "Kafka (env SENREN_KAFKA_BROKERS)")
       ->required(project.kafka_brokers.empty());
   project_cmd->add_option("--topic-prefix", project.topic_prefix, "topic prefix (env SENREN_TOPIC_PREFIX)");
-  project_cmd->add_option("--log-level", project.log_level, "trace, debug, info, warn, error (default info)");
+  senren::daemon::AddDaemonFlags(*project_cmd, project.daemon);
 
   try {
     app.parse(argc, argv);
@@ -379,7 +436,11 @@ int main(int argc, char** argv) {
   client.output = output == "json" ? Output::kJson : output == "yaml" ? Output::kYaml : Output::kTable;
   namespace cli = senren::ledger::cli;
   if (serve_cmd->parsed()) return Serve(serve);
-  if (migrate_cmd->parsed()) return Migrate(migrate_uri, migrate_schema);
+  if (verify_cmd->parsed()) return Verify(verify_uri, verify_schema, verify_region);
+  if (migrate_cmd->parsed()) {
+    return Migrate(migrate_uri, migrate_schema,
+                   service_role == senren::pg::UriUser(migrate_uri) ? "" : service_role);
+  }
   if (apply_cmd->parsed() || plan_cmd->parsed()) {
     CLI::App* sub = apply_cmd->parsed() ? apply_cmd : plan_cmd;
     if (sub->count("--expected-version") > 0) apply.expected_version = expected;

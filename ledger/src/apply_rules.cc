@@ -48,6 +48,25 @@ absl::StatusOr<std::vector<v1::Resource>> PrepareResources(
   return out;
 }
 
+absl::Status CheckRecordedFields(const std::string& author, const std::string& message,
+                                 const std::string& idempotency_key, const std::string& traceparent) {
+  const struct {
+    const char* name;
+    const std::string& value;
+    size_t limit;
+  } fields[] = {{"author", author, FieldLimits::kAuthor},
+                {"message", message, FieldLimits::kMessage},
+                {"idempotency_key", idempotency_key, FieldLimits::kIdempotencyKey},
+                {"traceparent (metadata)", traceparent, FieldLimits::kTraceparent}};
+  for (const auto& f : fields) {
+    if (f.value.size() > f.limit) {
+      return absl::InvalidArgumentError(absl::StrCat("field ", f.name, ": ", f.value.size(),
+                                                     " bytes, at most ", f.limit, " allowed"));
+    }
+  }
+  return absl::OkStatus();
+}
+
 absl::Status CheckExpectedVersion(const std::string& region, std::optional<uint64_t> expected,
                                   uint64_t current) {
   if (!expected.has_value() || *expected == current) return absl::OkStatus();

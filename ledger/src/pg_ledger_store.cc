@@ -46,6 +46,7 @@ PgLedgerStoreStats PgLedgerStore::Impl::Stats() const {
   s.pool_in_use = p.in_use;
   s.pool_open = p.open;
   s.reconnects = p.reconnects;
+  s.call_timeouts = p.call_timeouts;
   s.versions_appended = versions_appended_.load();
   return s;
 }
@@ -71,7 +72,9 @@ absl::StatusOr<std::unique_ptr<PgLedgerStore>> PgLedgerStore::Create(PgLedgerSto
   po.connection.uri = options.uri;
   po.connection.schema = options.schema;
   // A hung statement must not hold a pooled connection (and its caller) forever.
-  po.connection.statement_timeout = std::chrono::seconds(60);
+  po.connection.statement_timeout = options.statement_timeout;
+  po.call_timeout = options.call_timeout;
+  po.acquire_timeout = options.wait_timeout;
   po.size = options.pool_size;
   po.on_open = PrepareStatements;
   auto pool = pg::Pool::Create(std::move(po));

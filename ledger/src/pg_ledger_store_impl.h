@@ -18,6 +18,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <unordered_map>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
@@ -118,7 +119,13 @@ class PgLedgerStore::Impl {
   // batch: its intent is deferred and its writer then waits for that region alone,
   // outside the write slots. A failed check of one intent (ABORTED, a guard, ...) is
   // answered to that writer only, as every check precedes every write. A batch whose
-  // transaction fails is retried one intent per transaction.
+  // transaction fails UNAVAILABLE or DEADLINE_EXCEEDED (the server is unreachable or
+  // slow) answers that to all its writers at once; one failing otherwise is retried one
+  // intent per transaction, so one bad intent fails alone.
+  //
+  // Before queueing, a writer waits for its region's earlier writers in this process
+  // (EnterRegion), outside the pool and the write slots: writers piling up on one hot
+  // region hold no connection, so they never starve other regions of one.
   struct Pending {
     const Intent* intent;
     const uint64_t* rollback_to;
@@ -129,13 +136,17 @@ class PgLedgerStore::Impl {
   };
 
   absl::StatusOr<WriteResult> Write(const Intent& in, const uint64_t* rollback_to);
+  // UNAVAILABLE when the region's earlier writers keep it past wait_timeout.
+  absl::Status EnterRegion(const std::string& region);
+  void LeaveRegion(const std::string& region);
   std::vector<Pending*> TakeBatch(Pending* self) ABSL_EXCLUSIVE_LOCKS_REQUIRED(batch_mu_);
   absl::StatusOr<WriteResult> RunAlone(const Pending& p, bool skip_locked);
   void RunBatch(const std::vector<Pending*>& batch);
   absl::StatusOr<v1::ApplyStateResponse> Finish(const std::string& region,
                                                 absl::StatusOr<WriteResult> result);
   absl::StatusOr<WriteResult> AppendUnderLock(pg::Transaction& tx, const Intent& in,
-                                              const uint64_t* rollback_to, bool skip_locked);
+                                              const uint64_t* rollback_to, bool skip_locked,
+                                              bool savepoint = false);
   static void RecordKey(pg::Transaction& tx, const Intent& in, const v1::ApplyStateResponse& response);
   static void AppendChangeInserts(pg::Transaction& tx, const std::string& region, uint64_t version,
                                   const common::ResourceSetDiff& diff, std::string* sql);
@@ -151,6 +162,16 @@ class PgLedgerStore::Impl {
   std::condition_variable batch_cv_;
   std::list<Pending*> queue_ ABSL_GUARDED_BY(batch_mu_);
   int leaders_ ABSL_GUARDED_BY(batch_mu_) = 0;
+
+  // Regions with a writer inside Write, and how many more wait for each.
+  struct RegionTurn {
+    bool busy = false;
+    int waiting = 0;
+    std::condition_variable cv;
+  };
+  std::mutex regions_mu_;
+  std::unordered_map<std::string, std::unique_ptr<RegionTurn>> region_turns_
+      ABSL_GUARDED_BY(regions_mu_);
 };
 
 }  // namespace senren::ledger

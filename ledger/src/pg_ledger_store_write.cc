@@ -4,7 +4,6 @@
 #include <map>
 #include <utility>
 
-#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "common/diff.h"
 #include "common/resources.h"
@@ -49,6 +48,10 @@ absl::StatusOr<v1::ApplyStateResponse> PgLedgerStore::Impl::ApplyState(
   in.expected_version = Expected(request);
   in.allow_empty = request.allow_empty();
   in.allow_mass_delete = request.allow_mass_delete();
+  if (absl::Status s = CheckRecordedFields(in.author, in.message, in.idempotency_key, in.traceparent);
+      !s.ok()) {
+    return s;
+  }
   if (!in.idempotency_key.empty()) {
     in.fingerprint = RequestFingerprint(in.region, in.resources, in.expected_version, in.author,
                                         in.message, in.allow_empty, in.allow_mass_delete);
@@ -74,11 +77,47 @@ absl::StatusOr<v1::ApplyStateResponse> PgLedgerStore::Impl::Rollback(
   if (request.has_expected_version()) in.expected_version = request.expected_version();
   in.allow_empty = request.allow_empty();
   in.allow_mass_delete = request.allow_mass_delete();
+  if (absl::Status s = CheckRecordedFields(in.author, in.message, "", in.traceparent); !s.ok()) return s;
   return Finish(in.region, Write(in, &in.rollback_of));
+}
+
+absl::Status PgLedgerStore::Impl::EnterRegion(const std::string& region) {
+  std::unique_lock lock(regions_mu_);
+  std::unique_ptr<RegionTurn>& turn = region_turns_[region];
+  if (turn == nullptr) turn = std::make_unique<RegionTurn>();
+  RegionTurn* t = turn.get();
+  ++t->waiting;
+  const bool entered = t->cv.wait_for(lock, options_.wait_timeout, [t] { return !t->busy; });
+  --t->waiting;
+  if (!entered) {
+    return absl::UnavailableError(absl::StrCat(
+        "region ", region, " stayed busy with earlier writes for ", options_.wait_timeout.count(),
+        " ms; retry"));
+  }
+  t->busy = true;
+  return absl::OkStatus();
+}
+
+void PgLedgerStore::Impl::LeaveRegion(const std::string& region) {
+  std::lock_guard lock(regions_mu_);
+  auto it = region_turns_.find(region);
+  RegionTurn* t = it->second.get();
+  t->busy = false;
+  if (t->waiting == 0) {
+    region_turns_.erase(it);
+  } else {
+    t->cv.notify_one();
+  }
 }
 
 absl::StatusOr<WriteResult> PgLedgerStore::Impl::Write(
     const Intent& in, const uint64_t* rollback_to) {
+  if (absl::Status s = EnterRegion(in.region); !s.ok()) return s;
+  struct Leave {
+    Impl* impl;
+    const std::string& region;
+    ~Leave() { impl->LeaveRegion(region); }
+  } leave{this, in.region};
   Pending self{&in, rollback_to};
   std::unique_lock lock(batch_mu_);
   queue_.push_back(&self);
@@ -146,7 +185,10 @@ void PgLedgerStore::Impl::RunBatch(const std::vector<Pending*>& batch) {
       RunTx<bool>("apply a batch of states", "", [&](pg::Transaction& tx) -> absl::StatusOr<bool> {
         results.clear();
         for (Pending* p : batch) {
-          results.push_back(AppendUnderLock(tx, *p->intent, p->rollback_to, /*skip_locked=*/true));
+          results.push_back(AppendUnderLock(tx, *p->intent, p->rollback_to, /*skip_locked=*/true,
+                                            /*savepoint=*/true));
+          // A failed intent leaves nothing behind, not even the head row of a new region.
+          if (!results.back().ok()) tx.Exec("ROLLBACK TO SAVEPOINT intent");
         }
         return true;
       });
@@ -154,7 +196,10 @@ void PgLedgerStore::Impl::RunBatch(const std::vector<Pending*>& batch) {
     for (size_t i = 0; i < batch.size(); ++i) batch[i]->result = std::move(results[i]);
     return;
   }
-  if (absl::StrContains(committed.status().message(), "outcome is unknown")) {
+  // Unreachable or too slow (an unknown outcome included): each intent alone would
+  // only wait as long again, one after the other.
+  if (committed.status().code() == absl::StatusCode::kUnavailable ||
+      committed.status().code() == absl::StatusCode::kDeadlineExceeded) {
     for (Pending* p : batch) p->result = committed.status();
     return;
   }
@@ -176,16 +221,20 @@ absl::StatusOr<v1::ApplyStateResponse> PgLedgerStore::Impl::Finish(
 // Locks the region's head row, then appends `in` (or, with rollback_to, the resources
 // of that version) as the next version when it changes anything.
 // With skip_locked (in a batch), a region another transaction holds is not waited
-// for: the answer is `deferred` and nothing is done.
+// for: the answer is `deferred` and nothing is done. With savepoint, the intent's
+// statements start at SAVEPOINT intent (in the first round trip), for the batch to roll
+// back a failed intent alone.
 absl::StatusOr<WriteResult> PgLedgerStore::Impl::AppendUnderLock(
-    pg::Transaction& tx, const Intent& in, const uint64_t* rollback_to, bool skip_locked) {
+    pg::Transaction& tx, const Intent& in, const uint64_t* rollback_to, bool skip_locked,
+    bool savepoint) {
   const std::string& region = in.region;
   WriteResult result;
   uint64_t head = 0;
   if (skip_locked) {
     // One round trip: create the head row if new, then lock it unless someone holds it.
     const std::string q = tx.Quote(region);
-    auto locked = tx.Exec("INSERT INTO regions (region) VALUES (" + q +
+    auto locked = tx.Exec(std::string(savepoint ? "SAVEPOINT intent; " : "") +
+                          "INSERT INTO regions (region) VALUES (" + q +
                           ") ON CONFLICT (region) DO NOTHING; SELECT current_version FROM "
                           "regions WHERE region = " + q + " FOR UPDATE SKIP LOCKED");
     if (locked.empty()) {
@@ -238,9 +287,12 @@ absl::StatusOr<WriteResult> PgLedgerStore::Impl::AppendUnderLock(
     return s;
   }
   const uint64_t version = head + 1;
-  // The version row, its changes and the head move go in one round trip: this is the
-  // hot path of every apply (the head row is already locked).
-  std::string batch = absl::StrCat(
+  // The version's changes, its row and the head move go in one round trip: this is the
+  // hot path of every apply (the head row is already locked). Changes first: the version
+  // row's hash (migration 0005) covers them; their foreign key is checked at commit.
+  std::string batch;
+  AppendChangeInserts(tx, region, version, diff, &batch);
+  absl::StrAppend(&batch,
       "INSERT INTO versions (region, version, author, message, origin, rollback_of, "
       "idempotency_key, traceparent, created_count, updated_count, deleted_count, "
       "resource_count) VALUES (",
@@ -248,7 +300,6 @@ absl::StatusOr<WriteResult> PgLedgerStore::Impl::AppendUnderLock(
       static_cast<int>(in.origin), ",", in.rollback_of, ",", tx.Quote(in.idempotency_key), ",",
       tx.Quote(in.traceparent), ",", diff.created.size(), ",", diff.updated.size(), ",",
       diff.deleted.size(), ",", desired->size(), ");");
-  AppendChangeInserts(tx, region, version, diff, &batch);
   absl::StrAppend(&batch, "UPDATE regions SET current_version = ", version,
                   ", resource_count = ", desired->size(),
                   ", updated_at = now() WHERE region = ", tx.Quote(region));

@@ -35,7 +35,7 @@ absl::StatusOr<std::string> ReadPem(const std::string& path, const char* flag) {
 class ControlPlaneService final : public v1::ControlPlane::Service {
  public:
   ControlPlaneService(LedgerStore* store, std::shared_ptr<const TokenAuthenticator> auth,
-                      Metrics* metrics, projections::StatusReadModel* status)
+                      RequestMetrics* metrics, projections::StatusReadModel* status)
       : store_(store), auth_(std::move(auth)), metrics_(metrics), status_(status) {}
 
   // Ends open WatchStatus streams (server shutdown).
@@ -185,7 +185,7 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
 
   LedgerStore* store_;
   std::shared_ptr<const TokenAuthenticator> auth_;
-  Metrics* metrics_;
+  RequestMetrics* metrics_;
   projections::StatusReadModel* const status_;
   std::atomic<bool> stopping_{false};
 };
@@ -194,17 +194,19 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
 
 class LedgerServer::Impl {
  public:
-  Metrics metrics;
+  explicit Impl(daemon::Metrics* registry)
+      : metrics(registry != nullptr ? registry : &own_registry) {}
+  daemon::Metrics own_registry;
+  RequestMetrics metrics;
   std::unique_ptr<ControlPlaneService> service;
   std::unique_ptr<grpc::Server> server;
-  std::unique_ptr<MetricsHttpServer> metrics_http;
   int port = 0;
 };
 
 absl::StatusOr<std::unique_ptr<LedgerServer>> LedgerServer::Start(
     const ServerOptions& options, LedgerStore* store,
     std::shared_ptr<const TokenAuthenticator> authenticator) {
-  auto impl = std::make_unique<Impl>();
+  auto impl = std::make_unique<Impl>(options.metrics);
   impl->service = std::make_unique<ControlPlaneService>(store, std::move(authenticator),
                                                         &impl->metrics, options.status);
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
@@ -239,18 +241,6 @@ absl::StatusOr<std::unique_ptr<LedgerServer>> LedgerServer::Start(
   if (impl->server == nullptr || impl->port == 0) {
     return absl::UnavailableError(absl::StrCat("cannot listen for gRPC on ", options.listen));
   }
-  if (!options.metrics_listen.empty()) {
-    Impl* raw = impl.get();
-    auto extra = options.extra_metrics;
-    auto http = MetricsHttpServer::Start(options.metrics_listen, [raw, extra] {
-      return raw->metrics.Render(extra ? extra() : std::string());
-    });
-    if (!http.ok()) {
-      impl->server->Shutdown();
-      return http.status();
-    }
-    impl->metrics_http = std::move(*http);
-  }
   return std::unique_ptr<LedgerServer>(new LedgerServer(std::move(impl)));
 }
 
@@ -260,10 +250,6 @@ LedgerServer::~LedgerServer() { Shutdown(); }
 
 int LedgerServer::port() const { return impl_->port; }
 
-int LedgerServer::metrics_port() const {
-  return impl_->metrics_http ? impl_->metrics_http->port() : 0;
-}
-
 void LedgerServer::Shutdown() {
   if (impl_->server) {
     impl_->service->StopStreams();
@@ -271,7 +257,6 @@ void LedgerServer::Shutdown() {
     impl_->server->Wait();
     impl_->server.reset();
   }
-  impl_->metrics_http.reset();
 }
 
 void LedgerServer::Wait() {

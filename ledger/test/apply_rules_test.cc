@@ -100,5 +100,15 @@ TEST(ToResourceChanges, CarriesBeforeAndAfter) {
   EXPECT_THAT(r.deleted(), ElementsAre("RedisDatabase/r101"));
 }
 
+TEST(CheckRecordedFields, AcceptsTheLimitAndNamesTheFieldPastIt) {
+  const std::string key(FieldLimits::kIdempotencyKey, 'k');
+  EXPECT_TRUE(CheckRecordedFields("a", std::string(FieldLimits::kMessage, 'm'), key, "").ok());
+  absl::Status s = CheckRecordedFields("a", "m", key + "k", "");
+  EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(s.message(), HasSubstr("field idempotency_key: 257 bytes, at most 256"));
+  EXPECT_THAT(CheckRecordedFields(std::string(257, 'a'), "", "", "").message(), HasSubstr("field author"));
+  EXPECT_THAT(CheckRecordedFields("", "", "", std::string(257, 't')).message(), HasSubstr("field traceparent"));
+}
+
 }  // namespace
 }  // namespace senren::ledger

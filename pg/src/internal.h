@@ -2,7 +2,12 @@
 
 // What pg's sources share about libpqxx; nothing outside pg/src sees it.
 
+#include <chrono>
+#include <condition_variable>
 #include <functional>
+#include <map>
+#include <mutex>
+#include <thread>
 #include <memory>
 #include <string>
 #include <string_view>
@@ -46,6 +51,36 @@ struct Outcome {
   absl::Status status;
   bool broken = false;     // the connection is gone: drop it (and the idle ones)
   bool retryable = false;  // broken before any commit: running again is safe
+};
+
+// Enforces call deadlines on our side: past its deadline an armed socket is shut down,
+// so the libpq call blocked on it (send, or recv of an answer that will never come)
+// returns at once as a broken connection. Neither keepalives nor tcp_user_timeout cover
+// a peer whose kernel still acknowledges while the server behind it stays silent.
+// Thread-safe; one thread of its own; the sockets must stay open until disarmed.
+class Watchdog {
+ public:
+  Watchdog();
+  ~Watchdog();
+  // Returns a ticket for Disarm.
+  uint64_t Arm(int fd, std::chrono::steady_clock::time_point deadline);
+  // True when the deadline passed and the socket was shut down.
+  bool Disarm(uint64_t ticket);
+
+ private:
+  struct Armed {
+    int fd;
+    std::chrono::steady_clock::time_point deadline;
+    bool fired = false;
+  };
+  void Loop();
+
+  std::mutex mu_;
+  std::condition_variable cv_;
+  std::map<uint64_t, Armed> armed_;
+  uint64_t next_ = 1;
+  bool stop_ = false;
+  std::thread thread_;
 };
 
 // Runs `fn` and turns whatever libpqxx (or anything else) threw into an Outcome whose

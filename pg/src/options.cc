@@ -28,6 +28,7 @@ std::string ConnectionString(const ConnectionOptions& options) {
     AddParameter(&out, "keepalives_interval", options.keepalives_interval.count());
     AddParameter(&out, "keepalives_count", options.keepalives_count);
   }
+  AddParameter(&out, "tcp_user_timeout", options.tcp_user_timeout.count());
   return out;
 }
 

@@ -6,9 +6,13 @@
 namespace senren::pg {
 namespace {
 
+// Options with only the connect timeout, so each test shows the parameter it is about.
 ConnectionOptions Uri(std::string uri) {
   ConnectionOptions o;
   o.uri = std::move(uri);
+  o.keepalives_idle = o.keepalives_interval = std::chrono::seconds(0);
+  o.keepalives_count = 0;
+  o.tcp_user_timeout = std::chrono::milliseconds(0);
   return o;
 }
 
@@ -39,6 +43,18 @@ TEST(ConnectionString, KeepalivesWhenAsked) {
   o.keepalives_count = 3;
   EXPECT_EQ(ConnectionString(o),
             "postgresql://h/db?connect_timeout=5&keepalives_idle=30&keepalives_interval=10&keepalives_count=3");
+}
+
+TEST(ConnectionString, KeepalivesAndTcpUserTimeoutByDefault) {
+  ConnectionOptions o;
+  o.uri = "postgresql://h/db";
+  EXPECT_EQ(ConnectionString(o),
+            "postgresql://h/db?connect_timeout=5&keepalives_idle=10&keepalives_interval=5&"
+            "keepalives_count=3&tcp_user_timeout=20000");
+  o.uri = "host=h tcp_user_timeout=1000";
+  EXPECT_EQ(ConnectionString(o),
+            "host=h tcp_user_timeout=1000 connect_timeout=5 keepalives_idle=10 keepalives_interval=5 "
+            "keepalives_count=3");
 }
 
 TEST(SessionSetup, SearchPathAndStatementTimeout) {

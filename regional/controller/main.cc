@@ -5,11 +5,14 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <csignal>
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <functional>
+#include <memory>
 #include <thread>
 
+#include "daemon/daemon.h"
 #include "regional/controller/controller.h"
 #include "regional/controller/metrics.h"
 #include "regional/kube/curl_kube_client.h"
@@ -17,10 +20,6 @@
 #include "regional/kube/leader_election.h"
 
 namespace {
-
-std::atomic<bool> g_stop{false};
-
-void OnSignal(int) { g_stop.store(true); }
 
 std::string DefaultIdentity() {
   char host[256] = {0};
@@ -38,7 +37,7 @@ int main(int argc, char** argv) {
   std::string kubeconfig;
   std::string context;
   std::string ns;
-  std::string metrics_addr;
+  senren::daemon::DaemonFlags daemon_flags;
   std::string lease_namespace;
   std::string lease_name = "senren-controller";
   std::string identity = DefaultIdentity();
@@ -51,8 +50,7 @@ int main(int argc, char** argv) {
                  "~/.kube/config)");
   app.add_option("--context", context, "Kubeconfig context (default: current-context)");
   app.add_option("--namespace", ns, "Namespace to watch (default: every namespace)");
-  app.add_option("--metrics-addr", metrics_addr,
-                 "Serve /metrics and /healthz on this 127.0.0.1:PORT (default: off)");
+  senren::daemon::AddDaemonFlags(app, daemon_flags);
   app.add_option("--workers", workers, "Reconcile workers (default: 4)");
   app.add_option("--resync-seconds", resync_s, "Reconcile every CR at least this often (default: 30)");
   app.add_flag("--leader-elect,!--no-leader-elect", leader_elect,
@@ -63,6 +61,12 @@ int main(int argc, char** argv) {
   app.add_option("--identity", identity, "This replica's identity in the Lease (default: host-pid)");
   CLI11_PARSE(app, argc, argv);
 
+  // First, before any thread starts: it blocks SIGINT/SIGTERM for every later thread.
+  auto daemon = senren::daemon::Daemon::Create("senren-controller", daemon_flags);
+  if (!daemon.ok()) {
+    spdlog::error("{}", daemon.status().ToString());
+    return 2;
+  }
   auto kinds = controller::ParseKinds(kinds_flag);
   if (!kinds.ok()) {
     spdlog::error("{}", kinds.status().ToString());
@@ -81,21 +85,7 @@ int main(int argc, char** argv) {
     spdlog::error("{}", client.status().ToString());
     return 1;
   }
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-
-  controller::Metrics metrics;
-  std::unique_ptr<controller::MetricsServer> metrics_server;
-  if (!metrics_addr.empty()) {
-    auto server = controller::MetricsServer::Start(metrics_addr, [&] { return metrics.Render(); });
-    if (!server.ok()) {
-      spdlog::error("{}", server.status().ToString());
-      return 1;
-    }
-    metrics_server = std::move(*server);
-    spdlog::info("metrics on 127.0.0.1:{}", metrics_server->port());
-  }
-
+  controller::Metrics& metrics = (*daemon)->metrics();
   controller::ControllerOptions options;
   options.kinds = *kinds;
   options.ns = ns;
@@ -105,9 +95,37 @@ int main(int argc, char** argv) {
   spdlog::info("senren-controller {} on {} (namespace {})", identity, (*client)->config().server,
                ns.empty() ? "*" : ns);
 
+  // Readiness: leading with synced informers and a recent reconcile (or nothing queued),
+  // or standing by. Observed by the signal thread's tick, never while Start or Stop run.
+  std::atomic<bool> started{false};
+  std::function<bool()> leading = [] { return true; };
+  // Shared with the check, which the daemon's HTTP threads may call until the daemon goes.
+  auto reconciler =
+      std::make_shared<senren::daemon::ReconcilerHealth>(&(*daemon)->health(),
+                                                         3 * absl::FromChrono(options.resync));
+  (*daemon)->health().AddReadinessCheck("controller", [reconciler] { return reconciler->NotReady(); });
+  auto tick = [&] {
+    using Role = senren::daemon::ReconcilerState::Role;
+    if (!started.load()) {
+      reconciler->Update(leading() ? Role::kLeading : Role::kStandby, false, 0, false);
+      return;
+    }
+    int64_t reconciles = 0;
+    for (const char* kind : {"RedisDatabase", "AerospikeCluster"}) {
+      for (const char* result : {"success", "conflict", "error"}) {
+        reconciles += static_cast<int64_t>(metrics.Value(
+            "senren_controller_reconciles_total",
+            senren::daemon::Labels({{"kind", kind}, {"result", result}})));
+      }
+    }
+    reconciler->Update(Role::kLeading, ctl.WaitForSync(std::chrono::milliseconds(0)), reconciles,
+                      ctl.QueueDepth() == 0);
+  };
+
   if (!leader_elect) {
     ctl.Start();
-    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    started.store(true);
+    (*daemon)->WaitForStop(tick);
     ctl.Stop();
     return 0;
   }
@@ -130,15 +148,22 @@ int main(int argc, char** argv) {
     return 1;
   }
   kube::LeaderElector elector(election_client->get(), le);
+  leading = [&elector] { return elector.IsLeader(); };
+  // One thread takes the signals; the main thread runs the election.
   std::thread signals([&] {
-    while (!g_stop.load()) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    (*daemon)->WaitForStop(tick);
     elector.Stop();
   });
-  const bool stopped = elector.Run([&] { ctl.Start(); }, [&] {
-    if (!g_stop.load()) kube::ExitOnLostLease(le);  // a restart starts from the caches
-    ctl.Stop();
-  });
-  g_stop.store(true);
+  const bool stopped = elector.Run(
+      [&] {
+        ctl.Start();
+        started.store(true);
+      },
+      [&] {
+        if (!(*daemon)->stopping()) kube::ExitOnLostLease(le);  // a restart starts from the caches
+        ctl.Stop();
+      });
+  (*daemon)->RequestStop();
   signals.join();
   return stopped ? 0 : 1;
 }

@@ -1,16 +1,16 @@
 // senren-regional: wiring only (flags, kubeconfig, Kafka, data dir, leader election,
-// signals). The logic lives in the senren_regional_plane library.
+// signals, metrics). The logic lives in the senren_regional_plane library.
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
 #include <atomic>
 #include <cmath>
-#include <csignal>
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <memory>
 #include <random>
 #include <thread>
 
@@ -18,6 +18,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
+#include "daemon/daemon.h"
 #include "kafka/kafka.h"
 #include "regional/kube/curl_kube_client.h"
 #include "regional/kube/kubeconfig.h"
@@ -31,9 +32,6 @@
 namespace {
 
 using namespace senren::regional;  // NOLINT: wiring file
-
-std::atomic<bool> g_stop{false};
-void OnSignal(int) { g_stop.store(true); }
 
 std::string CachePath(const std::string& data_dir) { return data_dir + "/cache"; }
 
@@ -109,7 +107,8 @@ int main(int argc, char** argv) {
   CLI::App app{"senren-regional: makes one cluster match its region's newest RegionalState "
                "and reports status back (docs/design.md §5)"};
   std::string region, cluster, kubeconfig, context, brokers = "127.0.0.1:59092";
-  std::string prefix = "senren", ns = "senren", data_dir, log_level = "info";
+  std::string prefix = "senren", ns = "senren", data_dir;
+  senren::daemon::DaemonFlags daemon_flags;
   int heartbeat_s = 10, resync_s = 30, status_partitions = 12;
   bool leader_elect = true;
   double lease_s = 15, renew_s = 10, retry_s = 2;
@@ -127,7 +126,7 @@ int main(int argc, char** argv) {
   app.add_option("--resync-interval", resync_s, "Seconds between full resyncs (default: 30)");
   app.add_option("--status-partitions", status_partitions,
                  "Partitions of {prefix}-status when the plane creates it (default: 12)");
-  app.add_option("--log-level", log_level, "trace|debug|info|warn|error (default: info)");
+  senren::daemon::AddDaemonFlags(app, daemon_flags);
   app.add_flag("--leader-elect,!--no-leader-elect", leader_elect,
                "Write only while holding the Lease, so one plane writes per cluster (default: on)");
   app.add_option("--lease-duration", lease_s,
@@ -151,7 +150,14 @@ int main(int argc, char** argv) {
   CLI11_PARSE(app, argc, argv);
 
   if (history->parsed()) return History(history_dir, limit, output);
-  spdlog::set_level(spdlog::level::from_str(log_level));
+  // First, before any thread starts (the Kafka and kube clients start some): it blocks
+  // SIGINT/SIGTERM for every later thread.
+  auto created = senren::daemon::Daemon::Create("senren-regional", daemon_flags);
+  if (!created.ok()) {
+    std::cerr << created.status().message() << "\n";
+    return 2;
+  }
+  senren::daemon::Daemon& daemon = **created;
   if (region.empty() || cluster.empty() || data_dir.empty()) {
     std::cerr << "--region, --cluster and --data-dir are required\n";
     return 2;
@@ -218,9 +224,6 @@ int main(int argc, char** argv) {
     spdlog::error("{}", producer.status().ToString());
     return 1;
   }
-  std::signal(SIGINT, OnSignal);
-  std::signal(SIGTERM, OnSignal);
-
   const std::string status_topic = prefix + "-status";
   plane::OutboxRelayOptions ro;
   ro.topic = status_topic;
@@ -255,14 +258,14 @@ int main(int argc, char** argv) {
                                     {{"cleanup.policy", "compact"},
                                      {"min.compaction.lag.ms", "0"},
                                      {"segment.ms", "3600000"}}};
-      while (!g_stop.load()) {
+      while (!daemon.stopping()) {
         absl::Status s = senren::kafka::EnsureTopic(brokers, spec, std::chrono::seconds(10));
         if (s.ok()) {
           relay.Start();
           return;
         }
         spdlog::warn("creating {}: {}; retrying", status_topic, s.ToString());
-        for (int i = 0; i < 20 && !g_stop.load(); ++i) {
+        for (int i = 0; i < 20 && !daemon.stopping(); ++i) {
           std::this_thread::sleep_for(std::chrono::milliseconds(100));
         }
       }
@@ -286,12 +289,76 @@ int main(int argc, char** argv) {
                  st.first_reconcile_from_cache ? "from the state cache" : "from Kafka");
   };
 
-  if (!leader_elect) {
-    if (!start()) return 1;
-    while (!g_stop.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      log_first_reconcile();
+  // Metrics: the plane's, the relay's and the source's own counters, copied at each scrape.
+  const std::string where = senren::daemon::Labels({{"region", region}, {"cluster", cluster}});
+  senren::daemon::Metrics& metrics = daemon.metrics();
+  metrics.Describe("senren_regional_reconciles_total", "counter", "Reconciles by result.");
+  metrics.Describe("senren_regional_applied_version", "gauge",
+                   "Version of the last snapshot reconciled in this cluster.");
+  metrics.Describe("senren_regional_drift_corrections_total", "counter",
+                   "Managed CRs put back after a change outside Senren.");
+  metrics.Describe("senren_regional_writes_fenced_total", "counter",
+                   "Writes not made because the Lease was lost.");
+  metrics.Describe("senren_regional_snapshots_received_total", "counter",
+                   "Snapshots of the region read from Kafka.");
+  metrics.Describe("senren_regional_bad_messages_total", "counter",
+                   "Messages under the region's key that did not parse.");
+  metrics.Describe("senren_regional_outbox_depth", "gauge", "Status records waiting in the outbox.");
+  metrics.Describe("senren_regional_outbox_published_total", "counter",
+                   "Outbox entries Kafka confirmed.");
+  metrics.Describe("senren_regional_outbox_failed_total", "counter", "Failed status deliveries.");
+  metrics.Describe("senren_regional_consumer_lag", "gauge",
+                   "Snapshot messages not read yet, up to the partition's end at start.");
+  metrics.Describe("senren_regional_leader", "gauge", "1 while this plane holds the Lease.");
+  auto* raw_outbox = outbox->get();
+  metrics.AddCollector([&, raw_outbox](senren::daemon::Metrics& m) {
+    const plane::PlaneStats st = rp.stats();
+    for (const auto& [result, n] : st.reconciles_by_result) {
+      m.Set("senren_regional_reconciles_total", senren::daemon::Labels({{"result", result}}),
+            static_cast<double>(n));
     }
+    m.Set("senren_regional_applied_version", where, static_cast<double>(st.applied_version));
+    m.Set("senren_regional_drift_corrections_total", "", static_cast<double>(st.drift_corrections));
+    m.Set("senren_regional_writes_fenced_total", "", static_cast<double>(st.writes_fenced));
+    m.Set("senren_regional_snapshots_received_total", "", static_cast<double>(st.snapshots_received));
+    m.Set("senren_regional_bad_messages_total", "", static_cast<double>(st.bad_messages));
+    if (auto depth = raw_outbox->Size(); depth.ok()) {
+      m.Set("senren_regional_outbox_depth", "", static_cast<double>(*depth));
+    }
+    m.Set("senren_regional_outbox_published_total", "", static_cast<double>(relay.published()));
+    m.Set("senren_regional_outbox_failed_total", "", static_cast<double>(relay.failed()));
+    m.Set("senren_regional_consumer_lag", "", static_cast<double>(source.Lag()));
+    m.Set("senren_regional_leader", where, !leader_elect || elector.IsLeader() ? 1 : 0);
+  });
+  // Readiness: leading with the snapshot partition read to its end and a recent reconcile
+  // (one runs at least every resync interval once there is a snapshot), or standing by.
+  auto reconciler = std::make_shared<senren::daemon::ReconcilerHealth>(
+      &daemon.health(), absl::Seconds(3 * resync_s));
+  daemon.health().AddReadinessCheck("plane", [reconciler] { return reconciler->NotReady(); });
+  // The signal thread's tick: the first-reconcile log line and the readiness state.
+  auto tick = [&] {
+    log_first_reconcile();
+    using Role = senren::daemon::ReconcilerState::Role;
+    const bool leading = !leader_elect || elector.IsLeader();
+    if (!running.load()) {
+      reconciler->Update(leading ? Role::kLeading : Role::kStandby, false, 0, false);
+      return;
+    }
+    const plane::PlaneStats st = rp.stats();
+    // No snapshot of the region anywhere (none in the cache, none in the partition): the
+    // plane reconciles nothing and is right to.
+    const bool no_snapshot = st.snapshots_received == 0 && st.applied_version == 0 &&
+                             st.first_reconcile == absl::InfiniteDuration();
+    reconciler->Update(Role::kLeading, st.caught_up, st.reconciles, no_snapshot);
+  };
+
+  if (!leader_elect) {
+    if (!start()) {
+      metrics.ClearCollectors();
+      return 1;
+    }
+    daemon.WaitForStop(tick);
+    metrics.ClearCollectors();
     stop();
     return 0;
   }
@@ -301,28 +368,27 @@ int main(int argc, char** argv) {
                le.identity, le.ns, le.name, le.lease_duration.count(),
                le.renew_deadline.count(), le.retry_period.count());
   std::atomic<bool> start_failed{false};
-  std::thread watcher([&] {
-    while (!g_stop.load()) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(100));
-      log_first_reconcile();
-    }
+  // One thread takes the signals; the main thread runs the election.
+  std::thread signals([&] {
+    daemon.WaitForStop(tick);
     elector.Stop();
   });
   const bool stopped = elector.Run(
       [&] {
         if (!start()) {
           start_failed.store(true);
-          g_stop.store(true);
+          daemon.RequestStop();
         }
       },
       [&] {
         // Lost: IsLeader() already fences every write; the cache and the outbox are
         // durable at each write, and a restart waits for the Lease again.
-        if (!g_stop.load()) kube::ExitOnLostLease(le);
+        if (!daemon.stopping()) kube::ExitOnLostLease(le);
         stop();
       });
-  g_stop.store(true);
-  watcher.join();
+  daemon.RequestStop();
+  signals.join();
+  metrics.ClearCollectors();
   if (start_failed.load()) return 1;
   return stopped ? 0 : 1;
 }

@@ -68,10 +68,13 @@ def parse_status(text: str, exit_code: int, stderr: str = "") -> LabStatus:
     """The table of ``tools/lab status``: PART PID ADDRESS HEALTH RSS, one part a line."""
     parts: dict[str, Part] = {}
     for line in text.splitlines()[1:]:
-        m = re.match(r"^(\S+)\s+(\S+)\s+(\S+)\s+(up|down|unhealthy|not built)\b", line)
+        m = re.match(r"^(\S+)\s+(\S+)\s+(\S+)\s+(up|down|unhealthy|not built|not ready|ready)\b", line)
         if not m:
             continue
         name, pid, _addr, health = m.groups()
+        # Senren's daemons report their /readyz: ready is up, not ready (a reason follows) is
+        # unhealthy.
+        health = {"ready": "up", "not ready": "unhealthy"}.get(health, health)
         parts[name] = Part(name, int(pid) if pid.isdigit() else None, health)
     return LabStatus(exit_code, parts, text + stderr)
 

@@ -20,6 +20,16 @@ def test_full_lab() -> None:
     assert st.regional_planes_up() == ["senren-regional-aws-us-east-1-prod"]
 
 
+def test_daemon_readiness() -> None:
+    text = HEAD + row("senren-ledger", "2", "127.0.0.1:57071", "ready") + row(
+        "senren-regional-aws-us-east-1-prod", "3", "127.0.0.1:57076", "not ready") + row(
+        "senren-regional-aws-us-east-1-shadow", "4", "127.0.0.1:57077", "ready")
+    st = e2e_lab.parse_status(text, 1)
+    assert st.up("senren-ledger") and not st.full
+    assert st.parts["senren-regional-aws-us-east-1-prod"].health == "unhealthy"
+    assert st.regional_planes_up() == ["senren-regional-aws-us-east-1-shadow"]
+
+
 def test_not_built_parts() -> None:
     text = HEAD + row("senren-ledger", "-", "-", "not built") + row("senren-regional", "-", "-", "not built")
     st = e2e_lab.parse_status(text, 0)

@@ -12,7 +12,7 @@ namespace {
 TEST(PostgresSmoke, RoundTripsRowsInOwnSchema) {
   const auto& lab = testing::Lab();
   pg::ConnectionOptions options;
-  options.uri = lab.postgres_uri;
+  options.uri = lab.postgres_owner_uri;  // creates a schema: the owner may, the service may not
   auto conn = pg::Session::Open(options);
   ASSERT_TRUE(conn.ok()) << conn.status();
   const std::string schema = "smoke_" + std::to_string(::getpid());

@@ -70,6 +70,8 @@ LabEnv Load() {
   env.lab_dir = Get(vars, "SENREN_LAB_DIR");
   env.addr = Get(vars, "SENREN_ADDR");
   env.postgres_uri = Get(vars, "SENREN_POSTGRES_URI");
+  env.postgres_owner_uri = Get(vars, "SENREN_POSTGRES_OWNER_URI");
+  if (env.postgres_owner_uri.empty()) env.postgres_owner_uri = env.postgres_uri;
   env.kafka_brokers = Get(vars, "SENREN_KAFKA_BROKERS");
   env.topic_prefix = Get(vars, "SENREN_TOPIC_PREFIX");
   env.token = Get(vars, "SENREN_TOKEN");

@@ -17,7 +17,10 @@ struct LabCluster {
 struct LabEnv {
   std::string lab_dir;
   std::string addr;  // senren-ledger gRPC
-  std::string postgres_uri;
+  std::string postgres_uri;        // the service role's (SENREN_POSTGRES_URI)
+  // The schema owner's, for migrations (SENREN_POSTGRES_OWNER_URI); postgres_uri when the
+  // lab has no separate owner.
+  std::string postgres_owner_uri;
   std::string kafka_brokers;
   std::string topic_prefix;
   std::string token;        // writer

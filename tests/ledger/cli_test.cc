@@ -203,5 +203,29 @@ TEST_F(CliTest, TlsFlagsNeverFallBackToPlaintext) {
   EXPECT_EQ(r.rc, 0) << r.err;
 }
 
+// `senren-ledger verify` reads PostgreSQL directly (as the service role): intact, it says
+// so and exits 0; after an edit by the owner with the triggers off, it names the version.
+TEST_F(CliTest, VerifySaysTheChainIsIntactOrNamesTheTamperedVersion) {
+  for (uint32_t i = 0; i < 2; ++i) {
+    v1::ApplyStateResponse resp;
+    ASSERT_TRUE(f_.stub()
+                    .ApplyState(ServerFixture::Ctx("writer-token-1").get(),
+                                testing::Apply("aws:us-east-1", {testing::Redis("a", 16 + i)}), &resp)
+                    .ok());
+  }
+  const std::string args = "verify --postgres '" + f_.schema().uri() + "' --schema " + f_.schema().name();
+  CliRun r = Cli(args);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(r.out, "verify: 1 regions, 2 versions, chain intact\n");
+
+  ASSERT_TRUE(f_.schema()
+                  .Exec("ALTER TABLE versions DISABLE TRIGGER USER; UPDATE versions SET author = 'mallory' "
+                        "WHERE version = 1; ALTER TABLE versions ENABLE TRIGGER USER")
+                  .ok());
+  r = Cli(args + " aws:us-east-1");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("region aws:us-east-1 version 1: its content does not match"));
+}
+
 }  // namespace
 }  // namespace senren::ledger

@@ -10,6 +10,7 @@
 #include <thread>
 
 #include "common/resources.h"
+#include "ledger/chain.h"
 #include "ledger_test_util.h"
 
 namespace senren::ledger {
@@ -347,6 +348,171 @@ TEST_F(PgLedgerStoreTest, TheDatabaseRefusesToRewriteTheLedger) {
     EXPECT_THAT(s.message(), ::testing::AnyOf(HasSubstr("gapless"), HasSubstr("moves from")));
   }
   EXPECT_EQ(store_->GetState("aws:x", 0)->version(), 1u);
+}
+
+// The service role (what senren-ledger connects as) has no right to rewrite history,
+// whatever the triggers do; the owner is held by the triggers.
+TEST_F(PgLedgerStoreTest, TheServiceRoleHasNoRightToRewriteTheLedger) {
+  ASSERT_NE(pg::UriUser(schema_.uri()), pg::UriUser(schema_.owner_uri()))
+      << "the lab serves as its schema owner; `tools/lab up` creates senren_service";
+  ASSERT_TRUE(store_->ApplyState(Apply("aws:x", {Redis("a")}), kCtx).ok());
+  for (const char* sql :
+       {"UPDATE versions SET message = 'rewritten'", "DELETE FROM versions", "TRUNCATE versions CASCADE",
+        "UPDATE changes SET spec = NULL", "DELETE FROM checkpoints", "DELETE FROM idempotency_keys",
+        "DELETE FROM regions", "ALTER TABLE versions DISABLE TRIGGER USER", "DROP TABLE versions CASCADE",
+        "UPDATE regions SET created_at = now()"}) {
+    absl::Status s = schema_.ExecAsService(sql);
+    EXPECT_FALSE(s.ok()) << "not refused: " << sql;
+    EXPECT_THAT(s.message(), ::testing::AnyOf(HasSubstr("permission denied"), HasSubstr("must be owner")))
+        << sql;
+  }
+  EXPECT_EQ(store_->GetState("aws:x", 0)->version(), 1u);
+}
+
+// A head row that starts past version 0 would let the next version skip the history.
+TEST_F(PgLedgerStoreTest, AHeadRowStartsAtVersionZero) {
+  for (auto exec : {&TestSchema::ExecAsService, &TestSchema::Exec}) {
+    absl::Status s = (schema_.*exec)("INSERT INTO regions VALUES ('x:y', 5)");
+    EXPECT_FALSE(s.ok());
+    EXPECT_THAT(s.message(), HasSubstr("starts at version 0"));
+    s = (schema_.*exec)(
+        "INSERT INTO versions (region, version, author, message, origin, created_count, "
+        "updated_count, deleted_count, resource_count) VALUES ('x:y', 6, 'a', 'm', 1, 0, 0, 0, 0)");
+    EXPECT_FALSE(s.ok());
+  }
+  auto rows = schema_.Query("SELECT (SELECT count(*) FROM regions WHERE region = 'x:y') + "
+                            "(SELECT count(*) FROM versions WHERE region = 'x:y')");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ((*rows)[0][0].as<int>(), 0);
+}
+
+// The triggers resolve the ledger's tables in its schema, never through the caller's
+// search_path: a temporary `regions` claiming version 4 does not admit version 5.
+TEST_F(PgLedgerStoreTest, TriggersIgnoreTheCallersSearchPath) {
+  ASSERT_TRUE(store_->ApplyState(Apply("aws:x", {Redis("a")}), kCtx).ok());
+  absl::Status s = schema_.ExecAsService(
+      "CREATE TEMP TABLE regions (region text, current_version bigint); "
+      "INSERT INTO pg_temp.regions VALUES ('aws:x', 4); "
+      "SET LOCAL search_path TO pg_temp, " + pg::QuoteIdent(schema_.name()) + "; "
+      "INSERT INTO " + pg::QuoteIdent(schema_.name()) + ".versions (region, version, author, message, "
+      "origin, created_count, updated_count, deleted_count, resource_count) "
+      "VALUES ('aws:x', 5, 'a', 'm', 1, 0, 0, 0, 0)");
+  EXPECT_FALSE(s.ok());
+  EXPECT_THAT(s.message(), HasSubstr("region aws:x is at version 1"));
+}
+
+// Each version's hash covers its content and changes and links to the previous one:
+// an edit the triggers could not stop (the owner, with them disabled) is named by verify.
+TEST_F(PgLedgerStoreTest, TheHashChainNamesTheFirstTamperedVersion) {
+  for (uint32_t i = 0; i < 3; ++i) {
+    ASSERT_TRUE(store_->ApplyState(Apply("aws:x", {Redis("a", 16 + i), Redis("b")}, "m"), kCtx).ok());
+  }
+  for (uint32_t i = 0; i < 2; ++i) {
+    ASSERT_TRUE(store_->ApplyState(Apply("aws:y", {Redis("a", 16 + i)}), kCtx).ok());
+  }
+  auto intact = VerifyChain(schema_.uri(), schema_.name(), "");
+  ASSERT_TRUE(intact.ok()) << intact.status();
+  EXPECT_EQ(intact->regions, 2u);
+  EXPECT_EQ(intact->versions, 5u);
+  auto rows = schema_.Query(
+      "SELECT count(*) FROM versions v WHERE length(hash) = 32 AND prev_hash = coalesce("
+      "(SELECT hash FROM versions p WHERE p.region = v.region AND p.version = v.version - 1), '')");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ((*rows)[0][0].as<int>(), 5);
+
+  // The message of version 2 of aws:x.
+  ASSERT_TRUE(schema_.Exec("ALTER TABLE versions DISABLE TRIGGER USER; "
+                           "UPDATE versions SET message = 'forged' WHERE region = 'aws:x' AND version = 2; "
+                           "ALTER TABLE versions ENABLE TRIGGER USER").ok());
+  auto tampered = VerifyChain(schema_.uri(), schema_.name(), "");
+  EXPECT_EQ(tampered.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(tampered.status().message(), HasSubstr("region aws:x version 2: its content does not match"));
+  EXPECT_TRUE(VerifyChain(schema_.uri(), schema_.name(), "aws:y").ok());
+
+  // Its hash recomputed as well: the link of version 3 no longer matches.
+  ASSERT_TRUE(schema_.Exec("ALTER TABLE versions DISABLE TRIGGER USER; "
+                           "UPDATE versions v SET hash = ledger_version_hash(v, v.prev_hash) "
+                           "WHERE region = 'aws:x' AND version = 2; "
+                           "ALTER TABLE versions ENABLE TRIGGER USER").ok());
+  tampered = VerifyChain(schema_.uri(), schema_.name(), "aws:x");
+  EXPECT_EQ(tampered.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(tampered.status().message(), HasSubstr("region aws:x version 3: its link does not match"));
+
+  // A change of aws:y's version 2: the state is covered too.
+  ASSERT_TRUE(schema_.Exec("ALTER TABLE changes DISABLE TRIGGER USER; "
+                           "UPDATE changes SET spec = NULL WHERE region = 'aws:y' AND version = 2; "
+                           "ALTER TABLE changes ENABLE TRIGGER USER").ok());
+  tampered = VerifyChain(schema_.uri(), schema_.name(), "aws:y");
+  EXPECT_EQ(tampered.status().code(), absl::StatusCode::kDataLoss);
+  EXPECT_THAT(tampered.status().message(), HasSubstr("region aws:y version 2: its content does not match"));
+  EXPECT_EQ(VerifyChain(schema_.uri(), schema_.name(), "aws:none").status().code(),
+            absl::StatusCode::kNotFound);
+}
+
+// A writer cannot choose the hash: the insert trigger computes it.
+TEST_F(PgLedgerStoreTest, TheHashIsComputedByTheDatabaseNotTheWriter) {
+  ASSERT_TRUE(store_->ApplyState(Apply("aws:x", {Redis("a")}), kCtx).ok());
+  ASSERT_TRUE(schema_.ExecAsService(
+      "INSERT INTO versions (region, version, author, message, origin, created_count, updated_count, "
+      "deleted_count, resource_count, prev_hash, hash) VALUES ('aws:x', 2, 'a', 'm', 1, 0, 0, 0, 1, "
+      "'\\x00', '\\x00'); UPDATE regions SET current_version = 2 WHERE region = 'aws:x'").ok());
+  auto report = VerifyChain(schema_.uri(), schema_.name(), "aws:x");
+  ASSERT_TRUE(report.ok()) << report.status();
+  EXPECT_EQ(report->versions, 2u);
+}
+
+TEST_F(PgLedgerStoreTest, OverlongRecordedFieldsAreInvalidArgumentNamingTheField) {
+  auto with = [](auto set) {
+    auto req = Apply("aws:x", {Redis("a")});
+    set(req);
+    return req;
+  };
+  const std::pair<v1::ApplyStateRequest, const char*> cases[] = {
+      {with([](auto& r) { r.set_author(std::string(257, 'a')); }), "field author: 257 bytes"},
+      {with([](auto& r) { r.set_message(std::string(4097, 'm')); }), "field message: 4097 bytes"},
+      // Over PostgreSQL's B-tree row limit: was INTERNAL.
+      {with([](auto& r) { r.set_idempotency_key(std::string(2700, 'k')); }), "field idempotency_key"},
+  };
+  for (const auto& [req, field] : cases) {
+    auto r = store_->ApplyState(req, kCtx);
+    EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << field << ": " << r.status();
+    EXPECT_THAT(r.status().message(), HasSubstr(field));
+  }
+  auto traced = store_->ApplyState(Apply("aws:x", {Redis("a")}), WriteContext{"a", std::string(300, 't')});
+  EXPECT_EQ(traced.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(traced.status().message(), HasSubstr("field traceparent"));
+  v1::RollbackRequest rb;
+  rb.set_region("aws:x");
+  rb.set_to_version(1);
+  rb.set_message(std::string(5000, 'm'));
+  EXPECT_EQ(store_->Rollback(rb, kCtx).status().code(), absl::StatusCode::kInvalidArgument);
+  auto rows = schema_.Query("SELECT count(*) FROM regions");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ((*rows)[0][0].as<int>(), 0);
+}
+
+// Intents refused inside a group-commit batch (ABORTED on new regions) leave no head row
+// behind, while the batch's other intents commit.
+TEST_F(PgLedgerStoreTest, AFailedApplyOfANewRegionLeavesNoHeadRow) {
+  auto store = schema_.Store(8, 4096, /*write_transactions=*/1);
+  constexpr int kWriters = 16;
+  std::vector<std::thread> writers;
+  std::vector<absl::StatusCode> codes(kWriters);
+  for (int i = 0; i < kWriters; ++i) {
+    writers.emplace_back([&, i] {
+      auto req = Apply("aws:n" + std::to_string(i), {Redis("a")});
+      if (i % 2 == 1) req.set_expected_version(5);
+      codes[i] = store->ApplyState(req, kCtx).status().code();
+    });
+  }
+  for (auto& t : writers) t.join();
+  for (int i = 0; i < kWriters; ++i) {
+    EXPECT_EQ(codes[i], i % 2 == 1 ? absl::StatusCode::kAborted : absl::StatusCode::kOk) << i;
+  }
+  auto rows = schema_.Query("SELECT count(*) FILTER (WHERE current_version = 0), count(*) FROM regions");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  EXPECT_EQ((*rows)[0][0].as<int>(), 0);
+  EXPECT_EQ((*rows)[0][1].as<int>(), kWriters / 2);
 }
 
 TEST_F(PgLedgerStoreTest, EachNewVersionIsNotifiedWithTheRegion) {

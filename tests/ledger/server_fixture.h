@@ -8,6 +8,8 @@
 #include <memory>
 #include <string>
 
+#include "daemon/http_server.h"
+#include "daemon/metrics.h"
 #include "ledger/server.h"
 #include "ledger_test_util.h"
 #include "senren/v1/control_plane.grpc.pb.h"
@@ -31,12 +33,18 @@ class ServerFixture {
     store_ = std::move(*PgLedgerStore::Create(o));
     ServerOptions so;
     so.listen = "127.0.0.1:0";
-    so.metrics_listen = "127.0.0.1:0";
+    so.metrics = &metrics_;
     so.max_request_bytes = max_request_bytes;
     auto auth = TokenAuthenticator::FromYaml(kTokensYaml, "test tokens");
     auto server = LedgerServer::Start(so, store_.get(), std::move(*auth));
     if (!server.ok()) throw std::runtime_error(std::string(server.status().message()));
     server_ = std::move(*server);
+    daemon::HttpServerOptions ho;
+    ho.listen = "127.0.0.1:0";
+    ho.metrics = [this] { return metrics_.Render(); };
+    auto http = daemon::HttpServer::Start(std::move(ho));
+    if (!http.ok()) throw std::runtime_error(std::string(http.status().message()));
+    http_ = std::move(*http);
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(INT32_MAX);
     args.SetMaxReceiveMessageSize(INT32_MAX);
@@ -45,7 +53,8 @@ class ServerFixture {
   }
 
   std::string addr() const { return "127.0.0.1:" + std::to_string(server_->port()); }
-  int metrics_port() const { return server_->metrics_port(); }
+  // The daemon's /metrics endpoint over the registry the server records into.
+  int metrics_port() const { return http_->port(); }
   v1::ControlPlane::Stub& stub() { return *stub_; }
   const TestSchema& schema() const { return schema_; }
 
@@ -59,7 +68,9 @@ class ServerFixture {
  private:
   TestSchema schema_;
   std::unique_ptr<PgLedgerStore> store_;
+  daemon::Metrics metrics_;
   std::unique_ptr<LedgerServer> server_;
+  std::unique_ptr<daemon::HttpServer> http_;
   std::unique_ptr<v1::ControlPlane::Stub> stub_;
 };
 

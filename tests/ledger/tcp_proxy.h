@@ -1,8 +1,10 @@
 #pragma once
 
-// A TCP proxy for fault injection: sits between a client and PostgreSQL; SetUp(false)
-// drops every connection and refuses new ones, like a database that went away, without
-// touching the lab's shared PostgreSQL.
+// A TCP proxy for fault injection: sits between a client and PostgreSQL, without
+// touching the lab's shared PostgreSQL. SetUp(false) drops every connection and refuses
+// new ones, like a database that went away; Forward(false) keeps every connection open
+// and accepts new ones but passes no byte either way, like a network partition (the
+// client's kernel still sees its data acknowledged, by the proxy's).
 
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -11,6 +13,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <mutex>
 #include <stdexcept>
 #include <thread>
@@ -49,6 +52,10 @@ class TcpProxy {
   }
 
   int port() const { return port_; }
+  // Connections accepted so far.
+  int accepted() const { return accepted_.load(); }
+
+  void Forward(bool on) { forward_ = on; }
 
   void SetUp(bool up) {
     up_ = up;
@@ -65,6 +72,7 @@ class TcpProxy {
       if (::poll(&p, 1, 100) <= 0) continue;
       int client = ::accept4(listen_fd_, nullptr, nullptr, SOCK_CLOEXEC);
       if (client < 0) continue;
+      ++accepted_;
       if (!up_) {
         ::close(client);
         continue;
@@ -90,7 +98,11 @@ class TcpProxy {
     char buf[65536];
     pollfd fds[2] = {{a, POLLIN, 0}, {b, POLLIN, 0}};
     bool done = false;
-    while (!done) {
+    while (!done && !stop_) {
+      if (!forward_) {
+        std::this_thread::sleep_for(std::chrono::milliseconds(20));
+        continue;
+      }
       if (::poll(fds, 2, 200) < 0) break;
       for (int i = 0; i < 2 && !done; ++i) {
         if (fds[i].revents == 0) continue;
@@ -121,6 +133,8 @@ class TcpProxy {
   int listen_fd_ = -1;
   int port_ = 0;
   std::atomic<bool> up_{true};
+  std::atomic<bool> forward_{true};
+  std::atomic<int> accepted_{0};
   std::atomic<bool> stop_{false};
   std::mutex mu_;
   std::vector<int> open_;

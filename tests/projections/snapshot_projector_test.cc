@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <atomic>
 #include <future>
 #include <map>
 #include <thread>
@@ -45,8 +46,11 @@ class SnapshotProjectorTest : public ::testing::Test {
     store_ = schema_.Store();
   }
 
-  std::unique_ptr<SnapshotProjector> NewProjector() {
+  std::unique_ptr<SnapshotProjector> NewProjector(std::chrono::milliseconds publish_timeout = seconds(5)) {
     SnapshotProjectorOptions o;
+    o.publish_timeout = publish_timeout;
+    o.lease = milliseconds(500);
+    o.lock_retry = milliseconds(200);
     o.postgres_uri = testing::Lab().postgres_uri;
     o.schema = schema_.name();
     o.brokers = testing::Lab().kafka_brokers;
@@ -132,7 +136,10 @@ TEST_F(SnapshotProjectorTest, VersionThatCommitsLateIsStillPublished) {
   // region's later apply has been published.
   auto blocker = schema_.Connect();
   pg::Transaction hold = blocker->Begin();
-  hold.Exec("SELECT 1 FROM regions WHERE region = 'aws:late-1' FOR UPDATE");
+  // FOR NO KEY UPDATE, the lock the ledger's writers take: it holds the next apply back
+  // but not the projector's progress insert (its foreign key check takes KEY SHARE, which
+  // FOR UPDATE would block until the hold ends).
+  hold.Exec("SELECT 1 FROM regions WHERE region = 'aws:late-1' FOR NO KEY UPDATE");
   auto late = std::async(std::launch::async, [&] {
     return store_->ApplyState(Apply("aws:late-1", {{"x", 128}}), {}).ok();
   });
@@ -221,6 +228,84 @@ TEST_F(SnapshotProjectorTest, BrokerDownLedgerKeepsAcceptingAndNewestStateGoesOu
   EXPECT_LE(versions.size(), 3u) << "published every version instead of the newest: "
                                  << ::testing::PrintToString(versions);
   EXPECT_GE(projector->Stats().purges, 1u);
+}
+
+// Ends the session holding `key`'s advisory lock from the server side, as a failover or
+// a network cut does: the leader is not asked. Returns how many sessions were ended.
+int TerminateLockHolder(ledger::testing::TestSchema& schema, const std::string& key) {
+  auto conn = schema.Connect();
+  pg::Transaction n = conn->Begin(pg::TxKind::kNone);
+  auto row = n.ExecParams1(
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+      "AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
+      "AND objid = (hashtext($1)::bigint & 4294967295)::oid",
+      key);
+  return row[0].as<int>();
+}
+
+// The leader's PostgreSQL session is ended while it publishes a stream of versions of
+// several regions; the standby takes over, and once it has published every region again
+// (publish timeout + lease after taking over) the topic's last value of each region is
+// its newest version, as the ledger says.
+TEST_F(SnapshotProjectorTest, LeaderCutMidPublishLeavesNewestVersionLastOnTheTopic) {
+  auto first = NewProjector(seconds(2));
+  auto second = NewProjector(seconds(2));
+  ASSERT_TRUE(first->Start().ok());
+  for (int i = 0; i < 200 && !first->Stats().leader; ++i) std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_TRUE(first->Stats().leader);
+  ASSERT_TRUE(second->Start().ok());
+
+  const std::vector<std::string> regions = {"aws:cut-1", "aws:cut-2", "gcp:cut-3", "gcp:cut-4"};
+  std::atomic<bool> stop{false};
+  std::atomic<int> applied{0};
+  std::thread writer([&] {
+    for (int mb = 64; !stop; ++mb) {
+      for (const auto& region : regions) {
+        if (store_->ApplyState(Apply(region, {{"a", mb}}), {}).ok()) ++applied;
+      }
+    }
+  });
+  while (applied < 40) std::this_thread::sleep_for(milliseconds(5));
+  ASSERT_EQ(TerminateLockHolder(schema_, "senren_snapshot_projector:" + StateTopic(prefix_)), 1);
+  for (int i = 0; i < 500 && !second->Stats().leader; ++i) std::this_thread::sleep_for(milliseconds(20));
+  ASSERT_TRUE(second->Stats().leader) << "the standby did not take over";
+  while (applied < 120) std::this_thread::sleep_for(milliseconds(5));
+  stop = true;
+  writer.join();
+
+  std::map<std::string, uint64_t> newest;
+  auto rows = schema_.Query("SELECT region, current_version FROM regions");
+  ASSERT_TRUE(rows.ok()) << rows.status();
+  for (const auto& row : *rows) newest[row[0].as<std::string>()] = row[1].as<uint64_t>();
+  ASSERT_EQ(newest.size(), regions.size());
+  for (int i = 0; i < 1000 && !second->Stats().republished_after_takeover; ++i) {
+    std::this_thread::sleep_for(milliseconds(20));
+  }
+  ASSERT_TRUE(second->Stats().republished_after_takeover);
+  EXPECT_GE(second->Stats().republished, 1u);
+  EXPECT_FALSE(first->Stats().leader);
+
+  // Every record of the topic, in order: the last one of each region is its newest.
+  ReadUntil(newest);
+  auto consumer = kafka::Consumer::Create(testing::Lab().kafka_brokers);
+  ASSERT_TRUE(consumer.ok());
+  std::vector<kafka::PartitionOffset> parts;
+  for (int p = 0; p < 4; ++p) parts.push_back({StateTopic(prefix_), p, kafka::PartitionOffset::kBeginning});
+  ASSERT_TRUE((*consumer)->Assign(parts).ok());
+  std::map<std::string, uint64_t> last;
+  for (int idle = 0; idle < 20;) {
+    auto m = (*consumer)->Poll(milliseconds(100));
+    ASSERT_TRUE(m.ok());
+    if (!*m) {
+      ++idle;
+      continue;
+    }
+    idle = 0;
+    v1::RegionalState s;
+    ASSERT_TRUE(s.ParseFromString(*(*m)->value));
+    last[s.region()] = s.version();
+  }
+  EXPECT_EQ(last, newest);
 }
 
 }  // namespace

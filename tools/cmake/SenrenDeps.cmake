@@ -19,6 +19,8 @@ find_package(SQLiteCpp CONFIG REQUIRED)
 
 pkg_check_modules(RDKAFKA REQUIRED IMPORTED_TARGET rdkafka rdkafka++)
 pkg_check_modules(PQXX REQUIRED IMPORTED_TARGET libpqxx)
+# cpp-httplib: the daemons' /metrics, /healthz and /readyz endpoint (daemon/).
+pkg_check_modules(HTTPLIB REQUIRED IMPORTED_TARGET cpp-httplib)
 pkg_check_modules(RE2 REQUIRED IMPORTED_TARGET re2)
 
 find_program(GRPC_CPP_PLUGIN grpc_cpp_plugin REQUIRED)

@@ -15,6 +15,8 @@ KAFKA_PORT=59092
 KAFKA_CONTROLLER_PORT=59093
 LEDGER_PORT=57070
 LEDGER_METRICS_PORT=57071
+CONTROLLER_METRICS_BASE_PORT=57072  # /metrics, /healthz, /readyz of cluster i's controller: 57072+i
+REGIONAL_METRICS_BASE_PORT=57076    # and of its senren-regional: 57076+i
 KUBE_BASE_PORT=56443
 ETCD_BASE_PORT=52379   # cluster i owns 52379+10i..52388+10i: etcd client, etcd peer, kwok
 KWOK_BASE_PORT=52381
@@ -47,22 +49,27 @@ done
 write_env() {
   # shellcheck disable=SC1091
   source "$LAB_DIR/pki/tokens.env"
-  local kcs=() etcds=() i
+  local kcs=() etcds=() controllers=() regionals=() i
   for i in "${!CLUSTERS[@]}"; do
     kcs+=("$(kube_dir "${CLUSTERS[$i]}")/kubeconfig")
     etcds+=("http://127.0.0.1:$((ETCD_BASE_PORT + 10 * i))")
+    controllers+=("127.0.0.1:$((CONTROLLER_METRICS_BASE_PORT + i))")
+    regionals+=("127.0.0.1:$((REGIONAL_METRICS_BASE_PORT + i))")
   done
   cat >"$LAB_DIR/env" <<EOF
 export SENREN_LAB_DIR='$LAB_DIR'
 export SENREN_ADDR='127.0.0.1:$LEDGER_PORT'
 export SENREN_METRICS_ADDR='127.0.0.1:$LEDGER_METRICS_PORT'
-export SENREN_POSTGRES_URI='postgresql://senren:senren@127.0.0.1:$PG_PORT/senren'
+export SENREN_POSTGRES_URI='postgresql://senren_service:senren@127.0.0.1:$PG_PORT/senren'
+export SENREN_POSTGRES_OWNER_URI='postgresql://senren_owner:senren@127.0.0.1:$PG_PORT/senren'
 export SENREN_KAFKA_BROKERS='127.0.0.1:$KAFKA_PORT'
 export SENREN_TOPIC_PREFIX='$TOPIC_PREFIX'
 export SENREN_TOKEN='$SENREN_WRITER_TOKEN'
 export SENREN_ADMIN_TOKEN='$SENREN_ADMIN_TOKEN'
 export SENREN_READER_TOKEN='$SENREN_READER_TOKEN'
 export SENREN_KUBECONFIGS='${kcs[*]}'
+export SENREN_CONTROLLER_METRICS_ADDRS='${controllers[*]}'
+export SENREN_REGIONAL_METRICS_ADDRS='${regionals[*]}'
 export SENREN_ETCD_ENDPOINTS='${etcds[*]}'
 export SENREN_KUBE_BIN='$(kube_bin)'
 EOF
@@ -191,15 +198,32 @@ cmd_status() {
     row "$slug-kube-scheduler" "-"
     row "$slug-kwok" "127.0.0.1:$((KWOK_BASE_PORT + 10 * i))"
   done
+  # Senren's daemons: health is what their /readyz says (ready, not ready and why, or down
+  # when it does not answer), not whether the process exists.
+  daemon_row() { # part metrics-port
+    local part=$1 port=$2 readiness health note=""
+    pid=$(live_pid "$part")
+    readiness=$(daemon_readiness "$port")
+    case $readiness in
+      ready) health=ready ;;
+      down) health=down; down=1; [[ -n $pid ]] && note="  (process runs; /readyz does not answer)" ;;
+      *) health="not ready"; note="  ${readiness#not ready: }"; down=1 ;;
+    esac
+    rss=0; [[ -n $pid ]] && rss=$(rss_kb "$pid")
+    total=$((total + rss))
+    printf '%-46s %-8s %-22s %-10s %s%s\n' "$part" "${pid:--}" "127.0.0.1:$port" "$health" \
+      "$((rss / 1024)) MiB" "$note"
+  }
   if [[ -x $(senren_bin senren-ledger) ]]; then
-    row senren-ledger "127.0.0.1:$LEDGER_PORT" grpc_port_open
+    daemon_row senren-ledger "$LEDGER_METRICS_PORT"
   else
     printf '%-46s %-8s %-22s %-10s %s\n' senren-ledger - - "not built" -
   fi
-  local d
+  local d base
   for d in senren-controller senren-regional; do
+    base=$CONTROLLER_METRICS_BASE_PORT; [[ $d == senren-regional ]] && base=$REGIONAL_METRICS_BASE_PORT
     if [[ -x $(senren_bin "$d") ]]; then
-      for c in "${CLUSTERS[@]}"; do row "$d-$(cluster_slug "$c")" -; done
+      for i in "${!CLUSTERS[@]}"; do daemon_row "$d-$(cluster_slug "${CLUSTERS[$i]}")" $((base + i)); done
     else
       printf '%-46s %-8s %-22s %-10s %s\n' "$d" - - "not built" -
     fi
@@ -283,7 +307,8 @@ usage: tools/lab up [--no-quickstart] [--no-build] | down [--purge] | status | e
   up      install what is missing, build Senren's daemons, start what is not running (and
           restart daemons whose binary was rebuilt), wait for health, run the quickstart
   down    stop every lab process this lab started (--purge also deletes $LAB_DIR)
-  status  each part with pid, address, health and memory; exit code 1 if any is down
+  status  each part with pid, address, health and memory (Senren's daemons: what their
+          /readyz says); exit code 1 if any is down or not ready
   env     shell export lines for the lab (eval "\$(tools/lab env)")
 EOF
   exit 2

@@ -28,6 +28,21 @@ struct MassDeleteGuard {
 absl::StatusOr<std::vector<v1::Resource>> PrepareResources(
     const std::string& region, const google::protobuf::RepeatedPtrField<v1::Resource>& resources);
 
+// Bytes a version's recorded fields may take. An idempotency key is part of a B-tree key
+// (PostgreSQL refuses index rows over ~2.7 KB); the others are bounded so one request
+// cannot bloat every history answer.
+struct FieldLimits {
+  static constexpr size_t kAuthor = 256;
+  static constexpr size_t kMessage = 4096;
+  static constexpr size_t kIdempotencyKey = 256;
+  static constexpr size_t kTraceparent = 256;
+};
+
+// INVALID_ARGUMENT naming the field, its size and the limit when author, message,
+// idempotency_key or traceparent is longer than FieldLimits allows.
+absl::Status CheckRecordedFields(const std::string& author, const std::string& message,
+                                 const std::string& idempotency_key, const std::string& traceparent);
+
 // ABORTED unless `expected` is unset or equals `current`.
 absl::Status CheckExpectedVersion(const std::string& region, std::optional<uint64_t> expected,
                                   uint64_t current);

@@ -1,59 +1,29 @@
 #pragma once
 
-// Prometheus text metrics of senren-ledger and a minimal HTTP endpoint serving them.
+// senren-ledger's series in the daemon's metrics registry (daemon/metrics.h).
 
-#include <atomic>
-#include <functional>
-#include <map>
-#include <memory>
-#include <mutex>
 #include <string>
-#include <thread>
-#include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/status/statusor.h"
+#include "daemon/metrics.h"
 
 namespace senren::ledger {
 
-// Requests by RPC and code, and latency histograms by RPC. Thread-safe.
-class Metrics {
+struct PgLedgerStoreStats;
+
+// gRPC requests by RPC and code (senren_ledger_requests_total{rpc,code}) and latency by
+// RPC (senren_ledger_request_seconds{rpc}, histogram). Records into a registry it does
+// not own, which must outlive it. Thread-safe.
+class RequestMetrics {
  public:
+  explicit RequestMetrics(daemon::Metrics* registry);
   void RecordRequest(const std::string& rpc, const std::string& code, double seconds);
 
-  // The exposition text (format 0.0.4); `extra` is appended (e.g. store gauges).
-  std::string Render(const std::string& extra) const;
-
  private:
-  struct Histogram {
-    std::vector<uint64_t> buckets;  // cumulative at render time; here per bucket
-    uint64_t count = 0;
-    double sum = 0;
-  };
-  mutable std::mutex mu_;
-  std::map<std::pair<std::string, std::string>, uint64_t> requests_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, Histogram> latency_ ABSL_GUARDED_BY(mu_);
+  daemon::Metrics* const registry_;
 };
 
-// Serves GET /metrics on `listen` ("host:port"; port 0 picks one) from a thread of its
-// own; stops when destroyed.
-class MetricsHttpServer {
- public:
-  static absl::StatusOr<std::unique_ptr<MetricsHttpServer>> Start(
-      const std::string& listen, std::function<std::string()> render);
-  ~MetricsHttpServer();
-
-  int port() const { return port_; }
-
- private:
-  MetricsHttpServer(int fd, int port, std::function<std::string()> render);
-  void Loop();
-
-  int fd_;
-  int port_;
-  std::function<std::string()> render_;
-  std::atomic<bool> stop_{false};
-  std::thread thread_;
-};
+// senren_ledger_versions_appended_total, senren_ledger_pg_pool_{size,in_use,open} and
+// senren_ledger_pg_reconnects_total from the store's stats (set at each scrape).
+void ExportStoreStats(const PgLedgerStoreStats& stats, daemon::Metrics& registry);
 
 }  // namespace senren::ledger

@@ -4,6 +4,7 @@
 // pg::Migrate), on a pg::Pool, with prepared statements and an in-process cache of
 // materialized versions.
 
+#include <chrono>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -30,6 +31,17 @@ struct PgLedgerStoreOptions {
   int max_write_transactions = 4;
   // Regions whose latest materialized version is cached. Default: 4096.
   size_t state_cache_regions = 4096;
+  // Bounded waits on PostgreSQL, so an unreachable server answers UNAVAILABLE instead of
+  // holding callers for as long as TCP retransmits:
+  //   statement_timeout  a statement running longer is cancelled by the server
+  //                      (DEADLINE_EXCEEDED). Default: 10 s.
+  //   call_timeout       one transaction, commit included, on our side; past it the
+  //                      connection is shut down (UNAVAILABLE). Default: 15 s.
+  //   wait_timeout       waiting for a free connection, and a writer waiting for its
+  //                      region's earlier writers (UNAVAILABLE). Default: 30 s.
+  std::chrono::milliseconds statement_timeout{10'000};
+  std::chrono::milliseconds call_timeout{15'000};
+  std::chrono::milliseconds wait_timeout{30'000};
 };
 
 struct PgLedgerStoreStats {
@@ -38,6 +50,8 @@ struct PgLedgerStoreStats {
   int pool_open = 0;
   uint64_t versions_appended = 0;
   uint64_t reconnects = 0;
+  // Transactions abandoned at call_timeout.
+  uint64_t call_timeouts = 0;
 };
 
 // Connections that break (PostgreSQL restarted or unreachable) are dropped and reopened

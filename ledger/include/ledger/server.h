@@ -1,7 +1,7 @@
 #pragma once
 
 // LedgerServer: the senren.v1.ControlPlane gRPC server of `senren-ledger serve` over a
-// LedgerStore, with bearer-token auth, a request size limit, metrics and logs.
+// LedgerStore, with bearer-token auth, a request size limit, request metrics and logs.
 
 #include <cstddef>
 #include <functional>
@@ -19,8 +19,6 @@ namespace senren::ledger {
 struct ServerOptions {
   // gRPC address; port 0 picks a free port (see LedgerServer::port). Default: 127.0.0.1:57070.
   std::string listen = "127.0.0.1:57070";
-  // Prometheus text endpoint; "" = none. Default: "".
-  std::string metrics_listen;
   // Larger requests are refused with RESOURCE_EXHAUSTED. Default: 64 MiB.
   size_t max_request_bytes = 64u << 20;
   // PEM files; both set = TLS. tls_client_ca set = clients must present a certificate
@@ -28,8 +26,10 @@ struct ServerOptions {
   std::string tls_cert;
   std::string tls_key;
   std::string tls_client_ca;
-  // Extra metrics lines (e.g. PostgreSQL pool gauges) appended to the exposition.
-  std::function<std::string()> extra_metrics;
+  // The registry requests are recorded in (senren_ledger_requests_total and
+  // senren_ledger_request_seconds); not owned, outlives the server. The daemon serves it
+  // on --metrics-listen. Default: a registry of the server's own, served by nobody.
+  daemon::Metrics* metrics = nullptr;
   // Answers GetStatus, WatchStatus and ListRegions' convergence; not owned, outlives the
   // server. Default: none (those RPCs answer UNIMPLEMENTED, ListRegions has no clusters).
   projections::StatusReadModel* status = nullptr;
@@ -45,8 +45,6 @@ class LedgerServer {
   ~LedgerServer();
 
   int port() const;
-  // 0 when there is no metrics endpoint.
-  int metrics_port() const;
   void Shutdown();
   void Wait();
 

@@ -20,18 +20,23 @@ struct ConnectionOptions {
   // unreachable host for as long as TCP does. 0: not added. Default: 5 s.
   std::chrono::seconds connect_timeout{5};
   // TCP keepalive probes (libpq keepalives_idle / _interval / _count), so a peer that
-  // vanished without closing is noticed. 0: not added, libpq's and the kernel's defaults
-  // apply. Default: 0 (not added).
-  std::chrono::seconds keepalives_idle{0};
-  std::chrono::seconds keepalives_interval{0};
-  int keepalives_count = 0;
+  // vanished without closing is noticed while we wait for an answer: with the defaults
+  // after 10 s + 3 x 5 s of silence, not TCP's ~2 h. 0: not added, libpq's and the
+  // kernel's defaults apply. Default: 10 s, 5 s, 3.
+  std::chrono::seconds keepalives_idle{10};
+  std::chrono::seconds keepalives_interval{5};
+  int keepalives_count = 3;
+  // libpq tcp_user_timeout: how long sent data may stay unacknowledged before the kernel
+  // drops the connection, instead of retransmitting for ~15 min on a partition. 0: not
+  // added. Default: 20 s.
+  std::chrono::milliseconds tcp_user_timeout{20'000};
   // SET statement_timeout for every session: a hung statement must not hold a pooled
   // connection, and its caller, forever. 0: the server's setting. Default: 0.
   std::chrono::milliseconds statement_timeout{0};
 };
 
-// The libpq connection string of `options`: `uri` with connect_timeout and keepalives
-// added as URI query parameters (URI form) or key=value pairs (conninfo form).
+// The libpq connection string of `options`: `uri` with connect_timeout, keepalives and
+// tcp_user_timeout added as URI query parameters (URI form) or key=value pairs (conninfo form).
 std::string ConnectionString(const ConnectionOptions& options);
 
 // The statements a new session runs before use ("SET search_path TO ...; SET

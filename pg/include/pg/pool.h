@@ -31,6 +31,13 @@ struct PoolOptions {
   // How long a caller waits for a free session before the call answers UNAVAILABLE
   // (every session busy). Default: 30 s.
   std::chrono::milliseconds acquire_timeout{30'000};
+  // How long one call may take on our side, its transaction and commit included. Past
+  // it the call's connection is shut down, so a statement waiting on a server that
+  // stopped answering (a partition, where TCP itself would wait ~15 min) returns at once
+  // as UNAVAILABLE instead of holding its caller and a session. Keep it above the
+  // connection's statement_timeout, which answers a merely slow statement first
+  // (DEADLINE_EXCEEDED). 0: none. Default: 0.
+  std::chrono::milliseconds call_timeout{0};
   // Runs on every new session before its first use, e.g. to prepare statements.
   // Default: none.
   std::function<void(Session&)> on_open;
@@ -43,7 +50,11 @@ struct PoolStats {
   // Sessions opened after the first: each follows a broken connection (or a session
   // opened for a waiting caller).
   uint64_t reconnects = 0;
+  // Calls whose connection was shut down at call_timeout.
+  uint64_t call_timeouts = 0;
 };
+
+class Watchdog;
 
 // Thread-safe. Destroy only when no call is running.
 class Pool {
@@ -58,7 +69,7 @@ class Pool {
   // once more; one that breaks during the commit leaves the outcome unknown:
   // UNAVAILABLE "... the outcome is unknown: retry with the same idempotency key".
   // Errors name `op` and, when not empty, `region`: UNAVAILABLE (unreachable, every
-  // session busy past acquire_timeout), the SQLSTATE table's code for SQL errors,
+  // session busy past acquire_timeout, no answer within call_timeout: not retried), the SQLSTATE table's code for SQL errors,
   // INTERNAL for anything else that was thrown.
   template <typename T, typename Fn>
   absl::StatusOr<T> Run(std::string_view op, std::string_view region, TxKind kind, Fn&& fn) {
@@ -84,12 +95,14 @@ class Pool {
   void DropIdle();
 
   const PoolOptions options_;
+  const std::unique_ptr<Watchdog> watchdog_;  // null without call_timeout
   mutable std::mutex mu_;
   std::condition_variable cv_;
   std::vector<std::unique_ptr<Session>> idle_ ABSL_GUARDED_BY(mu_);
   int in_use_ ABSL_GUARDED_BY(mu_) = 0;
   int open_ ABSL_GUARDED_BY(mu_) = 0;
   uint64_t opens_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t call_timeouts_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 }  // namespace senren::pg

@@ -212,6 +212,7 @@ class Session {
 
  private:
   friend class Loop;
+  friend class Pool;
   explicit Session(std::unique_ptr<SessionImpl> impl);
   std::unique_ptr<SessionImpl> impl_;
 };

@@ -32,6 +32,15 @@ struct SnapshotProjectorOptions {
   // naming region, version and size, and counted. Default: 100 MiB (the lab broker's
   // message.max.bytes).
   size_t max_message_bytes = 100u << 20;
+  // A record Kafka has not acknowledged this long after it was handed to the producer
+  // fails (message.timeout.ms) and is published again later. Bounds how long a leader
+  // that lost its lock can still land records. Default: 5 s.
+  std::chrono::milliseconds publish_timeout = std::chrono::seconds(5);
+  // A leader hands records to the producer only this soon after PostgreSQL last answered
+  // it (it pings when reading a state took longer). Default: 1 s.
+  std::chrono::milliseconds lease = std::chrono::seconds(1);
+  // Between two tries of the advisory lock. Default: 1 s.
+  std::chrono::milliseconds lock_retry = std::chrono::seconds(1);
 };
 
 struct SnapshotProjectorStats {
@@ -41,13 +50,24 @@ struct SnapshotProjectorStats {
   uint64_t too_large = 0;        // versions over max_message_bytes
   uint64_t wakeups = 0;          // notifications + polls handled
   uint64_t purges = 0;           // queued publishes dropped for newer ones (broker down)
+  uint64_t republished = 0;      // publishes of the takeover republish (every region once per term)
+  uint64_t lease_renewals = 0;   // PostgreSQL pinged before a publish: its last answer was too old
+  uint64_t terms = 0;            // times this projector became the leader
+  bool republished_after_takeover = false;  // the current term's takeover republish is done
 };
 
 // Owns one thread that leads (PostgreSQL advisory lock per topic: two projectors never
-// publish one topic at once), reads pending regions, publishes and records progress.
-// Coalescing: a region with a publish in flight is not published again until Kafka
-// answers; then only its newest version goes out. Start/Stop from one thread; Stats is
-// thread-safe.
+// publish one topic at once), reads pending regions, publishes and records progress
+// (SnapshotPublisher, on PgSnapshotProgressStore and KafkaSnapshotSink). Coalescing: a
+// region with a publish in flight is not published again until Kafka answers; then only
+// its newest version goes out.
+//
+// Hand-over: each term has a producer of its own, dropped (queued records purged) when
+// the term ends; a record is produced only within `lease` of PostgreSQL's last answer
+// and fails after `publish_timeout`. So `lease + publish_timeout` after a new leader got
+// the lock, no record of the old one can land any more; then the new leader publishes
+// every region's newest version once again, and the topic's last value per region is the
+// newest. Start/Stop from one thread; Stats is thread-safe.
 class SnapshotProjector {
  public:
   // store materializes versions (not owned; outlives the projector).

@@ -34,14 +34,19 @@ struct StatusProjectorOptions {
 struct StatusProjectorStats {
   uint64_t consumed = 0;        // messages read
   uint64_t applied = 0;         // messages folded into the read model
-  uint64_t bad_messages = 0;    // key or value that does not parse: skipped
+  uint64_t bad_messages = 0;    // key or value that does not validate, or that the database refused: skipped
   uint64_t unknown_region = 0;  // region the ledger does not know: skipped
   uint64_t transactions = 0;
+  uint64_t one_by_one = 0;      // batches applied a message at a time after a data error
+  bool leader = false;          // this projector holds the topic's lock and folds
 };
 
-// Owns one consumer thread. Rows and consumed offsets are written in one transaction,
-// so a restart resumes exactly after the last folded message; a redelivered message
-// changes nothing (history keyed by Kafka position). Start/Stop from one thread.
+// Owns one consumer thread that leads (PostgreSQL advisory lock
+// senren_status_projector:<topic>, so of all projectors of a topic one writes the read
+// model and its offsets) and folds (StatusFold on PgStatusStore and KafkaStatusSource).
+// Rows and consumed offsets are written in one transaction on the lock's session, so a
+// restart or a new leader resumes exactly after the last folded message; a redelivered
+// message changes nothing (history keyed by Kafka position). Start/Stop from one thread.
 class StatusProjector {
  public:
   // hub: not owned, may be null (no watchers in this process); outlives the projector.

@@ -90,7 +90,7 @@ Controller::Controller(kube::KubeClient* client, ControllerOptions options, Metr
       options_(std::move(options)),
       metrics_(metrics),
       backoff_(options_.min_backoff, options_.max_backoff),
-      queue_(&backoff_) {
+      queue_(&backoff_, options_.clock) {
   metrics_->Describe("senren_controller_reconciles_total", "counter",
                      "Reconciles by kind and result (success, error, conflict).");
   metrics_->Describe("senren_controller_reconcile_duration_seconds", "histogram",
@@ -173,6 +173,10 @@ void Controller::Start() {
 
 void Controller::Stop() {
   if (!stop_.HasBeenNotified()) stop_.Notify();
+  {
+    absl::MutexLock lock(&resync_mu_);
+    resync_stop_ = true;
+  }
   queue_.ShutDown();
   for (auto& [kind, informer] : cr_informers_) informer->Stop();
   for (auto& c : child_informers_) c.informer->Stop();
@@ -198,7 +202,14 @@ bool Controller::WaitForSync(std::chrono::milliseconds timeout) {
 }
 
 void Controller::ResyncLoop() {
-  while (!stop_.WaitForNotificationWithTimeout(absl::FromChrono(options_.resync))) {
+  kube::Clock* const clock = options_.clock != nullptr ? options_.clock : kube::Clock::Real();
+  for (;;) {
+    {
+      absl::MutexLock lock(&resync_mu_);
+      if (clock->AwaitWithTimeout(&resync_mu_, absl::Condition(&resync_stop_), options_.resync)) {
+        return;
+      }
+    }
     for (auto& [kind, informer] : cr_informers_) {
       for (const std::string& key : informer->Keys()) {
         auto [ns, name] = kube::SplitObjectKey(key);

@@ -14,7 +14,7 @@
 namespace senren::regional::kube {
 namespace {
 
-int64_t ToNanos(std::chrono::steady_clock::time_point t) {
+int64_t ToNanos(Clock::TimePoint t) {
   return std::chrono::duration_cast<std::chrono::nanoseconds>(t.time_since_epoch()).count();
 }
 
@@ -49,7 +49,9 @@ absl::Status ValidateLeaderElectionOptions(const LeaderElectionOptions& o) {
 }
 
 LeaderElector::LeaderElector(KubeClient* client, LeaderElectionOptions options)
-    : client_(client), options_(std::move(options)) {}
+    : client_(client),
+      options_(std::move(options)),
+      clock_(options_.clock != nullptr ? options_.clock : Clock::Real()) {}
 
 LeaderElector::~LeaderElector() {
   Stop();
@@ -57,7 +59,7 @@ LeaderElector::~LeaderElector() {
 }
 
 bool LeaderElector::IsLeader() const {
-  return leader_.load() && ToNanos(Clock::now()) < leading_until_ns_.load();
+  return leader_.load() && ToNanos(clock_->Now()) < leading_until_ns_.load();
 }
 
 void LeaderElector::Stop() {
@@ -65,16 +67,13 @@ void LeaderElector::Stop() {
   stop_ = true;
 }
 
-bool LeaderElector::WaitStop(Clock::time_point deadline) {
+bool LeaderElector::WaitStop(TimePoint deadline) {
   absl::MutexLock lock(&mu_);
-  const auto left = deadline - Clock::now();
-  if (left > Clock::duration::zero()) {
-    mu_.AwaitWithTimeout(absl::Condition(&stop_), absl::FromChrono(left));
-  }
+  if (clock_->Now() < deadline) clock_->AwaitWithDeadline(&mu_, absl::Condition(&stop_), deadline);
   return stop_;
 }
 
-absl::StatusOr<Json> LeaderElector::CallBefore(Clock::time_point deadline,
+absl::StatusOr<Json> LeaderElector::CallBefore(TimePoint deadline,
                                                std::function<absl::StatusOr<Json>()> call,
                                                bool interruptible) {
   {
@@ -88,7 +87,7 @@ absl::StatusOr<Json> LeaderElector::CallBefore(Clock::time_point deadline,
     if (interruptible && stop_) return absl::CancelledError("leader election stopped");
   }
   if (request_thread_.joinable()) request_thread_.join();
-  if (Clock::now() >= deadline) {
+  if (clock_->Now() >= deadline) {
     return absl::DeadlineExceededError(
         absl::StrCat("Lease ", options_.ns, "/", options_.name, ": no time left before the deadline"));
   }
@@ -109,17 +108,14 @@ absl::StatusOr<Json> LeaderElector::CallBefore(Clock::time_point deadline,
   auto ready = [this, &pending, interruptible]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
     return pending->done || (interruptible && stop_);
   };
-  const auto left = deadline - Clock::now();
-  if (left > Clock::duration::zero()) {
-    mu_.AwaitWithTimeout(absl::Condition(&ready), absl::FromChrono(left));
-  }
+  if (clock_->Now() < deadline) clock_->AwaitWithDeadline(&mu_, absl::Condition(&ready), deadline);
   if (pending->done) return std::move(pending->result);
   if (interruptible && stop_) return absl::CancelledError("leader election stopped");
   return absl::DeadlineExceededError(absl::StrCat(
       "Lease ", options_.ns, "/", options_.name, ": the apiserver did not answer in time"));
 }
 
-LeaderElector::Attempt LeaderElector::TryAcquireOrRenewBefore(Clock::time_point deadline) {
+LeaderElector::Attempt LeaderElector::TryAcquireOrRenewBefore(TimePoint deadline) {
   // Whole seconds, rounded up: a Lease never claims less than we wait for.
   const int duration_s = static_cast<int>((options_.lease_duration.count() + 999) / 1000);
   const std::string now = NowMicroTime();
@@ -151,7 +147,7 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenewBefore(Clock::time_point 
     }
     observed_holder_ = options_.identity;
     observed_renew_time_ = now;
-    observed_at_ = Clock::now();
+    observed_at_ = clock_->Now();
     return Attempt::kHeld;
   }
   if (!lease.ok()) {
@@ -166,10 +162,10 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenewBefore(Clock::time_point 
   if (holder != observed_holder_ || renew != observed_renew_time_) {
     observed_holder_ = holder;
     observed_renew_time_ = renew;
-    observed_at_ = Clock::now();
+    observed_at_ = clock_->Now();
   }
   const int held_for_s = spec.value("leaseDurationSeconds", duration_s);
-  const bool expired = Clock::now() > observed_at_ + std::chrono::seconds(held_for_s);
+  const bool expired = clock_->Now() > observed_at_ + std::chrono::seconds(held_for_s);
   if (!holder.empty() && holder != options_.identity && !expired) {
     if (holder != logged_holder_) {
       logged_holder_ = holder;
@@ -200,19 +196,19 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenewBefore(Clock::time_point 
   }
   observed_holder_ = options_.identity;
   observed_renew_time_ = now;
-  observed_at_ = Clock::now();
+  observed_at_ = clock_->Now();
   return Attempt::kHeld;
 }
 
 bool LeaderElector::TryAcquireOrRenew() {
-  return TryAcquireOrRenewBefore(Clock::now() + options_.renew_deadline) == Attempt::kHeld;
+  return TryAcquireOrRenewBefore(clock_->Now() + options_.renew_deadline) == Attempt::kHeld;
 }
 
 void LeaderElector::Release() {
   KubeClient* const client = client_;
   const std::string ns = options_.ns;
   const std::string name = options_.name;
-  const Clock::time_point deadline = Clock::now() + options_.renew_deadline;
+  const TimePoint deadline = clock_->Now() + options_.renew_deadline;
   absl::StatusOr<Json> lease = CallBefore(
       deadline, [client, ns, name] { return client->Get(resources::Leases(), ns, name); },
       /*interruptible=*/false);
@@ -233,15 +229,15 @@ bool LeaderElector::Run(const std::function<void()>& on_started_leading,
                         const std::function<void()>& on_stopped_leading) {
   // A renewal counts from when its attempt began: the apiserver stamped the Lease after
   // that, so nobody can see it expire before begin + lease_duration.
-  Clock::time_point leading_until;
+  TimePoint leading_until;
   for (;;) {
-    const Clock::time_point begin = Clock::now();
+    const TimePoint begin = clock_->Now();
     leading_until = begin + options_.renew_deadline;
     if (TryAcquireOrRenewBefore(leading_until) == Attempt::kHeld &&
-        Clock::now() < leading_until) {
+        clock_->Now() < leading_until) {
       break;
     }
-    if (WaitStop(Clock::now() + options_.retry_period)) return true;
+    if (WaitStop(clock_->Now() + options_.retry_period)) return true;
   }
   leading_until_ns_.store(ToNanos(leading_until));
   leader_.store(true);
@@ -250,11 +246,11 @@ bool LeaderElector::Run(const std::function<void()>& on_started_leading,
   bool stopped = false;
   for (;;) {
     // Never sleep past the deadline: at the deadline, leadership ends.
-    if (WaitStop(std::min(Clock::now() + options_.retry_period, leading_until))) {
+    if (WaitStop(std::min(clock_->Now() + options_.retry_period, leading_until))) {
       stopped = true;
       break;
     }
-    const Clock::time_point begin = Clock::now();
+    const TimePoint begin = clock_->Now();
     if (begin >= leading_until) {
       spdlog::error("leader election: {} could not renew {}/{} within the renew deadline "
                     "({} ms); stepping down",

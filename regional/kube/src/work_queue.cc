@@ -28,8 +28,9 @@ int ItemExponentialBackoff::NumRequeues(const std::string& key) {
   return it == failures_.end() ? 0 : it->second;
 }
 
-WorkQueue::WorkQueue(ItemExponentialBackoff* backoff)
-    : backoff_(backoff != nullptr ? backoff : &default_backoff_) {}
+WorkQueue::WorkQueue(ItemExponentialBackoff* backoff, Clock* clock)
+    : backoff_(backoff != nullptr ? backoff : &default_backoff_),
+      clock_(clock != nullptr ? clock : Clock::Real()) {}
 
 WorkQueue::~WorkQueue() { ShutDown(); }
 
@@ -38,7 +39,6 @@ void WorkQueue::AddLocked(const std::string& key) {
   dirty_.insert(key);
   if (processing_.contains(key)) return;  // queued again by Done
   queue_.push_back(key);
-  cv_.Signal();
 }
 
 void WorkQueue::Add(const std::string& key) {
@@ -53,7 +53,7 @@ void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay
     AddLocked(key);
     return;
   }
-  const Clock::time_point due = Clock::now() + delay;
+  const TimePoint due = clock_->Now() + delay;
   auto it = delayed_at_.find(key);
   if (it != delayed_at_.end()) {
     if (it->second <= due) return;  // already due sooner
@@ -65,9 +65,10 @@ void WorkQueue::AddAfter(const std::string& key, std::chrono::milliseconds delay
       }
     }
   }
+  // A waiting Get may need to wake sooner.
+  if (delayed_.empty() || due < delayed_.begin()->first) ++delayed_epoch_;
   delayed_.emplace(due, key);
   delayed_at_[key] = due;
-  cv_.SignalAll();  // a waiting Get may need to wake sooner
 }
 
 void WorkQueue::AddRateLimited(const std::string& key) { AddAfter(key, backoff_->When(key)); }
@@ -77,7 +78,7 @@ void WorkQueue::Forget(const std::string& key) { backoff_->Forget(key); }
 int WorkQueue::NumRequeues(const std::string& key) { return backoff_->NumRequeues(key); }
 
 void WorkQueue::PromoteDueLocked() {
-  const Clock::time_point now = Clock::now();
+  const TimePoint now = clock_->Now();
   while (!delayed_.empty() && delayed_.begin()->first <= now) {
     std::string key = delayed_.begin()->second;
     delayed_.erase(delayed_.begin());
@@ -92,13 +93,13 @@ std::optional<std::string> WorkQueue::Get() {
     if (shutting_down_) return std::nullopt;
     PromoteDueLocked();
     if (!queue_.empty()) break;
-    if (delayed_.empty()) {
-      cv_.Wait(&mu_);
-    } else {
-      auto wait = std::chrono::duration_cast<std::chrono::microseconds>(
-          delayed_.begin()->first - Clock::now());
-      cv_.WaitWithTimeout(&mu_, absl::Microseconds(std::max<int64_t>(wait.count(), 0)));
-    }
+    // Wakes on a key added, shutdown, the first due time passing or an earlier one set.
+    const uint64_t epoch = delayed_epoch_;
+    auto wake = [this, epoch]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return shutting_down_ || !queue_.empty() || delayed_epoch_ != epoch;
+    };
+    clock_->AwaitWithDeadline(&mu_, absl::Condition(&wake),
+                              delayed_.empty() ? TimePoint::max() : delayed_.begin()->first);
   }
   std::string key = queue_.front();
   queue_.pop_front();
@@ -112,7 +113,6 @@ void WorkQueue::Done(const std::string& key) {
   processing_.erase(key);
   if (dirty_.contains(key) && !shutting_down_) {
     queue_.push_back(key);
-    cv_.Signal();
   }
 }
 
@@ -123,7 +123,6 @@ void WorkQueue::ShutDown() {
   dirty_.clear();
   delayed_.clear();
   delayed_at_.clear();
-  cv_.SignalAll();
 }
 
 bool WorkQueue::ShuttingDown() {

@@ -9,6 +9,7 @@
 #include <fstream>
 #include <thread>
 
+#include "absl/synchronization/notification.h"
 #include "regional/kube/errors.h"
 #include "regional/kube/testing/fake_api_server.h"
 
@@ -406,13 +407,14 @@ TEST_F(CurlKubeClientTest, WatchStopsWhenHandlerSaysSoOrWhenCancelled) {
 
   std::atomic<bool> cancel{false};
   std::atomic<int> events{0};
+  absl::Notification first_event;
   std::thread canceller([&] {
-    while (events.load() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    first_event.WaitForNotification();
     cancel.store(true);
   });
   st = client_->Watch(resources::StatefulSets(), "senren", WatchOptions{},
                       [&](const WatchEvent&) {
-                        ++events;
+                        if (++events == 1) first_event.Notify();
                         return true;
                       },
                       &cancel);

@@ -97,9 +97,9 @@ TEST(InformerTest, DroppedStreamResumesFromLastVersionWithoutRelist) {
   informer.AddEventHandlers(rec.Handlers());
   informer.Start();
   ASSERT_TRUE(informer.WaitForSync(std::chrono::seconds(30)));
-  while (kube.OpenWatches() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(kube.WaitFor([&] { return kube.OpenWatches() > 0; }));
   kube.BlockWatches(true);
-  while (kube.OpenWatches() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(kube.WaitFor([&] { return kube.OpenWatches() == 0; }));
   ASSERT_TRUE(kube.Create(resources::StatefulSets(), "senren", Sts("during-drop", 1)).ok());
   kube.BlockWatches(false);
   rec.WaitFor("add during-drop");
@@ -118,11 +118,11 @@ TEST(InformerTest, GoneRelistsAndTurnsTheDifferenceIntoEvents) {
   informer.AddEventHandlers(rec.Handlers());
   informer.Start();
   ASSERT_TRUE(informer.WaitForSync(std::chrono::seconds(30)));
-  while (kube.OpenWatches() == 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(kube.WaitFor([&] { return kube.OpenWatches() > 0; }));
   // Changes the informer misses while its stream is down, then a compaction: the
   // resumed watch gets 410 and the informer must relist.
   kube.BlockWatches(true);
-  while (kube.OpenWatches() > 0) std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  ASSERT_TRUE(kube.WaitFor([&] { return kube.OpenWatches() == 0; }));
   ASSERT_TRUE(kube.Delete(resources::StatefulSets(), "senren", "goes", {}).ok());
   ASSERT_TRUE(kube.Create(resources::StatefulSets(), "senren", Sts("new", 1)).ok());
   kube.Compact();

@@ -5,10 +5,15 @@
 
 #include <thread>
 
+#include "absl/synchronization/mutex.h"
+#include "regional/kube/testing/fake_clock.h"
+
 namespace senren::regional::kube {
 namespace {
 
 using std::chrono::milliseconds;
+using std::chrono::nanoseconds;
+using testing::FakeClock;
 
 TEST(ItemExponentialBackoffTest, DoublesPerFailureUpToTheCapAndForgets) {
   ItemExponentialBackoff backoff(milliseconds(5), milliseconds(100));
@@ -54,7 +59,8 @@ TEST(WorkQueueTest, KeyAddedWhileProcessingIsRequeuedOnDoneOnly) {
 }
 
 TEST(WorkQueueTest, DelayedKeysArriveAfterTheirDelayOnce) {
-  WorkQueue q;
+  FakeClock clock;
+  WorkQueue q(nullptr, &clock);
   q.AddAfter("late", milliseconds(30));
   q.AddAfter("late", milliseconds(60));  // the earlier due time wins
   q.AddAfter("late", milliseconds(40));
@@ -62,22 +68,78 @@ TEST(WorkQueueTest, DelayedKeysArriveAfterTheirDelayOnce) {
   q.Add("now");
   EXPECT_EQ(q.Get(), "now");
   q.Done("now");
-  EXPECT_EQ(q.Get(), "late");  // blocks until due
+  clock.Advance(milliseconds(30) - nanoseconds(1));
+  EXPECT_EQ(q.Len(), 0u) << "not before its delay";
+  clock.Advance(nanoseconds(1));
+  EXPECT_EQ(q.Len(), 1u) << "due exactly at its delay";
+  EXPECT_EQ(q.Get(), "late");
   q.Done("late");
+  clock.Advance(milliseconds(100));
   EXPECT_EQ(q.DelayedLen(), 0u);
-  EXPECT_EQ(q.Len(), 0u);
+  EXPECT_EQ(q.Len(), 0u) << "the later AddAfters did not queue it again";
+}
+
+// A worker blocked in Get wakes when the clock reaches the first due time, also when an
+// earlier one was set while it waited.
+TEST(WorkQueueTest, BlockedGetWakesAtTheEarliestDueTime) {
+  FakeClock clock;
+  WorkQueue q(nullptr, &clock);
+  const Clock::TimePoint t0 = clock.Now();
+  q.AddAfter("slow", milliseconds(500));
+  std::optional<std::string> got;
+  Clock::TimePoint got_at;
+  std::thread worker([&] {
+    got = q.Get();
+    got_at = clock.Now();
+  });
+  ASSERT_TRUE(clock.BlockUntilWaiting(t0 + milliseconds(500)));
+  q.AddAfter("fast", milliseconds(100));
+  ASSERT_TRUE(clock.BlockUntilWaiting(t0 + milliseconds(100))) << "the wait was shortened";
+  clock.Advance(milliseconds(100));
+  worker.join();
+  EXPECT_EQ(got, "fast");
+  EXPECT_EQ(got_at, t0 + milliseconds(100));
+  EXPECT_EQ(q.DelayedLen(), 1u);
 }
 
 TEST(WorkQueueTest, RateLimitedRequeuesCountUntilForgotten) {
+  FakeClock clock;
   ItemExponentialBackoff backoff(milliseconds(1), milliseconds(4));
-  WorkQueue q(&backoff);
+  WorkQueue q(&backoff, &clock);
   q.AddRateLimited("k");
   q.AddRateLimited("k");
   EXPECT_EQ(q.NumRequeues("k"), 2);
+  clock.Advance(milliseconds(1));
   EXPECT_EQ(q.Get(), "k");
   q.Done("k");
   q.Forget("k");
   EXPECT_EQ(q.NumRequeues("k"), 0);
+}
+
+// Each failure of a key delays its next try by exactly base * 2^(n-1), capped; a success
+// (Forget) starts over at base.
+TEST(WorkQueueTest, BackoffDelaysAreExact) {
+  FakeClock clock;
+  ItemExponentialBackoff backoff(milliseconds(5), milliseconds(40));
+  WorkQueue q(&backoff, &clock);
+  q.Add("k");
+  for (const int expected_ms : {5, 10, 20, 40, 40, 40}) {
+    ASSERT_EQ(q.Get(), "k");
+    q.AddRateLimited("k");  // the reconcile failed
+    q.Done("k");
+    clock.Advance(milliseconds(expected_ms) - nanoseconds(1));
+    EXPECT_EQ(q.Len(), 0u) << "retried before " << expected_ms << " ms";
+    clock.Advance(nanoseconds(1));
+    EXPECT_EQ(q.Len(), 1u) << "not retried at " << expected_ms << " ms";
+  }
+  ASSERT_EQ(q.Get(), "k");
+  q.Forget("k");  // succeeded
+  q.Done("k");
+  q.AddRateLimited("k");
+  clock.Advance(milliseconds(5) - nanoseconds(1));
+  EXPECT_EQ(q.Len(), 0u);
+  clock.Advance(nanoseconds(1));
+  EXPECT_EQ(q.Len(), 1u) << "after Forget the backoff starts over at its base";
 }
 
 TEST(WorkQueueTest, ShutDownWakesWorkers) {
@@ -103,7 +165,7 @@ TEST(WorkQueueTest, ManyWorkersProcessEachKeyExactlyOncePerAdd) {
   WorkQueue q;
   std::atomic<int> in_process{0};
   std::atomic<int> overlaps{0};
-  std::mutex mu;
+  absl::Mutex mu;
   std::map<std::string, int> processed;
   std::vector<std::thread> workers;
   for (int i = 0; i < 4; ++i) {
@@ -111,7 +173,7 @@ TEST(WorkQueueTest, ManyWorkersProcessEachKeyExactlyOncePerAdd) {
       while (auto key = q.Get()) {
         if (++in_process > 4) ++overlaps;
         {
-          std::lock_guard<std::mutex> lock(mu);
+          absl::MutexLock lock(&mu);
           processed[*key]++;
         }
         --in_process;
@@ -120,12 +182,10 @@ TEST(WorkQueueTest, ManyWorkersProcessEachKeyExactlyOncePerAdd) {
     });
   }
   for (int i = 0; i < 200; ++i) q.Add("k" + std::to_string(i % 50));
-  while (true) {
-    {
-      std::lock_guard<std::mutex> lock(mu);
-      if (processed.size() == 50u) break;
-    }
-    std::this_thread::sleep_for(milliseconds(1));
+  {
+    absl::MutexLock lock(&mu);
+    auto all = [&]() ABSL_SHARED_LOCKS_REQUIRED(mu) { return processed.size() == 50u; };
+    mu.Await(absl::Condition(&all));
   }
   q.ShutDown();
   for (auto& t : workers) t.join();

@@ -52,6 +52,8 @@ bool MatchesSelector(const Json& object, const std::string& selector) {
 
 absl::Status FakeKubeClient::Begin(const std::string& verb, const std::string& plural) {
   calls_[verb + " " + plural]++;
+  // Not reads: a WaitFor predicate reads, and would wake itself.
+  if (verb != "get" && verb != "list") ++changes_;
   if (auto sticky = sticky_failures_.find(verb + " " + plural); sticky != sticky_failures_.end()) {
     return sticky->second;
   }
@@ -74,6 +76,7 @@ Json FakeKubeClient::StoreLocked(const Resource& resource, const std::string& ns
   objects_[{resource.plural, ns, name}] = object;
   log_.push_back({rv_, resource.plural, ns,
                   created ? WatchEventType::kAdded : WatchEventType::kModified, object});
+  ++changes_;
   cv_.SignalAll();
   return object;
 }
@@ -208,6 +211,7 @@ absl::Status FakeKubeClient::Delete(const Resource& resource, const std::string&
   objects_.erase(it);
   obj["metadata"]["resourceVersion"] = std::to_string(++rv_);
   log_.push_back({rv_, resource.plural, ns, WatchEventType::kDeleted, obj});
+  ++changes_;
   cv_.SignalAll();
   return absl::OkStatus();
 }
@@ -224,6 +228,7 @@ absl::Status FakeKubeClient::Watch(const Resource& resource, const std::string& 
   if (blocked_) return absl::UnavailableError("watch: connection refused (injected)");
   const int64_t epoch = drop_epoch_;
   ++open_watches_;
+  ++changes_;
   size_t next = 0;
   absl::Status result;
   while (true) {
@@ -251,6 +256,7 @@ absl::Status FakeKubeClient::Watch(const Resource& resource, const std::string& 
   }
 end:
   --open_watches_;
+  ++changes_;
   return result;
 }
 
@@ -258,6 +264,7 @@ void FakeKubeClient::Compact() {
   absl::MutexLock lock(&mu_);
   compacted_ = rv_;
   ++drop_epoch_;  // open streams end; resuming them from an old version gets 410
+  ++changes_;
   cv_.SignalAll();
 }
 
@@ -276,12 +283,14 @@ void FakeKubeClient::ClearFailures() {
 void FakeKubeClient::BlockWatches(bool blocked) {
   absl::MutexLock lock(&mu_);
   blocked_ = blocked;
+  ++changes_;
   cv_.SignalAll();
 }
 
 void FakeKubeClient::DropWatches() {
   absl::MutexLock lock(&mu_);
   ++drop_epoch_;
+  ++changes_;
   cv_.SignalAll();
 }
 
@@ -299,6 +308,26 @@ int FakeKubeClient::Calls(const std::string& verb, const std::string& plural) {
 int FakeKubeClient::OpenWatches() {
   absl::MutexLock lock(&mu_);
   return open_watches_;
+}
+
+int64_t FakeKubeClient::Changes() {
+  absl::MutexLock lock(&mu_);
+  return changes_;
+}
+
+bool FakeKubeClient::AwaitChange(int64_t seen, absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto changed = [this, seen]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return changes_ > seen; };
+  return mu_.AwaitWithTimeout(absl::Condition(&changed), timeout);
+}
+
+bool FakeKubeClient::WaitFor(const std::function<bool()>& pred, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    const int64_t seen = Changes();
+    if (pred()) return true;
+    if (!AwaitChange(seen, deadline - absl::Now())) return pred();
+  }
 }
 
 }  // namespace senren::regional::kube::testing

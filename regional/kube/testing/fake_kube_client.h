@@ -1,5 +1,6 @@
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <tuple>
@@ -7,6 +8,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "regional/kube/kube_client.h"
 
 namespace senren::regional::kube::testing {
@@ -56,6 +58,16 @@ class FakeKubeClient : public KubeClient {
   // Number of open watch streams.
   int OpenWatches();
 
+  // A counter bumped by every call but get and list (failed ones too) and every change
+  // (stored objects, compaction, dropped or blocked streams, watches opened and closed).
+  int64_t Changes();
+  // Blocks until Changes() > `seen`; false after `timeout`.
+  bool AwaitChange(int64_t seen, absl::Duration timeout);
+  // Blocks until `pred` (evaluated outside the client's lock, after each change) is true:
+  // how a test waits for what another thread does through this client, without polling.
+  // False after `timeout`, a bound against hangs.
+  bool WaitFor(const std::function<bool()>& pred, absl::Duration timeout = absl::Seconds(60));
+
  private:
   using Key = std::tuple<std::string, std::string, std::string>;  // plural, ns, name
   struct Event {
@@ -84,6 +96,7 @@ class FakeKubeClient : public KubeClient {
       ABSL_GUARDED_BY(mu_);
   std::map<std::string, absl::Status> sticky_failures_ ABSL_GUARDED_BY(mu_);  // "verb plural"
   std::map<std::string, int> calls_ ABSL_GUARDED_BY(mu_);
+  int64_t changes_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
 // True when `object`'s labels match a selector "k=v,k2=v2" (empty matches everything).

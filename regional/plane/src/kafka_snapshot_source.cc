@@ -122,7 +122,7 @@ absl::StatusOr<std::optional<SnapshotMessage>> KafkaSnapshotSource::Next(
     if (!polled.ok()) return polled.status();
     if (!polled->has_value()) return std::optional<SnapshotMessage>();
     const kafka::Message& m = **polled;
-    position_ = std::max(position_, m.offset + 1);
+    position_ = std::max(position_.load(), m.offset + 1);
     auto decoded = DecodeSnapshot(m, region_);
     if (!decoded.ok()) {
       ++bad_;

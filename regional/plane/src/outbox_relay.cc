@@ -102,7 +102,7 @@ void OutboxRelay::Run() {
     if (stop_) return;
     if (more) continue;
     auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || notified_; };
-    mu_.AwaitWithTimeout(absl::Condition(&woken), absl::FromChrono(options_.idle_poll));
+    clock()->AwaitWithTimeout(&mu_, absl::Condition(&woken), options_.idle_poll);
     notified_ = false;
     if (stop_) return;
   }
@@ -195,7 +195,7 @@ bool OutboxRelay::RunOnce() {
                  failures, entries->size(), last_error, settled.superseded);
     absl::MutexLock lock(&mu_);
     auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
-    mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::FromChrono(options_.retry_backoff));
+    clock()->AwaitWithTimeout(&mu_, absl::Condition(&stopping), options_.retry_backoff);
     return false;
   }
   return !settled.remove.empty();

@@ -72,8 +72,9 @@ RegionalPlane::RegionalPlane(RegionalPlaneOptions options, kube::KubeClient* kub
       source_(source),
       cache_(cache),
       outbox_(outbox),
-      on_outbox_put_(std::move(on_outbox_put)) {
-  backoff_ = absl::FromChrono(options_.retry_backoff);
+      on_outbox_put_(std::move(on_outbox_put)),
+      clock_(options_.clock != nullptr ? options_.clock : kube::Clock::Real()) {
+  backoff_ = options_.retry_backoff;
 }
 
 RegionalPlane::~RegionalPlane() { Stop(); }
@@ -179,17 +180,17 @@ void RegionalPlane::SourceLoop() {
   // or roll back what later versions put in place.
   std::shared_ptr<const CachedSnapshot> pending;
   int64_t passed_over = 0;  // versions of the backlog superseded while catching up
-  absl::Duration backoff = absl::Milliseconds(200);
+  kube::Clock::Duration backoff = std::chrono::milliseconds(200);
   while (!Stopping()) {
     if (!started) {
       absl::Status s = source_->Start(after);
       if (!s.ok()) {
         spdlog::warn("snapshot source: {}; retrying in {}", s.ToString(),
-                     absl::FormatDuration(backoff));
+                     absl::FormatDuration(absl::FromChrono(backoff)));
         absl::MutexLock lock(&mu_);
         auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
-        mu_.AwaitWithTimeout(absl::Condition(&stopping), backoff);
-        backoff = std::min(backoff * 2, absl::Seconds(5));
+        clock_->AwaitWithTimeout(&mu_, absl::Condition(&stopping), backoff);
+        backoff = std::min<kube::Clock::Duration>(backoff * 2, std::chrono::seconds(5));
         continue;
       }
       started = true;
@@ -214,7 +215,7 @@ void RegionalPlane::SourceLoop() {
         after = cached_position_;
       }
       auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
-      mu_.AwaitWithTimeout(absl::Condition(&stopping), absl::Milliseconds(500));
+      clock_->AwaitWithTimeout(&mu_, absl::Condition(&stopping), std::chrono::milliseconds(500));
       continue;
     }
     if (next->has_value()) {
@@ -289,38 +290,41 @@ void RegionalPlane::WorkerLoop() {
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-        return stop_ || triggered_ || absl::Now() >= retry_at_;
+        return stop_ || triggered_ || clock_->Now() >= retry_at_;
       };
-      const absl::Time wake = std::min(retry_at_, absl::Now() + absl::Milliseconds(500));
-      mu_.AwaitWithDeadline(absl::Condition(&ready), wake);
+      worker_waiting_ = true;
+      clock_->AwaitWithDeadline(&mu_, absl::Condition(&ready), retry_at_);
+      worker_waiting_ = false;
       if (stop_) return;
-      if (!triggered_ && absl::Now() < retry_at_) continue;
+      if (!triggered_ && clock_->Now() < retry_at_) continue;
       triggered_ = false;
-      retry_at_ = absl::InfiniteFuture();
+      retry_at_ = kube::Clock::TimePoint::max();
     }
     Reconcile();
   }
 }
 
 void RegionalPlane::TickerLoop() {
-  absl::Time next_heartbeat = absl::Now();
-  absl::Time next_resync = absl::Now() + absl::FromChrono(options_.resync_interval);
+  using TimePoint = kube::Clock::TimePoint;
+  TimePoint next_heartbeat = clock_->Now();
+  TimePoint next_resync = clock_->Now() + options_.resync_interval;
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
       auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
-      mu_.AwaitWithDeadline(absl::Condition(&stopping), std::min(next_heartbeat, next_resync));
+      clock_->AwaitWithDeadline(&mu_, absl::Condition(&stopping),
+                                std::min(next_heartbeat, next_resync));
       if (stop_) return;
     }
-    const absl::Time now = absl::Now();
+    const TimePoint now = clock_->Now();
     if (now >= next_heartbeat) {
       EmitReport();
-      next_heartbeat = now + absl::FromChrono(options_.heartbeat_interval);
+      next_heartbeat = now + options_.heartbeat_interval;
     }
     if (now >= next_resync) {
       Trigger();
       ResyncStatuses();
-      next_resync = now + absl::FromChrono(options_.resync_interval);
+      next_resync = now + options_.resync_interval;
     }
   }
 }
@@ -396,8 +400,8 @@ void RegionalPlane::Reconcile() {
     spdlog::warn("reconcile of version {}: reading the cluster failed: {}; retrying", version,
                  s.ToString());
     absl::MutexLock lock(&mu_);
-    retry_at_ = absl::Now() + backoff_;
-    backoff_ = std::min(backoff_ * 2, absl::Seconds(30));
+    retry_at_ = clock_->Now() + backoff_;
+    backoff_ = std::min<kube::Clock::Duration>(backoff_ * 2, std::chrono::seconds(30));
     return;
   }
   // The floor: the cluster's own record of the versions it had. A CR stamped with a newer
@@ -439,7 +443,7 @@ void RegionalPlane::Reconcile() {
   auto fenced = [this](const char* what) {
     if (MayWrite(what)) return false;
     absl::MutexLock lock(&mu_);
-    retry_at_ = absl::Now() + backoff_;
+    retry_at_ = clock_->Now() + backoff_;
     return true;
   };
   for (const PlannedApply& a : plan.applies) {
@@ -484,6 +488,7 @@ void RegionalPlane::Reconcile() {
   {
     absl::MutexLock lock(&mu_);
     ++stats_.reconciles;
+    ++stats_.reconciles_by_result[ApplyResultName(outcome.result)];
     stats_.applies += static_cast<int64_t>(created + updated);
     stats_.deletes += static_cast<int64_t>(deleted);
     if (!new_version && was_converged && writes > 0) {
@@ -500,10 +505,10 @@ void RegionalPlane::Reconcile() {
     stats_.last_reason = outcome.reason;
     converged_ = failures.empty();
     if (retryable || missing_kind) {
-      retry_at_ = absl::Now() + backoff_;
-      backoff_ = std::min(backoff_ * 2, absl::Seconds(30));
+      retry_at_ = clock_->Now() + backoff_;
+      backoff_ = std::min<kube::Clock::Duration>(backoff_ * 2, std::chrono::seconds(30));
     } else {
-      backoff_ = absl::FromChrono(options_.retry_backoff);
+      backoff_ = options_.retry_backoff;
     }
     if (new_version) {
       applied_version_ = version;
@@ -679,6 +684,21 @@ bool RegionalPlane::WaitForVersion(uint64_t version, absl::Duration timeout) con
     return stats_.applied_version >= version;
   };
   return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+}
+
+bool RegionalPlane::WaitForStats(const std::function<bool(const PlaneStats&)>& pred,
+                                 absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto done = [this, &pred]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return pred(stats_); };
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+}
+
+bool RegionalPlane::WaitForIdle(absl::Duration timeout) const {
+  absl::MutexLock lock(&mu_);
+  auto idle = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+    return stop_ || (worker_waiting_ && !triggered_ && clock_->Now() < retry_at_);
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&idle), timeout);
 }
 
 bool RegionalPlane::WaitForFirstReconcile(absl::Duration timeout) const {

@@ -9,12 +9,12 @@
 #include <map>
 #include <optional>
 #include <string>
-#include <thread>
 #include <utility>
 #include <vector>
 
 #include "absl/synchronization/mutex.h"
 #include "kafka/kafka.h"
+#include "regional/kube/testing/fake_clock.h"
 #include "regional/plane/outbox_relay.h"
 #include "regional/plane/testing/fakes.h"
 
@@ -108,6 +108,12 @@ class ScriptedProducer : public kafka::Producer {
     absl::MutexLock lock(&mu_);
     return sent_.size();
   }
+  // Blocks until `n` records were produced.
+  void AwaitSent(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return sent_.size() >= n; };
+    mu_.Await(absl::Condition(&reached));
+  }
   // Values written under `key`, in offset order; the last is what compaction keeps.
   std::vector<std::string> Log(const std::string& key) {
     absl::MutexLock lock(&mu_);
@@ -144,25 +150,32 @@ class ScriptedProducer : public kafka::Producer {
   std::vector<kafka::Record> log_ ABSL_GUARDED_BY(mu_);
 };
 
-bool Eventually(const std::function<bool()>& f) {
-  for (int i = 0; i < 500; ++i) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return f();
-}
+using kube::testing::FakeClock;
 
-OutboxRelayOptions FastOptions() {
+// The default idle poll (200 ms) and retry backoff (1 s), on a clock the test moves.
+OutboxRelayOptions Options(FakeClock* clock) {
   OutboxRelayOptions o;
   o.topic = "t-status";
-  o.idle_poll = std::chrono::milliseconds(10);
-  o.retry_backoff = std::chrono::milliseconds(5);
+  o.clock = clock;
   return o;
+}
+
+// Lets the relay run until `pred` holds while it waits on the clock (idle, or backing off
+// after a failed round): each time it waits, `pred` is checked and, if false, the clock is
+// moved past the wait. False after 100 waits.
+bool RunRelayUntil(FakeClock& clock, const std::function<bool()>& pred) {
+  for (int i = 0; i < 100; ++i) {
+    if (!clock.BlockUntilWaiters(1)) return false;
+    if (pred()) return true;
+    clock.Advance(std::chrono::seconds(1));
+  }
+  return false;
 }
 
 using Values = std::vector<std::string>;
 
 TEST(OutboxRelayOrderTest, OlderFailedEntryIsSupersededByNewerDelivered) {
+  FakeClock clock;
   testing::InMemoryStatusOutbox outbox;
   ScriptedProducer producer;
   // One round holds all of them: they are put before the relay starts.
@@ -176,9 +189,9 @@ TEST(OutboxRelayOrderTest, OlderFailedEntryIsSupersededByNewerDelivered) {
   producer.FailNext("k1", 1);  // older than the delivered k2: superseded
   producer.FailNext("k3", 1);  // newer than k2: retried
   producer.FailNext("y1", 1);  // another key, nothing newer: retried
-  OutboxRelay relay(&outbox, &producer, FastOptions());
+  OutboxRelay relay(&outbox, &producer, Options(&clock));
   relay.Start();
-  ASSERT_TRUE(Eventually([&] { return *outbox.Size() == 0; }));
+  ASSERT_TRUE(RunRelayUntil(clock, [&] { return *outbox.Size() == 0; }));
   relay.Stop();
 
   EXPECT_EQ(producer.Sent("K"), (Values{"k1", "k2", "k3", "k3"}));  // k1 never again
@@ -192,6 +205,7 @@ TEST(OutboxRelayOrderTest, OlderFailedEntryIsSupersededByNewerDelivered) {
 }
 
 TEST(OutboxRelayOrderTest, NewerFailedEntryIsRetriedAndEndsLast) {
+  FakeClock clock;
   testing::InMemoryStatusOutbox outbox;
   ScriptedProducer producer;
   ASSERT_TRUE(outbox
@@ -200,9 +214,9 @@ TEST(OutboxRelayOrderTest, NewerFailedEntryIsRetriedAndEndsLast) {
                         {"X", std::string("x1"), ""}})
                   .ok());
   producer.FailNext("k2", 2);
-  OutboxRelay relay(&outbox, &producer, FastOptions());
+  OutboxRelay relay(&outbox, &producer, Options(&clock));
   relay.Start();
-  ASSERT_TRUE(Eventually([&] { return *outbox.Size() == 0; }));
+  ASSERT_TRUE(RunRelayUntil(clock, [&] { return *outbox.Size() == 0; }));
   relay.Stop();
 
   EXPECT_EQ(producer.Sent("K"), (Values{"k1", "k2", "k2", "k2"}));  // k1 not re-sent
@@ -214,6 +228,7 @@ TEST(OutboxRelayOrderTest, NewerFailedEntryIsRetriedAndEndsLast) {
 }
 
 TEST(OutboxRelayOrderTest, OlderEntryUnansweredAtStopIsNotSentAgain) {
+  FakeClock clock;
   testing::InMemoryStatusOutbox outbox;
   ScriptedProducer producer;
   ASSERT_TRUE(outbox
@@ -223,9 +238,9 @@ TEST(OutboxRelayOrderTest, OlderEntryUnansweredAtStopIsNotSentAgain) {
                   .ok());
   producer.Hold();
   {
-    OutboxRelay relay(&outbox, &producer, FastOptions());
+    OutboxRelay relay(&outbox, &producer, Options(&clock));
     relay.Start();
-    ASSERT_TRUE(Eventually([&] { return producer.sent_count() == 3; }));
+    producer.AwaitSent(3);  // the round waits for their answers
     producer.ReleaseValue("k2");
     relay.Stop();  // k1 and x1 still unanswered
     EXPECT_EQ(relay.published(), 1);
@@ -238,9 +253,9 @@ TEST(OutboxRelayOrderTest, OlderEntryUnansweredAtStopIsNotSentAgain) {
   EXPECT_EQ((*left)[0].record.key, "X");
 
   producer.PurgeQueued();  // the stopped round's late answers reach nobody
-  OutboxRelay next(&outbox, &producer, FastOptions());
+  OutboxRelay next(&outbox, &producer, Options(&clock));
   next.Start();
-  ASSERT_TRUE(Eventually([&] { return *outbox.Size() == 0; }));
+  ASSERT_TRUE(RunRelayUntil(clock, [&] { return *outbox.Size() == 0; }));
   next.Stop();
   EXPECT_EQ(producer.Sent("K"), (Values{"k1", "k2"}));
   EXPECT_EQ(producer.Log("K"), (Values{"k2"}));
@@ -248,15 +263,16 @@ TEST(OutboxRelayOrderTest, OlderEntryUnansweredAtStopIsNotSentAgain) {
 }
 
 TEST(OutboxRelayOrderTest, NewestWrittenBeforeAnOlderOneIsSentAgain) {
+  FakeClock clock;
   testing::InMemoryStatusOutbox outbox;
   ScriptedProducer producer;
   ASSERT_TRUE(outbox.Put({{"K", std::string("k1"), ""}, {"K", std::string("k2"), ""}}).ok());
   producer.Hold();
-  OutboxRelay relay(&outbox, &producer, FastOptions());
+  OutboxRelay relay(&outbox, &producer, Options(&clock));
   relay.Start();
-  ASSERT_TRUE(Eventually([&] { return producer.sent_count() == 2; }));
+  producer.AwaitSent(2);
   producer.Release(/*newest_first=*/true);  // k2 at offset 0, k1 at offset 1
-  ASSERT_TRUE(Eventually([&] { return *outbox.Size() == 0; }));
+  ASSERT_TRUE(RunRelayUntil(clock, [&] { return *outbox.Size() == 0; }));
   relay.Stop();
 
   EXPECT_EQ(producer.Log("K"), (Values{"k2", "k1", "k2"}));

@@ -5,8 +5,8 @@
 #include <gtest/gtest.h>
 
 #include <functional>
-#include <thread>
 
+#include "regional/kube/testing/fake_clock.h"
 #include "regional/kube/testing/fake_kube_client.h"
 #include "regional/plane/testing/fakes.h"
 #include "test_util.h"
@@ -14,6 +14,7 @@
 namespace senren::regional::plane {
 namespace {
 
+using kube::testing::FakeClock;
 using kube::testing::FakeKubeClient;
 using testing::Aerospike;
 using testing::FakeSnapshotSource;
@@ -23,14 +24,8 @@ using testing::Redis;
 using testing::State;
 
 constexpr char kRegion[] = "aws:us-east-1";
-
-bool Eventually(const std::function<bool()>& f, int ms = 5000) {
-  for (int i = 0; i < ms / 10; ++i) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
-  }
-  return f();
-}
+// A bound against hangs, not a speed check.
+constexpr absl::Duration kWait = absl::Seconds(60);
 
 // A cluster without the AerospikeCluster CRD: every call on that kind is a 404.
 class NoAerospikeKube : public FakeKubeClient {
@@ -57,6 +52,9 @@ class NoAerospikeKube : public FakeKubeClient {
   }
 };
 
+// The plane's timers (heartbeat, resync, retry backoff, the source's reconnect) run on a
+// FakeClock that only the test moves; the tests wait for the plane's threads through the
+// fakes (a CR written, a record put) and the plane's own waits (version, stats, idle).
 class RegionalPlaneTest : public ::testing::Test {
  protected:
   std::unique_ptr<RegionalPlane> NewPlane(kube::KubeClient* kube = nullptr,
@@ -70,6 +68,7 @@ class RegionalPlaneTest : public ::testing::Test {
     o.resync_interval = std::chrono::milliseconds(60000);
     o.retry_backoff = std::chrono::milliseconds(50);
     o.poll_timeout = std::chrono::milliseconds(20);
+    o.clock = &clock_;
     return std::make_unique<RegionalPlane>(o, kube != nullptr ? kube : &kube_, &source_, &cache_,
                                            &outbox_);
   }
@@ -81,10 +80,10 @@ class RegionalPlaneTest : public ::testing::Test {
     return *got;
   }
 
-  // The last ClusterReport put in the outbox.
-  std::optional<v1::ClusterReport> LastReport() {
+  // The last ClusterReport among `records`.
+  static std::optional<v1::ClusterReport> LastReportIn(const std::vector<OutboxRecord>& records) {
     std::optional<v1::ClusterReport> out;
-    for (const auto& rec : outbox_.All()) {
+    for (const auto& rec : records) {
       if (rec.key == "aws:us-east-1/prod" && rec.value.has_value()) {
         v1::ClusterReport r;
         if (r.ParseFromString(*rec.value)) out = r;
@@ -92,7 +91,19 @@ class RegionalPlaneTest : public ::testing::Test {
     }
     return out;
   }
+  // The last ClusterReport put in the outbox.
+  std::optional<v1::ClusterReport> LastReport() { return LastReportIn(outbox_.All()); }
+  // Waits until the last ClusterReport put satisfies `pred`.
+  bool ReportEventually(const std::function<bool(const v1::ClusterReport&)>& pred) {
+    return outbox_.WaitFor([&](const std::vector<OutboxRecord>& all) {
+      auto r = LastReportIn(all);
+      return r.has_value() && pred(*r);
+    });
+  }
+  // Waits until `pred`, which reads the cluster, holds.
+  bool KubeEventually(const std::function<bool()>& pred) { return kube_.WaitFor(pred); }
 
+  FakeClock clock_;
   FakeKubeClient kube_;
   FakeSnapshotSource source_;
   InMemoryStateCache cache_;
@@ -127,10 +138,9 @@ TEST_F(RegionalPlaneTest, SnapshotBecomesLabelledCrsAndANewVersionUpdatesAndDele
   EXPECT_EQ((*history)[0].updated, 1u);
   EXPECT_EQ((*history)[0].deleted, 1u);
   EXPECT_EQ((*history)[1].created, 3u);
-  ASSERT_TRUE(Eventually([&] {
-    auto r = LastReport();
-    return r && r->applied_version() == 2 && r->result() == v1::APPLY_RESULT_APPLIED &&
-           r->resources_total() == 2;
+  ASSERT_TRUE(ReportEventually([](const v1::ClusterReport& r) {
+    return r.applied_version() == 2 && r.result() == v1::APPLY_RESULT_APPLIED &&
+           r.resources_total() == 2;
   }));
   plane->Stop();
 }
@@ -194,15 +204,18 @@ TEST_F(RegionalPlaneTest, NothingIsWrittenWhileCatchingUp) {
   source_.Push(State(kRegion, 2, {Redis("a", 32)}));
   auto plane = NewPlane();
   ASSERT_TRUE(plane->Start().ok());
-  ASSERT_TRUE(Eventually([&] { return plane->stats().snapshots_received == 2; }));
-  std::this_thread::sleep_for(std::chrono::milliseconds(300));
+  ASSERT_TRUE(plane->WaitForStats(
+      [](const PlaneStats& st) { return st.snapshots_received == 2; }, kWait));
+  // Whatever those two snapshots would have triggered has run by now.
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
   EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
   EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
   EXPECT_FALSE(plane->stats().caught_up);
   EXPECT_EQ(plane->stats().applied_version, 0u);
 
   source_.Push(State(kRegion, 6, {Redis("a", 64), Redis("b", 64), Redis("c", 64)}));
-  while (plane->stats().snapshots_received < 3) std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  ASSERT_TRUE(plane->WaitForStats(
+      [](const PlaneStats& st) { return st.snapshots_received == 3; }, kWait));
   for (int i = 3; i < 50; ++i) source_.PushOther();
   ASSERT_TRUE(plane->WaitForVersion(6, absl::Seconds(5)));
   EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
@@ -221,9 +234,10 @@ TEST_F(RegionalPlaneTest, AVersionOlderThanTheCrsIsNeverApplied) {
   source_.Push(State(kRegion, 3, {Redis("a", 16)}));  // the newest the partition still has
   auto plane = NewPlane();
   ASSERT_TRUE(plane->Start().ok());
-  ASSERT_TRUE(Eventually([&] { return plane->stats().old_versions_ignored == 1; }));
+  ASSERT_TRUE(plane->WaitForStats(
+      [](const PlaneStats& st) { return st.old_versions_ignored == 1; }, kWait));
   EXPECT_EQ(plane->stats().floor_version, 9u);
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
   EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
   EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
   EXPECT_EQ(plane->stats().applied_version, 0u);
@@ -250,11 +264,13 @@ TEST_F(RegionalPlaneTest, TheCacheIsAFloorForKafkaAndTheCrsAreAFloorForTheCache)
   auto plane = NewPlane();
   ASSERT_TRUE(plane->Start().ok());
   // The cached v7 is refused (it would delete b, added by v8); Kafka's v2 is below both.
-  ASSERT_TRUE(Eventually([&] {
-    const PlaneStats st = plane->stats();
-    return st.caught_up && st.old_versions_ignored == 2 && st.floor_version == 8;
-  })) << plane->stats().old_versions_ignored;
-  std::this_thread::sleep_for(std::chrono::milliseconds(200));
+  ASSERT_TRUE(plane->WaitForStats(
+      [](const PlaneStats& st) {
+        return st.caught_up && st.old_versions_ignored == 2 && st.floor_version == 8;
+      },
+      kWait))
+      << plane->stats().old_versions_ignored;
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
   EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
   EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
   EXPECT_TRUE(Cr("b").has_value());
@@ -282,10 +298,9 @@ TEST_F(RegionalPlaneTest, UnlabelledCrsAreNeverTouched) {
   EXPECT_EQ((*Cr("wanted"))["spec"]["memoryMb"], 16);
   EXPECT_FALSE((*Cr("wanted"))["metadata"].contains("labels"));
   EXPECT_TRUE(Cr("mine").has_value());
-  ASSERT_TRUE(Eventually([&] {
-    auto r = LastReport();
-    return r && r->result() == v1::APPLY_RESULT_PARTIAL &&
-           r->reason().find("RedisDatabase/wanted") != std::string::npos;
+  ASSERT_TRUE(ReportEventually([](const v1::ClusterReport& r) {
+    return r.result() == v1::APPLY_RESULT_PARTIAL &&
+           r.reason().find("RedisDatabase/wanted") != std::string::npos;
   }));
   source_.Push(State(kRegion, 2, {}));
   ASSERT_TRUE(plane->WaitForVersion(2, absl::Seconds(5)));
@@ -307,11 +322,10 @@ TEST_F(RegionalPlaneTest, CrDetachedByRemovingTheManagedByLabelIsNeverTouchedAga
     ASSERT_TRUE(kube_.Update(kube::resources::RedisDatabases(), "senren", cr).ok());
   }
   // The plane has seen the edit once it refuses the desired name held by an unmanaged CR.
-  ASSERT_TRUE(Eventually([&] {
-    auto r = LastReport();
-    return r && r->result() == v1::APPLY_RESULT_PARTIAL &&
-           r->reason().find("RedisDatabase/kept") != std::string::npos &&
-           r->reason().find("RedisDatabase/gone") != std::string::npos;
+  ASSERT_TRUE(ReportEventually([](const v1::ClusterReport& r) {
+    return r.result() == v1::APPLY_RESULT_PARTIAL &&
+           r.reason().find("RedisDatabase/kept") != std::string::npos &&
+           r.reason().find("RedisDatabase/gone") != std::string::npos;
   }));
   const Json kept = *Cr("kept");
   const Json gone = *Cr("gone");
@@ -323,10 +337,9 @@ TEST_F(RegionalPlaneTest, CrDetachedByRemovingTheManagedByLabelIsNeverTouchedAga
   ASSERT_TRUE(Cr("kept").has_value() && Cr("gone").has_value());
   EXPECT_EQ(*Cr("kept"), kept);
   EXPECT_EQ(*Cr("gone"), gone);
-  ASSERT_TRUE(Eventually([&] {
-    auto r = LastReport();
-    return r && r->applied_version() == 3 && r->result() == v1::APPLY_RESULT_REJECTED &&
-           r->reason().find("RedisDatabase/kept") != std::string::npos;
+  ASSERT_TRUE(ReportEventually([](const v1::ClusterReport& r) {
+    return r.applied_version() == 3 && r.result() == v1::APPLY_RESULT_REJECTED &&
+           r.reason().find("RedisDatabase/kept") != std::string::npos;
   }));
   plane->Stop();
 }
@@ -336,13 +349,29 @@ TEST_F(RegionalPlaneTest, NothingIsWrittenOrDeletedWithoutASnapshot) {
   Json cr = ResourceToCr(Redis("old", 64), {kRegion, "senren", 3, ""});
   ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren", cr).ok());
   source_.FailStart(absl::UnavailableError("no broker"));
+  const kube::Clock::TimePoint t0 = clock_.Now();
   auto plane = NewPlane();
   ASSERT_TRUE(plane->Start().ok());
-  std::this_thread::sleep_for(std::chrono::milliseconds(500));
+  // A second passes: ten heartbeats, each waited for, and the worker with it; the source
+  // retries at 0.2 and 0.6 s (its backoff doubles), each retry waited for.
+  const auto ms = [t0](int n) { return t0 + std::chrono::milliseconds(n); };
+  ASSERT_TRUE(clock_.BlockUntilWaiting(ms(200)));
+  for (int i = 1; i <= 10; ++i) {
+    ASSERT_TRUE(clock_.BlockUntilWaiting(ms(100 * i)));
+    clock_.AdvanceTo(ms(100 * i));
+    ASSERT_TRUE(plane->WaitForStats(
+        [i](const PlaneStats& st) { return st.cluster_reports == i + 1; }, kWait));
+    ASSERT_TRUE(plane->WaitForIdle(kWait));
+    if (i == 2 || i == 6) {
+      ASSERT_TRUE(clock_.BlockUntilWaiting(ms(i == 2 ? 600 : 1400)));
+    }
+  }
   EXPECT_TRUE(Cr("old").has_value());
   EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
   EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
-  // Heartbeats still go out, at version 0.
+  EXPECT_EQ(source_.starts(), 3);
+  // Heartbeats still go out, at version 0, one per interval.
+  EXPECT_EQ(plane->stats().cluster_reports, 11);
   auto r = LastReport();
   ASSERT_TRUE(r.has_value());
   EXPECT_EQ(r->applied_version(), 0u);
@@ -353,20 +382,30 @@ TEST_F(RegionalPlaneTest, NothingIsWrittenOrDeletedWithoutASnapshot) {
 // heartbeat that would overwrite the leader's ClusterReport; once it leads it applies.
 TEST_F(RegionalPlaneTest, NothingIsWrittenOrReportedWithoutTheLease) {
   std::atomic<bool> leading{false};
+  const kube::Clock::TimePoint t0 = clock_.Now();
   auto plane = NewPlane(nullptr, [&] { return leading.load(); });
   ASSERT_TRUE(plane->Start().ok());
   source_.Push(State(kRegion, 1, {Redis("a", 64)}));
-  std::this_thread::sleep_for(std::chrono::milliseconds(400));
+  // The reconcile of version 1 was fenced: it retries after retry_backoff.
+  ASSERT_TRUE(clock_.BlockUntilWaiting(t0 + std::chrono::milliseconds(50)));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  for (int i = 1; i <= 3; ++i) {  // heartbeats, fenced too
+    ASSERT_TRUE(clock_.BlockUntilWaiting(t0 + i * std::chrono::milliseconds(100)));
+    clock_.AdvanceTo(t0 + i * std::chrono::milliseconds(100));
+    ASSERT_TRUE(plane->WaitForStats(
+        [i](const PlaneStats& st) { return st.writes_fenced >= i + 2; }, kWait));
+  }
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
   EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
   EXPECT_FALSE(Cr("a").has_value());
   EXPECT_TRUE(outbox_.All().empty());
-  EXPECT_GT(plane->stats().writes_fenced, 0);
+  EXPECT_EQ(plane->stats().applied_version, 0u);
   leading = true;
-  ASSERT_TRUE(Eventually([&] { return Cr("a").has_value(); }));
-  ASSERT_TRUE(Eventually([&] {
-    auto r = LastReport();
-    return r && r->applied_version() == 1;
-  }));
+  clock_.Advance(std::chrono::milliseconds(100));  // the next retry
+  ASSERT_TRUE(plane->WaitForVersion(1, kWait));
+  EXPECT_TRUE(Cr("a").has_value());
+  ASSERT_TRUE(
+      ReportEventually([](const v1::ClusterReport& r) { return r.applied_version() == 1; }));
   plane->Stop();
 }
 
@@ -382,19 +421,20 @@ TEST_F(RegionalPlaneTest, HandDeletedOrEditedCrIsPutBackAndReported) {
   ASSERT_TRUE(plane->Start().ok());
   source_.Push(State(kRegion, 1, {Redis("a", 64), Redis("b", 64)}));
   ASSERT_TRUE(plane->WaitForVersion(1, absl::Seconds(5)));
-  ASSERT_TRUE(Eventually([&] { return plane->stats().reconciles >= 1; }));
+  ASSERT_TRUE(plane->WaitForStats([](const PlaneStats& st) { return st.reconciles >= 1; }, kWait));
 
   ASSERT_TRUE(kube_.Delete(kube::resources::RedisDatabases(), "senren", "a", {}).ok());
-  ASSERT_TRUE(Eventually([&] { return Cr("a").has_value(); })) << "not recreated";
+  ASSERT_TRUE(KubeEventually([&] { return Cr("a").has_value(); })) << "not recreated";
   Json b = *Cr("b");
   b["spec"]["memoryMb"] = 4096;
   ASSERT_TRUE(kube_.Update(kube::resources::RedisDatabases(), "senren", b).ok());
-  ASSERT_TRUE(Eventually([&] { return (*Cr("b"))["spec"]["memoryMb"] == 64; })) << "not reverted";
-  ASSERT_TRUE(Eventually([&] { return plane->stats().drift_corrections >= 2; }));
+  ASSERT_TRUE(KubeEventually([&] { return (*Cr("b"))["spec"]["memoryMb"] == 64; }))
+      << "not reverted";
+  ASSERT_TRUE(plane->WaitForStats(
+      [](const PlaneStats& st) { return st.drift_corrections >= 2; }, kWait));
   EXPECT_EQ(plane->stats().last_drifted_resource, "RedisDatabase/b");
-  ASSERT_TRUE(Eventually([&] {
-    auto r = LastReport();
-    return r && r->drift_corrections() >= 2 && r->last_drifted_resource() == "RedisDatabase/b";
+  ASSERT_TRUE(ReportEventually([](const v1::ClusterReport& r) {
+    return r.drift_corrections() >= 2 && r.last_drifted_resource() == "RedisDatabase/b";
   }));
 }
 
@@ -408,14 +448,21 @@ TEST_F(RegionalPlaneTest, RestartReconcilesFromTheCacheBeforeKafkaAnswers) {
   }
   ASSERT_TRUE(kube_.Delete(kube::resources::RedisDatabases(), "senren", "a", {}).ok());
   source_.FailStart(absl::UnavailableError("no broker"));
+  const kube::Clock::TimePoint t0 = clock_.Now();
   auto plane = NewPlane();
   ASSERT_TRUE(plane->Start().ok());
   ASSERT_TRUE(plane->WaitForFirstReconcile(absl::Seconds(5)));
   EXPECT_TRUE(Cr("a").has_value());
   EXPECT_TRUE(plane->stats().first_reconcile_from_cache);
   EXPECT_EQ(plane->stats().applied_version, 7u);
+  // The source retries 200 ms after the failed start.
+  ASSERT_TRUE(clock_.BlockUntilWaiting(t0 + std::chrono::milliseconds(200)));
+  const int starts = source_.starts();  // the first plane's and this one's failed one
   source_.FailStart(absl::OkStatus());
-  ASSERT_TRUE(Eventually([&] { return source_.started_after().has_value(); }));
+  clock_.AdvanceTo(t0 + std::chrono::milliseconds(200));
+  ASSERT_TRUE(plane->WaitForStats([](const PlaneStats& st) { return st.caught_up; }, kWait));
+  EXPECT_EQ(source_.starts(), starts + 1);
+  ASSERT_TRUE(source_.started_after().has_value());
   EXPECT_EQ(*source_.started_after(), 0);  // resumes after the cached snapshot's offset
 }
 
@@ -429,8 +476,8 @@ TEST_F(RegionalPlaneTest, StatusChangesGoToTheOutboxAndGoneResourcesAreTombstone
                  {"phase", "Ready"}, {"observedGeneration", a["metadata"].value("generation", 1)}};
   ASSERT_TRUE(kube_.UpdateStatus(kube::resources::RedisDatabases(), "senren", a).ok());
   const std::string key = "aws:us-east-1/prod/RedisDatabase/a";
-  ASSERT_TRUE(Eventually([&] {
-    for (const auto& rec : outbox_.All()) {
+  ASSERT_TRUE(outbox_.WaitFor([&](const std::vector<OutboxRecord>& all) {
+    for (const auto& rec : all) {
       v1::ResourceStatus s;
       if (rec.key == key && rec.value && s.ParseFromString(*rec.value) && s.ready() &&
           s.host() == "a.senren.svc.cluster.local" && s.port() == 6379 && s.state_version() == 1) {
@@ -439,15 +486,15 @@ TEST_F(RegionalPlaneTest, StatusChangesGoToTheOutboxAndGoneResourcesAreTombstone
     }
     return false;
   }));
-  ASSERT_TRUE(Eventually([&] {
-    auto r = LastReport();
-    return r && r->resources_ready() == 1 && r->resources_total() == 1;
+  // The next heartbeat counts the ready CR.
+  clock_.Advance(std::chrono::milliseconds(100));
+  ASSERT_TRUE(ReportEventually([](const v1::ClusterReport& r) {
+    return r.resources_ready() == 1 && r.resources_total() == 1;
   }));
   source_.Push(State(kRegion, 2, {}));
   ASSERT_TRUE(plane->WaitForVersion(2, absl::Seconds(5)));
-  ASSERT_TRUE(Eventually([&] {
-    auto all = outbox_.All();
-    return !all.empty() && std::any_of(all.begin(), all.end(), [&](const OutboxRecord& r) {
+  ASSERT_TRUE(outbox_.WaitFor([&](const std::vector<OutboxRecord>& all) {
+    return std::any_of(all.begin(), all.end(), [&](const OutboxRecord& r) {
       return r.key == key && !r.value.has_value();
     });
   }));
@@ -460,10 +507,9 @@ TEST_F(RegionalPlaneTest, MissingCrdIsReportedAndTheRestApplies) {
   source_.Push(State(kRegion, 1, {Redis("a", 64), Aerospike("p", 1)}));
   ASSERT_TRUE(plane->WaitForVersion(1, absl::Seconds(15)));
   EXPECT_TRUE(kube.Get(kube::resources::RedisDatabases(), "senren", "a").ok());
-  ASSERT_TRUE(Eventually([&] {
-    auto r = LastReport();
-    return r && r->result() == v1::APPLY_RESULT_PARTIAL &&
-           r->reason().find("no CRD for AerospikeCluster") != std::string::npos;
+  ASSERT_TRUE(ReportEventually([](const v1::ClusterReport& r) {
+    return r.result() == v1::APPLY_RESULT_PARTIAL &&
+           r.reason().find("no CRD for AerospikeCluster") != std::string::npos;
   }));
   EXPECT_EQ((*cache_.History(1))[0].result, v1::APPLY_RESULT_PARTIAL);
   plane->Stop();

@@ -2,6 +2,7 @@
 
 #include <filesystem>
 
+#include "regional/kube/testing/fake_clock.h"
 #include "regional/plane/outbox_relay.h"
 #include "regional/plane/status_outbox.h"
 #include "regional/plane/testing/fakes.h"
@@ -87,6 +88,12 @@ class FakeProducer : public kafka::Producer {
     absl::MutexLock lock(&mu_);
     return records_;
   }
+  // Blocks until `n` records were produced.
+  void AwaitRecords(size_t n) {
+    absl::MutexLock lock(&mu_);
+    auto reached = [this, n]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return records_.size() >= n; };
+    mu_.Await(absl::Condition(&reached));
+  }
 
  private:
   absl::Mutex mu_;
@@ -96,29 +103,33 @@ class FakeProducer : public kafka::Producer {
   std::vector<kafka::Record> records_;
 };
 
-bool Eventually(const std::function<bool()>& f) {
-  for (int i = 0; i < 500; ++i) {
-    if (f()) return true;
-    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+// Lets the relay run until `pred` holds while it waits on the clock (idle, or backing off
+// after a failed round): each time it waits, `pred` is checked and, if false, the clock is
+// moved past the wait. False after 100 waits.
+bool RunRelayUntil(kube::testing::FakeClock& clock, const std::function<bool()>& pred) {
+  for (int i = 0; i < 100; ++i) {
+    if (!clock.BlockUntilWaiters(1)) return false;
+    if (pred()) return true;
+    clock.Advance(std::chrono::seconds(1));
   }
-  return f();
+  return false;
 }
 
 TEST(OutboxRelayTest, PublishesInOrderAndDeletesOnlyConfirmed) {
   testing::InMemoryStatusOutbox outbox;
   FakeProducer producer;
+  kube::testing::FakeClock clock;
   OutboxRelayOptions o;
   o.topic = "t-status";
-  o.idle_poll = std::chrono::milliseconds(10);
-  o.retry_backoff = std::chrono::milliseconds(20);
+  o.clock = &clock;  // idle poll 200 ms, retry backoff 1 s
   OutboxRelay relay(&outbox, &producer, o);
   producer.Hold(true);  // Kafka does not answer yet
   ASSERT_TRUE(outbox.Put({{"a", std::string("1"), "tp"}, {"b", std::nullopt, ""}}).ok());
   relay.Start();
-  ASSERT_TRUE(Eventually([&] { return producer.records().size() == 2; }));
+  producer.AwaitRecords(2);
   EXPECT_EQ(*outbox.Size(), 2);  // nothing confirmed, nothing deleted
   producer.Hold(false);
-  ASSERT_TRUE(Eventually([&] { return *outbox.Size() == 0; }));
+  ASSERT_TRUE(RunRelayUntil(clock, [&] { return *outbox.Size() == 0; }));
   auto recs = producer.records();
   EXPECT_EQ(recs[0].topic, "t-status");
   EXPECT_EQ(recs[0].key, "a");
@@ -129,10 +140,10 @@ TEST(OutboxRelayTest, PublishesInOrderAndDeletesOnlyConfirmed) {
   producer.Fail(true);  // failed deliveries stay in the outbox and are retried
   ASSERT_TRUE(outbox.Put({{"c", std::string("3"), ""}}).ok());
   relay.Notify();
-  ASSERT_TRUE(Eventually([&] { return relay.failed() >= 2; }));
+  ASSERT_TRUE(RunRelayUntil(clock, [&] { return relay.failed() >= 2; }));
   EXPECT_EQ(*outbox.Size(), 1);
   producer.Fail(false);
-  ASSERT_TRUE(Eventually([&] { return *outbox.Size() == 0; }));
+  ASSERT_TRUE(RunRelayUntil(clock, [&] { return *outbox.Size() == 0; }));
   EXPECT_EQ(relay.published(), 3);
   relay.Stop();
 }

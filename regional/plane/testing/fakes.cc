@@ -135,4 +135,18 @@ std::vector<OutboxRecord> InMemoryStatusOutbox::All() {
   return all_;
 }
 
+bool InMemoryStatusOutbox::WaitFor(
+    const std::function<bool(const std::vector<OutboxRecord>&)>& pred, absl::Duration timeout) {
+  const absl::Time deadline = absl::Now() + timeout;
+  for (;;) {
+    std::vector<OutboxRecord> all = All();
+    if (pred(all)) return true;
+    absl::MutexLock lock(&mu_);
+    auto grown = [this, seen = all.size()]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
+      return all_.size() > seen;
+    };
+    if (!mu_.AwaitWithDeadline(absl::Condition(&grown), deadline)) return pred(all_);
+  }
+}
+
 }  // namespace senren::regional::plane::testing

@@ -3,10 +3,12 @@
 // In-memory doubles of the plane's I/O interfaces, for unit tests. Thread-safe.
 
 #include <deque>
+#include <functional>
 #include <map>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
 #include "regional/plane/snapshot_source.h"
 #include "regional/plane/state_cache.h"
 #include "regional/plane/status_outbox.h"
@@ -79,6 +81,10 @@ class InMemoryStatusOutbox : public StatusOutbox {
 
   // Every record ever put, in order (deleted ones included).
   std::vector<OutboxRecord> All();
+  // Blocks until `pred(All())` is true, evaluating it (outside the outbox's lock) now and
+  // after each Put; false after `timeout`, a bound against hangs.
+  bool WaitFor(const std::function<bool(const std::vector<OutboxRecord>&)>& pred,
+               absl::Duration timeout = absl::Seconds(60));
 
  private:
   absl::Mutex mu_;

@@ -13,8 +13,47 @@ grant_traverse() {
   done
 }
 
+# The lab's roles (docs/design.md, ledger): senren (the bootstrap superuser, for
+# administration only), senren_owner (owns the database and the schemas: migrations)
+# and senren_service (what senren-ledger serves as: the grants migrations give it).
+# Idempotent; a schema made before the roles existed passes to senren_owner.
+pg_roles() {
+  PGPASSWORD=senren "$PG_BIN/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U senren -d senren >/dev/null <<'SQL'
+DO $$
+DECLARE
+  r record;
+BEGIN
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'senren_owner') THEN
+    CREATE ROLE senren_owner LOGIN PASSWORD 'senren';
+  END IF;
+  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = 'senren_service') THEN
+    CREATE ROLE senren_service LOGIN PASSWORD 'senren';
+  END IF;
+  ALTER DATABASE senren OWNER TO senren_owner;
+  REVOKE CREATE ON SCHEMA public FROM PUBLIC;
+  FOR r IN SELECT nspname FROM pg_namespace n JOIN pg_roles o ON o.oid = n.nspowner
+           WHERE o.rolname = 'senren' AND n.nspname NOT LIKE 'pg\_%' AND nspname <> 'information_schema'
+             AND nspname <> 'public' LOOP
+    EXECUTE format('ALTER SCHEMA %I OWNER TO senren_owner', r.nspname);
+  END LOOP;
+  FOR r IN SELECT c.oid::regclass AS name FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+           JOIN pg_roles o ON o.oid = c.relowner
+           WHERE o.rolname = 'senren' AND c.relkind IN ('r', 'p') AND n.nspname NOT LIKE 'pg\_%'
+             AND n.nspname <> 'information_schema' LOOP
+    EXECUTE format('ALTER TABLE %s OWNER TO senren_owner', r.name);
+  END LOOP;
+  FOR r IN SELECT p.oid::regprocedure AS name FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+           JOIN pg_roles o ON o.oid = p.proowner
+           WHERE o.rolname = 'senren' AND n.nspname NOT LIKE 'pg\_%' AND n.nspname <> 'information_schema' LOOP
+    EXECUTE format('ALTER FUNCTION %s OWNER TO senren_owner', r.name);
+  END LOOP;
+END
+$$;
+SQL
+}
+
 pg_up() {
-  [[ -n $(live_pid postgres) ]] && return 0
+  if [[ -n $(live_pid postgres) ]]; then pg_roles; return 0; fi
   [[ -x $PG_BIN/postgres ]] || die "PostgreSQL 15 is not installed ($PG_BIN); run tools/install-deps"
   check_port_free "$PG_PORT" postgres
   local dir="$LAB_DIR/postgres"
@@ -45,4 +84,5 @@ pg_up() {
     PGPASSWORD=senren "$PG_BIN/psql" -q -h 127.0.0.1 -p "$PG_PORT" -U senren -d postgres \
       -c "create database senren" >/dev/null
   fi
+  pg_roles
 }

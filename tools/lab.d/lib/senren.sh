@@ -22,6 +22,27 @@ senren_build() {
 
 grpc_port_open() { tcp_open "$LEDGER_PORT"; }
 
+# The position of cluster $1 in CLUSTERS: the offset of its ports.
+cluster_index() {
+  local i
+  for i in "${!CLUSTERS[@]}"; do [[ ${CLUSTERS[$i]} == "$1" ]] && { echo "$i"; return; }; done
+  die "unknown cluster $1"
+}
+
+# What a daemon's /readyz on 127.0.0.1:$1 says: "ready", "not ready: <reason>", or
+# "down" when it does not answer within a second.
+daemon_readiness() {
+  local out code body
+  out=$(curl -s --max-time 1 -w '\n%{http_code}' "http://127.0.0.1:$1/readyz" 2>/dev/null) || { echo down; return; }
+  code=${out##*$'\n'}; body=${out%$'\n'*}
+  body=${body%%$'\n'*}
+  case $code in
+    200) echo ready ;;
+    503) echo "not ready: $body" ;;
+    *) echo down ;;
+  esac
+}
+
 # True when a daemon runs and its binary is not newer than the process: a daemon whose
 # binary was rebuilt since it started is stopped, so `up` starts the new one.
 daemon_current() {
@@ -43,29 +64,41 @@ ledger_up() {
   daemon_current senren-ledger "$bin" && return 0
   check_port_free "$LEDGER_PORT" senren-ledger
   check_port_free "$LEDGER_METRICS_PORT" "senren-ledger metrics"
+  # Serves as senren_service; migrates as senren_owner (pg.sh). A binary from before the
+  # roles (no --owner-postgres) keeps serving as the bootstrap superuser.
+  local pg="postgresql://senren:senren@127.0.0.1:$PG_PORT/senren" owner=()
+  if "$bin" serve --help 2>/dev/null | grep -q -- --owner-postgres; then
+    pg="postgresql://senren_service:senren@127.0.0.1:$PG_PORT/senren"
+    owner=(--owner-postgres "postgresql://senren_owner:senren@127.0.0.1:$PG_PORT/senren")
+  fi
   local args=(serve --listen "127.0.0.1:$LEDGER_PORT" --metrics-listen "127.0.0.1:$LEDGER_METRICS_PORT"
-    --postgres "postgresql://senren:senren@127.0.0.1:$PG_PORT/senren" --tokens "$LAB_DIR/senren-tokens.yaml"
+    --postgres "$pg" "${owner[@]}" --tokens "$LAB_DIR/senren-tokens.yaml"
     --kafka-brokers "127.0.0.1:$KAFKA_PORT" --topic-prefix "$TOPIC_PREFIX")
   start_part senren-ledger "$bin" "$LAB_DIR/logs/senren-ledger.log" -- "$bin" "${args[@]}"
   wait_for senren-ledger "$LAB_DIR/logs/senren-ledger.log" 60 grpc_port_open
 }
 
 controller_up() {
-  local c=$1 bin slug kc
+  local c=$1 bin slug kc port
   bin=$(senren_bin senren-controller); slug=$(cluster_slug "$c"); kc="$(kube_dir "$c")/kubeconfig"
+  port=$((CONTROLLER_METRICS_BASE_PORT + $(cluster_index "$c")))
   [[ -x $bin ]] || return 0
   daemon_current "senren-controller-$slug" "$bin" && return 0
+  check_port_free "$port" "senren-controller-$slug metrics"
   start_part "senren-controller-$slug" "$kc" "$LAB_DIR/logs/$slug/senren-controller.log" -- \
-    "$bin" --kinds redis,aerospike --kubeconfig "$kc" --namespace senren
+    "$bin" --kinds redis,aerospike --kubeconfig "$kc" --namespace senren \
+    --metrics-listen "127.0.0.1:$port"
 }
 
 regional_up() {
-  local c=$1 bin slug kc
+  local c=$1 bin slug kc port
   bin=$(senren_bin senren-regional); slug=$(cluster_slug "$c"); kc="$(kube_dir "$c")/kubeconfig"
+  port=$((REGIONAL_METRICS_BASE_PORT + $(cluster_index "$c")))
   [[ -x $bin ]] || return 0
   daemon_current "senren-regional-$slug" "$bin" && return 0
+  check_port_free "$port" "senren-regional-$slug metrics"
   start_part "senren-regional-$slug" "$kc" "$LAB_DIR/logs/$slug/senren-regional.log" -- \
     "$bin" --region "$(cluster_region "$c")" --cluster "$(cluster_name "$c")" --kubeconfig "$kc" \
     --brokers "127.0.0.1:$KAFKA_PORT" --topic-prefix "$TOPIC_PREFIX" --namespace senren \
-    --data-dir "$LAB_DIR/regional/$slug"
+    --data-dir "$LAB_DIR/regional/$slug" --metrics-listen "127.0.0.1:$port"
 }

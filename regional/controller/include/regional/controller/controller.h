@@ -8,10 +8,13 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "regional/controller/metrics.h"
 #include "regional/controller/render.h"
+#include "regional/kube/clock.h"
 #include "regional/kube/informer.h"
 #include "regional/kube/kube_client.h"
 #include "regional/kube/work_queue.h"
@@ -32,6 +35,9 @@ struct ControllerOptions {
   // Retry backoff of a failing CR. Default: 5 ms .. 30 s.
   std::chrono::milliseconds min_backoff{5};
   std::chrono::milliseconds max_backoff{30000};
+  // The clock of the resync period and of the queue's delays (backoff, requeue after a
+  // conflict); not owned. Default: kube::Clock::Real().
+  kube::Clock* clock = kube::Clock::Real();
 };
 
 // senren-controller's loop for RedisDatabase and AerospikeCluster (docs/design.md §6):
@@ -88,6 +94,9 @@ class Controller {
   std::vector<ChildInformer> child_informers_;
   std::vector<std::thread> threads_;
   absl::Notification stop_;
+  // stop_ again, for the resync loop's wait on options_.clock.
+  absl::Mutex resync_mu_;
+  bool resync_stop_ ABSL_GUARDED_BY(resync_mu_) = false;
   bool started_ = false;
   std::atomic<int64_t> status_writes_{0};
   std::atomic<int64_t> child_applies_{0};

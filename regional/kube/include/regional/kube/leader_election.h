@@ -10,6 +10,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "regional/kube/clock.h"
 #include "regional/kube/kube_client.h"
 
 namespace senren::regional::kube {
@@ -28,6 +29,9 @@ struct LeaderElectionOptions {
   std::chrono::milliseconds renew_deadline{10000};
   // Pause between attempts to acquire or renew. Default: 2 s.
   std::chrono::milliseconds retry_period{2000};
+  // The clock every duration above is measured on; not owned. Lease times written to the
+  // apiserver (renewTime, acquireTime) stay wall-clock time. Default: Clock::Real().
+  Clock* clock = Clock::Real();
 };
 
 // Checks lease_duration > renew_deadline > retry_period > 0 and lease_duration ≥ 1 s
@@ -82,7 +86,7 @@ class LeaderElector {
   bool TryAcquireOrRenew();
 
  private:
-  using Clock = std::chrono::steady_clock;
+  using TimePoint = Clock::TimePoint;
   enum class Attempt {
     kHeld,         // this replica holds the Lease, renewed by this attempt
     kHeldByOther,  // another replica holds an unexpired Lease
@@ -94,20 +98,21 @@ class LeaderElector {
     absl::StatusOr<Json> result;
   };
 
-  Attempt TryAcquireOrRenewBefore(Clock::time_point deadline);
+  Attempt TryAcquireOrRenewBefore(TimePoint deadline);
   // Runs `call` on the helper thread and waits until it answers, `deadline` passes
   // (DeadlineExceeded) or, when `interruptible`, Stop is called (Cancelled). Refuses
   // (DeadlineExceeded) while an earlier request has not answered yet.
-  absl::StatusOr<Json> CallBefore(Clock::time_point deadline,
+  absl::StatusOr<Json> CallBefore(TimePoint deadline,
                                   std::function<absl::StatusOr<Json>()> call, bool interruptible);
   // Waits until `deadline` or Stop; true when stopped.
-  bool WaitStop(Clock::time_point deadline);
+  bool WaitStop(TimePoint deadline);
   void Release();
 
   KubeClient* const client_;
   const LeaderElectionOptions options_;
+  Clock* const clock_;
   std::atomic<bool> leader_{false};
-  // While leading: the renew deadline (steady clock, ns since its epoch) of the last
+  // While leading: the renew deadline (options_.clock, ns since its epoch) of the last
   // successful renewal.
   std::atomic<int64_t> leading_until_ns_{0};
 
@@ -122,7 +127,7 @@ class LeaderElector {
   // Run's thread only.
   std::string observed_holder_;
   std::string observed_renew_time_;
-  Clock::time_point observed_at_{};
+  TimePoint observed_at_{};
   // The other holder last logged, so a standby logs each new holder once.
   std::string logged_holder_;
 };

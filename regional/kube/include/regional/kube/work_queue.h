@@ -10,6 +10,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
+#include "regional/kube/clock.h"
 
 namespace senren::regional::kube {
 
@@ -42,10 +43,12 @@ class ItemExponentialBackoff {
 //  - AddAfter / AddRateLimited delay a key; Forget resets its backoff.
 //
 // Thread-safe. Workers loop: `while (auto key = q.Get()) { ...; q.Done(*key); }`; Get
-// returns nullopt once ShutDown was called and the queue drained.
+// returns nullopt once ShutDown was called and the queue drained. Delays are measured on
+// `clock` (client-go's NewDelayingQueueWithCustomClock); `backoff` and `clock` are not
+// owned. Defaults: a private ItemExponentialBackoff, Clock::Real().
 class WorkQueue {
  public:
-  explicit WorkQueue(ItemExponentialBackoff* backoff = nullptr);
+  explicit WorkQueue(ItemExponentialBackoff* backoff = nullptr, Clock* clock = Clock::Real());
   ~WorkQueue();
 
   void Add(const std::string& key);
@@ -69,20 +72,23 @@ class WorkQueue {
   size_t DelayedLen();
 
  private:
-  using Clock = std::chrono::steady_clock;
+  using TimePoint = Clock::TimePoint;
   void PromoteDueLocked() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void AddLocked(const std::string& key) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   ItemExponentialBackoff default_backoff_;
   ItemExponentialBackoff* backoff_;
+  Clock* const clock_;
   absl::Mutex mu_;
-  absl::CondVar cv_;
   std::deque<std::string> queue_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> dirty_ ABSL_GUARDED_BY(mu_);       // queued or to re-queue
   std::set<std::string> processing_ ABSL_GUARDED_BY(mu_);  // handed to a worker
   // Delayed keys: due time → key; a key appears once, at its earliest due time.
-  std::multimap<Clock::time_point, std::string> delayed_ ABSL_GUARDED_BY(mu_);
-  std::map<std::string, Clock::time_point> delayed_at_ ABSL_GUARDED_BY(mu_);
+  std::multimap<TimePoint, std::string> delayed_ ABSL_GUARDED_BY(mu_);
+  std::map<std::string, TimePoint> delayed_at_ ABSL_GUARDED_BY(mu_);
+  // Bumped when a key gets an earlier due time than any before: a waiting Get recomputes
+  // how long it waits.
+  uint64_t delayed_epoch_ ABSL_GUARDED_BY(mu_) = 0;
   bool shutting_down_ ABSL_GUARDED_BY(mu_) = false;
 };
 

@@ -8,6 +8,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "kafka/kafka.h"
+#include "regional/kube/clock.h"
 #include "regional/plane/status_outbox.h"
 
 namespace senren::regional::plane {
@@ -20,6 +21,9 @@ struct OutboxRelayOptions {
   std::chrono::milliseconds idle_poll{200};
   // Pause after a round in which a delivery failed. Default: 1 s.
   std::chrono::milliseconds retry_backoff{1000};
+  // The clock of idle_poll and retry_backoff (a round's wait for Kafka's answers is not a
+  // timer: it lasts until they come or Stop); not owned. Default: kube::Clock::Real().
+  kube::Clock* clock = kube::Clock::Real();
 };
 
 // Publishes the outbox to Kafka in id order and deletes the entries Kafka confirmed. One
@@ -57,6 +61,9 @@ class OutboxRelay {
   void Run();
   // One round; false when nothing was waiting.
   bool RunOnce();
+  kube::Clock* clock() const {
+    return options_.clock != nullptr ? options_.clock : kube::Clock::Real();
+  }
 
   StatusOutbox* const outbox_;
   kafka::Producer* const producer_;

@@ -16,6 +16,7 @@
 #include "absl/status/status.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "regional/kube/clock.h"
 #include "regional/kube/informer.h"
 #include "regional/kube/kube_client.h"
 #include "regional/plane/reconcile_plan.h"
@@ -46,6 +47,10 @@ struct RegionalPlaneOptions {
   // not made and the reconcile ends (counted in PlaneStats::writes_fenced). senren-regional
   // passes LeaderElector::IsLeader. Default: empty (always write; one plane per cluster).
   std::function<bool()> may_write;
+  // The clock of every interval above but poll_timeout and sync_timeout (waits inside the
+  // snapshot source and the informers) and of the snapshot source's reconnect backoff; not
+  // owned. Timestamps in reports stay wall-clock time. Default: kube::Clock::Real().
+  kube::Clock* clock = kube::Clock::Real();
 };
 
 // The Lease that elects the one writing plane of `region` in a cluster:
@@ -60,6 +65,8 @@ struct PlaneStats {
   v1::ApplyResult last_result = v1::APPLY_RESULT_UNSPECIFIED;
   std::string last_reason;
   int64_t reconciles = 0;
+  // The same by result, ApplyResultName of each reconcile's outcome ("applied", "partial", ...).
+  std::map<std::string, int64_t> reconciles_by_result;
   int64_t applies = 0;   // CR writes
   int64_t deletes = 0;   // CR deletes
   uint64_t drift_corrections = 0;
@@ -122,6 +129,15 @@ class RegionalPlane {
   bool WaitForVersion(uint64_t version, absl::Duration timeout) const;
   // Waits until the first reconcile after Start is done; false on timeout.
   bool WaitForFirstReconcile(absl::Duration timeout) const;
+  // Waits until `pred` holds for the stats (evaluated under the plane's lock, whenever it
+  // is released: keep it to reading the stats); false on timeout.
+  bool WaitForStats(const std::function<bool(const PlaneStats&)>& pred,
+                    absl::Duration timeout) const;
+  // Waits until the reconcile worker is idle: no reconcile pending or running, the worker
+  // waiting for a trigger or its retry time. Every reconcile owed to what happened before
+  // the call (a snapshot counted in the stats, a CR change the informers delivered) has run
+  // by then. False on timeout.
+  bool WaitForIdle(absl::Duration timeout) const;
 
   // The ClusterReport the plane would send now.
   v1::ClusterReport BuildReport() const;
@@ -161,6 +177,7 @@ class RegionalPlane {
   StateCache* const cache_;
   StatusOutbox* const outbox_;
   const std::function<void()> on_outbox_put_;
+  kube::Clock* const clock_;
   absl::Time started_at_;
 
   std::map<v1::ResourceKind, std::unique_ptr<kube::Informer>> informers_;
@@ -173,8 +190,10 @@ class RegionalPlane {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool triggered_ ABSL_GUARDED_BY(mu_) = false;
-  absl::Time retry_at_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
-  absl::Duration backoff_ ABSL_GUARDED_BY(mu_);
+  // The worker waits for a trigger or retry_at_ (TimePoint::max(): no retry due).
+  bool worker_waiting_ ABSL_GUARDED_BY(mu_) = false;
+  kube::Clock::TimePoint retry_at_ ABSL_GUARDED_BY(mu_) = kube::Clock::TimePoint::max();
+  kube::Clock::Duration backoff_ ABSL_GUARDED_BY(mu_);
   // The newest snapshot received (or loaded from the cache).
   std::shared_ptr<const CachedSnapshot> desired_ ABSL_GUARDED_BY(mu_);
   std::set<std::string> desired_ids_ ABSL_GUARDED_BY(mu_);  // "Kind/name" of desired_

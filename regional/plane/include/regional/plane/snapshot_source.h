@@ -2,6 +2,7 @@
 
 // Where the plane's desired states come from: the region's partition of {prefix}-state.
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -72,6 +73,9 @@ class KafkaSnapshotSource : public SnapshotSource {
   int64_t bad_messages() const override { return bad_.load(); }
 
   int32_t partition() const { return partition_; }
+  // Messages of the partition not read yet, up to its end when Start last succeeded (the
+  // consumer's lag behind that end); 0 once caught up. Thread-safe: read by metrics.
+  int64_t Lag() const { return std::max<int64_t>(0, catch_up_end_.load() - position_.load()); }
 
  private:
   const std::string brokers_;
@@ -82,8 +86,8 @@ class KafkaSnapshotSource : public SnapshotSource {
   // Next offset to read, and the partition's high watermark when Start ran. Senren's
   // producers are idempotent, not transactional, so every offset below the watermark is a
   // record the consumer sees (no control records to skip).
-  int64_t position_ = 0;
-  int64_t catch_up_end_ = 0;
+  std::atomic<int64_t> position_{0};
+  std::atomic<int64_t> catch_up_end_{0};
   std::atomic<int64_t> bad_{0};
 };
 
