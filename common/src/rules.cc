@@ -44,12 +44,16 @@ Rules Parse() {
   r.redis.persistence = Choice(redis.at("persistence"));
   r.redis.default_persistence = redis.at("persistence").at("default").get<std::string>();
   r.redis.eviction_policy = Choice(redis.at("eviction_policy"));
+  r.redis.storage_gb = Int(redis.at("storage_gb"));
+  r.redis.storage_class = String(redis.at("storage_class"));
   const json& as = t.at("AerospikeCluster");
   r.aerospike.size = Int(as.at("size"));
   r.aerospike.version = String(as.at("version"));
   r.aerospike.default_version = as.at("version").at("default").get<std::string>();
   r.aerospike.namespaces = {as.at("namespaces").at("min_items").get<int64_t>(),
                             as.at("namespaces").at("max_items").get<int64_t>()};
+  r.aerospike.storage_gb = Int(as.at("storage_gb"));
+  r.aerospike.storage_class = String(as.at("storage_class"));
   const json& ns = t.at("AerospikeNamespace");
   r.aerospike_namespace.name = String(ns.at("name"));
   r.aerospike_namespace.replication_factor = Int(ns.at("replication_factor"));

@@ -77,7 +77,7 @@ class Parser {
   absl::Status Redis(const YAML::Node& spec, const std::string& id, v1::RedisDatabaseSpec* out) const {
     if (absl::Status s = CheckKeys(spec, id, "spec.",
                                    {"memory_mb", "replicas", "version", "persistence",
-                                    "eviction_policy"});
+                                    "eviction_policy", "storage_gb", "storage_class"});
         !s.ok()) {
       return s;
     }
@@ -117,12 +117,30 @@ class Parser {
       if (!v.ok()) return v.status();
       out->set_eviction_policy(*v);
     }
+    return Storage(spec, id, out);
+  }
+
+  // storage_gb and storage_class, the same on both kinds.
+  template <typename Spec>
+  absl::Status Storage(const YAML::Node& spec, const std::string& id, Spec* out) const {
+    if (spec["storage_gb"]) {
+      auto v = Uint(spec["storage_gb"], id, "spec.storage_gb");
+      if (!v.ok()) return v.status();
+      out->set_storage_gb(*v);
+    }
+    if (spec["storage_class"]) {
+      auto v = String(spec["storage_class"], id, "spec.storage_class");
+      if (!v.ok()) return v.status();
+      out->set_storage_class(*v);
+    }
     return absl::OkStatus();
   }
 
   absl::Status Aerospike(const YAML::Node& spec, const std::string& id,
                          v1::AerospikeClusterSpec* out) const {
-    if (absl::Status s = CheckKeys(spec, id, "spec.", {"size", "version", "namespaces"}); !s.ok()) {
+    if (absl::Status s = CheckKeys(spec, id, "spec.",
+                                   {"size", "version", "namespaces", "storage_gb", "storage_class"});
+        !s.ok()) {
       return s;
     }
     if (!spec["size"]) return Error(spec, id, "spec.size", "required (1..32)");
@@ -173,7 +191,7 @@ class Parser {
         }
       }
     }
-    return absl::OkStatus();
+    return Storage(spec, id, out);
   }
 
   absl::StatusOr<StateFile> Parse(std::string_view content) const {
@@ -345,6 +363,8 @@ nlohmann::json ResourceToJson(const v1::Resource& resource) {
     spec["version"] = s.version();
     spec["persistence"] = PersistenceName(s.persistence());
     if (!s.eviction_policy().empty()) spec["eviction_policy"] = s.eviction_policy();
+    if (s.storage_gb() != 0) spec["storage_gb"] = s.storage_gb();
+    if (!s.storage_class().empty()) spec["storage_class"] = s.storage_class();
   } else if (resource.has_aerospike_cluster()) {
     const auto& s = resource.aerospike_cluster();
     spec["size"] = s.size();
@@ -357,6 +377,8 @@ nlohmann::json ResourceToJson(const v1::Resource& resource) {
                      {"storage", ns.storage() == v1::AEROSPIKE_STORAGE_DEVICE ? "device" : "memory"}});
     }
     spec["namespaces"] = nss;
+    if (s.storage_gb() != 0) spec["storage_gb"] = s.storage_gb();
+    if (!s.storage_class().empty()) spec["storage_class"] = s.storage_class();
   }
   out["spec"] = spec;
   return out;

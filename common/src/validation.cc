@@ -27,6 +27,23 @@ std::string BadVersion(std::string_view v, const StringRule& rule, std::string_v
                       "\" (", rule.pattern, ", at most ", rule.max_length, " characters)");
 }
 
+// storage_gb 0 and an empty storage_class are unset: derived from memory, the cluster's
+// default StorageClass.
+absl::Status ValidateStorage(const v1::Resource& r, uint32_t storage_gb,
+                             const std::string& storage_class, const IntRule& gb_rule,
+                             const StringRule& class_rule) {
+  if (storage_gb != 0 && !gb_rule.Contains(storage_gb)) {
+    return FieldError(r, "spec.storage_gb", OutOfBounds(storage_gb, gb_rule) + " (0: derived)");
+  }
+  if (!storage_class.empty() && !class_rule.Matches(storage_class)) {
+    return FieldError(r, "spec.storage_class",
+                      absl::StrCat("\"", storage_class, "\" is not a StorageClass name (",
+                                   class_rule.pattern, ", at most ", class_rule.max_length,
+                                   " characters)"));
+  }
+  return absl::OkStatus();
+}
+
 absl::Status ValidateRedis(const v1::Resource& r) {
   const auto& rules = GetRules().redis;
   const auto& s = r.redis_database();
@@ -49,7 +66,8 @@ absl::Status ValidateRedis(const v1::Resource& r) {
                       absl::StrCat("\"", s.eviction_policy(), "\" is not a Redis maxmemory-policy (",
                                    rules.eviction_policy.Joined(), ")"));
   }
-  return absl::OkStatus();
+  return ValidateStorage(r, s.storage_gb(), s.storage_class(), rules.storage_gb,
+                         rules.storage_class);
 }
 
 absl::Status ValidateAerospike(const v1::Resource& r) {
@@ -94,7 +112,8 @@ absl::Status ValidateAerospike(const v1::Resource& r) {
                         absl::StrCat(static_cast<int>(ns.storage()), " is not one of memory, device"));
     }
   }
-  return absl::OkStatus();
+  return ValidateStorage(r, s.storage_gb(), s.storage_class(), rules.storage_gb,
+                         rules.storage_class);
 }
 
 }  // namespace

@@ -53,6 +53,9 @@ int main(int argc, char** argv) {
   senren::daemon::AddDaemonFlags(app, daemon_flags);
   app.add_option("--workers", workers, "Reconcile workers (default: 4)");
   app.add_option("--resync-seconds", resync_s, "Reconcile every CR at least this often (default: 30)");
+  std::string cluster_domain = "cluster.local";
+  app.add_option("--cluster-domain", cluster_domain,
+                 "The cluster's DNS domain, for in-cluster names (default: cluster.local)");
   app.add_flag("--leader-elect,!--no-leader-elect", leader_elect,
                "Run only while holding the Lease (default: on)");
   app.add_option("--leader-election-namespace", lease_namespace,
@@ -91,6 +94,7 @@ int main(int argc, char** argv) {
   options.ns = ns;
   options.workers = workers;
   options.resync = std::chrono::seconds(resync_s);
+  options.cluster_domain = cluster_domain;
   controller::Controller ctl(client->get(), options, &metrics);
   spdlog::info("senren-controller {} on {} (namespace {})", identity, (*client)->config().server,
                ns.empty() ? "*" : ns);

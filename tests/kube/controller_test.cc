@@ -10,6 +10,7 @@
 #include <spawn.h>
 #include <sys/wait.h>
 
+#include <map>
 #include <thread>
 
 #include "kube_lab.h"
@@ -63,9 +64,10 @@ class ControllerLabTest : public ::testing::Test {
     labtest::DeleteNamespace(client_.get(), ns_);
   }
 
-  void StartInProcess() {
+  void StartInProcess(std::chrono::seconds resync = std::chrono::seconds(30)) {
     ControllerOptions options;
     options.ns = ns_;
+    options.resync = resync;
     controller_ = std::make_unique<Controller>(client_.get(), options, &metrics_);
     controller_->Start();
     ASSERT_TRUE(controller_->WaitForSync(std::chrono::seconds(30)));
@@ -177,6 +179,111 @@ TEST_F(ControllerLabTest, RedisBecomesReadyRollsPutsBackAndIsGarbageCollected) {
   })) << "garbage collector did not remove the children";
   EXPECT_GT(metrics_.Value("senren_controller_reconciles_total",
                            "kind=\"RedisDatabase\",result=\"success\""), 0);
+}
+
+// Memory in whole GiB comes back from the apiserver as "2Gi", not "2048Mi": a converged
+// database must still cost no write, resync after resync. The client Service reaches the
+// primary only, the read Service every pod.
+TEST_F(ControllerLabTest, SteadyRedisOfWholeGibibytesIsNeverRewrittenAndRoutesWritesToThePrimary) {
+  StartInProcess(std::chrono::seconds(1));
+  ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, Redis("steady", 2, 2048)).ok());
+  ASSERT_TRUE(labtest::Eventually([&] { return Ready(resources::RedisDatabases(), "steady"); }))
+      << Get(resources::RedisDatabases(), "steady").dump();
+  Json status = Get(resources::RedisDatabases(), "steady")["status"];
+  EXPECT_EQ(status["host"], "redis-steady." + ns_ + ".svc.cluster.local");
+  EXPECT_EQ(status["readHost"], "redis-steady-read." + ns_ + ".svc.cluster.local");
+  EXPECT_EQ(Get(resources::Services(), "redis-steady")["spec"]["selector"]
+                ["statefulset.kubernetes.io/pod-name"], "redis-steady-0");
+  Json read = Get(resources::Services(), "redis-steady-read");
+  ASSERT_FALSE(read.is_null());
+  EXPECT_FALSE(read["spec"]["selector"].contains("statefulset.kubernetes.io/pod-name"));
+  // The primary's pod carries the label the client Service selects (set by the
+  // StatefulSet controller, not by senren-controller).
+  Json pod0 = Get(resources::Pods(), "redis-steady-0");
+  EXPECT_EQ(pod0["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"], "redis-steady-0");
+  Json sts = Get(resources::StatefulSets(), "redis-steady");
+  EXPECT_EQ(sts["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"], "2Gi");
+  ExpectQuiet(Kind::kRedisDatabase, "steady");
+
+  const std::string success = "kind=\"RedisDatabase\",result=\"success\"";
+  const int64_t applies = controller_->child_applies();
+  const int64_t writes = controller_->status_writes();
+  const double reconciles = metrics_.Value("senren_controller_reconciles_total", success);
+  const std::string cr_version = Get(resources::RedisDatabases(), "steady")["metadata"]["resourceVersion"];
+  const int64_t sts_generation = sts["metadata"]["generation"];
+  std::map<std::string, std::string> svc_versions;
+  for (const char* name : {"redis-steady", "redis-steady-read", "redis-steady-headless"}) {
+    svc_versions[name] = Get(resources::Services(), name)["metadata"]["resourceVersion"];
+  }
+  // Five resyncs (one a second) reconcile the database five more times.
+  ASSERT_TRUE(labtest::Eventually([&] {
+    return metrics_.Value("senren_controller_reconciles_total", success) >= reconciles + 5;
+  }));
+  EXPECT_EQ(controller_->child_applies(), applies) << "a steady database was re-applied";
+  EXPECT_EQ(controller_->status_writes(), writes) << "a steady status was rewritten";
+  EXPECT_EQ(Get(resources::RedisDatabases(), "steady")["metadata"]["resourceVersion"], cr_version);
+  EXPECT_EQ(Get(resources::StatefulSets(), "redis-steady")["metadata"]["generation"], sts_generation);
+  for (const auto& [name, version] : svc_versions) {
+    EXPECT_EQ(Get(resources::Services(), name)["metadata"]["resourceVersion"], version) << name;
+  }
+}
+
+// Persistence on a running database: the claim templates cannot change in place, so the
+// StatefulSet is recreated (pods orphaned, then adopted); the claims bind through the lab's
+// default StorageClass and outlive the database.
+TEST_F(ControllerLabTest, PersistenceTurnedOnGetsRetainedClaims) {
+  const kube::Resource claims{"", "v1", "persistentvolumeclaims", "PersistentVolumeClaim", true};
+  StartInProcess();
+  Json cr = Redis("keep", 2);
+  cr["spec"]["persistence"] = "none";
+  ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, cr).ok());
+  ASSERT_TRUE(labtest::Eventually([&] { return Ready(resources::RedisDatabases(), "keep"); }))
+      << Get(resources::RedisDatabases(), "keep").dump();
+  EXPECT_FALSE(Get(resources::StatefulSets(), "redis-keep")["spec"].contains("volumeClaimTemplates"));
+  const std::string first_uid = Get(resources::StatefulSets(), "redis-keep")["metadata"]["uid"];
+
+  cr = Get(resources::RedisDatabases(), "keep");
+  cr["spec"]["persistence"] = "aof";
+  cr["spec"]["storageGb"] = 3;
+  ASSERT_TRUE(client_->Update(resources::RedisDatabases(), ns_, cr).ok());
+  ASSERT_TRUE(labtest::Eventually([&] {
+    Json sts = Get(resources::StatefulSets(), "redis-keep");
+    return !sts.is_null() && sts["metadata"]["uid"] != first_uid &&
+           Ready(resources::RedisDatabases(), "keep", 2);
+  })) << Get(resources::RedisDatabases(), "keep").dump();
+  Json sts = Get(resources::StatefulSets(), "redis-keep");
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "3Gi");
+  EXPECT_EQ(sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"], "Retain");
+  for (const char* name : {"data-redis-keep-0", "data-redis-keep-1"}) {
+    EXPECT_TRUE(labtest::Eventually([&] {
+      Json claim = Get(claims, name);
+      return !claim.is_null() && claim["status"].value("phase", "") == "Bound";
+    })) << name << ": " << Get(claims, name).dump();
+  }
+  ExpectQuiet(Kind::kRedisDatabase, "keep");
+
+  // Another size: the pods already mount their claims, so they are orphaned and adopted by
+  // the new StatefulSet, not restarted.
+  const std::string second_uid = sts["metadata"]["uid"];
+  const std::string pod_uid = Get(resources::Pods(), "redis-keep-0")["metadata"]["uid"];
+  cr = Get(resources::RedisDatabases(), "keep");
+  cr["spec"]["storageGb"] = 4;
+  ASSERT_TRUE(client_->Update(resources::RedisDatabases(), ns_, cr).ok());
+  ASSERT_TRUE(labtest::Eventually([&] {
+    Json now = Get(resources::StatefulSets(), "redis-keep");
+    return !now.is_null() && now["metadata"]["uid"] != second_uid &&
+           Ready(resources::RedisDatabases(), "keep", 3);
+  })) << Get(resources::RedisDatabases(), "keep").dump();
+  EXPECT_EQ(Get(resources::StatefulSets(), "redis-keep")["spec"]["volumeClaimTemplates"][0]["spec"]
+                ["resources"]["requests"]["storage"], "4Gi");
+  EXPECT_EQ(Get(resources::Pods(), "redis-keep-0")["metadata"]["uid"], pod_uid) << "restarted";
+  ExpectQuiet(Kind::kRedisDatabase, "keep");
+
+  // Deleting the database keeps its data.
+  ASSERT_TRUE(client_->Delete(resources::RedisDatabases(), ns_, "keep", {}).ok());
+  ASSERT_TRUE(labtest::Eventually([&] { return Get(resources::StatefulSets(), "redis-keep").is_null(); }));
+  EXPECT_FALSE(Get(claims, "data-redis-keep-0").is_null());
+  EXPECT_FALSE(Get(claims, "data-redis-keep-1").is_null());
 }
 
 TEST_F(ControllerLabTest, AerospikeWithConfigMapBecomesReady) {

@@ -41,15 +41,15 @@ struct Rules {
   StringRule region;
   size_t max_resources_per_region = 0;
   struct {
-    IntRule memory_mb, replicas;
-    StringRule version;
+    IntRule memory_mb, replicas, storage_gb;
+    StringRule version, storage_class;
     ChoiceRule persistence, eviction_policy;
     uint32_t default_replicas = 0;
     std::string default_version, default_persistence;
   } redis;
   struct {
-    IntRule size, namespaces;
-    StringRule version;
+    IntRule size, namespaces, storage_gb;
+    StringRule version, storage_class;
     std::string default_version;
   } aerospike;
   struct {

@@ -1,10 +1,12 @@
 // senren-controller on a lab cluster (kwok): CR created → StatefulSet exists and CR created
 // → status Ready, p50/p90/p99 over --n CRs created one after another; with --bulk N, N CRs
-// created at once → time until all are Ready and the process's memory. The controller runs
-// in this process (same code as the binary), in a namespace of its own.
+// created at once → time until all are Ready and the process's memory; with --steady S
+// (default 60) the writes per minute of the converged --n CRs over S seconds (0 expected:
+// a converged CR costs no write), at the resync period --resync (default 30 s). The
+// controller runs in this process (same code as the binary), in a namespace of its own.
 //
 //   controller_bench [--n 100] [--bulk 0] [--bulk-timeout 600] [--kubeconfig PATH]
-//                    [--out bench/results]
+//                    [--steady 60] [--resync 30] [--out bench/results]
 //
 // Writes bench/results/controller_<case>.json (p50, p90, p99, max, n) and prints a table.
 #include <algorithm>
@@ -58,11 +60,11 @@ struct Sightings {
   std::map<std::string, Clock::time_point> ready;  // by CR name
 };
 
-Json Redis(const std::string& name) {
+Json Redis(const std::string& name, int memory_mb = 64) {
   return {{"apiVersion", "senren.io/v1alpha1"},
           {"kind", "RedisDatabase"},
           {"metadata", {{"name", name}}},
-          {"spec", {{"memoryMb", 64}, {"replicas", 1}}}};
+          {"spec", {{"memoryMb", memory_mb}, {"replicas", 1}}}};
 }
 
 }  // namespace
@@ -71,6 +73,8 @@ int main(int argc, char** argv) {
   int n = 100;
   int bulk = 0;
   int bulk_timeout_s = 600;
+  int steady_s = 60;
+  int resync_s = 30;
   std::string kubeconfig;
   std::string out_dir = "bench/results";
   for (int i = 1; i + 1 < argc; i += 2) {
@@ -79,6 +83,8 @@ int main(int argc, char** argv) {
     if (!std::strcmp(argv[i], "--bulk-timeout")) bulk_timeout_s = std::atoi(argv[i + 1]);
     if (!std::strcmp(argv[i], "--kubeconfig")) kubeconfig = argv[i + 1];
     if (!std::strcmp(argv[i], "--out")) out_dir = argv[i + 1];
+    if (!std::strcmp(argv[i], "--steady")) steady_s = std::atoi(argv[i + 1]);
+    if (!std::strcmp(argv[i], "--resync")) resync_s = std::atoi(argv[i + 1]);
   }
   if (kubeconfig.empty()) {
     const char* kcs = std::getenv("SENREN_KUBECONFIGS");
@@ -135,6 +141,7 @@ int main(int argc, char** argv) {
   Metrics metrics;
   ControllerOptions options;
   options.ns = ns;
+  options.resync = std::chrono::seconds(resync_s);
   Controller controller(kc, options, &metrics);
   controller.Start();
   controller.WaitForSync(std::chrono::seconds(30));
@@ -144,7 +151,9 @@ int main(int argc, char** argv) {
   for (int i = 0; i < n; ++i) {
     const std::string name = "lat-" + std::to_string(i);
     const auto t0 = Clock::now();
-    auto c = kc->Create(kube::resources::RedisDatabases(), ns, Redis(name));
+    // Half in whole GiB, which the apiserver returns as "1Gi": the steady phase shows
+    // whether that reads back as drift.
+    auto c = kc->Create(kube::resources::RedisDatabases(), ns, Redis(name, i % 2 == 0 ? 1024 : 64));
     if (!c.ok()) {
       std::fprintf(stderr, "%s\n", c.status().ToString().c_str());
       return 1;
@@ -171,6 +180,29 @@ int main(int argc, char** argv) {
   report("cr_to_statefulset", to_sts);
   report("cr_to_ready", to_ready);
   std::fflush(stdout);
+
+  if (steady_s > 0) {
+    // Steady state: every CR Ready, nothing changes; each resync reconciles all of them.
+    // A converged controller writes nothing (no child apply, no status write).
+    const int64_t applies = controller.child_applies();
+    const int64_t writes = controller.status_writes();
+    const double reconciles = metrics.Value("senren_controller_reconciles_total",
+                                            "kind=\"RedisDatabase\",result=\"success\"");
+    std::this_thread::sleep_for(std::chrono::seconds(steady_s));
+    const double minutes = steady_s / 60.0;
+    const double writes_per_min =
+        static_cast<double>(controller.child_applies() - applies + controller.status_writes() - writes) /
+        minutes;
+    const double reconciles_per_min =
+        (metrics.Value("senren_controller_reconciles_total",
+                       "kind=\"RedisDatabase\",result=\"success\"") - reconciles) / minutes;
+    std::printf("steady %d CRs over %d s (resync %d s): %.1f writes/min, %.1f reconciles/min\n", n,
+                steady_s, resync_s, writes_per_min, reconciles_per_min);
+    std::fflush(stdout);
+    Json j = {{"name", "steady"}, {"n", n}, {"seconds", steady_s}, {"resync_seconds", resync_s},
+              {"writes_per_minute", writes_per_min}, {"reconciles_per_minute", reconciles_per_min}};
+    std::ofstream(out_dir + "/controller_steady.json") << j.dump(2) << "\n";
+  }
 
   if (bulk > 0) {
     const auto t0 = Clock::now();

@@ -62,6 +62,30 @@ Holder HolderOf(const Json& live, const Owner& owner, std::string* why) {
   return Holder::kOther;
 }
 
+// Whether a live StatefulSet has the claim templates `desired` asks for (the field is
+// immutable, so a difference needs a new StatefulSet).
+bool SameClaimTemplates(const Json& live, const Json& desired) {
+  static const Json kNone = Json::array();
+  const Json& want = desired["spec"].contains("volumeClaimTemplates")
+                         ? desired["spec"]["volumeClaimTemplates"] : kNone;
+  const Json& spec = live.contains("spec") ? live["spec"] : Json::object();
+  const Json have = spec.value("volumeClaimTemplates", Json::array());
+  return have.size() == want.size() && ContainsAll(have, want);
+}
+
+std::vector<std::string> ClaimNames(const Json& statefulset) {
+  std::vector<std::string> names;
+  if (!statefulset.contains("spec")) return names;
+  for (const Json& t : statefulset["spec"].value("volumeClaimTemplates", Json::array())) {
+    names.push_back(t.contains("metadata") ? t["metadata"].value("name", "") : "");
+  }
+  return names;
+}
+
+bool SameClaimNames(const Json& live, const Json& desired) {
+  return ClaimNames(live) == ClaimNames(desired);
+}
+
 }  // namespace
 
 absl::StatusOr<std::vector<Kind>> ParseKinds(const std::string& csv) {
@@ -288,6 +312,22 @@ absl::Status Controller::EnsureChild(const Owner& owner, const kube::Resource& r
       case Holder::kOwner:
         break;
     }
+    if (resource.kind == "StatefulSet" && !SameClaimTemplates(*live, desired)) {
+      // volumeClaimTemplates cannot change in place: the StatefulSet is deleted and the
+      // next reconcile creates it anew; claims of the same name are reused (a new size or
+      // class reaches new claims only). When only size or class changed, the pods already
+      // mount their claims: orphan them and the new StatefulSet adopts them, no restart.
+      // When claims appear or go (persistence turned on or off), pods need other volumes,
+      // which a StatefulSet never changes in adopted pods (it would retry an in-place pod
+      // update forever): they go with the StatefulSet and come back on the new template.
+      kube::DeleteOptions options;
+      options.uid = (*live)["metadata"].value("uid", "");
+      options.propagation_policy = SameClaimNames(*live, desired) ? "Orphan" : "Background";
+      absl::Status deleted = client_->Delete(resource, owner.ns, name, options);
+      if (!deleted.ok() && !absl::IsNotFound(deleted)) return deleted;
+      return absl::UnavailableError(absl::StrCat("StatefulSet ", owner.ns, "/", name,
+                                                 " recreated for new volumeClaimTemplates"));
+    }
     if (cached != nullptr && ContainsAll(*live, desired)) {
       *out = *live;
       return absl::OkStatus();
@@ -336,6 +376,7 @@ absl::Status Controller::Reconcile(const std::string& key) {
   owner.uid = meta.value("uid", "");
   const Json labels = meta.value("labels", Json::object());
   owner.region = labels.value("senren.io/region", "");
+  owner.cluster_domain = options_.cluster_domain;
 
   Observation observation;
   observation.generation = meta.value("generation", int64_t{0});
@@ -364,6 +405,7 @@ absl::Status Controller::Reconcile(const std::string& key) {
     if (!children.config_map.is_null()) order.push_back({resources::ConfigMaps(), &children.config_map});
     order.push_back({resources::Services(), &children.headless_service});
     order.push_back({resources::Services(), &children.client_service});
+    if (!children.read_service.is_null()) order.push_back({resources::Services(), &children.read_service});
     order.push_back({resources::StatefulSets(), &children.statefulset});
     for (const auto& [resource, desired] : order) {
       Json live;

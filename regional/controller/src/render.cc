@@ -1,6 +1,8 @@
 #include "regional/controller/render.h"
 
 #include <cctype>
+#include <cmath>
+#include <iterator>
 #include <cstdio>
 #include <set>
 
@@ -54,6 +56,36 @@ std::string StrField(const Json& spec, const std::string& field, const std::stri
   return spec[field].get<std::string>();
 }
 
+// storageGb (absent: 0, derived) and storageClass (absent: the cluster's default).
+absl::Status ParseStorage(const Json& spec, const common::IntRule& gb_rule,
+                          const common::StringRule& class_rule, int64_t* gb, std::string* cls) {
+  auto size = IntField(spec, "storageGb", gb_rule, int64_t{0}, "storageGb");
+  if (!size.ok()) return size.status();
+  *gb = *size;
+  *cls = StrField(spec, "storageClass", "");
+  if (!cls->empty() && !class_rule.Matches(*cls)) {
+    return Invalid("storageClass", absl::StrCat("\"", *cls, "\" is not a StorageClass name (",
+                                                class_rule.pattern, ")"));
+  }
+  return absl::OkStatus();
+}
+
+// One ReadWriteOnce claim "data" per pod, of `gb` GiB.
+Json DataClaimTemplate(const Owner& owner, int64_t gb, const std::string& storage_class) {
+  Json spec = {{"accessModes", Json::array({"ReadWriteOnce"})},
+               {"resources", {{"requests", {{"storage", MebibyteQuantity(gb * 1024)}}}}}};
+  if (!storage_class.empty()) spec["storageClassName"] = storage_class;
+  return {{"metadata", {{"name", "data"}, {"labels", ChildLabels(owner)}}}, {"spec", spec}};
+}
+
+// The StatefulSet keeps its claims on scale-down and deletion: deleting a resource from
+// the state never deletes its data (docs/design.md §6).
+void AddClaim(Json* statefulset, Json claim) {
+  (*statefulset)["spec"]["volumeClaimTemplates"] = Json::array({std::move(claim)});
+  (*statefulset)["spec"]["persistentVolumeClaimRetentionPolicy"] = {{"whenDeleted", "Retain"},
+                                                                    {"whenScaled", "Retain"}};
+}
+
 Json OwnerReference(const Owner& owner) {
   return {{"apiVersion", kApiVersion}, {"kind", KindName(owner.kind)},
           {"name", owner.name},        {"uid", owner.uid},
@@ -67,7 +99,40 @@ Json Metadata(const Owner& owner, const std::string& name) {
           {"ownerReferences", Json::array({OwnerReference(owner)})}};
 }
 
-std::string Quantity(int64_t mib) { return absl::StrCat(mib, "Mi"); }
+std::string Quantity(int64_t mib) { return MebibyteQuantity(mib); }
+
+bool ContainsAllIn(const Json& live, const Json& desired, bool quantities) {
+  if (desired.is_object()) {
+    if (!live.is_object()) return false;
+    for (auto it = desired.begin(); it != desired.end(); ++it) {
+      if (!live.contains(it.key()) ||
+          !ContainsAllIn(live[it.key()], it.value(), quantities || it.key() == "resources")) {
+        return false;
+      }
+    }
+    return true;
+  }
+  if (desired.is_array()) {
+    if (!live.is_array() || live.size() != desired.size()) return false;
+    for (size_t i = 0; i < desired.size(); ++i) {
+      if (!ContainsAllIn(live[i], desired[i], quantities)) return false;
+    }
+    return true;
+  }
+  if (desired.is_number() && live.is_number()) {
+    return desired.get<double>() == live.get<double>();
+  }
+  if (quantities && desired.is_string() && live.is_string() && desired != live) {
+    const auto want = ParseQuantity(desired.get<std::string>());
+    const auto have = ParseQuantity(live.get<std::string>());
+    if (!want || !have) return false;
+    // Exact for whole bytes and millicores; the tolerance only absorbs decimal fractions
+    // ("0.1" vs "100m") that long double cannot hold exactly.
+    const long double scale = std::max<long double>(1, std::fabs(*want));
+    return std::fabs(*want - *have) <= scale * 1e-12L;
+  }
+  return live == desired;
+}
 
 Json AntiAffinity(const Owner& owner) {
   // Preferred, never required: a cluster with fewer nodes than replicas still schedules.
@@ -77,6 +142,13 @@ Json AntiAffinity(const Owner& owner) {
                            {"podAffinityTerm",
                             {{"topologyKey", "kubernetes.io/hostname"},
                              {"labelSelector", {{"matchLabels", SelectorLabels(owner)}}}}}}})}}}};
+}
+
+Json Service(const Owner& owner, const std::string& name, Json selector, const Json& port) {
+  return {{"apiVersion", "v1"},
+          {"kind", "Service"},
+          {"metadata", Metadata(owner, name)},
+          {"spec", {{"type", "ClusterIP"}, {"selector", selector}, {"ports", Json::array({port})}}}};
 }
 
 void Services(const Owner& owner, const ChildNames& names, const Json& ports, Children* out) {
@@ -89,13 +161,14 @@ void Services(const Owner& owner, const ChildNames& names, const Json& ports, Ch
         {"publishNotReadyAddresses", true},  // peers find each other before they are ready
         {"selector", SelectorLabels(owner)},
         {"ports", ports}}}};
-  out->client_service = {{"apiVersion", "v1"},
-                         {"kind", "Service"},
-                         {"metadata", Metadata(owner, names.client_service)},
-                         {"spec",
-                          {{"type", "ClusterIP"},
-                           {"selector", SelectorLabels(owner)},
-                           {"ports", Json::array({ports[0]})}}}};
+  Json client_selector = SelectorLabels(owner);
+  if (owner.kind == Kind::kRedisDatabase) {
+    // Writes go to the primary only: pod 0, by the label the StatefulSet controller puts
+    // on every pod. Reads may go to any pod through the read Service.
+    client_selector[kPodNameLabel] = absl::StrCat(names.statefulset, "-0");
+    out->read_service = Service(owner, names.read_service, SelectorLabels(owner), ports[0]);
+  }
+  out->client_service = Service(owner, names.client_service, client_selector, ports[0]);
 }
 
 Json StatefulSet(const Owner& owner, const ChildNames& names, int replicas, Json pod_spec,
@@ -172,6 +245,11 @@ absl::StatusOr<RedisSpec> ParseRedisSpec(const Json& spec) {
                                                rules.persistence.Joined()));
   }
   out.eviction_policy = StrField(spec, "evictionPolicy", "");
+  if (absl::Status st = ParseStorage(spec, rules.storage_gb, rules.storage_class, &out.storage_gb,
+                                     &out.storage_class);
+      !st.ok()) {
+    return st;
+  }
   return out;
 }
 
@@ -221,6 +299,11 @@ absl::StatusOr<AerospikeSpec> ParseAerospikeSpec(const Json& spec) {
     }
     out.namespaces.push_back(ns);
   }
+  if (absl::Status st = ParseStorage(spec, rules.storage_gb, rules.storage_class, &out.storage_gb,
+                                     &out.storage_class);
+      !st.ok()) {
+    return st;
+  }
   return out;
 }
 
@@ -242,12 +325,26 @@ ChildNames NamesFor(Kind kind, const std::string& cr_name) {
   n.statefulset = ChildName(base, "", 52);
   n.client_service = ChildName(base, "", 63);
   n.headless_service = ChildName(base, "-headless", 63);
+  n.read_service = ChildName(base, "-read", 63);
   n.config_map = ChildName(base, "-conf", 63);
   return n;
 }
 
 std::string ClientHost(const Owner& owner) {
-  return absl::StrCat(NamesFor(owner.kind, owner.name).client_service, ".", owner.ns, ".svc.cluster.local");
+  return absl::StrCat(NamesFor(owner.kind, owner.name).client_service, ".", owner.ns, ".svc.",
+                      owner.cluster_domain);
+}
+
+std::string ReadHost(const Owner& owner) {
+  if (owner.kind != Kind::kRedisDatabase) return "";
+  return absl::StrCat(NamesFor(owner.kind, owner.name).read_service, ".", owner.ns, ".svc.",
+                      owner.cluster_domain);
+}
+
+std::string PodHost(const Owner& owner, int ordinal) {
+  const ChildNames names = NamesFor(owner.kind, owner.name);
+  return absl::StrCat(names.statefulset, "-", ordinal, ".", names.headless_service, ".",
+                      owner.ns, ".svc.", owner.cluster_domain);
 }
 
 Json SelectorLabels(const Owner& owner) {
@@ -270,15 +367,17 @@ Children RenderRedis(const Owner& owner, const RedisSpec& spec) {
            Json::array({{{"name", "redis"}, {"port", 6379}, {"targetPort", 6379},
                          {"protocol", "TCP"}}}),
            &out);
-  std::string flags = absl::StrCat("--port 6379 --dir /data --maxmemory ", spec.memory_mb, "mb");
+  // protected-mode no: without a password a stock redis-server answers loopback clients
+  // only, and replicas and clients come from other pods (the Docker library image patches
+  // this default; the flag keeps any image correct).
+  std::string flags = absl::StrCat("--port 6379 --dir /data --protected-mode no --maxmemory ",
+                                   spec.memory_mb, "mb");
   absl::StrAppend(&flags, " --maxmemory-policy ",
                   spec.eviction_policy.empty() ? "noeviction" : spec.eviction_policy);
   absl::StrAppend(&flags, " --appendonly ", spec.persistence == "aof" ? "yes" : "no");
   if (spec.persistence != "rdb") absl::StrAppend(&flags, " --save ''");
   // Pod 0 is the primary; the others replicate from it by its stable DNS name.
-  const std::string primary =
-      absl::StrCat(names.statefulset, "-0.", names.headless_service, ".", owner.ns,
-                   ".svc.cluster.local");
+  const std::string primary = PodHost(owner, 0);
   const std::string script = absl::StrCat(
       "ordinal=${HOSTNAME##*-}; if [ \"$ordinal\" = 0 ]; then exec redis-server ", flags,
       "; else exec redis-server ", flags, " --replicaof ", primary, " 6379; fi");
@@ -298,14 +397,57 @@ Children RenderRedis(const Owner& owner, const RedisSpec& spec) {
       {"livenessProbe",
        {{"tcpSocket", {{"port", 6379}}}, {"initialDelaySeconds", 15}, {"periodSeconds", 10}}},
       {"volumeMounts", Json::array({{{"name", "data"}, {"mountPath", "/data"}}})}};
-  Json pod_spec = {{"containers", Json::array({container})},
-                   {"volumes", Json::array({{{"name", "data"}, {"emptyDir", Json::object()}}})}};
+  Json pod_spec = {{"containers", Json::array({container})}};
+  // Without persistence the data dir holds nothing worth keeping: an emptyDir.
+  if (!RedisNeedsStorage(spec)) {
+    pod_spec["volumes"] = Json::array({{{"name", "data"}, {"emptyDir", Json::object()}}});
+  }
   out.statefulset = StatefulSet(owner, names, spec.replicas, pod_spec, Json::object());
+  if (RedisNeedsStorage(spec)) {
+    AddClaim(&out.statefulset, DataClaimTemplate(owner, RedisStorageGb(spec), spec.storage_class));
+  }
   return out;
 }
 
+bool RedisNeedsStorage(const RedisSpec& spec) { return spec.persistence != "none"; }
+
+bool AerospikeNeedsStorage(const AerospikeSpec& spec) {
+  for (const auto& ns : spec.namespaces) {
+    if (ns.storage == "device") return true;
+  }
+  return false;
+}
+
+int64_t RedisStorageGb(const RedisSpec& spec) {
+  if (spec.storage_gb > 0) return spec.storage_gb;
+  return std::max<int64_t>(1, (2 * spec.memory_mb + 1023) / 1024);
+}
+
+namespace {
+int64_t DeviceMemoryMb(const AerospikeSpec& spec) {
+  int64_t total = 0;
+  for (const auto& ns : spec.namespaces) {
+    if (ns.storage == "device") total += ns.memory_mb;
+  }
+  return total;
+}
+}  // namespace
+
+int64_t AerospikeStorageGb(const AerospikeSpec& spec) {
+  if (spec.storage_gb > 0) return spec.storage_gb;
+  // Files of 4 × memory in 90% of the volume.
+  const int64_t files_mb = 4 * DeviceMemoryMb(spec);
+  return std::max<int64_t>(1, (files_mb * 10 + 9 * 1024 - 1) / (9 * 1024));
+}
+
+int64_t AerospikeFileSizeMb(const AerospikeSpec& spec, const AerospikeNamespaceSpec& ns) {
+  const int64_t total = DeviceMemoryMb(spec);
+  if (total == 0) return 0;
+  const int64_t usable_mb = AerospikeStorageGb(spec) * 1024 * 9 / 10;
+  return usable_mb * ns.memory_mb / total;
+}
+
 std::string AerospikeConf(const Owner& owner, const AerospikeSpec& spec) {
-  const ChildNames names = NamesFor(owner.kind, owner.name);
   const bool v7 = MajorVersion(spec.version) >= 7;
   std::string conf = absl::StrCat("# Generated by senren-controller for AerospikeCluster ",
                                   owner.ns, "/", owner.name, "; edits are overwritten.\n");
@@ -314,8 +456,7 @@ std::string AerospikeConf(const Owner& owner, const AerospikeSpec& spec) {
   absl::StrAppend(&conf, "network {\n    service {\n        address any\n        port 3000\n    }\n",
                   "    heartbeat {\n        mode mesh\n        address any\n        port 3002\n");
   for (int i = 0; i < spec.size; ++i) {
-    absl::StrAppend(&conf, "        mesh-seed-address-port ", names.statefulset, "-", i, ".",
-                    names.headless_service, ".", owner.ns, ".svc.cluster.local 3002\n");
+    absl::StrAppend(&conf, "        mesh-seed-address-port ", PodHost(owner, i), " 3002\n");
   }
   absl::StrAppend(&conf, "        interval 150\n        timeout 10\n    }\n",
                   "    fabric {\n        address any\n        port 3001\n    }\n",
@@ -326,7 +467,8 @@ std::string AerospikeConf(const Owner& owner, const AerospikeSpec& spec) {
     if (ns.storage == "device") {
       if (!v7) absl::StrAppend(&conf, "    memory-size ", ns.memory_mb, "M\n");
       absl::StrAppend(&conf, "    storage-engine device {\n        file /opt/aerospike/data/",
-                      ns.name, ".dat\n        filesize ", ns.memory_mb * 4, "M\n    }\n}\n");
+                      ns.name, ".dat\n        filesize ", AerospikeFileSizeMb(spec, ns),
+                      "M\n    }\n}\n");
     } else if (v7) {
       absl::StrAppend(&conf, "    storage-engine memory {\n        data-size ", ns.memory_mb,
                       "M\n    }\n}\n");
@@ -371,35 +513,75 @@ Children RenderAerospike(const Owner& owner, const AerospikeSpec& spec) {
        {{"tcpSocket", {{"port", 3000}}}, {"initialDelaySeconds", 30}, {"periodSeconds", 10}}},
       {"volumeMounts", Json::array({{{"name", "conf"}, {"mountPath", "/etc/aerospike"}},
                                     {{"name", "data"}, {"mountPath", "/opt/aerospike/data"}}})}};
-  Json pod_spec = {
-      {"containers", Json::array({container})},
-      {"volumes", Json::array({{{"name", "conf"}, {"configMap", {{"name", names.config_map}}}},
-                               {{"name", "data"}, {"emptyDir", Json::object()}}})}};
+  Json volumes = Json::array({{{"name", "conf"}, {"configMap", {{"name", names.config_map}}}}});
+  // Device namespaces keep their files on the claim; memory-only ones keep nothing there.
+  if (!AerospikeNeedsStorage(spec)) volumes.push_back({{"name", "data"}, {"emptyDir", Json::object()}});
+  Json pod_spec = {{"containers", Json::array({container})}, {"volumes", volumes}};
   // A changed aerospike.conf rolls the pods (Aerospike reads it only at start).
   Json annotations = {{"senren.io/config-hash", Hex8(Fnv1a(conf))}};
   out.statefulset = StatefulSet(owner, names, spec.size, pod_spec, annotations);
+  if (AerospikeNeedsStorage(spec)) {
+    AddClaim(&out.statefulset,
+             DataClaimTemplate(owner, AerospikeStorageGb(spec), spec.storage_class));
+  }
   return out;
 }
 
 bool ContainsAll(const Json& live, const Json& desired) {
-  if (desired.is_object()) {
-    if (!live.is_object()) return false;
-    for (auto it = desired.begin(); it != desired.end(); ++it) {
-      if (!live.contains(it.key()) || !ContainsAll(live[it.key()], it.value())) return false;
+  return ContainsAllIn(live, desired, false);
+}
+
+std::optional<long double> ParseQuantity(const std::string& s) {
+  // <sign><digits>[.<digits>]<suffix>, suffix one of the binary (Ki..Ei), decimal (n u m
+  // "" k M G T P E) or exponent (e<int> / E<int>) forms of k8s.io/apimachinery's Quantity.
+  size_t i = 0;
+  bool negative = false;
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) negative = s[i++] == '-';
+  long double value = 0;
+  int digits = 0;
+  while (i < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[i]))) {
+    value = value * 10 + (s[i++] - '0');
+    ++digits;
+  }
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    long double scale = 0.1L;
+    while (i < s.size() && absl::ascii_isdigit(static_cast<unsigned char>(s[i]))) {
+      value += (s[i++] - '0') * scale;
+      scale /= 10;
+      ++digits;
     }
-    return true;
   }
-  if (desired.is_array()) {
-    if (!live.is_array() || live.size() != desired.size()) return false;
-    for (size_t i = 0; i < desired.size(); ++i) {
-      if (!ContainsAll(live[i], desired[i])) return false;
+  if (digits == 0) return std::nullopt;
+  const std::string suffix = s.substr(i);
+  static const std::vector<std::pair<std::string, long double>> kSuffixes = {
+      {"", 1},        {"n", 1e-9L},  {"u", 1e-6L},       {"m", 1e-3L},        {"k", 1e3L},
+      {"M", 1e6L},    {"G", 1e9L},   {"T", 1e12L},       {"P", 1e15L},        {"E", 1e18L},
+      {"Ki", 1024.0L}, {"Mi", 1048576.0L}, {"Gi", 1073741824.0L},
+      {"Ti", 1099511627776.0L}, {"Pi", 1125899906842624.0L}, {"Ei", 1152921504606846976.0L}};
+  long double multiplier = 0;
+  for (const auto& [name, factor] : kSuffixes) {
+    if (suffix == name) multiplier = factor;
+  }
+  if (multiplier == 0) {
+    int exponent = 0;
+    if (suffix.size() < 2 || (suffix[0] != 'e' && suffix[0] != 'E') ||
+        !absl::SimpleAtoi(suffix.substr(1), &exponent) || exponent < -30 || exponent > 30) {
+      return std::nullopt;
     }
-    return true;
+    multiplier = std::pow(10.0L, exponent);
   }
-  if (desired.is_number() && live.is_number()) {
-    return desired.get<double>() == live.get<double>();
+  return (negative ? -value : value) * multiplier;
+}
+
+std::string MebibyteQuantity(int64_t mib) {
+  static constexpr const char* kUnits[] = {"Mi", "Gi", "Ti", "Pi", "Ei"};
+  size_t unit = 0;
+  while (mib != 0 && mib % 1024 == 0 && unit + 1 < std::size(kUnits)) {
+    mib /= 1024;
+    ++unit;
   }
-  return live == desired;
+  return absl::StrCat(mib, kUnits[unit]);
 }
 
 std::string PodProblem(const Json& pod, std::string* reason) {
@@ -488,6 +670,7 @@ Json ComputeStatus(const Owner& owner, const Observation& o, const Json& previou
                  {"readyReplicas", ready_replicas},
                  {"observedGeneration", o.generation},
                  {"message", message}};
+  if (owner.kind == Kind::kRedisDatabase) status["readHost"] = ReadHost(owner);
   status["conditions"] = Json::array(
       {Condition("Ready", ready, ready ? "AllReplicasReady" : reason, message, o.generation,
                  previous, now),

@@ -3,6 +3,8 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "absl/strings/str_cat.h"
+
 namespace senren::regional::controller {
 namespace {
 
@@ -80,7 +82,17 @@ TEST(RenderRedisTest, StatefulSetServicesOwnedAndLabelled) {
   EXPECT_EQ(sts["metadata"]["name"], "redis-sessions");
   EXPECT_EQ(sts["spec"]["replicas"], 3);
   EXPECT_EQ(sts["spec"]["serviceName"], "redis-sessions-headless");
-  EXPECT_FALSE(sts["spec"].contains("volumeClaimTemplates")) << "PVCs never bind in the lab";
+  // aof: the data dir is a claim of ceil(2 × 512 / 1024) = 1 GiB per pod, kept on
+  // scale-down and deletion.
+  ASSERT_EQ(sts["spec"]["volumeClaimTemplates"].size(), 1u);
+  const Json& claim = sts["spec"]["volumeClaimTemplates"][0];
+  EXPECT_EQ(claim["metadata"]["name"], "data");
+  EXPECT_EQ(claim["spec"]["accessModes"], Json::array({"ReadWriteOnce"}));
+  EXPECT_EQ(claim["spec"]["resources"]["requests"]["storage"], "1Gi");
+  EXPECT_FALSE(claim["spec"].contains("storageClassName")) << "the cluster's default";
+  EXPECT_EQ(sts["spec"]["persistentVolumeClaimRetentionPolicy"],
+            (Json{{"whenDeleted", "Retain"}, {"whenScaled", "Retain"}}));
+  EXPECT_FALSE(sts["spec"]["template"]["spec"].contains("volumes")) << "no emptyDir for /data";
   const Json& ref = sts["metadata"]["ownerReferences"][0];
   EXPECT_EQ(ref["kind"], "RedisDatabase");
   EXPECT_EQ(ref["uid"], "uid-1");
@@ -107,9 +119,149 @@ TEST(RenderRedisTest, StatefulSetServicesOwnedAndLabelled) {
   EXPECT_EQ(c.headless_service["spec"]["clusterIP"], "None");
   EXPECT_EQ(c.client_service["metadata"]["name"], "redis-sessions");
   EXPECT_EQ(c.client_service["spec"]["ports"][0]["port"], 6379);
-  EXPECT_EQ(c.client_service["spec"]["selector"], sts["spec"]["selector"]["matchLabels"]);
+  // The client Service reaches the primary only; the read Service every pod.
+  Json primary_selector = sts["spec"]["selector"]["matchLabels"];
+  primary_selector["statefulset.kubernetes.io/pod-name"] = "redis-sessions-0";
+  EXPECT_EQ(c.client_service["spec"]["selector"], primary_selector);
+  EXPECT_EQ(c.read_service["metadata"]["name"], "redis-sessions-read");
+  EXPECT_EQ(c.read_service["spec"]["selector"], sts["spec"]["selector"]["matchLabels"]);
+  EXPECT_EQ(c.read_service["spec"]["ports"][0]["port"], 6379);
+  EXPECT_EQ(c.read_service["metadata"]["ownerReferences"][0]["uid"], "uid-1");
   EXPECT_TRUE(c.config_map.is_null());
   EXPECT_EQ(ClientHost(RedisOwner()), "redis-sessions.senren.svc.cluster.local");
+  EXPECT_EQ(ReadHost(RedisOwner()), "redis-sessions-read.senren.svc.cluster.local");
+}
+
+TEST(RenderRedisTest, ClusterDomainReachesEveryInClusterName) {
+  Owner owner = RedisOwner();
+  owner.cluster_domain = "corp.example";
+  RedisSpec spec;
+  spec.memory_mb = 64;
+  spec.replicas = 2;
+  const std::string script = RenderRedis(owner, spec).statefulset["spec"]["template"]["spec"]
+                                                                  ["containers"][0]["command"][2];
+  EXPECT_THAT(script, HasSubstr("--replicaof redis-sessions-0.redis-sessions-headless.senren.svc.corp.example 6379"));
+  EXPECT_THAT(script, ::testing::Not(HasSubstr("cluster.local")));
+  EXPECT_EQ(ClientHost(owner), "redis-sessions.senren.svc.corp.example");
+  Observation o;
+  EXPECT_EQ(ComputeStatus(owner, o, Json::object(), "t")["readHost"],
+            "redis-sessions-read.senren.svc.corp.example");
+  Owner aero = AerospikeOwner();
+  aero.cluster_domain = "corp.example";
+  AerospikeSpec as;
+  as.size = 2;
+  as.namespaces = {{"users", 1, 64, "memory"}};
+  const std::string conf = AerospikeConf(aero, as);
+  EXPECT_THAT(conf, HasSubstr("aerospike-profiles-1.aerospike-profiles-headless.senren.svc.corp.example 3002"));
+  EXPECT_THAT(conf, ::testing::Not(HasSubstr("cluster.local")));
+  EXPECT_TRUE(RenderAerospike(aero, as).read_service.is_null());
+  EXPECT_FALSE(ComputeStatus(aero, o, Json::object(), "t").contains("readHost"));
+}
+
+TEST(RenderStorageTest, ClaimsOnlyWhereDataMustSurviveARestart) {
+  RedisSpec redis;
+  redis.memory_mb = 3000;
+  EXPECT_FALSE(RenderRedis(RedisOwner(), redis).statefulset["spec"].contains("volumeClaimTemplates"));
+  EXPECT_EQ(RenderRedis(RedisOwner(), redis).statefulset["spec"]["template"]["spec"]["volumes"][0]
+                ["emptyDir"], Json::object());
+  redis.persistence = "rdb";
+  EXPECT_EQ(RedisStorageGb(redis), 6);  // ceil(6000 / 1024)
+  Json sts = RenderRedis(RedisOwner(), redis).statefulset;
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "6Gi");
+  redis.storage_gb = 1024;
+  redis.storage_class = "fast-ssd";
+  sts = RenderRedis(RedisOwner(), redis).statefulset;
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "1Ti");
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"], "fast-ssd");
+  redis.memory_mb = 16;
+  redis.storage_gb = 0;
+  EXPECT_EQ(RedisStorageGb(redis), 1);
+
+  AerospikeSpec as;
+  as.size = 2;
+  as.namespaces = {{"users", 1, 1024, "memory"}};
+  Children c = RenderAerospike(AerospikeOwner(), as);
+  EXPECT_FALSE(c.statefulset["spec"].contains("volumeClaimTemplates"));
+  as.namespaces = {{"users", 1, 1024, "memory"}, {"events", 1, 768, "device"}, {"logs", 1, 256, "device"}};
+  // Files of 4 × (768 + 256) MiB = 4 GiB in 90% of the volume: 5 GiB.
+  EXPECT_EQ(AerospikeStorageGb(as), 5);
+  EXPECT_EQ(AerospikeFileSizeMb(as, as.namespaces[1]), 5 * 1024 * 9 / 10 * 768 / 1024);
+  EXPECT_LE(AerospikeFileSizeMb(as, as.namespaces[1]) + AerospikeFileSizeMb(as, as.namespaces[2]),
+            5 * 1024);
+  c = RenderAerospike(AerospikeOwner(), as);
+  EXPECT_EQ(c.statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "5Gi");
+  const Json& pod = c.statefulset["spec"]["template"]["spec"];
+  ASSERT_EQ(pod["volumes"].size(), 1u) << "the claim replaces the emptyDir";
+  EXPECT_EQ(pod["containers"][0]["volumeMounts"][1],
+            (Json{{"name", "data"}, {"mountPath", "/opt/aerospike/data"}}));
+  EXPECT_THAT(c.config_map["data"]["aerospike.conf"].get<std::string>(),
+              HasSubstr(absl::StrCat("file /opt/aerospike/data/events.dat\n        filesize ",
+                                     AerospikeFileSizeMb(as, as.namespaces[1]), "M")));
+  as.storage_gb = 100;
+  EXPECT_EQ(AerospikeFileSizeMb(as, as.namespaces[2]), 100 * 1024 * 9 / 10 / 4);
+}
+
+TEST(ParseSpecTest, StorageFieldsFollowTheRules) {
+  auto ok = ParseRedisSpec({{"memoryMb", 64}, {"storageGb", 10}, {"storageClass", "ebs.csi.aws.com"}});
+  ASSERT_TRUE(ok.ok()) << ok.status();
+  EXPECT_EQ(ok->storage_gb, 10);
+  EXPECT_EQ(ok->storage_class, "ebs.csi.aws.com");
+  EXPECT_EQ(ParseRedisSpec({{"memoryMb", 64}})->storage_gb, 0);
+  EXPECT_THAT(ParseRedisSpec({{"memoryMb", 64}, {"storageGb", 0}}).status().message(),
+              HasSubstr("spec.storageGb"));
+  EXPECT_THAT(ParseRedisSpec({{"memoryMb", 64}, {"storageClass", "Fast"}}).status().message(),
+              HasSubstr("spec.storageClass"));
+  EXPECT_THAT(ParseAerospikeSpec({{"size", 1}, {"storageGb", 65537},
+                                  {"namespaces", Json::array({{{"name", "a"}, {"memoryMb", 64}}})}})
+                  .status().message(),
+              HasSubstr("spec.storageGb"));
+}
+
+TEST(QuantityTest, RendersTheApiserversCanonicalForm) {
+  EXPECT_EQ(MebibyteQuantity(512), "512Mi");
+  EXPECT_EQ(MebibyteQuantity(1536), "1536Mi");
+  EXPECT_EQ(MebibyteQuantity(2048), "2Gi");
+  EXPECT_EQ(MebibyteQuantity(1048576), "1Ti");
+  EXPECT_EQ(MebibyteQuantity(1024 * 1024 + 1024), "1025Gi");
+  RedisSpec spec;
+  spec.memory_mb = 2048;
+  const Json c = RenderRedis(RedisOwner(), spec).statefulset["spec"]["template"]["spec"]["containers"][0];
+  EXPECT_EQ(c["resources"]["requests"]["memory"], "2Gi");
+  EXPECT_EQ(c["resources"]["limits"]["memory"], "2560Mi");
+}
+
+TEST(QuantityTest, ParsesEveryForm) {
+  EXPECT_EQ(ParseQuantity("2Gi"), 2147483648.0L);
+  EXPECT_EQ(ParseQuantity("2048Mi"), 2147483648.0L);
+  EXPECT_EQ(ParseQuantity("1536Mi"), 1536.0L * 1048576);
+  EXPECT_EQ(ParseQuantity("1"), 1.0L);
+  EXPECT_EQ(ParseQuantity("1k"), 1000.0L);
+  EXPECT_EQ(ParseQuantity("1e3"), 1000.0L);
+  EXPECT_EQ(ParseQuantity("-2"), -2.0L);
+  EXPECT_NEAR(static_cast<double>(*ParseQuantity("100m")), 0.1, 1e-15);
+  EXPECT_NEAR(static_cast<double>(*ParseQuantity("1.5Gi")), 1610612736.0, 1e-3);
+  for (const char* bad : {"", "Gi", "2GiB", "2 Gi", "1.2.3", "abc", "1e", "--1"}) {
+    EXPECT_FALSE(ParseQuantity(bad).has_value()) << bad;
+  }
+}
+
+TEST(ContainsAllTest, ResourcesCompareAsQuantitiesOtherStringsVerbatim) {
+  // What the apiserver returns for what the controller renders or a person writes.
+  const Json desired = {{"spec", {{"resources", {{"requests", {{"memory", "2048Mi"}, {"cpu", "1000m"}}},
+                                                 {"limits", {{"memory", "1536Mi"}, {"cpu", "0.1"}}}}}}}};
+  Json live = {{"spec", {{"resources", {{"requests", {{"memory", "2Gi"}, {"cpu", "1"}}},
+                                        {"limits", {{"memory", "1536Mi"}, {"cpu", "100m"}}}}}}}};
+  EXPECT_TRUE(ContainsAll(live, desired));
+  live["spec"]["resources"]["requests"]["memory"] = "2047Mi";
+  EXPECT_FALSE(ContainsAll(live, desired));
+  live["spec"]["resources"]["requests"]["memory"] = "2Gi";
+  live["spec"]["resources"]["limits"]["cpu"] = "101m";
+  EXPECT_FALSE(ContainsAll(live, desired));
+  live["spec"]["resources"]["limits"]["cpu"] = "not-a-quantity";
+  EXPECT_FALSE(ContainsAll(live, desired));
+  // Outside `resources` a string is a string: "1" is not "1000m".
+  EXPECT_FALSE(ContainsAll(Json{{"a", "1"}}, Json{{"a", "1000m"}}));
+  EXPECT_FALSE(ContainsAll(Json{{"annotations", {{"v", "2Gi"}}}}, Json{{"annotations", {{"v", "2048Mi"}}}}));
 }
 
 TEST(RenderAerospikeTest, ConfigMapWithGeneratedConfRollsPodsOnChange) {

@@ -123,6 +123,8 @@ Json ResourceToCr(const v1::Resource& resource, const CrContext& context) {
     if (!s.version().empty()) spec["version"] = s.version();
     if (const char* p = PersistenceName(s.persistence())) spec["persistence"] = p;
     if (!s.eviction_policy().empty()) spec["evictionPolicy"] = s.eviction_policy();
+    if (s.storage_gb() != 0) spec["storageGb"] = s.storage_gb();
+    if (!s.storage_class().empty()) spec["storageClass"] = s.storage_class();
   } else if (resource.has_aerospike_cluster()) {
     const auto& s = resource.aerospike_cluster();
     if (s.size() != 0) spec["size"] = s.size();
@@ -136,6 +138,8 @@ Json ResourceToCr(const v1::Resource& resource, const CrContext& context) {
       namespaces.push_back(std::move(n));
     }
     spec["namespaces"] = std::move(namespaces);
+    if (s.storage_gb() != 0) spec["storageGb"] = s.storage_gb();
+    if (!s.storage_class().empty()) spec["storageClass"] = s.storage_class();
   }
   cr["spec"] = std::move(spec);
   return cr;
@@ -170,12 +174,16 @@ absl::StatusOr<v1::Resource> CrToResource(const Json& cr) {
         r.Fail("spec.persistence", "one of none, rdb, aof");
       }
       s->set_eviction_policy(r.String(spec, "evictionPolicy", "spec."));
+      s->set_storage_gb(r.Uint(spec, "storageGb", "spec."));
+      s->set_storage_class(r.String(spec, "storageClass", "spec."));
       break;
     }
     case v1::RESOURCE_KIND_AEROSPIKE_CLUSTER: {
       auto* s = out.mutable_aerospike_cluster();
       s->set_size(r.Uint(spec, "size", "spec."));
       s->set_version(r.String(spec, "version", "spec."));
+      s->set_storage_gb(r.Uint(spec, "storageGb", "spec."));
+      s->set_storage_class(r.String(spec, "storageClass", "spec."));
       if (spec.contains("namespaces") && !spec["namespaces"].is_null()) {
         if (!spec["namespaces"].is_array()) {
           r.Fail("spec.namespaces", "a list");

@@ -50,7 +50,17 @@ TEST(ConvertTest, CrRoundTripsToTheSameResource) {
   v1::Resource redis = Redis("sessions", 512, 3);
   redis.mutable_redis_database()->set_persistence(v1::REDIS_PERSISTENCE_RDB);
   v1::Resource aero = Aerospike("profiles", 3);
-  for (const v1::Resource& r : {redis, aero}) {
+  v1::Resource stored = redis;
+  stored.mutable_redis_database()->set_storage_gb(20);
+  stored.mutable_redis_database()->set_storage_class("fast-ssd");
+  v1::Resource aero_stored = aero;
+  aero_stored.mutable_aerospike_cluster()->set_storage_gb(5);
+  aero_stored.mutable_aerospike_cluster()->set_storage_class("local-path");
+  EXPECT_EQ(ResourceToCr(stored, Ctx())["spec"]["storageGb"], 20);
+  EXPECT_EQ(ResourceToCr(stored, Ctx())["spec"]["storageClass"], "fast-ssd");
+  EXPECT_EQ(ResourceToCr(aero_stored, Ctx())["spec"]["storageGb"], 5);
+  EXPECT_FALSE(ResourceToCr(redis, Ctx())["spec"].contains("storageGb")) << "0: derived, omitted";
+  for (const v1::Resource& r : {redis, aero, stored, aero_stored}) {
     auto back = CrToResource(ResourceToCr(r, Ctx()));
     ASSERT_TRUE(back.ok()) << back.status();
     EXPECT_TRUE(common::SameResource(*back, r)) << back->DebugString();

@@ -141,3 +141,34 @@ def test_docstring_examples() -> None:
 
     result = doctest.testmod(senren.resources, optionflags=doctest.ELLIPSIS)
     assert result.failed == 0 and result.attempted >= 5
+
+
+def test_storage_fields_default_unset_and_round_trip() -> None:
+    r = RedisDatabase("s", memory_mb=512, persistence="aof")
+    assert (r.storage_gb, r.storage_class) == (0, "")  # derived size, the cluster's default class
+    sized = RedisDatabase("s", memory_mb=512, persistence="aof", storage_gb=20, storage_class="ebs.csi.aws.com")
+    assert resource_from_pb(resource_to_pb(sized)) == sized
+    a = AerospikeCluster(
+        "a", size=2, namespaces=[AerospikeNamespace("events", memory_mb=64, storage="device")],
+        storage_gb=5, storage_class="local-path",
+    )
+    pb = resource_to_pb(a)
+    assert (pb.aerospike_cluster.storage_gb, pb.aerospike_cluster.storage_class) == (5, "local-path")
+    assert resource_from_pb(pb) == a
+
+
+@pytest.mark.parametrize(
+    "kwargs, field",
+    [
+        ({"storage_gb": 65537}, "storage_gb"),
+        ({"storage_gb": -1}, "storage_gb"),
+        ({"storage_gb": True}, "storage_gb"),
+        ({"storage_class": "Fast"}, "storage_class"),
+        ({"storage_class": "a_b"}, "storage_class"),
+    ],
+)
+def test_storage_bounds_name_the_field(kwargs: dict, field: str) -> None:
+    with pytest.raises(ValueError, match=field):
+        RedisDatabase("s", memory_mb=512, **kwargs)
+    with pytest.raises(ValueError, match=field):
+        AerospikeCluster("a", size=1, namespaces=[AerospikeNamespace("n", memory_mb=64)], **kwargs)

@@ -181,10 +181,15 @@ cluster_up() {
   # No node-lifecycle controller: on a loaded machine kwok's node heartbeats come late,
   # the controller would mark the fake nodes NotReady and their pods Ready=False, and
   # kwok never sets those pods back. The lab has no real node failures to detect.
+  # The host-path provisioner gives the lab's default StorageClass (lab_nodes) dynamic
+  # volumes: each claim gets a PersistentVolume (an empty directory under
+  # /tmp/hostpath_pv on this machine, never written: kwok runs no container), deleted with
+  # its claim, so claims bind like on a real cluster and the lab never runs out of volumes.
   if [[ -z $(live_pid "$slug-kube-controller-manager") ]]; then
     start_part "$slug-kube-controller-manager" "$kc" "$logs/kube-controller-manager.log" -- \
       "$bin/kube-controller-manager" --kubeconfig="$kc" --bind-address=127.0.0.1 --secure-port=0 \
       --leader-elect=false --controllers='*,-node-lifecycle-controller' --cluster-name="$slug" \
+      --enable-hostpath-provisioner \
       --service-account-private-key-file="$dir/pki/sa.key" --root-ca-file="$LAB_DIR/pki/ca.crt" \
       --concurrent-statefulset-syncs=10 --kube-api-qps=200 --kube-api-burst=400 --v=1
   fi
@@ -255,6 +260,18 @@ apiVersion: v1
 kind: Namespace
 metadata:
   name: senren
+---
+# The default StorageClass: senren-controller's data claims (Redis rdb/aof, Aerospike
+# device namespaces) bind at once to a host-path volume (see the controller-manager above).
+apiVersion: storage.k8s.io/v1
+kind: StorageClass
+metadata:
+  name: standard
+  annotations:
+    storageclass.kubernetes.io/is-default-class: \"true\"
+provisioner: kubernetes.io/host-path
+reclaimPolicy: Delete
+volumeBindingMode: Immediate
 "
   local crd
   for crd in "$root"/regional/crds/*.yaml; do

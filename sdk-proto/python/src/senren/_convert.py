@@ -71,6 +71,8 @@ def resource_to_pb(r: Resource) -> rpb.Resource:
                 version=r.version,
                 persistence=_PERSISTENCE_TO_PB[r.persistence],
                 eviction_policy=r.eviction_policy,
+                storage_gb=r.storage_gb,
+                storage_class=r.storage_class,
             ),
         )
     if isinstance(r, AerospikeCluster):
@@ -88,6 +90,8 @@ def resource_to_pb(r: Resource) -> rpb.Resource:
                     )
                     for ns in r.namespaces
                 ],
+                storage_gb=r.storage_gb,
+                storage_class=r.storage_class,
             ),
         )
     raise TypeError(
@@ -117,6 +121,8 @@ def resource_from_pb(m: rpb.Resource) -> Resource:
             version=rs.version or "7.2",
             persistence=_PERSISTENCE_FROM_PB.get(rs.persistence, "none"),  # type: ignore[arg-type]
             eviction_policy=rs.eviction_policy,
+            storage_gb=rs.storage_gb,
+            storage_class=rs.storage_class,
         )
     if which == "aerospike_cluster":
         s = m.aerospike_cluster
@@ -133,6 +139,8 @@ def resource_from_pb(m: rpb.Resource) -> Resource:
                 )
                 for ns in s.namespaces
             ],
+            storage_gb=s.storage_gb,
+            storage_class=s.storage_class,
         )
     raise ValueError(f"resource {m.name!r} has a kind this SDK does not know ({which})")
 

@@ -5,7 +5,7 @@ so a mistake is caught on the line that makes it, not when the server answers::
 
     >>> from senren import RedisDatabase, AerospikeCluster, AerospikeNamespace
     >>> RedisDatabase("sessions", memory_mb=512, replicas=3, persistence="rdb")
-    RedisDatabase(name='sessions', memory_mb=512, replicas=3, version='7.2', persistence='rdb', eviction_policy='')
+    RedisDatabase(name='sessions', memory_mb=512, replicas=3, version='7.2', persistence='rdb', eviction_policy='', storage_gb=0, storage_class='')
     >>> AerospikeCluster("profiles", size=3,
     ...                  namespaces=[AerospikeNamespace("users", memory_mb=1024, replication_factor=2)]).ref
     'AerospikeCluster/profiles'
@@ -129,6 +129,20 @@ def _check_version(owner: str, value: object, rule: _Pattern, example: str) -> N
         )
 
 
+def _check_storage(owner: str, storage_gb: object, storage_class: object, rules: dict[str, Any]) -> None:
+    # 0 and "" are unset: a size derived from memory, the cluster's default StorageClass.
+    if storage_gb != 0 or isinstance(storage_gb, bool):
+        _check_int(owner, "storage_gb", storage_gb, **_bounds(rules["storage_gb"]), extra=" (0: derived)")
+    if storage_class != "":
+        rule = _Pattern(rules["storage_class"])
+        if not rule.matches(storage_class):
+            raise _fail(
+                owner,
+                "storage_class",
+                f"{storage_class!r} is not a StorageClass name ({rule.text}, at most {rule.max_length} characters)",
+            )
+
+
 def _check_choice(owner: str, fld: str, value: object, choices: Sequence[str]) -> None:
     if value not in choices:
         raise _fail(owner, fld, f"{value!r} is not one of {', '.join(choices)}")
@@ -163,6 +177,11 @@ class RedisDatabase(Resource):
         persistence: ``"none"``, ``"rdb"`` or ``"aof"``. Default: ``"none"``.
         eviction_policy: Redis maxmemory-policy (see ``EVICTION_POLICIES``); ``""`` keeps
             Redis' default (noeviction). Default: ``""``.
+        storage_gb: GiB of each pod's data volume when persistence is ``"rdb"`` or
+            ``"aof"``, 1..65536; ``0`` derives it from memory (ceil(2 × memory_mb / 1024)).
+            Default: ``0``.
+        storage_class: StorageClass of the data volumes; ``""`` is the cluster's default.
+            Default: ``""``.
 
     Raises:
         ValueError: a value out of the bounds of docs/design.md §7; the message names the field.
@@ -180,6 +199,8 @@ class RedisDatabase(Resource):
     version: str = _REDIS["version"]["default"]
     persistence: Persistence = _REDIS["persistence"]["default"]
     eviction_policy: str = ""
+    storage_gb: int = 0
+    storage_class: str = ""
 
     def __post_init__(self) -> None:
         owner = f"RedisDatabase {self.name}"
@@ -190,6 +211,7 @@ class RedisDatabase(Resource):
         _check_choice(owner, "persistence", self.persistence, REDIS_PERSISTENCE)
         if self.eviction_policy != "":
             _check_choice(owner, "eviction_policy", self.eviction_policy, EVICTION_POLICIES)
+        _check_storage(owner, self.storage_gb, self.storage_class, _REDIS)
 
 
 @dataclass(frozen=True)
@@ -235,6 +257,11 @@ class AerospikeCluster(Resource):
         namespaces: at least one :class:`AerospikeNamespace`, names unique; each
             ``replication_factor`` at most ``size``. Stored as a tuple.
         version: Aerospike server version such as ``"7.1"``. Default: ``"7.1"``.
+        storage_gb: GiB of each node's data volume, holding the files of the ``"device"``
+            namespaces, 1..65536; ``0`` derives it (4 × memory_mb per such namespace).
+            Default: ``0``.
+        storage_class: StorageClass of the data volumes; ``""`` is the cluster's default.
+            Default: ``""``.
 
     Raises:
         ValueError: a value out of bounds; the message names the field, e.g.
@@ -252,12 +279,15 @@ class AerospikeCluster(Resource):
     size: int
     namespaces: Sequence[AerospikeNamespace] = field(default_factory=tuple)
     version: str = _AEROSPIKE["version"]["default"]
+    storage_gb: int = 0
+    storage_class: str = ""
 
     def __post_init__(self) -> None:
         owner = f"AerospikeCluster {self.name}"
         _check_name(f"AerospikeCluster {self.name!r}", "name", self.name)
         _check_int(owner, "size", self.size, **_bounds(_AEROSPIKE["size"]))
         _check_version(owner, self.version, _AEROSPIKE_VERSION, "7.1")
+        _check_storage(owner, self.storage_gb, self.storage_class, _AEROSPIKE)
         if isinstance(self.namespaces, (str, bytes)) or not isinstance(self.namespaces, Sequence):
             raise _fail(owner, "namespaces", "must be a list of AerospikeNamespace")
         namespaces = tuple(self.namespaces)

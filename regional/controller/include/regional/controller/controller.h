@@ -38,6 +38,9 @@ struct ControllerOptions {
   // The clock of the resync period and of the queue's delays (backoff, requeue after a
   // conflict); not owned. Default: kube::Clock::Real().
   kube::Clock* clock = kube::Clock::Real();
+  // The cluster's DNS domain, for the in-cluster names the children use. Default:
+  // "cluster.local".
+  std::string cluster_domain = "cluster.local";
 };
 
 // senren-controller's loop for RedisDatabase and AerospikeCluster (docs/design.md §6):

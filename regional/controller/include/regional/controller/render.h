@@ -28,6 +28,8 @@ struct RedisSpec {
   std::string version = "7.2";
   std::string persistence = "none";  // none | rdb | aof
   std::string eviction_policy;       // empty: noeviction
+  int64_t storage_gb = 0;            // 0: derived (RedisStorageGb)
+  std::string storage_class;         // empty: the cluster's default StorageClass
 };
 
 struct AerospikeNamespaceSpec {
@@ -41,7 +43,24 @@ struct AerospikeSpec {
   int size = 1;
   std::string version = "7.1";
   std::vector<AerospikeNamespaceSpec> namespaces;
+  int64_t storage_gb = 0;     // 0: derived (AerospikeStorageGb)
+  std::string storage_class;  // empty: the cluster's default StorageClass
 };
+
+// Durable storage (docs/design.md §6). Data that must survive a restart lives on a
+// PersistentVolumeClaim per pod ("data", from the StatefulSet's volumeClaimTemplates):
+// Redis with persistence rdb or aof, Aerospike when a namespace has storage device.
+// Claims are retained when the StatefulSet is scaled down or deleted.
+bool RedisNeedsStorage(const RedisSpec& spec);
+bool AerospikeNeedsStorage(const AerospikeSpec& spec);
+// GiB of each claim: storage_gb, or for Redis ceil(2 × memory_mb / 1024) (room for the
+// dump or AOF and its rewrite), for Aerospike room for a 4 × memory_mb file per device
+// namespace within 90% of the volume; at least 1.
+int64_t RedisStorageGb(const RedisSpec& spec);
+int64_t AerospikeStorageGb(const AerospikeSpec& spec);
+// MiB of a device namespace's data file: the namespace's share (by memory_mb) of 90% of
+// the claim, so the files always fit with room for the filesystem.
+int64_t AerospikeFileSizeMb(const AerospikeSpec& spec, const AerospikeNamespaceSpec& ns);
 
 // The spec of a CR, checked against docs/design.md §7 (the CRD schema checks the same bounds; this
 // catches CRs stored before a rule existed, e.g. replicationFactor > size after a
@@ -56,6 +75,9 @@ struct Owner {
   std::string ns;
   std::string uid;
   std::string region;  // the CR's senren.io/region label, copied to children; may be empty
+  // The cluster's DNS domain (--cluster-domain): the suffix of every in-cluster name the
+  // children use (status.host, Redis replicas' primary, Aerospike mesh seeds).
+  std::string cluster_domain = "cluster.local";
 };
 
 // Names of the children of one CR: "<redis|aerospike>-<name>[-headless|-conf]". The kind
@@ -67,14 +89,22 @@ struct ChildNames {
   std::string statefulset;
   std::string headless_service;
   std::string client_service;
-  std::string config_map;  // Aerospike only
+  std::string read_service;  // Redis only: "<...>-read"
+  std::string config_map;    // Aerospike only
 };
 ChildNames NamesFor(Kind kind, const std::string& cr_name);
 // base + suffix, made a DNS-1035 label of at most max_len characters.
 std::string ChildName(const std::string& base, const std::string& suffix, size_t max_len);
 
-// The client Service's cluster DNS name, the CR's status.host.
+// The client Service's cluster DNS name, the CR's status.host. For Redis it reaches the
+// primary only (pod 0), so writes never land on a read-only replica.
 std::string ClientHost(const Owner& owner);
+// Redis: the read Service's cluster DNS name (status.readHost), every pod of the
+// StatefulSet; empty for Aerospike, whose clients find the partition owners themselves.
+std::string ReadHost(const Owner& owner);
+// The stable DNS name of pod `ordinal` of the StatefulSet, through the headless Service.
+std::string PodHost(const Owner& owner, int ordinal);
+inline constexpr char kPodNameLabel[] = "statefulset.kubernetes.io/pod-name";
 
 // Labels every child carries; selector labels are the stable subset used by the
 // StatefulSet selector and the Services.
@@ -91,7 +121,8 @@ struct Children {
   Json statefulset;
   Json headless_service;
   Json client_service;
-  Json config_map;  // null unless Aerospike
+  Json read_service;  // null unless Redis
+  Json config_map;    // null unless Aerospike
 };
 Children RenderRedis(const Owner& owner, const RedisSpec& spec);
 Children RenderAerospike(const Owner& owner, const AerospikeSpec& spec);
@@ -101,7 +132,17 @@ std::string AerospikeConf(const Owner& owner, const AerospikeSpec& spec);
 // True when every field of `desired` has the same value in `live` (objects compared
 // recursively, lists element by element with equal length). Fields the server adds
 // (defaults, status, managedFields) do not matter; a hand edit of a field we set does.
+// Under a `resources` key (requests, limits, a claim's storage) strings are compared as
+// Kubernetes quantities: the apiserver returns "2048Mi" as "2Gi" and "1000m" as "1".
 bool ContainsAll(const Json& live, const Json& desired);
+
+// The value of a Kubernetes quantity ("2Gi", "1536Mi", "100m", "1", "1e3", "0.5G"), in
+// base units (bytes, cores); nullopt when `s` is not one.
+std::optional<long double> ParseQuantity(const std::string& s);
+// `mib` MiB in the canonical form the apiserver returns: the largest binary suffix with
+// an integer mantissa ("2Gi" for 2048, "1536Mi" for 1536), so rendered objects read back
+// byte-for-byte as written.
+std::string MebibyteQuantity(int64_t mib);
 
 // What the reconciler learned, for ComputeStatus.
 struct Observation {
