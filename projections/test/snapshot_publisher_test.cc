@@ -66,8 +66,9 @@ class SnapshotPublisherTest : public ::testing::Test {
 };
 
 TEST_F(SnapshotPublisherTest, FiveAppliesDuringOnePublishGiveOneMoreMessageOfTheNewest) {
+  std::unique_ptr<SnapshotPublisher> publisher;  // outlives sink, as in SnapshotProjector
   testing::FakeSnapshotSink sink(&topic_);
-  auto publisher = NewPublisher(&sink);
+  publisher = NewPublisher(&sink);
   Apply("aws:us-east-1", 64);
   ASSERT_TRUE(publisher->Step().ok());
   ASSERT_EQ(sink.Waiting(), 1u);
@@ -90,8 +91,9 @@ TEST_F(SnapshotPublisherTest, FiveAppliesDuringOnePublishGiveOneMoreMessageOfThe
 }
 
 TEST_F(SnapshotPublisherTest, VersionThatCommitsLateIsStillPublished) {
+  std::unique_ptr<SnapshotPublisher> publisher;  // outlives sink, as in SnapshotProjector
   testing::FakeSnapshotSink sink(&topic_);
-  auto publisher = NewPublisher(&sink);
+  publisher = NewPublisher(&sink);
   Apply("aws:late-1", 64);
   Apply("gcp:early-1", 64);
   ASSERT_TRUE(publisher->Step().ok());
@@ -113,8 +115,9 @@ TEST_F(SnapshotPublisherTest, VersionThatCommitsLateIsStillPublished) {
 }
 
 TEST_F(SnapshotPublisherTest, ProgressIsRecordedOnlyAfterDeliveryIsConfirmed) {
+  std::unique_ptr<SnapshotPublisher> publisher;  // outlives sink, as in SnapshotProjector
   testing::FakeSnapshotSink sink(&topic_);
-  auto publisher = NewPublisher(&sink);
+  publisher = NewPublisher(&sink);
   Apply("aws:us-east-1", 64);
   ASSERT_TRUE(publisher->Step().ok());
   ASSERT_TRUE(publisher->Step().ok());
@@ -128,8 +131,9 @@ TEST_F(SnapshotPublisherTest, ProgressIsRecordedOnlyAfterDeliveryIsConfirmed) {
   EXPECT_EQ(progress_.records(), 0);
   EXPECT_EQ(counters_.publish_errors, 1u);
 
+  std::unique_ptr<SnapshotPublisher> next;  // outlives next_sink, as in SnapshotProjector
   testing::FakeSnapshotSink next_sink(&topic_);
-  auto next = NewPublisher(&next_sink);
+  next = NewPublisher(&next_sink);
   ASSERT_TRUE(next->Step().ok());
   EXPECT_EQ(Versions(next_sink), std::vector<uint64_t>{1});
   next_sink.Deliver();
@@ -140,8 +144,9 @@ TEST_F(SnapshotPublisherTest, ProgressIsRecordedOnlyAfterDeliveryIsConfirmed) {
 }
 
 TEST_F(SnapshotPublisherTest, StoreFailureEndsTheRoundAndTheNextTermResumes) {
+  std::unique_ptr<SnapshotPublisher> publisher;  // outlives sink, as in SnapshotProjector
   testing::FakeSnapshotSink sink(&topic_);
-  auto publisher = NewPublisher(&sink);
+  publisher = NewPublisher(&sink);
   Apply("aws:us-east-1", 64);
   ASSERT_TRUE(publisher->Step().ok());
   sink.Deliver();
@@ -150,8 +155,9 @@ TEST_F(SnapshotPublisherTest, StoreFailureEndsTheRoundAndTheNextTermResumes) {
   EXPECT_EQ(progress_.Published("aws:us-east-1"), 0u);
 
   // The delivered version was not recorded: the next leader publishes it again.
+  std::unique_ptr<SnapshotPublisher> next;  // outlives next_sink, as in SnapshotProjector
   testing::FakeSnapshotSink next_sink(&topic_);
-  auto next = NewPublisher(&next_sink);
+  next = NewPublisher(&next_sink);
   ASSERT_TRUE(next->Step().ok());
   next_sink.Deliver();
   ASSERT_TRUE(next->Step().ok());
@@ -159,8 +165,9 @@ TEST_F(SnapshotPublisherTest, StoreFailureEndsTheRoundAndTheNextTermResumes) {
 }
 
 TEST_F(SnapshotPublisherTest, TooLargeStateIsSkippedAndCountedOnce) {
+  std::unique_ptr<SnapshotPublisher> publisher;  // outlives sink, as in SnapshotProjector
   testing::FakeSnapshotSink sink(&topic_);
-  auto publisher = NewPublisher(&sink, /*max_bytes=*/8);
+  publisher = NewPublisher(&sink, /*max_bytes=*/8);
   Apply("aws:us-east-1", 64);
   ASSERT_TRUE(publisher->Step().ok());
   ASSERT_TRUE(publisher->Step().ok());
@@ -170,8 +177,9 @@ TEST_F(SnapshotPublisherTest, TooLargeStateIsSkippedAndCountedOnce) {
 }
 
 TEST_F(SnapshotPublisherTest, UnansweredPublishWithNewerVersionWaitingPurgesTheQueue) {
+  std::unique_ptr<SnapshotPublisher> publisher;  // outlives sink, as in SnapshotProjector
   testing::FakeSnapshotSink sink(&topic_);
-  auto publisher = NewPublisher(&sink);
+  publisher = NewPublisher(&sink);
   Apply("aws:us-east-1", 64);
   ASSERT_TRUE(publisher->Step().ok());
   Apply("aws:us-east-1", 128);
@@ -188,8 +196,9 @@ TEST_F(SnapshotPublisherTest, UnansweredPublishWithNewerVersionWaitingPurgesTheQ
 }
 
 TEST_F(SnapshotPublisherTest, SlowStateReadsPingTheStoreBeforePublishing) {
+  std::unique_ptr<SnapshotPublisher> publisher;  // outlives sink, as in SnapshotProjector
   testing::FakeSnapshotSink sink(&topic_);
-  auto publisher = NewPublisher(&sink);
+  publisher = NewPublisher(&sink);
   for (int i = 0; i < 6; ++i) Apply("aws:r-" + std::to_string(i), 64);
   auto_advance_ = milliseconds(300);  // every look at the clock takes 300 ms
   ASSERT_TRUE(publisher->Step().ok());
@@ -218,22 +227,25 @@ TEST_F(SnapshotPublisherTest, NewLeaderRepublishesNewestAfterOldLeadersRecordsLa
   for (uint32_t mb = 64; mb < 68; ++mb) Apply("aws:us-east-1", mb);  // v1..v4
   Apply("gcp:us-central1", 64);
   {
+    std::unique_ptr<SnapshotPublisher> old_leader;  // outlives sink, as in SnapshotProjector
     testing::FakeSnapshotSink sink(&topic_);
-    auto old_leader = NewPublisher(&sink);
+    old_leader = NewPublisher(&sink);
     ASSERT_TRUE(old_leader->Step().ok());
     sink.Deliver();
     ASSERT_TRUE(old_leader->Step().ok());
   }
   ASSERT_EQ(progress_.Published("aws:us-east-1"), 4u);
 
+  std::unique_ptr<SnapshotPublisher> old_leader;  // outlives old_sink, as in SnapshotProjector
   testing::FakeSnapshotSink old_sink(&topic_);
-  auto old_leader = NewPublisher(&old_sink);
+  old_leader = NewPublisher(&old_sink);
   Apply("aws:us-east-1", 128);  // v5
   ASSERT_TRUE(old_leader->Step().ok());
   ASSERT_EQ(old_sink.Waiting(), 1u);  // v5 on the wire; the old leader's session is gone
 
+  std::unique_ptr<SnapshotPublisher> new_leader;  // outlives new_sink, as in SnapshotProjector
   testing::FakeSnapshotSink new_sink(&topic_);
-  auto new_leader = NewPublisher(&new_sink);
+  new_leader = NewPublisher(&new_sink);
   Apply("aws:us-east-1", 256);  // v6
   ASSERT_TRUE(new_leader->Step().ok());
   EXPECT_EQ(Versions(new_sink), std::vector<uint64_t>{6}) << "resumes from the stored progress";
@@ -260,8 +272,9 @@ TEST_F(SnapshotPublisherTest, NewLeaderRepublishesNewestAfterOldLeadersRecordsLa
 }
 
 TEST_F(SnapshotPublisherTest, RegionInFlightAtTheRepublishGoesOutAgainAfterItsAnswer) {
+  std::unique_ptr<SnapshotPublisher> leader;  // outlives sink, as in SnapshotProjector
   testing::FakeSnapshotSink sink(&topic_);
-  auto leader = NewPublisher(&sink);
+  leader = NewPublisher(&sink);
   Apply("aws:us-east-1", 64);
   ASSERT_TRUE(leader->Step().ok());  // v1 in flight
   now_ += milliseconds(6000);

@@ -70,7 +70,9 @@ class FakeStateTopic {
 };
 
 // A producer whose records wait until the test lands (Deliver) or fails them; PurgeQueued
-// cancels every waiting record.
+// cancels every waiting record. Destroying it purges, calling back into the publisher, as
+// KafkaSnapshotSink does: destroy it before the publisher (SnapshotProjector declares the
+// publisher first).
 class FakeSnapshotSink : public SnapshotSink {
  public:
   explicit FakeSnapshotSink(FakeStateTopic* topic) : topic_(topic) {}
