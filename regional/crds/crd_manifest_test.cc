@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "common/testing/camel_case.h"
 #include "nlohmann/json.hpp"
 
 namespace senren::regional {
@@ -45,20 +46,7 @@ void ExpectCommon(const YAML::Node& crd, const std::string& kind, const std::str
   }
 }
 
-// "memory_mb" -> "memoryMb": the CRDs' field names are senren.v1's in camelCase.
-std::string CamelCase(const std::string& snake) {
-  std::string out;
-  bool upper = false;
-  for (char c : snake) {
-    if (c == '_') {
-      upper = true;
-    } else {
-      out += upper ? static_cast<char>(c - 'a' + 'A') : c;
-      upper = false;
-    }
-  }
-  return out;
-}
+using common::testing::CamelCase;
 
 nlohmann::json RulesTable() {
   std::ifstream in(SENREN_RULES_JSON_PATH);

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <string>
 
+#include "common/testing/camel_case.h"
 #include "kube_lab.h"
 #include "regional/kube/errors.h"
 
@@ -134,17 +135,7 @@ Json CamelCaseKeys(const Json& v) {
   if (!v.is_object()) return v;
   Json out = Json::object();
   for (const auto& [key, value] : v.items()) {
-    std::string camel;
-    bool upper = false;
-    for (char c : key) {
-      if (c == '_') {
-        upper = true;
-      } else {
-        camel += upper ? static_cast<char>(c - 'a' + 'A') : c;
-        upper = false;
-      }
-    }
-    out[camel] = CamelCaseKeys(value);
+    out[common::testing::CamelCase(key)] = CamelCaseKeys(value);
   }
   return out;
 }
