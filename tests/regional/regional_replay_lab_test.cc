@@ -40,7 +40,7 @@ v1::RegionalState VersionOfRegion(const std::string& region, uint64_t v) {
 }
 
 // Records every event of the namespace's RedisDatabases from a list taken before the plane
-// starts: deletes, and decreases of the state-version annotation of a CR.
+// starts: creations, deletes, and decreases of the state-version annotation of a CR.
 class CrRecorder {
  public:
   CrRecorder(kube::KubeClient* client, std::string ns) : client_(client), ns_(std::move(ns)) {
@@ -62,6 +62,10 @@ class CrRecorder {
   std::vector<std::string> decreases() const {
     absl::MutexLock lock(&mu_);
     return decreases_;
+  }
+  std::vector<std::string> creates() const {
+    absl::MutexLock lock(&mu_);
+    return creates_;
   }
   size_t events() const {
     absl::MutexLock lock(&mu_);
@@ -89,6 +93,9 @@ class CrRecorder {
               return true;
             }
             const uint64_t now = StateVersionOf(e.object);
+            if (e.type == kube::WatchEventType::kAdded) {
+              creates_.push_back(name + " at state-version " + std::to_string(now));
+            }
             auto it = versions_.find(name);
             if (it != versions_.end() && now < it->second) {
               decreases_.push_back(name + ": " + std::to_string(it->second) + " → " +
@@ -115,6 +122,7 @@ class CrRecorder {
   std::map<std::string, uint64_t> versions_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> deletes_ ABSL_GUARDED_BY(mu_);
   std::vector<std::string> decreases_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::string> creates_ ABSL_GUARDED_BY(mu_);
   size_t events_ ABSL_GUARDED_BY(mu_) = 0;
 };
 
@@ -145,8 +153,9 @@ class RegionalReplayLabTest : public ::testing::Test {
     fs::remove_all(root_);
   }
 
-  // Starts a plane on a fresh data dir `name` (no cache).
-  Plane& StartFreshPlane(const std::string& name) {
+  // Starts a plane on data dir `name`: a fresh one (no cache), or the one a stopped plane
+  // left (its cache).
+  Plane& StartPlane(const std::string& name) {
     const auto& env = senren::testing::Lab();
     const fs::path dir = root_ / name;
     fs::create_directories(dir);
@@ -212,7 +221,7 @@ TEST_F(RegionalReplayLabTest, CachelessPlaneReplayingManyVersionsDeletesAndDowng
 
   // The cluster at the newest version, put there by a plane whose cache is then lost.
   {
-    Plane& first = StartFreshPlane("first");
+    Plane& first = StartPlane("first");
     ASSERT_TRUE(first.plane->WaitForVersion(kNewest, absl::Seconds(60)));
     first.plane->Stop();
     planes_.clear();
@@ -226,7 +235,7 @@ TEST_F(RegionalReplayLabTest, CachelessPlaneReplayingManyVersionsDeletesAndDowng
   }
 
   CrRecorder recorder(client_.get(), ns_->name());
-  Plane& plane = StartFreshPlane("second");
+  Plane& plane = StartPlane("second");
   ASSERT_TRUE(plane.plane->WaitForVersion(kNewest, absl::Seconds(60)));
   // Room for the watch to deliver anything the plane wrote.
   std::this_thread::sleep_for(std::chrono::seconds(2));
@@ -252,6 +261,54 @@ TEST_F(RegionalReplayLabTest, CachelessPlaneReplayingManyVersionsDeletesAndDowng
     EXPECT_EQ((*cr)["spec"]["memoryMb"], i == 1 ? 128 : 64) << "db-" << i;
     EXPECT_EQ(StateVersionOf(*cr), stamped["db-" + std::to_string(i)]) << "db-" << i;
   }
+}
+
+// A hand-over back to a plane with an older cache (docs/reliability.md, the rollback a
+// chaos run found): plane "first" applies version 1 and stops; plane "second" applies
+// version 2, whose only change is a delete, so no CR carries state-version 2; then "first"
+// starts again with version 1 in its cache. The cluster's applied-version record must keep
+// it from putting version 1 back, even for the moment before Kafka brings version 2.
+TEST_F(RegionalReplayLabTest, HandOverBackToAnOlderCacheRecreatesNothingADeleteOnlyVersionRemoved) {
+  states_->Publish(State(region_, 1, {Redis("kept", 64), Redis("dropped", 64)}));
+  {
+    Plane& first = StartPlane("first");
+    ASSERT_TRUE(first.plane->WaitForVersion(1, absl::Seconds(60)));
+    first.plane->Stop();
+    planes_.clear();  // closes its cache, which stays on disk at version 1
+  }
+  {
+    Plane& second = StartPlane("second");
+    ASSERT_TRUE(second.plane->WaitForVersion(1, absl::Seconds(60)));
+    states_->Publish(State(region_, 2, {Redis("kept", 64)}));
+    ASSERT_TRUE(second.plane->WaitForVersion(2, absl::Seconds(60)));
+    EXPECT_EQ(second.plane->stats().deletes, 1);
+    second.plane->Stop();
+    planes_.clear();
+  }
+  ASSERT_FALSE(Get("dropped").has_value());
+  auto kept = Get("kept");
+  ASSERT_TRUE(kept.has_value());
+  ASSERT_EQ(StateVersionOf(*kept), 1u) << "version 2 left no stamp on any CR";
+
+  CrRecorder recorder(client_.get(), ns_->name());
+  Plane& back = StartPlane("first");
+  ASSERT_TRUE(back.plane->WaitForVersion(2, absl::Seconds(60)));
+  ASSERT_TRUE(back.plane->WaitForIdle(absl::Seconds(30)));
+  std::this_thread::sleep_for(std::chrono::seconds(2));  // room for the watch to deliver
+  recorder.Stop();
+
+  EXPECT_TRUE(recorder.creates().empty())
+      << "re-created: " << ::testing::PrintToString(recorder.creates());
+  EXPECT_TRUE(recorder.deletes().empty())
+      << "deleted: " << ::testing::PrintToString(recorder.deletes());
+  EXPECT_TRUE(recorder.decreases().empty())
+      << "state-version decreased: " << ::testing::PrintToString(recorder.decreases());
+  const PlaneStats st = back.plane->stats();
+  EXPECT_EQ(st.applies, 0);
+  EXPECT_EQ(st.deletes, 0);
+  EXPECT_GE(st.old_versions_ignored, 1) << "the cached version 1 was refused";
+  EXPECT_EQ(st.applied_version, 2u);
+  EXPECT_FALSE(Get("dropped").has_value());
 }
 
 }  // namespace

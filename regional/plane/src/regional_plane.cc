@@ -64,6 +64,14 @@ std::string LeaseName(std::string_view region) {
   return out;
 }
 
+std::string AppliedRecordName(std::string_view region) {
+  const std::string suffix = "-applied";
+  std::string out = LeaseName(region);
+  if (out.size() > 253 - suffix.size()) out.resize(253 - suffix.size());
+  while (!out.empty() && (out.back() == '-' || out.back() == '.')) out.pop_back();
+  return out + suffix;
+}
+
 RegionalPlane::RegionalPlane(RegionalPlaneOptions options, kube::KubeClient* kube,
                              SnapshotSource* source, StateCache* cache, StatusOutbox* outbox,
                              std::function<void()> on_outbox_put)
@@ -95,6 +103,49 @@ bool RegionalPlane::MayWrite(const char* what) {
     spdlog::warn("not leading: {} not written; this plane writes nothing until it leads", what);
   }
   return false;
+}
+
+absl::StatusOr<RegionalPlane::AppliedRecord> RegionalPlane::ReadAppliedRecord() {
+  const std::string name = AppliedRecordName(options_.region);
+  AppliedRecord record;
+  auto got = kube_->Get(kube::resources::ConfigMaps(), options_.ns, name);
+  if (absl::IsNotFound(got.status())) return record;
+  if (!got.ok()) return got.status();
+  record.object = std::move(*got);
+  if (!IsManagedBy(*record.object, options_.region)) {
+    record.foreign = true;
+    return record;
+  }
+  const Json& data = record.object->contains("data") ? (*record.object)["data"] : Json();
+  const std::string text =
+      data.is_object() && data.contains("version") && data["version"].is_string()
+          ? data["version"].get<std::string>()
+          : "";
+  if (!absl::SimpleAtoi(text, &record.version)) {
+    // Written only by planes, so a hand edit: the next version applied writes it anew.
+    spdlog::warn("ConfigMap {}/{}: data.version \"{}\" is not a version; the applied-version "
+                 "record is read as 0 until the next version rewrites it",
+                 options_.ns, name, text);
+    record.version = 0;
+  }
+  return record;
+}
+
+absl::Status RegionalPlane::WriteAppliedRecord(const AppliedRecord& read, uint64_t version) {
+  Json cm = read.object.value_or(Json::object());
+  cm["apiVersion"] = "v1";
+  cm["kind"] = "ConfigMap";
+  Json& meta = cm["metadata"];
+  meta["name"] = AppliedRecordName(options_.region);
+  meta["namespace"] = options_.ns;
+  meta["labels"][kManagedByLabel] = kManagedByValue;
+  meta["labels"][kRegionLabel] = RegionLabelValue(options_.region);
+  meta["annotations"][kRegionAnnotation] = options_.region;
+  cm["data"] = {{"version", std::to_string(version)}};
+  // The resourceVersion as read makes the update conditional.
+  auto res = read.object ? kube_->Update(kube::resources::ConfigMaps(), options_.ns, cm)
+                         : kube_->Create(kube::resources::ConfigMaps(), options_.ns, cm);
+  return res.status();
 }
 
 absl::Status RegionalPlane::Start() {
@@ -405,7 +456,20 @@ void RegionalPlane::Reconcile() {
     return;
   }
   // The floor: the cluster's own record of the versions it had. A CR stamped with a newer
-  // version than the desired one means this snapshot would roll the cluster back.
+  // version than the desired one, or a higher applied-version record (which a version that
+  // only deleted also raised), means this snapshot would roll the cluster back. The record
+  // is read before every reconcile: another plane may have led since this one last wrote.
+  auto record = ReadAppliedRecord();
+  if (!record.ok()) {
+    spdlog::warn("reconcile of version {}: reading the applied-version record {}/{} failed: {}; "
+                 "retrying",
+                 version, options_.ns, AppliedRecordName(options_.region),
+                 record.status().ToString());
+    absl::MutexLock lock(&mu_);
+    retry_at_ = clock_->Now() + backoff_;
+    backoff_ = std::min<kube::Clock::Duration>(backoff_ * 2, std::chrono::seconds(30));
+    return;
+  }
   uint64_t stamped = 0;
   for (const auto& [kind, objects] : input.current) {
     for (const ObjectPtr& o : objects) {
@@ -414,16 +478,29 @@ void RegionalPlane::Reconcile() {
   }
   {
     absl::MutexLock lock(&mu_);
-    floor_ = std::max(floor_, stamped);
+    if (record->foreign && !record_foreign_logged_) {
+      record_foreign_logged_ = true;
+      spdlog::error("ConfigMap {}/{} exists and is not managed by senren for this region: it is "
+                    "left untouched, so no applied-version record is kept and a hand-over to a "
+                    "plane with an older cache could briefly apply an older version; rename or "
+                    "delete that ConfigMap",
+                    options_.ns, AppliedRecordName(options_.region));
+    }
+    stats_.applied_record_version = record->version;
+    const uint64_t before = floor_;
+    floor_ = std::max({floor_, stamped, record->version});
     stats_.floor_version = floor_;
     if (version < floor_) {
       if (refused_version_ != version) {
         refused_version_ = version;
         ++stats_.old_versions_ignored;
+        const char* source = stamped >= floor_          ? "stamped on its CRs"
+                             : record->version >= floor_ ? "its applied-version record"
+                             : before >= floor_          ? "from the state cache"
+                                                         : "applied by this plane";
         spdlog::warn("version {} is not applied: this cluster already had version {} ({}); "
                      "nothing is written until a version ≥ {} arrives",
-                     version, floor_,
-                     stamped >= floor_ ? "stamped on its CRs" : "from the state cache", floor_);
+                     version, floor_, source, floor_);
       }
       return;
     }
@@ -446,6 +523,23 @@ void RegionalPlane::Reconcile() {
     retry_at_ = clock_->Now() + backoff_;
     return true;
   };
+  // The record goes up before any CR changes: a plane killed midway still leaves the
+  // version recorded, and the next plane waits for it (or a newer one) rather than apply
+  // an older cache over a half-applied version.
+  if (!record->foreign && record->version < version) {
+    if (Stopping() || fenced("applied-version record")) return;
+    if (absl::Status s = WriteAppliedRecord(*record, version); !s.ok()) {
+      spdlog::warn("reconcile of version {}: writing the applied-version record {}/{} failed: "
+                   "{}; nothing written, retrying",
+                   version, options_.ns, AppliedRecordName(options_.region), s.ToString());
+      absl::MutexLock lock(&mu_);
+      retry_at_ = clock_->Now() + backoff_;
+      backoff_ = std::min<kube::Clock::Duration>(backoff_ * 2, std::chrono::seconds(30));
+      return;
+    }
+    absl::MutexLock lock(&mu_);
+    stats_.applied_record_version = version;
+  }
   for (const PlannedApply& a : plan.applies) {
     if (Stopping() || fenced("CR apply")) return;
     const std::string id = KindSlashName(a.kind, a.name);

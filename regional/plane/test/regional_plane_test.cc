@@ -281,6 +281,92 @@ TEST_F(RegionalPlaneTest, TheCacheIsAFloorForKafkaAndTheCrsAreAFloorForTheCache)
   EXPECT_EQ((*cache_.History(1))[0].version, 8u);
 }
 
+// The cluster's applied-version record (AppliedRecordName) as another plane left it.
+Json AppliedRecord(const std::string& version, bool ours = true) {
+  Json cm = {{"apiVersion", "v1"},
+             {"kind", "ConfigMap"},
+             {"metadata", {{"name", AppliedRecordName(kRegion)}, {"namespace", "senren"}}},
+             {"data", {{"version", version}}}};
+  if (ours) {
+    cm["metadata"]["labels"] = {{kManagedByLabel, kManagedByValue},
+                                {kRegionLabel, RegionLabelValue(kRegion)}};
+  }
+  return cm;
+}
+
+TEST_F(RegionalPlaneTest, TheAppliedRecordIsAFloorWhenNoCrCarriesTheNewestVersion) {
+  // This plane cached version 5; another plane then applied version 9, which only deleted
+  // b: no CR carries 9, the record does.
+  CachedSnapshot cached{State(kRegion, 5, {Redis("a", 64), Redis("b", 64)}), 0, 3};
+  ASSERT_TRUE(cache_.Save(cached, HistoryEntry{}).ok());
+  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren",
+                           ResourceToCr(Redis("a", 64), {kRegion, "senren", 5, ""}))
+                  .ok());
+  ASSERT_TRUE(kube_.Create(kube::resources::ConfigMaps(), "senren", AppliedRecord("9")).ok());
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  ASSERT_TRUE(plane->WaitForStats(
+      [](const PlaneStats& st) { return st.old_versions_ignored == 1; }, kWait));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  EXPECT_EQ(plane->stats().floor_version, 9u);
+  EXPECT_EQ(plane->stats().applied_record_version, 9u);
+  EXPECT_FALSE(Cr("b").has_value()) << "the cached version 5 put b back";
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
+  EXPECT_EQ(kube_.Calls("update", "configmaps"), 0);
+
+  source_.Push(State(kRegion, 9, {Redis("a", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(9, kWait));
+  EXPECT_FALSE(Cr("b").has_value());
+  EXPECT_EQ(kube_.Calls("update", "configmaps"), 0) << "the record already had 9";
+}
+
+TEST_F(RegionalPlaneTest, EachNewVersionRaisesTheAppliedRecordBeforeAnyCrIsWritten) {
+  // While the record cannot be written, no CR is.
+  kube_.FailAlways("configmaps", absl::UnavailableError("HTTP 503"), "create");
+  const kube::Clock::TimePoint t0 = clock_.Now();
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("a", 64), Redis("b", 64)}));
+  ASSERT_TRUE(clock_.BlockUntilWaiting(t0 + std::chrono::milliseconds(50)));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  EXPECT_EQ(kube_.Calls("create", "configmaps"), 1);
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
+  EXPECT_EQ(plane->stats().applied_version, 0u);
+  kube_.ClearFailures();
+  clock_.AdvanceTo(t0 + std::chrono::milliseconds(50));  // the retry
+  ASSERT_TRUE(plane->WaitForVersion(1, kWait));
+  auto record = kube_.Get(kube::resources::ConfigMaps(), "senren", AppliedRecordName(kRegion));
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ((*record)["data"]["version"], "1");
+  EXPECT_TRUE(IsManagedBy(*record, kRegion));
+
+  // A version that only deletes raises it too.
+  source_.Push(State(kRegion, 2, {Redis("a", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(2, kWait));
+  EXPECT_FALSE(Cr("b").has_value());
+  EXPECT_EQ(StateVersionOf(*Cr("a")), 1u);
+  record = kube_.Get(kube::resources::ConfigMaps(), "senren", AppliedRecordName(kRegion));
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ((*record)["data"]["version"], "2");
+  EXPECT_EQ(plane->stats().applied_record_version, 2u);
+}
+
+TEST_F(RegionalPlaneTest, AForeignConfigMapHoldingTheRecordsNameIsNeverTouched) {
+  const Json foreign = AppliedRecord("not ours", /*ours=*/false);
+  ASSERT_TRUE(kube_.Create(kube::resources::ConfigMaps(), "senren", foreign).ok());
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("a", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(1, kWait));
+  EXPECT_TRUE(Cr("a").has_value()) << "the versions still apply";
+  EXPECT_EQ(kube_.Calls("update", "configmaps"), 0);
+  EXPECT_EQ(kube_.Calls("apply", "configmaps"), 0);
+  auto got = kube_.Get(kube::resources::ConfigMaps(), "senren", AppliedRecordName(kRegion));
+  ASSERT_TRUE(got.ok());
+  EXPECT_EQ((*got)["data"], foreign["data"]);
+  EXPECT_FALSE((*got)["metadata"].contains("labels"));
+}
+
 TEST_F(RegionalPlaneTest, UnlabelledCrsAreNeverTouched) {
   Json foreign = {{"apiVersion", "senren.io/v1alpha1"},
                   {"kind", "RedisDatabase"},
@@ -414,6 +500,8 @@ TEST(LeaseNameTest, IsAValidObjectNamePerRegion) {
   EXPECT_EQ(LeaseName("gcp:europe-west1"), "senren-regional-gcp.europe-west1");
   EXPECT_EQ(LeaseName("Lab_X:Zone 1!"), "senren-regional-lab-x.zone-1");
   EXPECT_LE(LeaseName(std::string(400, 'a')).size(), 253u);
+  EXPECT_EQ(AppliedRecordName("aws:us-east-1"), "senren-regional-aws.us-east-1-applied");
+  EXPECT_LE(AppliedRecordName(std::string(400, 'a')).size(), 253u);
 }
 
 TEST_F(RegionalPlaneTest, HandDeletedOrEditedCrIsPutBackAndReported) {

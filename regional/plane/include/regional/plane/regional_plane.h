@@ -14,6 +14,7 @@
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "regional/kube/clock.h"
@@ -59,6 +60,14 @@ struct RegionalPlaneOptions {
 // a Kubernetes object name cannot hold turned into "-", at most 253 characters.
 std::string LeaseName(std::string_view region);
 
+// The ConfigMap in the plane's namespace that records the highest version applied to the
+// cluster for `region`: LeaseName(region) + "-applied" (at most 253 characters), labelled
+// as a managed CR is (app.kubernetes.io/managed-by=senren, senren.io/region), data
+// {"version": "<n>"}. Every plane of the cluster writes it before the CR writes of each new
+// version and reads it before each reconcile, so a version that only deletes, which leaves
+// no CR stamped with it, still raises the floor of the next plane to lead.
+std::string AppliedRecordName(std::string_view region);
+
 // Counters of one plane, for logs, tests and benchmarks.
 struct PlaneStats {
   uint64_t applied_version = 0;  // of the last snapshot reconciled
@@ -74,8 +83,11 @@ struct PlaneStats {
   int64_t bad_messages = 0;
   int64_t snapshots_received = 0;
   // The lowest version the plane may apply: the highest version this cluster is known to
-  // have had (the cache's, the senren.io/state-version of its managed CRs, the plane's own).
+  // have had (the cache's, the senren.io/state-version of its managed CRs, the cluster's
+  // applied-version record, the plane's own).
   uint64_t floor_version = 0;
+  // The version in the cluster's applied-version record (AppliedRecordName) when last read.
+  uint64_t applied_record_version = 0;
   // Snapshots never applied: older than the floor or not newer than the one held (an old
   // version read from Kafka, a stale cache), or superseded by a newer one while catching
   // up. Logged one by one, those of a catch-up in one line.
@@ -103,8 +115,9 @@ struct PlaneStats {
 // because the desired snapshot (from Kafka, or the cache it was saved to) lacks them —
 // never for want of a snapshot: with no snapshot at all, nothing is written. Versions only
 // go forward in the cluster: a snapshot older than the highest version the cluster is known
-// to have had (the cache's version, the senren.io/state-version of its managed CRs) is
-// never applied, whatever the cache or the partition holds. At every start the partition
+// to have had (the cache's version, the senren.io/state-version of its managed CRs, the
+// cluster's applied-version record) is never applied, whatever the cache or the partition
+// holds. At every start the partition
 // is read to its end before any version from it is applied, and only the newest one is.
 // One writer per cluster: every write is gated on options.may_write (the Lease), so
 // a plane that lost its Lease writes nothing more, even before it is stopped.
@@ -169,6 +182,16 @@ class RegionalPlane {
   bool Stopping() const;
   // options_.may_write, counted and logged when it says no.
   bool MayWrite(const char* what);
+  // The cluster's applied-version record (AppliedRecordName).
+  struct AppliedRecord {
+    uint64_t version = 0;
+    std::optional<Json> object;  // as read; none when the ConfigMap does not exist
+    bool foreign = false;        // the name is taken by a ConfigMap that is not ours
+  };
+  absl::StatusOr<AppliedRecord> ReadAppliedRecord();
+  // Raises the record to `version`: a create, or an update conditional on the record as
+  // read, so two writers never lower it (Aborted/AlreadyExists: read again and retry).
+  absl::Status WriteAppliedRecord(const AppliedRecord& read, uint64_t version);
   void SetDesired(std::shared_ptr<const CachedSnapshot> snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RegionalPlaneOptions options_;
@@ -203,6 +226,8 @@ class RegionalPlane {
   uint64_t floor_ ABSL_GUARDED_BY(mu_) = 0;
   // The last desired version found below the floor (logged once per version).
   uint64_t refused_version_ ABSL_GUARDED_BY(mu_) = 0;
+  // A foreign ConfigMap holds the record's name (logged once).
+  bool record_foreign_logged_ ABSL_GUARDED_BY(mu_) = false;
   // Last reconciled snapshot and how it went.
   uint64_t applied_version_ ABSL_GUARDED_BY(mu_) = 0;
   std::string applied_traceparent_ ABSL_GUARDED_BY(mu_);
