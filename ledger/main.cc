@@ -1,12 +1,11 @@
 // senren-ledger: the control plane server (serve), its schema tool (migrate) and the
 // admin/audit client (apply, plan, history, show, diff, rollback, regions). Wiring only.
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
 #include <cstdlib>
 #include <iostream>
 #include <thread>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "cli/cli.h"
@@ -60,7 +59,8 @@ class Projections {
     to.topic_prefix = flags.topic_prefix;
     snapshot_ = std::move(proj::SnapshotProjector::Create(so, store).value());
     status_ = std::move(proj::StatusProjector::Create(to, &hub_).value());
-    read_model_ = std::move(proj::NewPgStatusReadModel({flags.postgres, flags.schema, 4}, &hub_).value());
+    read_model_ =
+        std::move(proj::NewPgStatusReadModel({flags.postgres, flags.schema, 4}, &hub_).value());
     starter_ = std::thread([this] { StartAll(); });
   }
   ~Projections() {
@@ -75,12 +75,16 @@ class Projections {
     const auto s = snapshot_->Stats();
     const auto t = status_->Stats();
     m.Describe("senren_snapshot_published_total", "counter", "Snapshots published to Kafka.");
-    m.Describe("senren_snapshot_publish_errors_total", "counter", "Snapshot publishes that failed.");
-    m.Describe("senren_snapshot_too_large_total", "counter", "Snapshots over Kafka's message limit.");
-    m.Describe("senren_snapshot_leader", "gauge", "1 while this process's snapshot projector leads.");
+    m.Describe("senren_snapshot_publish_errors_total", "counter",
+               "Snapshot publishes that failed.");
+    m.Describe("senren_snapshot_too_large_total", "counter",
+               "Snapshots over Kafka's message limit.");
+    m.Describe("senren_snapshot_leader", "gauge",
+               "1 while this process's snapshot projector leads.");
     m.Describe("senren_status_consumed_total", "counter", "Status records consumed.");
     m.Describe("senren_status_bad_messages_total", "counter", "Status records that did not parse.");
-    m.Describe("senren_status_unknown_region_total", "counter", "Status records of unknown regions.");
+    m.Describe("senren_status_unknown_region_total", "counter",
+               "Status records of unknown regions.");
     m.Set("senren_snapshot_published_total", "", static_cast<double>(s.published));
     m.Set("senren_snapshot_publish_errors_total", "", static_cast<double>(s.publish_errors));
     m.Set("senren_snapshot_too_large_total", "", static_cast<double>(s.too_large));
@@ -98,18 +102,21 @@ class Projections {
       if (!snapshot_started) {
         absl::Status s = snapshot_->Start();
         snapshot_started = s.ok();
-        if (!s.ok() && attempt % 15 == 0) spdlog::warn("snapshot projector waits for Kafka: {}", s.ToString());
+        if (!s.ok() && attempt % 15 == 0)
+          spdlog::warn("snapshot projector waits for Kafka: {}", s.ToString());
       }
       if (!status_started) {
         absl::Status s = status_->Start();
         status_started = s.ok();
-        if (!s.ok() && attempt % 15 == 0) spdlog::warn("status projector waits for Kafka: {}", s.ToString());
+        if (!s.ok() && attempt % 15 == 0)
+          spdlog::warn("status projector waits for Kafka: {}", s.ToString());
       }
       if (snapshot_started && status_started) {
         spdlog::info("projectors running: {} and {}", snapshot_->Topic(), status_->Topic());
         break;
       }
-      for (int i = 0; i < 20 && !stop_; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(100));
+      for (int i = 0; i < 20 && !stop_; ++i)
+        std::this_thread::sleep_for(std::chrono::milliseconds(100));
     }
   }
 
@@ -170,7 +177,8 @@ int Serve(ServeFlags flags) {
       std::cerr << "senren-ledger: " << v.status().message() << "\n";
       return 1;
     }
-    if (attempt % 10 == 0) spdlog::warn("waiting for PostgreSQL: {}", std::string(v.status().message()));
+    if (attempt % 10 == 0)
+      spdlog::warn("waiting for PostgreSQL: {}", std::string(v.status().message()));
     if (daemon.WaitForStopFor(absl::Seconds(1))) return 0;
   }
   senren::ledger::PgLedgerStoreOptions store_options;
@@ -190,7 +198,8 @@ int Serve(ServeFlags flags) {
     projections = std::make_unique<Projections>(flags, raw_store);
     flags.server.status = projections->read_model();
   } else {
-    spdlog::warn("no --kafka-brokers: serving the API without projectors (no snapshots, no status)");
+    spdlog::warn(
+        "no --kafka-brokers: serving the API without projectors (no snapshots, no status)");
   }
   flags.server.metrics = &daemon.metrics();
   auto server = senren::ledger::LedgerServer::Start(
@@ -242,9 +251,8 @@ int Project(const ServeFlags& flags) {
   }
   auto projections = std::make_unique<Projections>(flags, store->get());
   Projections* raw_projections = projections.get();
-  daemon.metrics().AddCollector([raw_projections](senren::daemon::Metrics& m) {
-    raw_projections->Export(m);
-  });
+  daemon.metrics().AddCollector(
+      [raw_projections](senren::daemon::Metrics& m) { raw_projections->Export(m); });
   running.store(true);
   daemon.WaitForStop();
   daemon.metrics().ClearCollectors();
@@ -286,10 +294,13 @@ int main(int argc, char** argv) {
     sub->add_option("-o,--output", output, "table, json or yaml")
         ->check(CLI::IsMember({"table", "json", "yaml"}));
     // Any --tls-* flag means TLS; a file that cannot be read is an error, never plaintext.
-    sub->add_option("--tls-ca", client.tls_ca,
-                    "CA certificate (PEM) to verify the server (default: gRPC's roots); enables TLS");
-    sub->add_option("--tls-cert", client.tls_cert, "client certificate (PEM) for mutual TLS; needs --tls-key");
-    sub->add_option("--tls-key", client.tls_key, "client key (PEM) for mutual TLS; needs --tls-cert");
+    sub->add_option(
+        "--tls-ca", client.tls_ca,
+        "CA certificate (PEM) to verify the server (default: gRPC's roots); enables TLS");
+    sub->add_option("--tls-cert", client.tls_cert,
+                    "client certificate (PEM) for mutual TLS; needs --tls-key");
+    sub->add_option("--tls-key", client.tls_key,
+                    "client key (PEM) for mutual TLS; needs --tls-cert");
     sub->add_option("--timeout", client.timeout_seconds, "seconds per call (default 30)");
   };
 
@@ -300,9 +311,10 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--postgres", serve.postgres, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
       ->required(serve.postgres.empty());
   serve.owner_postgres = Env("SENREN_POSTGRES_OWNER_URI", "");
-  serve_cmd->add_option("--owner-postgres", serve.owner_postgres,
-                        "the schema owner's PostgreSQL URI: migrate as it and grant the --postgres "
-                        "role its rights (env SENREN_POSTGRES_OWNER_URI; default: migrate as --postgres)");
+  serve_cmd->add_option(
+      "--owner-postgres", serve.owner_postgres,
+      "the schema owner's PostgreSQL URI: migrate as it and grant the --postgres "
+      "role its rights (env SENREN_POSTGRES_OWNER_URI; default: migrate as --postgres)");
   serve_cmd->add_option("--schema", serve.schema, "PostgreSQL schema (default senren)");
   serve_cmd->add_option("--tokens", serve.tokens, "tokens file: tokens: [{token, subject, role}]")
       ->required();
@@ -323,18 +335,21 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--kafka-brokers", serve.kafka_brokers,
                         "Kafka for the snapshot and status projectors (env SENREN_KAFKA_BROKERS; "
                         "empty: API only)");
-  serve_cmd->add_option("--topic-prefix", serve.topic_prefix,
-                        "topics {prefix}-state and {prefix}-status (env SENREN_TOPIC_PREFIX, default senren)");
+  serve_cmd->add_option(
+      "--topic-prefix", serve.topic_prefix,
+      "topics {prefix}-state and {prefix}-status (env SENREN_TOPIC_PREFIX, default senren)");
 
   // Migrations run as the schema's owner; the service role (by default the user of
   // SENREN_POSTGRES_URI, when it is another) gets the service's grants.
   std::string migrate_uri = Env("SENREN_POSTGRES_OWNER_URI", Env("SENREN_POSTGRES_URI", ""));
   std::string migrate_schema = "senren";
   std::string service_role = senren::pg::UriUser(Env("SENREN_POSTGRES_URI", ""));
-  auto* migrate_cmd = app.add_subcommand("migrate", "apply the PostgreSQL migrations (as the schema owner)");
-  migrate_cmd->add_option("--postgres", migrate_uri,
-                          "the schema owner's PostgreSQL URI (env SENREN_POSTGRES_OWNER_URI, else "
-                          "SENREN_POSTGRES_URI)")
+  auto* migrate_cmd =
+      app.add_subcommand("migrate", "apply the PostgreSQL migrations (as the schema owner)");
+  migrate_cmd
+      ->add_option("--postgres", migrate_uri,
+                   "the schema owner's PostgreSQL URI (env SENREN_POSTGRES_OWNER_URI, else "
+                   "SENREN_POSTGRES_URI)")
       ->required(migrate_uri.empty());
   migrate_cmd->add_option("--schema", migrate_schema, "PostgreSQL schema (default senren)");
   migrate_cmd->add_option("--service-role", service_role,
@@ -345,7 +360,8 @@ int main(int argc, char** argv) {
   std::string verify_schema = "senren";
   std::string verify_region;
   auto* verify_cmd = app.add_subcommand(
-      "verify", "check the ledger's hash chain in PostgreSQL; names the first version that does not match");
+      "verify",
+      "check the ledger's hash chain in PostgreSQL; names the first version that does not match");
   verify_cmd->add_option("region", verify_region, "only this region (default: every region)");
   verify_cmd->add_option("--postgres", verify_uri, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
       ->required(verify_uri.empty());
@@ -360,7 +376,8 @@ int main(int argc, char** argv) {
     sub->add_flag("--allow-mass-delete", apply.allow_mass_delete, "allow deleting over 50 %");
     if (writes) {
       sub->add_option("--idempotency-key", apply.idempotency_key, "a retry with it writes nothing");
-      sub->add_option("-m,--message", apply.message, "recorded with the version (overrides the file's)");
+      sub->add_option("-m,--message", apply.message,
+                      "recorded with the version (overrides the file's)");
       sub->add_option("--author", apply.author, "recorded author (default: the token's subject)");
       sub->add_flag("--dry-run", apply.dry_run, "validate and diff, write nothing");
     }
@@ -401,7 +418,8 @@ int main(int argc, char** argv) {
   rollback_cmd->add_option("--author", rollback.author, "recorded author");
   rollback_cmd->add_option("--expected-version", rollback_expected, "fail ABORTED unless current");
   rollback_cmd->add_flag("--allow-empty", rollback.allow_empty, "allow an empty result");
-  rollback_cmd->add_flag("--allow-mass-delete", rollback.allow_mass_delete, "allow deleting over 50 %");
+  rollback_cmd->add_flag("--allow-mass-delete", rollback.allow_mass_delete,
+                         "allow deleting over 50 %");
   add_client_flags(rollback_cmd);
 
   auto* regions_cmd = app.add_subcommand("regions", "every region with its current version");
@@ -409,7 +427,8 @@ int main(int argc, char** argv) {
 
   std::string status_resource;
   std::string status_at;
-  auto* status_cmd = app.add_subcommand("status", "what each cluster of a region reports (now or --at a time)");
+  auto* status_cmd =
+      app.add_subcommand("status", "what each cluster of a region reports (now or --at a time)");
   status_cmd->add_option("region", region, "region key")->required();
   status_cmd->add_option("--resource", status_resource, "only this resource: Kind/name or name");
   status_cmd->add_option("--at", status_at, "RFC 3339 time: what was desired and reported then");
@@ -417,15 +436,20 @@ int main(int argc, char** argv) {
 
   // `project`: the projectors alone, without the API (a second one waits as a standby).
   ServeFlags project = serve;
-  auto* project_cmd = app.add_subcommand("project", "run the snapshot and status projectors without the API");
-  project_cmd->add_option("--postgres", project.postgres, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
+  auto* project_cmd =
+      app.add_subcommand("project", "run the snapshot and status projectors without the API");
+  project_cmd
+      ->add_option("--postgres", project.postgres, "PostgreSQL URI (env SENREN_POSTGRES_URI)")
       ->required(project.postgres.empty());
-  project_cmd->add_option("--owner-postgres", project.owner_postgres,
-                          "the schema owner's PostgreSQL URI, for migrations (env SENREN_POSTGRES_OWNER_URI)");
+  project_cmd->add_option(
+      "--owner-postgres", project.owner_postgres,
+      "the schema owner's PostgreSQL URI, for migrations (env SENREN_POSTGRES_OWNER_URI)");
   project_cmd->add_option("--schema", project.schema, "PostgreSQL schema (default senren)");
-  project_cmd->add_option("--kafka-brokers", project.kafka_brokers, "Kafka (env SENREN_KAFKA_BROKERS)")
+  project_cmd
+      ->add_option("--kafka-brokers", project.kafka_brokers, "Kafka (env SENREN_KAFKA_BROKERS)")
       ->required(project.kafka_brokers.empty());
-  project_cmd->add_option("--topic-prefix", project.topic_prefix, "topic prefix (env SENREN_TOPIC_PREFIX)");
+  project_cmd->add_option("--topic-prefix", project.topic_prefix,
+                          "topic prefix (env SENREN_TOPIC_PREFIX)");
   senren::daemon::AddDaemonFlags(*project_cmd, project.daemon);
 
   try {
@@ -433,7 +457,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
   }
-  client.output = output == "json" ? Output::kJson : output == "yaml" ? Output::kYaml : Output::kTable;
+  client.output = output == "json"   ? Output::kJson
+                  : output == "yaml" ? Output::kYaml
+                                     : Output::kTable;
   namespace cli = senren::ledger::cli;
   if (serve_cmd->parsed()) return Serve(serve);
   if (verify_cmd->parsed()) return Verify(verify_uri, verify_schema, verify_region);
@@ -450,7 +476,8 @@ int main(int argc, char** argv) {
   if (show_cmd->parsed()) return cli::Show(client, region, version);
   if (diff_cmd->parsed()) return cli::Diff(client, region, from, to);
   if (rollback_cmd->parsed()) {
-    if (rollback_cmd->count("--expected-version") > 0) rollback.expected_version = rollback_expected;
+    if (rollback_cmd->count("--expected-version") > 0)
+      rollback.expected_version = rollback_expected;
     return cli::Rollback(client, rollback);
   }
   if (regions_cmd->parsed()) return cli::Regions(client);

@@ -1,21 +1,22 @@
 #include "common/rules.h"
 
-#include <nlohmann/json.hpp>
-
 #include <cstdio>
 #include <cstdlib>
+#include <nlohmann/json.hpp>
 #include <stdexcept>
 
 #include "absl/strings/str_join.h"
-#include "re2/re2.h"
 #include "common/rules_json.h"
+#include "re2/re2.h"
 
 namespace senren::common {
 namespace {
 
 using nlohmann::json;
 
-IntRule Int(const json& j) { return {j.at("minimum").get<int64_t>(), j.at("maximum").get<int64_t>()}; }
+IntRule Int(const json& j) {
+  return {j.at("minimum").get<int64_t>(), j.at("maximum").get<int64_t>()};
+}
 
 StringRule String(const json& j) {
   StringRule r;

@@ -35,8 +35,8 @@ class Parser {
     return absl::InvalidArgumentError(msg);
   }
 
-  absl::Status CheckKeys(const YAML::Node& map, const std::string& resource, const std::string& prefix,
-                         const std::set<std::string>& allowed) const {
+  absl::Status CheckKeys(const YAML::Node& map, const std::string& resource,
+                         const std::string& prefix, const std::set<std::string>& allowed) const {
     for (const auto& kv : map) {
       const std::string key = kv.first.as<std::string>();
       if (!allowed.contains(key)) {
@@ -74,7 +74,8 @@ class Parser {
     return static_cast<uint32_t>(value);
   }
 
-  absl::Status Redis(const YAML::Node& spec, const std::string& id, v1::RedisDatabaseSpec* out) const {
+  absl::Status Redis(const YAML::Node& spec, const std::string& id,
+                     v1::RedisDatabaseSpec* out) const {
     if (absl::Status s = CheckKeys(spec, id, "spec.",
                                    {"memory_mb", "replicas", "version", "persistence",
                                     "eviction_policy", "storage_gb", "storage_class"});
@@ -138,8 +139,8 @@ class Parser {
 
   absl::Status Aerospike(const YAML::Node& spec, const std::string& id,
                          v1::AerospikeClusterSpec* out) const {
-    if (absl::Status s = CheckKeys(spec, id, "spec.",
-                                   {"size", "version", "namespaces", "storage_gb", "storage_class"});
+    if (absl::Status s = CheckKeys(
+            spec, id, "spec.", {"size", "version", "namespaces", "storage_gb", "storage_class"});
         !s.ok()) {
       return s;
     }
@@ -232,7 +233,8 @@ class Parser {
       std::string id = absl::StrCat("resources[", i, "]");
       if (!node.IsMap()) return Error(node, id, "", "expected a mapping with kind, name and spec");
       if (absl::Status s = CheckKeys(node, id, "", {"kind", "name", "spec"}); !s.ok()) return s;
-      if (!node["kind"]) return Error(node, id, "kind", "required: RedisDatabase or AerospikeCluster");
+      if (!node["kind"])
+        return Error(node, id, "kind", "required: RedisDatabase or AerospikeCluster");
       auto kind = String(node["kind"], id, "kind");
       if (!kind.ok()) return kind.status();
       if (!node["name"]) return Error(node, id, "name", "required");
@@ -260,8 +262,9 @@ class Parser {
         return Error(node, "", "", std::string(v.message()));
       }
       if (auto [it, inserted] = seen.emplace(id, i); !inserted) {
-        return Error(node, id, "name",
-                     absl::StrCat("duplicate: resources[", it->second, "] has the same kind and name"));
+        return Error(
+            node, id, "name",
+            absl::StrCat("duplicate: resources[", it->second, "] has the same kind and name"));
       }
       out.resources.push_back(std::move(resource));
     }
@@ -302,8 +305,8 @@ void Emit(YAML::Emitter& out, const nlohmann::json& value) {
       try {
         YAML::Node probe = YAML::Load(s);
         quote = quote || !probe.IsScalar() || probe.Tag() != "?" ||
-                s.find_first_not_of("0123456789.-+eE") == std::string::npos ||
-                s == "true" || s == "false" || s == "null" || s == "~";
+                s.find_first_not_of("0123456789.-+eE") == std::string::npos || s == "true" ||
+                s == "false" || s == "null" || s == "~";
       } catch (const YAML::Exception&) {
         quote = true;
       }
@@ -331,9 +334,12 @@ void Emit(YAML::Emitter& out, const nlohmann::json& value) {
 
 const char* PersistenceName(v1::RedisPersistence p) {
   switch (p) {
-    case v1::REDIS_PERSISTENCE_RDB: return "rdb";
-    case v1::REDIS_PERSISTENCE_AOF: return "aof";
-    default: return "none";
+    case v1::REDIS_PERSISTENCE_RDB:
+      return "rdb";
+    case v1::REDIS_PERSISTENCE_AOF:
+      return "aof";
+    default:
+      return "none";
   }
 }
 
@@ -371,10 +377,11 @@ nlohmann::json ResourceToJson(const v1::Resource& resource) {
     spec["version"] = s.version();
     nlohmann::json nss = nlohmann::json::array();
     for (const auto& ns : s.namespaces()) {
-      nss.push_back({{"name", ns.name()},
-                     {"replication_factor", ns.replication_factor()},
-                     {"memory_mb", ns.memory_mb()},
-                     {"storage", ns.storage() == v1::AEROSPIKE_STORAGE_DEVICE ? "device" : "memory"}});
+      nss.push_back(
+          {{"name", ns.name()},
+           {"replication_factor", ns.replication_factor()},
+           {"memory_mb", ns.memory_mb()},
+           {"storage", ns.storage() == v1::AEROSPIKE_STORAGE_DEVICE ? "device" : "memory"}});
     }
     spec["namespaces"] = nss;
     if (s.storage_gb() != 0) spec["storage_gb"] = s.storage_gb();

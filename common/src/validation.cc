@@ -13,9 +13,8 @@ namespace {
 
 absl::Status FieldError(const v1::Resource& resource, std::string_view field,
                         std::string_view problem) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("resource ", ResourceId(resource), ": field ", std::string(field), ": ",
-                   std::string(problem)));
+  return absl::InvalidArgumentError(absl::StrCat("resource ", ResourceId(resource), ": field ",
+                                                 std::string(field), ": ", std::string(problem)));
 }
 
 std::string OutOfBounds(int64_t value, const IntRule& rule) {
@@ -36,10 +35,10 @@ absl::Status ValidateStorage(const v1::Resource& r, uint32_t storage_gb,
     return FieldError(r, "spec.storage_gb", OutOfBounds(storage_gb, gb_rule) + " (0: derived)");
   }
   if (!storage_class.empty() && !class_rule.Matches(storage_class)) {
-    return FieldError(r, "spec.storage_class",
-                      absl::StrCat("\"", storage_class, "\" is not a StorageClass name (",
-                                   class_rule.pattern, ", at most ", class_rule.max_length,
-                                   " characters)"));
+    return FieldError(
+        r, "spec.storage_class",
+        absl::StrCat("\"", storage_class, "\" is not a StorageClass name (", class_rule.pattern,
+                     ", at most ", class_rule.max_length, " characters)"));
   }
   return absl::OkStatus();
 }
@@ -57,14 +56,15 @@ absl::Status ValidateRedis(const v1::Resource& r) {
     return FieldError(r, "spec.version", BadVersion(s.version(), rules.version, "7.2"));
   }
   if (!v1::RedisPersistence_IsValid(s.persistence())) {
-    return FieldError(r, "spec.persistence",
-                      absl::StrCat(static_cast<int>(s.persistence()),
-                                   " is not one of none, rdb, aof"));
+    return FieldError(
+        r, "spec.persistence",
+        absl::StrCat(static_cast<int>(s.persistence()), " is not one of none, rdb, aof"));
   }
   if (!s.eviction_policy().empty() && !rules.eviction_policy.Contains(s.eviction_policy())) {
-    return FieldError(r, "spec.eviction_policy",
-                      absl::StrCat("\"", s.eviction_policy(), "\" is not a Redis maxmemory-policy (",
-                                   rules.eviction_policy.Joined(), ")"));
+    return FieldError(
+        r, "spec.eviction_policy",
+        absl::StrCat("\"", s.eviction_policy(), "\" is not a Redis maxmemory-policy (",
+                     rules.eviction_policy.Joined(), ")"));
   }
   return ValidateStorage(r, s.storage_gb(), s.storage_class(), rules.storage_gb,
                          rules.storage_class);
@@ -81,22 +81,23 @@ absl::Status ValidateAerospike(const v1::Resource& r) {
     return FieldError(r, "spec.version", BadVersion(s.version(), rules.version, "7.1"));
   }
   if (!rules.namespaces.Contains(s.namespaces_size())) {
-    return FieldError(r, "spec.namespaces",
-                      absl::StrCat(s.namespaces_size(), " namespaces; between ",
-                                   rules.namespaces.minimum, " and ", rules.namespaces.maximum,
-                                   " are required"));
+    return FieldError(
+        r, "spec.namespaces",
+        absl::StrCat(s.namespaces_size(), " namespaces; between ", rules.namespaces.minimum,
+                     " and ", rules.namespaces.maximum, " are required"));
   }
   std::set<std::string> names;
   for (int i = 0; i < s.namespaces_size(); ++i) {
     const auto& ns = s.namespaces(i);
     const std::string field = absl::StrCat("spec.namespaces[", i, "]");
     if (!ns_rules.name.Matches(ns.name())) {
-      return FieldError(r, field + ".name",
-                        absl::StrCat("\"", ns.name(),
-                                     "\" is not a DNS-1123 label (a-z, 0-9, '-', at most 63)"));
+      return FieldError(
+          r, field + ".name",
+          absl::StrCat("\"", ns.name(), "\" is not a DNS-1123 label (a-z, 0-9, '-', at most 63)"));
     }
     if (!names.insert(ns.name()).second) {
-      return FieldError(r, field + ".name", absl::StrCat("duplicate namespace \"", ns.name(), "\""));
+      return FieldError(r, field + ".name",
+                        absl::StrCat("duplicate namespace \"", ns.name(), "\""));
     }
     const IntRule rf{ns_rules.replication_factor.minimum,
                      std::min<int64_t>(ns_rules.replication_factor.maximum, s.size())};
@@ -108,8 +109,9 @@ absl::Status ValidateAerospike(const v1::Resource& r) {
       return FieldError(r, field + ".memory_mb", OutOfBounds(ns.memory_mb(), ns_rules.memory_mb));
     }
     if (!v1::AerospikeStorage_IsValid(ns.storage())) {
-      return FieldError(r, field + ".storage",
-                        absl::StrCat(static_cast<int>(ns.storage()), " is not one of memory, device"));
+      return FieldError(
+          r, field + ".storage",
+          absl::StrCat(static_cast<int>(ns.storage()), " is not one of memory, device"));
     }
   }
   return ValidateStorage(r, s.storage_gb(), s.storage_class(), rules.storage_gb,
@@ -121,9 +123,9 @@ absl::Status ValidateAerospike(const v1::Resource& r) {
 absl::Status ValidateRegionKey(std::string_view region) {
   const StringRule& rule = GetRules().region;
   if (!rule.Matches(region)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("field region: \"", std::string(region), "\" is not a region key cloud:region (",
-                     rule.pattern, ", at most ", rule.max_length, " characters), e.g. aws:us-east-1"));
+    return absl::InvalidArgumentError(absl::StrCat(
+        "field region: \"", std::string(region), "\" is not a region key cloud:region (",
+        rule.pattern, ", at most ", rule.max_length, " characters), e.g. aws:us-east-1"));
   }
   return absl::OkStatus();
 }

@@ -10,9 +10,9 @@ namespace senren::common {
 namespace {
 
 using ::testing::ElementsAre;
-using ::testing::IsEmpty;
 using testing::FullAerospike;
 using testing::FullRedis;
+using ::testing::IsEmpty;
 
 std::vector<v1::Resource> Sorted(std::vector<v1::Resource> v) {
   SortResources(&v);

@@ -3,6 +3,8 @@
 // exactly as an apply does, and defaults come from the table. The SDK
 // (sdk-proto/python/tests/test_sdk_rules.py) and a real apiserver (tests/kube/crd_test.cc)
 // run the same cases.
+#include "common/rules.h"
+
 #include <gtest/gtest.h>
 
 #include <fstream>
@@ -10,7 +12,6 @@
 #include <string>
 
 #include "common/resources.h"
-#include "common/rules.h"
 #include "common/state_file.h"
 #include "nlohmann/json.hpp"
 
@@ -58,9 +59,11 @@ TEST(RulesTest, DefaultsComeFromTheTable) {
   redis.set_name("r");
   redis.mutable_redis_database()->set_memory_mb(64);
   Canonicalize(&redis);
-  EXPECT_EQ(redis.redis_database().replicas(), t["RedisDatabase"]["replicas"]["default"].get<uint32_t>());
+  EXPECT_EQ(redis.redis_database().replicas(),
+            t["RedisDatabase"]["replicas"]["default"].get<uint32_t>());
   EXPECT_EQ(redis.redis_database().version(), t["RedisDatabase"]["version"]["default"]);
-  EXPECT_EQ(ResourceToJson(redis)["spec"]["persistence"], t["RedisDatabase"]["persistence"]["default"]);
+  EXPECT_EQ(ResourceToJson(redis)["spec"]["persistence"],
+            t["RedisDatabase"]["persistence"]["default"]);
   v1::Resource as;
   as.set_name("a");
   as.mutable_aerospike_cluster()->set_size(1);

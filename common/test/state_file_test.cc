@@ -103,7 +103,8 @@ TEST(StateFile, ErrorsCarryTheLine) {
 TEST(StateFile, ResourceToJsonRoundTripsThroughYaml) {
   auto f = ParseStateFile(kSpecExample, "a.yaml");
   ASSERT_TRUE(f.ok());
-  nlohmann::json doc = {{"region", f->region}, {"version", 3}, {"resources", nlohmann::json::array()}};
+  nlohmann::json doc = {
+      {"region", f->region}, {"version", 3}, {"resources", nlohmann::json::array()}};
   for (const auto& r : f->resources) doc["resources"].push_back(ResourceToJson(r));
   const std::string yaml = JsonToYaml(doc);
   EXPECT_THAT(yaml, HasSubstr("version: \"7.2\""));

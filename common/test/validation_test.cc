@@ -9,9 +9,9 @@
 namespace senren::common {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FullAerospike;
 using testing::FullRedis;
+using ::testing::HasSubstr;
 
 TEST(ValidateRegionKey, AcceptsCloudColonRegion) {
   EXPECT_TRUE(ValidateRegionKey("aws:us-east-1").ok());

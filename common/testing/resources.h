@@ -20,8 +20,7 @@ namespace senren::common::testing {
 
 // A RedisDatabase `name` with memory_mb and replicas set; nothing else.
 // Default: memory_mb 64, replicas 0 (unset).
-inline v1::Resource Redis(const std::string& name, uint32_t memory_mb = 64,
-                          uint32_t replicas = 0) {
+inline v1::Resource Redis(const std::string& name, uint32_t memory_mb = 64, uint32_t replicas = 0) {
   v1::Resource r;
   r.set_name(name);
   auto* spec = r.mutable_redis_database();
@@ -34,8 +33,7 @@ inline v1::Resource Redis(const std::string& name, uint32_t memory_mb = 64,
 // namespace_memory_mb); version and storage unset.
 // Default: replication_factor 1, namespace_memory_mb 64.
 inline v1::Resource Aerospike(const std::string& name, uint32_t size,
-                              uint32_t replication_factor = 1,
-                              uint32_t namespace_memory_mb = 64) {
+                              uint32_t replication_factor = 1, uint32_t namespace_memory_mb = 64) {
   v1::Resource r;
   r.set_name(name);
   auto* spec = r.mutable_aerospike_cluster();

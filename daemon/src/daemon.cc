@@ -2,8 +2,8 @@
 
 #include <signal.h>
 
-#include <cerrno>
 #include <algorithm>
+#include <cerrno>
 #include <ctime>
 
 #include "absl/strings/str_cat.h"
@@ -34,7 +34,8 @@ absl::StatusOr<std::unique_ptr<Daemon>> Daemon::Create(const std::string& name,
                                                        const DaemonFlags& flags) {
   const spdlog::level::level_enum level = spdlog::level::from_str(flags.log_level);
   if (level == spdlog::level::off && flags.log_level != "off") {
-    return absl::InvalidArgumentError(absl::StrCat("--log-level \"", flags.log_level, "\" is unknown"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("--log-level \"", flags.log_level, "\" is unknown"));
   }
   spdlog::set_level(level);
   const sigset_t signals = StopSignals();

@@ -68,7 +68,8 @@ absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(HttpServerOptions 
     Probe(check, res);
   });
   s.set_error_handler([](const httplib::Request&, httplib::Response& res) {
-    if (res.status == 404) res.set_content("not found; try /metrics, /healthz or /readyz\n", "text/plain");
+    if (res.status == 404)
+      res.set_content("not found; try /metrics, /healthz or /readyz\n", "text/plain");
   });
   if (port == 0) {
     port = s.bind_to_any_port(host);

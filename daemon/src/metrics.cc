@@ -25,14 +25,15 @@ std::string Series(const std::string& name, const std::string& labels) {
 }
 
 std::string WithLe(const std::string& labels, const std::string& le) {
-  return labels.empty() ? absl::StrCat("le=\"", le, "\"") : absl::StrCat(labels, ",le=\"", le, "\"");
+  return labels.empty() ? absl::StrCat("le=\"", le, "\"")
+                        : absl::StrCat(labels, ",le=\"", le, "\"");
 }
 
 }  // namespace
 
 const std::vector<double>& LatencyBuckets() {
   static const std::vector<double> kBuckets = {0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
-                                               0.1,    0.25,  0.5,    1,     2.5,   5,    10};
+                                               0.1,    0.25,  0.5,    1,     2.5,  5,     10};
   return kBuckets;
 }
 

@@ -1,9 +1,8 @@
 #include "daemon/http_server.h"
 
-#include <httplib.h>
-
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <httplib.h>
 
 #include "daemon/health.h"
 #include "daemon/metrics.h"

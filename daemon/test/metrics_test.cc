@@ -68,7 +68,8 @@ TEST(Metrics, CollectorsCopyStatsAtEachRender) {
   Metrics m;
   int64_t applied = 3;
   m.Describe("senren_applied_version", "gauge", "Applied version.");
-  m.AddCollector([&](Metrics& r) { r.Set("senren_applied_version", "", static_cast<double>(applied)); });
+  m.AddCollector(
+      [&](Metrics& r) { r.Set("senren_applied_version", "", static_cast<double>(applied)); });
   EXPECT_THAT(m.Render(), HasSubstr("senren_applied_version 3\n"));
   applied = 4;
   const std::string text = m.Render();

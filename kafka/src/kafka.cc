@@ -23,7 +23,7 @@ absl::Status FromErr(rd_kafka_resp_err_t err, const std::string& what) {
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
       return err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? absl::UnavailableError(msg)
-                                                      : absl::InvalidArgumentError(msg);
+                                                     : absl::InvalidArgumentError(msg);
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
       return absl::ResourceExhaustedError(msg);
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
@@ -52,7 +52,8 @@ absl::StatusOr<rd_kafka_conf_t*> MakeConf(const Config& defaults, const Config& 
   for (const auto& [k, v] : all) {
     if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
       if (extra.count(k) == 0) {
-        spdlog::debug("kafka: default setting {}={} not supported by this librdkafka: {}", k, v, err);
+        spdlog::debug("kafka: default setting {}={} not supported by this librdkafka: {}", k, v,
+                      err);
         continue;
       }
       rd_kafka_conf_destroy(conf);
@@ -60,7 +61,8 @@ absl::StatusOr<rd_kafka_conf_t*> MakeConf(const Config& defaults, const Config& 
     }
   }
   rd_kafka_conf_set_error_cb(conf, [](rd_kafka_t*, int code, const char* reason, void*) {
-    spdlog::warn("kafka: {} ({})", reason, rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(code)));
+    spdlog::warn("kafka: {} ({})", reason,
+                 rd_kafka_err2name(static_cast<rd_kafka_resp_err_t>(code)));
   });
   return conf;
 }
@@ -111,7 +113,8 @@ class RdProducer final : public Producer {
     add(RD_KAFKA_VTYPE_TOPIC).u.cstr = record.topic.c_str();
     add(RD_KAFKA_VTYPE_KEY).u.mem = {const_cast<char*>(record.key.data()), record.key.size()};
     if (record.value) {
-      add(RD_KAFKA_VTYPE_VALUE).u.mem = {const_cast<char*>(record.value->data()), record.value->size()};
+      add(RD_KAFKA_VTYPE_VALUE).u.mem = {const_cast<char*>(record.value->data()),
+                                         record.value->size()};
     } else {
       add(RD_KAFKA_VTYPE_VALUE).u.mem = {nullptr, 0};
     }
@@ -135,7 +138,8 @@ class RdProducer final : public Producer {
   }
 
   absl::Status Flush(std::chrono::milliseconds timeout) override {
-    return FromErr(rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count())), "flushing producer");
+    return FromErr(rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count())),
+                   "flushing producer");
   }
 
   void PurgeQueued() override { rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE); }
@@ -169,12 +173,13 @@ class RdConsumer final : public Consumer {
   absl::StatusOr<std::optional<Message>> Poll(std::chrono::milliseconds timeout) override {
     rd_kafka_message_t* m = rd_kafka_consumer_poll(rk_.get(), static_cast<int>(timeout.count()));
     if (m == nullptr) return std::optional<Message>();
-    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> guard(m, rd_kafka_message_destroy);
+    std::unique_ptr<rd_kafka_message_t, void (*)(rd_kafka_message_t*)> guard(
+        m, rd_kafka_message_destroy);
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return std::optional<Message>();
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       std::string where = m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "consumer";
-      if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-          m->err == RD_KAFKA_RESP_ERR__FATAL) {
+      if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
+          m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__FATAL) {
         return FromErr(m->err, absl::StrCat("consuming ", where));
       }
       spdlog::warn("kafka: consuming {}: {}", where, rd_kafka_message_errstr(m));
@@ -193,8 +198,11 @@ class RdConsumer final : public Consumer {
       const char* name = nullptr;
       const void* value = nullptr;
       size_t size = 0;
-      for (size_t i = 0; rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR; ++i) {
-        out.headers.push_back({name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size)});
+      for (size_t i = 0;
+           rd_kafka_header_get_all(hdrs, i, &name, &value, &size) == RD_KAFKA_RESP_ERR_NO_ERROR;
+           ++i) {
+        out.headers.push_back(
+            {name, value == nullptr ? "" : std::string(static_cast<const char*>(value), size)});
       }
     }
     return std::optional<Message>(std::move(out));
@@ -220,16 +228,11 @@ const Config& ProducerDefaults() {
 
 const Config& ConsumerDefaults() {
   static const Config kDefaults = {
-      {"enable.auto.commit", "false"},
-      {"enable.auto.offset.store", "false"},
-      {"enable.partition.eof", "false"},
-      {"fetch.wait.max.ms", "10"},
-      {"fetch.error.backoff.ms", "50"},
-      {"fetch.queue.backoff.ms", "0"},
-      {"fetch.message.max.bytes", "104857600"},
-      {"receive.message.max.bytes", "209715200"},
-      {"socket.nagle.disable", "true"},
-      {"auto.offset.reset", "earliest"},
+      {"enable.auto.commit", "false"},          {"enable.auto.offset.store", "false"},
+      {"enable.partition.eof", "false"},        {"fetch.wait.max.ms", "10"},
+      {"fetch.error.backoff.ms", "50"},         {"fetch.queue.backoff.ms", "0"},
+      {"fetch.message.max.bytes", "104857600"}, {"receive.message.max.bytes", "209715200"},
+      {"socket.nagle.disable", "true"},         {"auto.offset.reset", "earliest"},
   };
   return kDefaults;
 }
@@ -276,24 +279,31 @@ absl::Status EnsureTopic(const std::string& brokers, const TopicSpec& spec,
   auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
   if (!rk.ok()) return rk.status();
   char err[512];
-  rd_kafka_NewTopic_t* nt =
-      rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions, spec.replication_factor, err, sizeof err);
-  if (nt == nullptr) return absl::InvalidArgumentError(absl::StrCat("topic ", spec.name, ": ", err));
-  std::unique_ptr<rd_kafka_NewTopic_t, void (*)(rd_kafka_NewTopic_t*)> nt_guard(nt, rd_kafka_NewTopic_destroy);
+  rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(spec.name.c_str(), spec.partitions,
+                                                  spec.replication_factor, err, sizeof err);
+  if (nt == nullptr)
+    return absl::InvalidArgumentError(absl::StrCat("topic ", spec.name, ": ", err));
+  std::unique_ptr<rd_kafka_NewTopic_t, void (*)(rd_kafka_NewTopic_t*)> nt_guard(
+      nt, rd_kafka_NewTopic_destroy);
   for (const auto& [k, v] : spec.config) {
-    if (auto e = rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str()); e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    if (auto e = rd_kafka_NewTopic_set_config(nt, k.c_str(), v.c_str());
+        e != RD_KAFKA_RESP_ERR_NO_ERROR) {
       return FromErr(e, absl::StrCat("topic ", spec.name, " config ", k));
     }
   }
-  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), err, sizeof err);
-  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), err, sizeof err);
+  rd_kafka_AdminOptions_t* opts =
+      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
+  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), err,
+                                            sizeof err);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), err,
+                                              sizeof err);
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk->get());
   rd_kafka_CreateTopics(rk->get(), &nt, 1, opts, q);
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
   absl::Status status;
   if (ev == nullptr) {
-    status = absl::UnavailableError(absl::StrCat("creating topic ", spec.name, ": no broker answered at ", brokers));
+    status = absl::UnavailableError(
+        absl::StrCat("creating topic ", spec.name, ": no broker answered at ", brokers));
   } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     status = FromErr(rd_kafka_event_error(ev), absl::StrCat("creating topic ", spec.name));
   } else {
@@ -322,7 +332,8 @@ absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string
   if (!rk.ok()) return rk.status();
   rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk->get(), topic.c_str(), nullptr);
   const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t e = rd_kafka_metadata(rk->get(), 0, rkt, &md, static_cast<int>(timeout.count()));
+  rd_kafka_resp_err_t e =
+      rd_kafka_metadata(rk->get(), 0, rkt, &md, static_cast<int>(timeout.count()));
   absl::StatusOr<int> result = absl::UnavailableError("no metadata");
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     result = FromErr(e, absl::StrCat("reading metadata of topic ", topic));
@@ -345,7 +356,8 @@ int32_t Murmur2(const std::string& key) {
   const uint32_t length4 = length / 4;
   for (uint32_t i = 0; i < length4; ++i) {
     const uint32_t i4 = i * 4;
-    uint32_t k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) | (static_cast<uint32_t>(data[i4 + 3]) << 24);
+    uint32_t k = data[i4] | (data[i4 + 1] << 8) | (data[i4 + 2] << 16) |
+                 (static_cast<uint32_t>(data[i4 + 3]) << 24);
     k *= m;
     k ^= k >> r;
     k *= m;

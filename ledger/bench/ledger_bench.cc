@@ -18,8 +18,8 @@
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
 #include "ledger/server.h"
-#include "testing/test_schema.h"
 #include "senren/v1/control_plane.grpc.pb.h"
+#include "testing/test_schema.h"
 
 namespace senren::ledger {
 namespace {
@@ -44,7 +44,9 @@ v1::ApplyStateRequest SmallState(const std::string& region, uint32_t salt) {
 void ReportPercentiles(benchmark::State& state, std::vector<double>& ms) {
   if (ms.empty()) return;
   std::sort(ms.begin(), ms.end());
-  auto at = [&](double q) { return ms[std::min(ms.size() - 1, static_cast<size_t>(q * ms.size()))]; };
+  auto at = [&](double q) {
+    return ms[std::min(ms.size() - 1, static_cast<size_t>(q * ms.size()))];
+  };
   state.counters["p50_ms"] = at(0.50);
   state.counters["p90_ms"] = at(0.90);
   state.counters["p99_ms"] = at(0.99);
@@ -63,7 +65,8 @@ void BM_ApplySmallState_Store(benchmark::State& state) {
   for (auto _ : state) {
     auto t0 = std::chrono::steady_clock::now();
     auto r = store->ApplyState(SmallState("aws:bench", ++i), kCtx);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (!r.ok() || !r->changed()) state.SkipWithError("apply failed");
   }
   ReportPercentiles(state, ms);
@@ -76,7 +79,8 @@ void BM_ApplySmallState_Grpc(benchmark::State& state) {
   auto store = schema.Store(4);
   ServerOptions so;
   so.listen = "127.0.0.1:0";
-  auto auth = TokenAuthenticator::FromYaml("tokens: [{token: t, subject: bench, role: writer}]", "bench");
+  auto auth =
+      TokenAuthenticator::FromYaml("tokens: [{token: t, subject: bench, role: writer}]", "bench");
   auto server = LedgerServer::Start(so, store.get(), std::move(*auth));
   auto stub = v1::ControlPlane::NewStub(grpc::CreateChannel(
       "127.0.0.1:" + std::to_string((*server)->port()), grpc::InsecureChannelCredentials()));
@@ -88,7 +92,8 @@ void BM_ApplySmallState_Grpc(benchmark::State& state) {
     ctx.AddMetadata("authorization", "Bearer t");
     v1::ApplyStateResponse resp;
     grpc::Status s = stub->ApplyState(&ctx, SmallState("aws:bench", ++i), &resp);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (!s.ok()) state.SkipWithError(s.error_message().c_str());
   }
   ReportPercentiles(state, ms);
@@ -136,7 +141,15 @@ void BM_ApplyThroughput(benchmark::State& state) {
   }
 }
 // Arg: PgLedgerStoreOptions::max_write_transactions (group commit), pool 16.
-BENCHMARK(BM_ApplyThroughput)->Arg(1)->Arg(2)->Arg(4)->Arg(8)->Arg(16)->Threads(32)->Iterations(100)->UseRealTime()
+BENCHMARK(BM_ApplyThroughput)
+    ->Arg(1)
+    ->Arg(2)
+    ->Arg(4)
+    ->Arg(8)
+    ->Arg(16)
+    ->Threads(32)
+    ->Iterations(100)
+    ->UseRealTime()
     ->Unit(benchmark::kMillisecond);
 
 // Materializing a version of 10,000 resources from PostgreSQL (no cache): version 63 of a
@@ -172,7 +185,8 @@ void BM_Materialize10k(benchmark::State& state) {
   for (auto _ : state) {
     auto t0 = std::chrono::steady_clock::now();
     auto s = cold->GetState("aws:big", version);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (!s.ok() || s->resources_size() != 10000) state.SkipWithError("materialize failed");
   }
   ReportPercentiles(state, ms);
@@ -195,11 +209,13 @@ void BM_ApplyLargeState10k(benchmark::State& state) {
     ++v;
     for (int k = 0; k < 10; ++k) {
       req.mutable_resources((v * 10 + static_cast<uint32_t>(k)) % 10000)
-          ->mutable_redis_database()->set_memory_mb(16 + v % 1000);
+          ->mutable_redis_database()
+          ->set_memory_mb(16 + v % 1000);
     }
     auto t0 = std::chrono::steady_clock::now();
     auto r = store->ApplyState(req, kCtx);
-    ms.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     if (!r.ok()) state.SkipWithError(std::string(r.status().message()).c_str());
   }
   ReportPercentiles(state, ms);

@@ -39,7 +39,8 @@ int ServerError(const grpc::Status& status) {
 
 absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
   std::ifstream in(path);
-  if (!in) return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read the file"));
+  if (!in)
+    return absl::InvalidArgumentError(absl::StrCat(flag, " ", path, ": cannot read the file"));
   std::ostringstream text;
   text << in.rdbuf();
   if (text.str().find("-----BEGIN") == std::string::npos) {
@@ -86,8 +87,9 @@ class Client {
   std::unique_ptr<grpc::ClientContext> Context() const {
     auto ctx = std::make_unique<grpc::ClientContext>();
     if (!options_.token.empty()) ctx->AddMetadata("authorization", "Bearer " + options_.token);
-    ctx->set_deadline(std::chrono::system_clock::now() +
-                      std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_seconds * 1000)));
+    ctx->set_deadline(
+        std::chrono::system_clock::now() +
+        std::chrono::milliseconds(static_cast<int64_t>(options_.timeout_seconds * 1000)));
     return ctx;
   }
 
@@ -148,7 +150,8 @@ std::string Time(const google::protobuf::Timestamp& ts) {
   return buf;
 }
 
-void Flatten(const std::string& prefix, const nlohmann::json& v, std::map<std::string, std::string>* out) {
+void Flatten(const std::string& prefix, const nlohmann::json& v,
+             std::map<std::string, std::string>* out) {
   if (v.is_object()) {
     for (const auto& [k, x] : v.items()) Flatten(prefix.empty() ? k : prefix + "." + k, x, out);
   } else if (v.is_array()) {
@@ -340,7 +343,8 @@ int Show(const ClientOptions& c, const std::string& region, uint64_t version) {
     std::cout << state.region() << " version " << state.version();
     if (state.version() > 0) {
       std::cout << " by " << state.author() << " at " << Time(state.created_at());
-      if (state.origin() == v1::ORIGIN_ROLLBACK) std::cout << " (rollback to " << state.rollback_of() << ")";
+      if (state.origin() == v1::ORIGIN_ROLLBACK)
+        std::cout << " (rollback to " << state.rollback_of() << ")";
       if (!state.message().empty()) std::cout << ": " << state.message();
     }
     std::cout << "\n";
@@ -406,16 +410,17 @@ int Regions(const ClientOptions& c) {
   if (!connected.ok()) return LocalError(std::string(connected.status().message()));
   Client& client = *connected;
   v1::ListRegionsResponse resp;
-  grpc::Status s = client.stub().ListRegions(client.Context().get(), v1::ListRegionsRequest(), &resp);
+  grpc::Status s =
+      client.stub().ListRegions(client.Context().get(), v1::ListRegionsRequest(), &resp);
   if (!s.ok()) return ServerError(s);
   Print(c, resp, [&] {
-    std::cout << Pad("REGION", 24) << Pad("VERSION", 9) << Pad("RESOURCES", 11) << Pad("CONVERGED", 11)
-              << "UPDATED\n";
+    std::cout << Pad("REGION", 24) << Pad("VERSION", 9) << Pad("RESOURCES", 11)
+              << Pad("CONVERGED", 11) << "UPDATED\n";
     for (const auto& r : resp.regions()) {
       std::string converged = absl::StrCat(r.clusters_converged(), "/", r.clusters_size());
       std::cout << Pad(r.region(), 24) << Pad(std::to_string(r.current_version()), 9)
-                << Pad(std::to_string(r.resource_count()), 11) << Pad(converged, 11) << Time(r.updated_at())
-                << "\n";
+                << Pad(std::to_string(r.resource_count()), 11) << Pad(converged, 11)
+                << Time(r.updated_at()) << "\n";
     }
   });
   return 0;
@@ -427,7 +432,8 @@ int Status(const ClientOptions& c, const std::string& region, const std::string&
   req.set_region(region);
   req.set_resource(resource);
   if (!at.empty() && !google::protobuf::util::TimeUtil::FromString(at, req.mutable_at())) {
-    std::cerr << "senren-ledger: --at: '" << at << "' is not an RFC 3339 time (e.g. 2026-11-26T18:00:00Z)\n";
+    std::cerr << "senren-ledger: --at: '" << at
+              << "' is not an RFC 3339 time (e.g. 2026-11-26T18:00:00Z)\n";
     return 2;
   }
   auto connected = Client::Connect(c);
@@ -445,20 +451,22 @@ int Status(const ClientOptions& c, const std::string& region, const std::string&
     for (const auto& cl : resp.clusters()) {
       std::string result = v1::ApplyResult_Name(cl.result());
       if (result.rfind("APPLY_RESULT_", 0) == 0) result = result.substr(13);
-      std::cout << Pad(cl.cluster(), 12) << Pad(std::to_string(cl.applied_version()), 9) << Pad(result, 10)
+      std::cout << Pad(cl.cluster(), 12) << Pad(std::to_string(cl.applied_version()), 9)
+                << Pad(result, 10)
                 << Pad(absl::StrCat(cl.resources_ready(), "/", cl.resources_total()), 8)
                 << Pad(absl::StrCat(static_cast<int64_t>(cl.heartbeat_age_seconds()), "s ago"), 11)
                 << Pad(cl.stale() ? "yes" : "no", 7) << cl.reason() << "\n";
     }
     std::cout << "\n"
-              << Pad("RESOURCE", 34) << Pad("CLUSTER", 12) << Pad("READY", 7) << Pad("PHASE", 14) << Pad("VERSION", 9)
-              << Pad("HOST", 46) << "PORT\n";
+              << Pad("RESOURCE", 34) << Pad("CLUSTER", 12) << Pad("READY", 7) << Pad("PHASE", 14)
+              << Pad("VERSION", 9) << Pad("HOST", 46) << "PORT\n";
     for (const auto& r : resp.resources()) {
       std::string kind(common::KindName(r.kind()));
       std::string phase = v1::Phase_Name(r.phase());
       if (phase.rfind("PHASE_", 0) == 0) phase = phase.substr(6);
-      std::cout << Pad(kind + "/" + r.name(), 34) << Pad(r.cluster(), 12) << Pad(r.ready() ? "true" : "false", 7)
-                << Pad(phase, 14) << Pad(std::to_string(r.state_version()), 9) << Pad(r.host(), 46) << r.port()
+      std::cout << Pad(kind + "/" + r.name(), 34) << Pad(r.cluster(), 12)
+                << Pad(r.ready() ? "true" : "false", 7) << Pad(phase, 14)
+                << Pad(std::to_string(r.state_version()), 9) << Pad(r.host(), 46) << r.port()
                 << "\n";
     }
   });

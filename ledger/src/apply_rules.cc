@@ -49,7 +49,8 @@ absl::StatusOr<std::vector<v1::Resource>> PrepareResources(
 }
 
 absl::Status CheckRecordedFields(const std::string& author, const std::string& message,
-                                 const std::string& idempotency_key, const std::string& traceparent) {
+                                 const std::string& idempotency_key,
+                                 const std::string& traceparent) {
   const struct {
     const char* name;
     const std::string& value;
@@ -70,19 +71,19 @@ absl::Status CheckRecordedFields(const std::string& author, const std::string& m
 absl::Status CheckExpectedVersion(const std::string& region, std::optional<uint64_t> expected,
                                   uint64_t current) {
   if (!expected.has_value() || *expected == current) return absl::OkStatus();
-  return absl::AbortedError(absl::StrCat(
-      "region ", region, " is at version ", current, ", not the expected version ", *expected,
-      "; re-plan against version ", current, " and apply again"));
+  return absl::AbortedError(
+      absl::StrCat("region ", region, " is at version ", current, ", not the expected version ",
+                   *expected, "; re-plan against version ", current, " and apply again"));
 }
 
 absl::Status CheckGuards(const std::string& region, size_t current_size,
-                         const common::ResourceSetDiff& diff, size_t desired_size,
-                         bool allow_empty, bool allow_mass_delete, const MassDeleteGuard& guard) {
+                         const common::ResourceSetDiff& diff, size_t desired_size, bool allow_empty,
+                         bool allow_mass_delete, const MassDeleteGuard& guard) {
   if (desired_size == 0 && current_size > 0) {
     if (!allow_empty) {
-      return absl::FailedPreconditionError(absl::StrCat(
-          "the state would delete all ", current_size, " resources of region ", region,
-          "; set allow_empty to empty a region on purpose"));
+      return absl::FailedPreconditionError(
+          absl::StrCat("the state would delete all ", current_size, " resources of region ", region,
+                       "; set allow_empty to empty a region on purpose"));
     }
     return absl::OkStatus();
   }
@@ -97,7 +98,8 @@ absl::Status CheckGuards(const std::string& region, size_t current_size,
   return absl::OkStatus();
 }
 
-std::string RequestFingerprint(const std::string& region, const std::vector<v1::Resource>& resources,
+std::string RequestFingerprint(const std::string& region,
+                               const std::vector<v1::Resource>& resources,
                                std::optional<uint64_t> expected_version, const std::string& author,
                                const std::string& message, bool allow_empty,
                                bool allow_mass_delete) {

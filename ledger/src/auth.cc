@@ -25,9 +25,12 @@ bool ConstantTimeEquals(std::string_view a, std::string_view b) {
 
 std::string_view RoleName(Role role) {
   switch (role) {
-    case Role::kReader: return "reader";
-    case Role::kWriter: return "writer";
-    case Role::kAdmin: return "admin";
+    case Role::kReader:
+      return "reader";
+    case Role::kWriter:
+      return "writer";
+    case Role::kAdmin:
+      return "admin";
   }
   return "unknown";
 }

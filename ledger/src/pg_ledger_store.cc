@@ -12,8 +12,9 @@ void PrepareStatements(pg::Session& session) {
                   "INSERT INTO regions (region) VALUES ($1) ON CONFLICT (region) DO UPDATE "
                   "SET region = EXCLUDED.region RETURNING current_version");
   session.Prepare("head", "SELECT current_version FROM regions WHERE region = $1");
-  session.Prepare("get_idem",
-                  "SELECT request_hash, response FROM idempotency_keys WHERE region = $1 AND key = $2");
+  session.Prepare(
+      "get_idem",
+      "SELECT request_hash, response FROM idempotency_keys WHERE region = $1 AND key = $2");
   session.Prepare("insert_idem",
                   "INSERT INTO idempotency_keys (region, key, request_hash, response) "
                   "VALUES ($1, $2, $3, $4)");
@@ -22,18 +23,19 @@ void PrepareStatements(pg::Session& session) {
   session.Prepare("checkpoint_at",
                   "SELECT version, resources FROM checkpoints WHERE region = $1 AND version <= $2 "
                   "ORDER BY version DESC LIMIT 1");
-  session.Prepare("changes_between",
-                  "SELECT version, kind, name, spec FROM changes WHERE region = $1 AND version > $2 "
-                  "AND version <= $3 ORDER BY version");
-  session.Prepare("version_info", absl::StrCat("SELECT ", kVersionColumns,
-                                               " FROM versions WHERE region = $1 AND version = $2"));
+  session.Prepare(
+      "changes_between",
+      "SELECT version, kind, name, spec FROM changes WHERE region = $1 AND version > $2 "
+      "AND version <= $3 ORDER BY version");
+  session.Prepare("version_info",
+                  absl::StrCat("SELECT ", kVersionColumns,
+                               " FROM versions WHERE region = $1 AND version = $2"));
   session.Prepare("history", absl::StrCat("SELECT ", kVersionColumns,
                                           " FROM versions WHERE region = $1 AND version <= $2 "
                                           "ORDER BY version DESC LIMIT $3"));
-  session.Prepare("regions",
-                  "SELECT region, current_version, resource_count, "
-                  "(extract(epoch from updated_at) * 1000000)::bigint FROM regions "
-                  "WHERE current_version > 0 ORDER BY region");
+  session.Prepare("regions", "SELECT region, current_version, resource_count, "
+                             "(extract(epoch from updated_at) * 1000000)::bigint FROM regions "
+                             "WHERE current_version > 0 ORDER BY region");
 }
 
 PgLedgerStore::Impl::Impl(PgLedgerStoreOptions options, std::unique_ptr<pg::Pool> pool)
@@ -51,12 +53,13 @@ PgLedgerStoreStats PgLedgerStore::Impl::Stats() const {
   return s;
 }
 
-absl::Status PgLedgerStore::Impl::NoSuchVersion(const std::string& region, uint64_t v, uint64_t head) {
+absl::Status PgLedgerStore::Impl::NoSuchVersion(const std::string& region, uint64_t v,
+                                                uint64_t head) {
   if (head == 0) {
     return absl::NotFoundError(absl::StrCat("region ", region, " has no versions; no version ", v));
   }
-  return absl::NotFoundError(absl::StrCat("region ", region, " has versions 1..", head,
-                                          "; no version ", v));
+  return absl::NotFoundError(
+      absl::StrCat("region ", region, " has versions 1..", head, "; no version ", v));
 }
 
 uint64_t PgLedgerStore::Impl::Head(pg::Transaction& tx, const std::string& region) {
@@ -90,7 +93,8 @@ absl::StatusOr<v1::ApplyStateResponse> PgLedgerStore::ApplyState(
     const v1::ApplyStateRequest& request, const WriteContext& context) {
   return impl_->ApplyState(request, context);
 }
-absl::StatusOr<v1::PlanStateResponse> PgLedgerStore::PlanState(const v1::ApplyStateRequest& request) {
+absl::StatusOr<v1::PlanStateResponse> PgLedgerStore::PlanState(
+    const v1::ApplyStateRequest& request) {
   return impl_->PlanState(request);
 }
 absl::StatusOr<v1::ApplyStateResponse> PgLedgerStore::Rollback(const v1::RollbackRequest& request,
@@ -101,7 +105,9 @@ absl::StatusOr<v1::RegionalState> PgLedgerStore::GetState(const std::string& reg
                                                           uint64_t version) {
   return impl_->GetState(region, version);
 }
-absl::StatusOr<v1::ListRegionsResponse> PgLedgerStore::ListRegions() { return impl_->ListRegions(); }
+absl::StatusOr<v1::ListRegionsResponse> PgLedgerStore::ListRegions() {
+  return impl_->ListRegions();
+}
 absl::StatusOr<v1::GetHistoryResponse> PgLedgerStore::GetHistory(
     const v1::GetHistoryRequest& request) {
   return impl_->GetHistory(request);

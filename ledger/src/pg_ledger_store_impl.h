@@ -147,7 +147,8 @@ class PgLedgerStore::Impl {
   absl::StatusOr<WriteResult> AppendUnderLock(pg::Transaction& tx, const Intent& in,
                                               const uint64_t* rollback_to, bool skip_locked,
                                               bool savepoint = false);
-  static void RecordKey(pg::Transaction& tx, const Intent& in, const v1::ApplyStateResponse& response);
+  static void RecordKey(pg::Transaction& tx, const Intent& in,
+                        const v1::ApplyStateResponse& response);
   static void AppendChangeInserts(pg::Transaction& tx, const std::string& region, uint64_t version,
                                   const common::ResourceSetDiff& diff, std::string* sql);
 
@@ -157,7 +158,8 @@ class PgLedgerStore::Impl {
   std::atomic<uint64_t> versions_appended_{0};
 
   static constexpr size_t kMaxBatch = 32;
-  const int max_leaders_ = std::max(1, std::min(options_.pool_size, options_.max_write_transactions));
+  const int max_leaders_ =
+      std::max(1, std::min(options_.pool_size, options_.max_write_transactions));
   std::mutex batch_mu_;
   std::condition_variable batch_cv_;
   std::list<Pending*> queue_ ABSL_GUARDED_BY(batch_mu_);

@@ -1,5 +1,3 @@
-#include "ledger/pg_ledger_store.h"
-
 #include <limits>
 #include <map>
 #include <utility>
@@ -9,6 +7,7 @@
 #include "common/diff.h"
 #include "common/resources.h"
 #include "common/validation.h"
+#include "ledger/pg_ledger_store.h"
 #include "pg_ledger_store_impl.h"
 
 // The read side of PgLedgerStore: materializing versions, and the queries.
@@ -58,31 +57,32 @@ absl::StatusOr<v1::PlanStateResponse> PgLedgerStore::Impl::PlanState(
               request.allow_mass_delete());
 }
 
-absl::StatusOr<v1::RegionalState> PgLedgerStore::Impl::GetState(
-    const std::string& region, uint64_t version) {
+absl::StatusOr<v1::RegionalState> PgLedgerStore::Impl::GetState(const std::string& region,
+                                                                uint64_t version) {
   if (absl::Status s = common::ValidateRegionKey(region); !s.ok()) return s;
-  return RunTx<v1::RegionalState>(
-      "read the state", region, [&](pg::Transaction& tx) -> absl::StatusOr<v1::RegionalState> {
-        const uint64_t head = Head(tx, region);
-        v1::RegionalState state;
-        state.set_region(region);
-        if (version == 0 && head == 0) return state;  // no version yet: empty, version 0
-        const uint64_t v = version == 0 ? head : version;
-        if (v > head) return NoSuchVersion(region, v, head);
-        auto resources = Materialize(tx, region, v);
-        if (!resources.ok()) return resources.status();
-        auto info = tx.ExecPrepared1("version_info", region, v);
-        v1::VersionInfo meta = ReadVersionInfo(region, info);
-        state.set_version(v);
-        for (const auto& r : **resources) *state.add_resources() = r;
-        state.set_origin(meta.origin());
-        state.set_rollback_of(meta.rollback_of());
-        *state.mutable_created_at() = meta.created_at();
-        state.set_traceparent(meta.traceparent());
-        state.set_author(meta.author());
-        state.set_message(meta.message());
-        return state;
-      });
+  return RunTx<v1::RegionalState>("read the state", region,
+                                  [&](pg::Transaction& tx) -> absl::StatusOr<v1::RegionalState> {
+                                    const uint64_t head = Head(tx, region);
+                                    v1::RegionalState state;
+                                    state.set_region(region);
+                                    if (version == 0 && head == 0)
+                                      return state;  // no version yet: empty, version 0
+                                    const uint64_t v = version == 0 ? head : version;
+                                    if (v > head) return NoSuchVersion(region, v, head);
+                                    auto resources = Materialize(tx, region, v);
+                                    if (!resources.ok()) return resources.status();
+                                    auto info = tx.ExecPrepared1("version_info", region, v);
+                                    v1::VersionInfo meta = ReadVersionInfo(region, info);
+                                    state.set_version(v);
+                                    for (const auto& r : **resources) *state.add_resources() = r;
+                                    state.set_origin(meta.origin());
+                                    state.set_rollback_of(meta.rollback_of());
+                                    *state.mutable_created_at() = meta.created_at();
+                                    state.set_traceparent(meta.traceparent());
+                                    state.set_author(meta.author());
+                                    state.set_message(meta.message());
+                                    return state;
+                                  });
 }
 
 absl::StatusOr<v1::ListRegionsResponse> PgLedgerStore::Impl::ListRegions() {
@@ -115,10 +115,11 @@ absl::StatusOr<v1::GetHistoryResponse> PgLedgerStore::Impl::GetHistory(
     }
   }
   return RunTx<v1::GetHistoryResponse>(
-      "read the history", region, [&](pg::Transaction& tx) -> absl::StatusOr<v1::GetHistoryResponse> {
+      "read the history", region,
+      [&](pg::Transaction& tx) -> absl::StatusOr<v1::GetHistoryResponse> {
         v1::GetHistoryResponse out;
         auto rows = tx.ExecPrepared("history", region, static_cast<int64_t>(from),
-                                     static_cast<int64_t>(page_size) + 1);
+                                    static_cast<int64_t>(page_size) + 1);
         for (const auto& row : rows) {
           if (out.versions_size() == static_cast<int>(page_size)) {
             out.set_next_page_token(std::to_string(row[0].as<uint64_t>()));
@@ -135,7 +136,8 @@ absl::StatusOr<v1::DiffVersionsResponse> PgLedgerStore::Impl::DiffVersions(
   const std::string& region = request.region();
   if (absl::Status s = common::ValidateRegionKey(region); !s.ok()) return s;
   return RunTx<v1::DiffVersionsResponse>(
-      "diff versions", region, [&](pg::Transaction& tx) -> absl::StatusOr<v1::DiffVersionsResponse> {
+      "diff versions", region,
+      [&](pg::Transaction& tx) -> absl::StatusOr<v1::DiffVersionsResponse> {
         const uint64_t head = Head(tx, region);
         for (uint64_t v : {request.from_version(), request.to_version()}) {
           if (v > head) return NoSuchVersion(region, v, head);
@@ -157,8 +159,9 @@ absl::StatusOr<v1::DiffVersionsResponse> PgLedgerStore::Impl::DiffVersions(
 
 // The resources of `version` (0 = the empty state): the newest checkpoint at or below
 // it plus the change sets after it.
-absl::StatusOr<ResourcesPtr> PgLedgerStore::Impl::Materialize(
-    pg::Transaction& tx, const std::string& region, uint64_t version) {
+absl::StatusOr<ResourcesPtr> PgLedgerStore::Impl::Materialize(pg::Transaction& tx,
+                                                              const std::string& region,
+                                                              uint64_t version) {
   if (version == 0) return std::make_shared<const Resources>();
   if (ResourcesPtr cached = cache_.Get(region, version)) return cached;
   std::map<std::pair<int, std::string>, v1::Resource> state;
@@ -169,8 +172,8 @@ absl::StatusOr<ResourcesPtr> PgLedgerStore::Impl::Materialize(
     const std::string bytes = cp[0][1].Bytes();
     v1::RegionalState snapshot;
     if (!snapshot.ParseFromArray(bytes.data(), static_cast<int>(bytes.size()))) {
-      return absl::DataLossError(absl::StrCat("checkpoint ", base, " of region ", region,
-                                              " does not parse"));
+      return absl::DataLossError(
+          absl::StrCat("checkpoint ", base, " of region ", region, " does not parse"));
     }
     for (auto& r : *snapshot.mutable_resources()) {
       std::pair<int, std::string> key(static_cast<int>(common::KindOf(r)), r.name());
@@ -202,9 +205,11 @@ absl::StatusOr<ResourcesPtr> PgLedgerStore::Impl::Materialize(
   return result;
 }
 
-absl::StatusOr<v1::PlanStateResponse> PgLedgerStore::Impl::Plan(
-    const std::string& region, const Resources& desired, std::optional<uint64_t> expected,
-    bool allow_empty, bool allow_mass_delete) {
+absl::StatusOr<v1::PlanStateResponse> PgLedgerStore::Impl::Plan(const std::string& region,
+                                                                const Resources& desired,
+                                                                std::optional<uint64_t> expected,
+                                                                bool allow_empty,
+                                                                bool allow_mass_delete) {
   return RunTx<v1::PlanStateResponse>(
       "plan the state", region, [&](pg::Transaction& tx) -> absl::StatusOr<v1::PlanStateResponse> {
         const uint64_t head = Head(tx, region);

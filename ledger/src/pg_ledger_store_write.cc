@@ -1,5 +1,3 @@
-#include "ledger/pg_ledger_store.h"
-
 #include <algorithm>
 #include <map>
 #include <utility>
@@ -8,6 +6,7 @@
 #include "common/diff.h"
 #include "common/resources.h"
 #include "common/validation.h"
+#include "ledger/pg_ledger_store.h"
 #include "pg_ledger_store_impl.h"
 #include "spdlog/spdlog.h"
 
@@ -48,7 +47,8 @@ absl::StatusOr<v1::ApplyStateResponse> PgLedgerStore::Impl::ApplyState(
   in.expected_version = Expected(request);
   in.allow_empty = request.allow_empty();
   in.allow_mass_delete = request.allow_mass_delete();
-  if (absl::Status s = CheckRecordedFields(in.author, in.message, in.idempotency_key, in.traceparent);
+  if (absl::Status s =
+          CheckRecordedFields(in.author, in.message, in.idempotency_key, in.traceparent);
       !s.ok()) {
     return s;
   }
@@ -77,7 +77,8 @@ absl::StatusOr<v1::ApplyStateResponse> PgLedgerStore::Impl::Rollback(
   if (request.has_expected_version()) in.expected_version = request.expected_version();
   in.allow_empty = request.allow_empty();
   in.allow_mass_delete = request.allow_mass_delete();
-  if (absl::Status s = CheckRecordedFields(in.author, in.message, "", in.traceparent); !s.ok()) return s;
+  if (absl::Status s = CheckRecordedFields(in.author, in.message, "", in.traceparent); !s.ok())
+    return s;
   return Finish(in.region, Write(in, &in.rollback_of));
 }
 
@@ -90,9 +91,9 @@ absl::Status PgLedgerStore::Impl::EnterRegion(const std::string& region) {
   const bool entered = t->cv.wait_for(lock, options_.wait_timeout, [t] { return !t->busy; });
   --t->waiting;
   if (!entered) {
-    return absl::UnavailableError(absl::StrCat(
-        "region ", region, " stayed busy with earlier writes for ", options_.wait_timeout.count(),
-        " ms; retry"));
+    return absl::UnavailableError(absl::StrCat("region ", region,
+                                               " stayed busy with earlier writes for ",
+                                               options_.wait_timeout.count(), " ms; retry"));
   }
   t->busy = true;
   return absl::OkStatus();
@@ -110,8 +111,8 @@ void PgLedgerStore::Impl::LeaveRegion(const std::string& region) {
   }
 }
 
-absl::StatusOr<WriteResult> PgLedgerStore::Impl::Write(
-    const Intent& in, const uint64_t* rollback_to) {
+absl::StatusOr<WriteResult> PgLedgerStore::Impl::Write(const Intent& in,
+                                                       const uint64_t* rollback_to) {
   if (absl::Status s = EnterRegion(in.region); !s.ok()) return s;
   struct Leave {
     Impl* impl;
@@ -160,7 +161,8 @@ std::vector<PgLedgerStore::Impl::Pending*> PgLedgerStore::Impl::TakeBatch(Pendin
   take(std::find(queue_.begin(), queue_.end(), self));
   for (auto it = queue_.begin(); it != queue_.end() && batch.size() < kMaxBatch;) {
     bool same_region = false;
-    for (const Pending* b : batch) same_region = same_region || b->intent->region == (*it)->intent->region;
+    for (const Pending* b : batch)
+      same_region = same_region || b->intent->region == (*it)->intent->region;
     it = same_region ? std::next(it) : take(it);
   }
   std::sort(batch.begin(), batch.end(), [](const Pending* a, const Pending* b) {
@@ -224,9 +226,10 @@ absl::StatusOr<v1::ApplyStateResponse> PgLedgerStore::Impl::Finish(
 // for: the answer is `deferred` and nothing is done. With savepoint, the intent's
 // statements start at SAVEPOINT intent (in the first round trip), for the batch to roll
 // back a failed intent alone.
-absl::StatusOr<WriteResult> PgLedgerStore::Impl::AppendUnderLock(
-    pg::Transaction& tx, const Intent& in, const uint64_t* rollback_to, bool skip_locked,
-    bool savepoint) {
+absl::StatusOr<WriteResult> PgLedgerStore::Impl::AppendUnderLock(pg::Transaction& tx,
+                                                                 const Intent& in,
+                                                                 const uint64_t* rollback_to,
+                                                                 bool skip_locked, bool savepoint) {
   const std::string& region = in.region;
   WriteResult result;
   uint64_t head = 0;
@@ -236,7 +239,8 @@ absl::StatusOr<WriteResult> PgLedgerStore::Impl::AppendUnderLock(
     auto locked = tx.Exec(std::string(savepoint ? "SAVEPOINT intent; " : "") +
                           "INSERT INTO regions (region) VALUES (" + q +
                           ") ON CONFLICT (region) DO NOTHING; SELECT current_version FROM "
-                          "regions WHERE region = " + q + " FOR UPDATE SKIP LOCKED");
+                          "regions WHERE region = " +
+                          q + " FOR UPDATE SKIP LOCKED");
     if (locked.empty()) {
       result.deferred = true;
       return result;
@@ -293,13 +297,14 @@ absl::StatusOr<WriteResult> PgLedgerStore::Impl::AppendUnderLock(
   std::string batch;
   AppendChangeInserts(tx, region, version, diff, &batch);
   absl::StrAppend(&batch,
-      "INSERT INTO versions (region, version, author, message, origin, rollback_of, "
-      "idempotency_key, traceparent, created_count, updated_count, deleted_count, "
-      "resource_count) VALUES (",
-      tx.Quote(region), ",", version, ",", tx.Quote(in.author), ",", tx.Quote(in.message), ",",
-      static_cast<int>(in.origin), ",", in.rollback_of, ",", tx.Quote(in.idempotency_key), ",",
-      tx.Quote(in.traceparent), ",", diff.created.size(), ",", diff.updated.size(), ",",
-      diff.deleted.size(), ",", desired->size(), ");");
+                  "INSERT INTO versions (region, version, author, message, origin, rollback_of, "
+                  "idempotency_key, traceparent, created_count, updated_count, deleted_count, "
+                  "resource_count) VALUES (",
+                  tx.Quote(region), ",", version, ",", tx.Quote(in.author), ",",
+                  tx.Quote(in.message), ",", static_cast<int>(in.origin), ",", in.rollback_of, ",",
+                  tx.Quote(in.idempotency_key), ",", tx.Quote(in.traceparent), ",",
+                  diff.created.size(), ",", diff.updated.size(), ",", diff.deleted.size(), ",",
+                  desired->size(), ");");
   absl::StrAppend(&batch, "UPDATE regions SET current_version = ", version,
                   ", resource_count = ", desired->size(),
                   ", updated_at = now() WHERE region = ", tx.Quote(region));
@@ -309,7 +314,7 @@ absl::StatusOr<WriteResult> PgLedgerStore::Impl::AppendUnderLock(
     snapshot.mutable_resources()->Reserve(static_cast<int>(desired->size()));
     for (const auto& r : *desired) *snapshot.add_resources() = r;
     tx.ExecPrepared("insert_checkpoint", region, version,
-                      pg::Param::Bytes(snapshot.SerializeAsString()));
+                    pg::Param::Bytes(snapshot.SerializeAsString()));
   }
   result.response.set_version(version);
   result.response.set_changed(true);
@@ -320,24 +325,23 @@ absl::StatusOr<WriteResult> PgLedgerStore::Impl::AppendUnderLock(
   return result;
 }
 
-void PgLedgerStore::Impl::RecordKey(
-    pg::Transaction& tx, const Intent& in, const v1::ApplyStateResponse& response) {
+void PgLedgerStore::Impl::RecordKey(pg::Transaction& tx, const Intent& in,
+                                    const v1::ApplyStateResponse& response) {
   tx.ExecPrepared("insert_idem", in.region, in.idempotency_key, in.fingerprint,
-                    pg::Param::Bytes(response.SerializeAsString()));
+                  pg::Param::Bytes(response.SerializeAsString()));
 }
 
 // "INSERT INTO changes ...;" statements (at most kChangeRowsPerStatement rows each).
-void PgLedgerStore::Impl::AppendChangeInserts(
-    pg::Transaction& tx, const std::string& region, uint64_t version,
-    const common::ResourceSetDiff& diff, std::string* sql) {
+void PgLedgerStore::Impl::AppendChangeInserts(pg::Transaction& tx, const std::string& region,
+                                              uint64_t version, const common::ResourceSetDiff& diff,
+                                              std::string* sql) {
   const std::string prefix = absl::StrCat("(", tx.Quote(region), ",", version, ",");
   size_t rows = 0;
   auto add = [&](const v1::Resource& r, bool deleted) {
     sql->append(rows == 0 ? "INSERT INTO changes (region, version, kind, name, spec) VALUES "
                           : ",");
-    absl::StrAppend(sql, prefix, static_cast<int>(common::KindOf(r)), ",", tx.Quote(r.name()),
-                    ",", deleted ? std::string("NULL") : tx.QuoteBytes(r.SerializeAsString()),
-                    ")");
+    absl::StrAppend(sql, prefix, static_cast<int>(common::KindOf(r)), ",", tx.Quote(r.name()), ",",
+                    deleted ? std::string("NULL") : tx.QuoteBytes(r.SerializeAsString()), ")");
     if (++rows == kChangeRowsPerStatement) {
       sql->append(";");
       rows = 0;

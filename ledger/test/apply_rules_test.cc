@@ -9,9 +9,9 @@
 namespace senren::ledger {
 namespace {
 
+using common::testing::Redis;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using common::testing::Redis;
 
 google::protobuf::RepeatedPtrField<v1::Resource> Field(std::vector<v1::Resource> v) {
   return {v.begin(), v.end()};
@@ -60,11 +60,14 @@ TEST(CheckGuards, MassDeleteOverHalfOfTenOrMore) {
   auto current = Region(10);
   std::vector<v1::Resource> keep5(current.begin(), current.begin() + 5);
   std::vector<v1::Resource> keep4(current.begin(), current.begin() + 4);
-  EXPECT_TRUE(CheckGuards("aws:x", 10, common::DiffResources(current, keep5), 5, false, false, {}).ok());
-  absl::Status s = CheckGuards("aws:x", 10, common::DiffResources(current, keep4), 4, false, false, {});
+  EXPECT_TRUE(
+      CheckGuards("aws:x", 10, common::DiffResources(current, keep5), 5, false, false, {}).ok());
+  absl::Status s =
+      CheckGuards("aws:x", 10, common::DiffResources(current, keep4), 4, false, false, {});
   EXPECT_EQ(s.code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(s.message(), HasSubstr("delete 6 of the 10"));
-  EXPECT_TRUE(CheckGuards("aws:x", 10, common::DiffResources(current, keep4), 4, false, true, {}).ok());
+  EXPECT_TRUE(
+      CheckGuards("aws:x", 10, common::DiffResources(current, keep4), 4, false, true, {}).ok());
   // Small regions are not guarded.
   auto small = Region(9);
   std::vector<v1::Resource> one(small.begin(), small.begin() + 1);
@@ -106,8 +109,10 @@ TEST(CheckRecordedFields, AcceptsTheLimitAndNamesTheFieldPastIt) {
   absl::Status s = CheckRecordedFields("a", "m", key + "k", "");
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.message(), HasSubstr("field idempotency_key: 257 bytes, at most 256"));
-  EXPECT_THAT(CheckRecordedFields(std::string(257, 'a'), "", "", "").message(), HasSubstr("field author"));
-  EXPECT_THAT(CheckRecordedFields("", "", "", std::string(257, 't')).message(), HasSubstr("field traceparent"));
+  EXPECT_THAT(CheckRecordedFields(std::string(257, 'a'), "", "", "").message(),
+              HasSubstr("field author"));
+  EXPECT_THAT(CheckRecordedFields("", "", "", std::string(257, 't')).message(),
+              HasSubstr("field traceparent"));
 }
 
 }  // namespace

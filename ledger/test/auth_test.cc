@@ -27,8 +27,8 @@ TEST(TokenAuthenticator, ReadsTheLabFormatAndAuthenticates) {
 
 TEST(TokenAuthenticator, RejectsMissingMalformedAndUnknownTokens) {
   auto auth = *TokenAuthenticator::FromYaml(kLabTokens, "tokens.yaml");
-  for (const char* bad : {"", "wri-456", "Basic wri-456", "Bearer ", "Bearer wri-45",
-                          "Bearer wri-4567"}) {
+  for (const char* bad :
+       {"", "wri-456", "Basic wri-456", "Bearer ", "Bearer wri-45", "Bearer wri-4567"}) {
     auto p = auth->Authenticate(bad);
     EXPECT_EQ(p.status().code(), absl::StatusCode::kUnauthenticated) << bad;
     EXPECT_THAT(p.status().message(), Not(HasSubstr("wri-45"))) << bad;
@@ -36,12 +36,14 @@ TEST(TokenAuthenticator, RejectsMissingMalformedAndUnknownTokens) {
 }
 
 TEST(TokenAuthenticator, MalformedFilesNameTheEntry) {
-  auto s = TokenAuthenticator::FromYaml("tokens:\n  - {token: a, subject: x, role: god}\n", "t.yaml");
+  auto s =
+      TokenAuthenticator::FromYaml("tokens:\n  - {token: a, subject: x, role: god}\n", "t.yaml");
   EXPECT_EQ(s.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(s.status().message(), HasSubstr("t.yaml: tokens[0]"));
   EXPECT_THAT(s.status().message(), HasSubstr("god"));
   s = TokenAuthenticator::FromYaml("tokens:\n  - {token: a, subject: x, role: admin}\n"
-                                   "  - {token: a, subject: y, role: reader}\n", "t.yaml");
+                                   "  - {token: a, subject: y, role: reader}\n",
+                                   "t.yaml");
   EXPECT_THAT(s.status().message(), HasSubstr("tokens[1]"));
   EXPECT_FALSE(TokenAuthenticator::FromYaml("nope: 1", "t.yaml").ok());
   EXPECT_EQ(TokenAuthenticator::FromFile("/nonexistent/tokens.yaml").status().code(),

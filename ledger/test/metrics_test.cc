@@ -23,13 +23,18 @@ TEST(Metrics, RendersCountersAndCumulativeHistograms) {
   const std::string text = registry.Render();
   EXPECT_THAT(text, HasSubstr("# TYPE senren_ledger_requests_total counter\n"));
   EXPECT_THAT(text, HasSubstr("senren_ledger_requests_total{rpc=\"ApplyState\",code=\"OK\"} 2"));
-  EXPECT_THAT(text, HasSubstr("senren_ledger_requests_total{rpc=\"ApplyState\",code=\"ABORTED\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("senren_ledger_requests_total{rpc=\"ApplyState\",code=\"ABORTED\"} 1"));
   EXPECT_THAT(text, HasSubstr("# TYPE senren_ledger_request_seconds histogram\n"));
-  EXPECT_THAT(text, HasSubstr("senren_ledger_request_seconds_bucket{rpc=\"ApplyState\",le=\"0.0025\"} 1"));
-  EXPECT_THAT(text, HasSubstr("senren_ledger_request_seconds_bucket{rpc=\"ApplyState\",le=\"0.005\"} 2"));
-  EXPECT_THAT(text, HasSubstr("senren_ledger_request_seconds_bucket{rpc=\"ApplyState\",le=\"+Inf\"} 3"));
+  EXPECT_THAT(
+      text, HasSubstr("senren_ledger_request_seconds_bucket{rpc=\"ApplyState\",le=\"0.0025\"} 1"));
+  EXPECT_THAT(text,
+              HasSubstr("senren_ledger_request_seconds_bucket{rpc=\"ApplyState\",le=\"0.005\"} 2"));
+  EXPECT_THAT(text,
+              HasSubstr("senren_ledger_request_seconds_bucket{rpc=\"ApplyState\",le=\"+Inf\"} 3"));
   EXPECT_THAT(text, HasSubstr("senren_ledger_request_seconds_count{rpc=\"ApplyState\"} 3"));
-  EXPECT_THAT(text, HasSubstr("# TYPE senren_ledger_pg_pool_size gauge\nsenren_ledger_pg_pool_size 16\n"));
+  EXPECT_THAT(
+      text, HasSubstr("# TYPE senren_ledger_pg_pool_size gauge\nsenren_ledger_pg_pool_size 16\n"));
   EXPECT_THAT(text, HasSubstr("senren_ledger_versions_appended_total 1234567\n"));
 }
 

@@ -11,8 +11,8 @@ namespace {
 const std::vector<v1::Resource> kEmpty;
 
 absl::Status NoSuchVersion(const std::string& region, uint64_t v, uint64_t head) {
-  return absl::NotFoundError(absl::StrCat("region ", region, " has versions 1..", head,
-                                          "; no version ", v));
+  return absl::NotFoundError(
+      absl::StrCat("region ", region, " has versions 1..", head, "; no version ", v));
 }
 
 }  // namespace
@@ -89,9 +89,9 @@ absl::StatusOr<v1::ApplyStateResponse> FakeLedgerStore::ApplyState(
   if (request.has_expected_version()) expected = request.expected_version();
   std::string fingerprint;
   if (!request.idempotency_key().empty()) {
-    fingerprint = RequestFingerprint(request.region(), *resources, expected, author,
-                                     request.message(), request.allow_empty(),
-                                     request.allow_mass_delete());
+    fingerprint =
+        RequestFingerprint(request.region(), *resources, expected, author, request.message(),
+                           request.allow_empty(), request.allow_mass_delete());
     Region& r = regions_[request.region()];
     if (auto it = r.keys.find(request.idempotency_key()); it != r.keys.end()) {
       if (it->second.first != fingerprint) {
@@ -171,7 +171,7 @@ absl::StatusOr<v1::ApplyStateResponse> FakeLedgerStore::Rollback(const v1::Rollb
 }
 
 absl::StatusOr<v1::RegionalState> FakeLedgerStore::GetState(const std::string& region,
-                                                             uint64_t version) {
+                                                            uint64_t version) {
   if (absl::Status s = common::ValidateRegionKey(region); !s.ok()) return s;
   std::lock_guard lock(mu_);
   if (absl::Status s = Injected(); !s.ok()) return s;

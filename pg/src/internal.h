@@ -6,14 +6,13 @@
 #include <condition_variable>
 #include <functional>
 #include <map>
-#include <mutex>
-#include <thread>
 #include <memory>
+#include <mutex>
+#include <pqxx/pqxx>
 #include <string>
 #include <string_view>
+#include <thread>
 #include <vector>
-
-#include <pqxx/pqxx>
 
 #include "absl/functional/function_ref.h"
 #include "absl/status/status.h"

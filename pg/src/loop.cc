@@ -42,7 +42,8 @@ bool Loop::Lead(Session& session) {
     bool locked = false;
     {
       Transaction n = session.Begin(TxKind::kNone);
-      locked = n.ExecParams1("SELECT pg_try_advisory_lock(hashtext($1))", options_.lock_key)[0].as<bool>();
+      locked = n.ExecParams1("SELECT pg_try_advisory_lock(hashtext($1))", options_.lock_key)[0]
+                   .as<bool>();
     }
     if (locked) return true;
     Sleep(options_.retry_interval);

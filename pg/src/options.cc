@@ -34,7 +34,8 @@ std::string ConnectionString(const ConnectionOptions& options) {
 
 std::string SessionSetup(const ConnectionOptions& options) {
   std::string out;
-  if (!options.schema.empty()) absl::StrAppend(&out, "SET search_path TO ", QuoteIdent(options.schema));
+  if (!options.schema.empty())
+    absl::StrAppend(&out, "SET search_path TO ", QuoteIdent(options.schema));
   if (options.statement_timeout.count() > 0) {
     absl::StrAppend(&out, out.empty() ? "" : "; ", "SET statement_timeout TO '",
                     options.statement_timeout.count(), "ms'");

@@ -12,7 +12,8 @@
 namespace senren::pg {
 
 absl::StatusOr<std::unique_ptr<Pool>> Pool::Create(PoolOptions options) {
-  if (options.connection.uri.empty()) return absl::InvalidArgumentError("PostgreSQL URI is required");
+  if (options.connection.uri.empty())
+    return absl::InvalidArgumentError("PostgreSQL URI is required");
   if (options.size < 1) return absl::InvalidArgumentError("pool size must be >= 1");
   return std::unique_ptr<Pool>(new Pool(std::move(options)));
 }
@@ -87,7 +88,8 @@ PoolStats Pool::Stats() const {
   return s;
 }
 
-absl::StatusOr<std::unique_ptr<Session>> Pool::Acquire(std::string_view op, std::string_view region) {
+absl::StatusOr<std::unique_ptr<Session>> Pool::Acquire(std::string_view op,
+                                                       std::string_view region) {
   std::unique_ptr<Session> session;
   {
     std::unique_lock lock(mu_);

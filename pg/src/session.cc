@@ -68,9 +68,7 @@ template unsigned Field::as<unsigned>() const;
 template unsigned long Field::as<unsigned long>() const;
 template unsigned long long Field::as<unsigned long long>() const;
 
-std::string Field::Bytes() const {
-  return pqxx::binarystring(data_->rows[row_][column_]).str();
-}
+std::string Field::Bytes() const { return pqxx::binarystring(data_->rows[row_][column_]).str(); }
 
 size_t Result::size() const { return data_->result.size(); }
 uint64_t Result::affected_rows() const { return data_->result.affected_rows(); }
@@ -106,7 +104,9 @@ Row Transaction::One(Result result, std::string_view what) {
   return Row(std::move(result.data_), data, 0);
 }
 
-std::string Transaction::Quote(std::string_view text) const { return impl_->tx->quote(std::string(text)); }
+std::string Transaction::Quote(std::string_view text) const {
+  return impl_->tx->quote(std::string(text));
+}
 
 std::string Transaction::QuoteBytes(std::string_view bytes) const {
   return impl_->tx->quote_raw(std::string(bytes));
@@ -135,7 +135,9 @@ absl::StatusOr<std::unique_ptr<Session>> Session::Open(const ConnectionOptions& 
   }
 }
 
-void Session::Prepare(const std::string& name, const std::string& sql) { impl_->conn.prepare(name, sql); }
+void Session::Prepare(const std::string& name, const std::string& sql) {
+  impl_->conn.prepare(name, sql);
+}
 
 Transaction Session::Begin(TxKind kind) {
   auto impl = std::make_unique<Transaction::Impl>();
@@ -179,14 +181,17 @@ class Receiver final : public pqxx::notification_receiver {
 
 }  // namespace
 
-void Session::Listen(const std::string& channel, std::function<void(const std::string& payload)> on_notify) {
-  impl_->receivers.push_back(std::make_unique<Receiver>(impl_->conn, channel, std::move(on_notify)));
+void Session::Listen(const std::string& channel,
+                     std::function<void(const std::string& payload)> on_notify) {
+  impl_->receivers.push_back(
+      std::make_unique<Receiver>(impl_->conn, channel, std::move(on_notify)));
   impl_->conn.get_notifs();  // sends the LISTEN now, not at the first wait
 }
 
 int Session::AwaitNotifications(std::chrono::microseconds timeout) {
   const auto us = timeout.count();
-  return impl_->conn.await_notification(static_cast<long>(us / 1'000'000), static_cast<long>(us % 1'000'000));
+  return impl_->conn.await_notification(static_cast<long>(us / 1'000'000),
+                                        static_cast<long>(us % 1'000'000));
 }
 
 bool Session::is_open() const { return impl_->conn.is_open(); }
@@ -205,21 +210,21 @@ Outcome Guard(std::string_view op, std::string_view region, absl::FunctionRef<vo
   } catch (const pqxx::in_doubt_error&) {
     out.broken = true;
     out.status = absl::UnavailableError(absl::StrCat(
-        "the connection to PostgreSQL broke while committing (", std::string(op), " of region ", std::string(region),
-        "); the outcome is unknown: retry with the same idempotency key"));
+        "the connection to PostgreSQL broke while committing (", std::string(op), " of region ",
+        std::string(region), "); the outcome is unknown: retry with the same idempotency key"));
   } catch (const pqxx::broken_connection& e) {
     out.broken = true;
     out.retryable = true;
-    out.status = absl::UnavailableError(absl::StrCat("PostgreSQL is unreachable (", std::string(op),
-                                                     region.empty() ? "" : " of region ", std::string(region),
-                                                     "): ", OneLine(e.what())));
+    out.status = absl::UnavailableError(absl::StrCat(
+        "PostgreSQL is unreachable (", std::string(op), region.empty() ? "" : " of region ",
+        std::string(region), "): ", OneLine(e.what())));
   } catch (const pqxx::sql_error& e) {
     out.status = SqlError(op, region, e.sqlstate(), e.what());
     out.broken = out.status.code() == absl::StatusCode::kUnavailable;
   } catch (const std::exception& e) {
-    out.status = absl::InternalError(
-        absl::StrCat("failed to ", std::string(op), region.empty() ? "" : " of region ", std::string(region), ": ",
-                     e.what()));
+    out.status = absl::InternalError(absl::StrCat("failed to ", std::string(op),
+                                                  region.empty() ? "" : " of region ",
+                                                  std::string(region), ": ", e.what()));
   }
   return out;
 }

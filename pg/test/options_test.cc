@@ -1,7 +1,7 @@
 // Connection strings and session setup, built without a server.
-#include <gtest/gtest.h>
-
 #include "pg/options.h"
+
+#include <gtest/gtest.h>
 
 namespace senren::pg {
 namespace {
@@ -17,7 +17,8 @@ ConnectionOptions Uri(std::string uri) {
 }
 
 TEST(ConnectionString, AddsTheConnectTimeoutToAUri) {
-  EXPECT_EQ(ConnectionString(Uri("postgresql://u:p@h:1/db")), "postgresql://u:p@h:1/db?connect_timeout=5");
+  EXPECT_EQ(ConnectionString(Uri("postgresql://u:p@h:1/db")),
+            "postgresql://u:p@h:1/db?connect_timeout=5");
   EXPECT_EQ(ConnectionString(Uri("postgresql://h/db?sslmode=disable")),
             "postgresql://h/db?sslmode=disable&connect_timeout=5");
 }
@@ -27,7 +28,8 @@ TEST(ConnectionString, AddsTheConnectTimeoutToKeyValueConninfo) {
 }
 
 TEST(ConnectionString, AnExplicitSettingInTheUriWins) {
-  EXPECT_EQ(ConnectionString(Uri("postgresql://h/db?connect_timeout=2")), "postgresql://h/db?connect_timeout=2");
+  EXPECT_EQ(ConnectionString(Uri("postgresql://h/db?connect_timeout=2")),
+            "postgresql://h/db?connect_timeout=2");
 }
 
 TEST(ConnectionString, ZeroAddsNothing) {
@@ -42,7 +44,8 @@ TEST(ConnectionString, KeepalivesWhenAsked) {
   o.keepalives_interval = std::chrono::seconds(10);
   o.keepalives_count = 3;
   EXPECT_EQ(ConnectionString(o),
-            "postgresql://h/db?connect_timeout=5&keepalives_idle=30&keepalives_interval=10&keepalives_count=3");
+            "postgresql://h/"
+            "db?connect_timeout=5&keepalives_idle=30&keepalives_interval=10&keepalives_count=3");
 }
 
 TEST(ConnectionString, KeepalivesAndTcpUserTimeoutByDefault) {
@@ -52,9 +55,10 @@ TEST(ConnectionString, KeepalivesAndTcpUserTimeoutByDefault) {
             "postgresql://h/db?connect_timeout=5&keepalives_idle=10&keepalives_interval=5&"
             "keepalives_count=3&tcp_user_timeout=20000");
   o.uri = "host=h tcp_user_timeout=1000";
-  EXPECT_EQ(ConnectionString(o),
-            "host=h tcp_user_timeout=1000 connect_timeout=5 keepalives_idle=10 keepalives_interval=5 "
-            "keepalives_count=3");
+  EXPECT_EQ(
+      ConnectionString(o),
+      "host=h tcp_user_timeout=1000 connect_timeout=5 keepalives_idle=10 keepalives_interval=5 "
+      "keepalives_count=3");
 }
 
 TEST(SessionSetup, SearchPathAndStatementTimeout) {

@@ -1,8 +1,8 @@
 // The SQLSTATE table: callers retry by code, so each class must land on the right one.
+#include "pg/sqlstate.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include "pg/sqlstate.h"
 
 namespace senren::pg {
 namespace {
@@ -10,7 +10,8 @@ namespace {
 using ::testing::HasSubstr;
 
 TEST(CodeForSqlState, ConnectionTroubleIsUnavailable) {
-  for (const char* s : {"08000", "08001", "08003", "08006", "08P01", "57P01", "57P02", "57P03", "53300"}) {
+  for (const char* s :
+       {"08000", "08001", "08003", "08006", "08P01", "57P01", "57P02", "57P03", "53300"}) {
     EXPECT_EQ(CodeForSqlState(s), absl::StatusCode::kUnavailable) << s;
   }
 }
@@ -38,10 +39,11 @@ TEST(CodeForSqlState, EverythingElseIsInternal) {
 }
 
 TEST(SqlError, NamesOperationRegionAndSqlStateOnOneLine) {
-  absl::Status s = SqlError("apply the state", "aws:x", "42501", "ERROR:  refused\nHINT:\troll back\n");
+  absl::Status s =
+      SqlError("apply the state", "aws:x", "42501", "ERROR:  refused\nHINT:\troll back\n");
   EXPECT_EQ(s.code(), absl::StatusCode::kInternal);
-  EXPECT_EQ(s.message(),
-            "PostgreSQL failed to apply the state of region aws:x (SQLSTATE 42501): ERROR:  refused HINT: roll back");
+  EXPECT_EQ(s.message(), "PostgreSQL failed to apply the state of region aws:x (SQLSTATE 42501): "
+                         "ERROR:  refused HINT: roll back");
 }
 
 TEST(SqlError, AbortedSaysRetry) {

@@ -24,7 +24,8 @@ class TestSchema {
   // Throws when the lab's PostgreSQL cannot be migrated: a test without its schema
   // cannot run.
   TestSchema()
-      : uri_(senren::testing::Lab().postgres_uri), owner_uri_(senren::testing::Lab().postgres_owner_uri) {
+      : uri_(senren::testing::Lab().postgres_uri),
+        owner_uri_(senren::testing::Lab().postgres_owner_uri) {
     name_ = senren::testing::UniqueName("ledger_t");
     for (char& c : name_) {
       if (c == '-') c = '_';

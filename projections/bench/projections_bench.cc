@@ -1,7 +1,8 @@
 // Speed of the projections on the lab (docs/design.md §11), each in a schema and topic
 // prefix of its own:
 //   apply_commit_to_snapshot_consumed   ApplyState returned (committed) → a consumer of
-//                                       {prefix}-state has the version (goal p50 ≤ 20 ms, p99 ≤ 100 ms)
+//                                       {prefix}-state has the version (goal p50 ≤ 20 ms, p99 ≤ 100
+//                                       ms)
 //   status_produced_to_get_status       a ResourceStatus produced → GetStatus shows it (same goal)
 //   regions_1000_published              1,000 regions with one change each → all on the topic
 // Run: tools/bench projections   (JSON: bench/results/projections.json)
@@ -16,11 +17,11 @@
 #include "lab/bench_stats.h"
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
-#include "testing/test_schema.h"
 #include "projections/snapshot_projector.h"
 #include "projections/status_keys.h"
 #include "projections/status_projector.h"
 #include "projections/status_read_model.h"
+#include "testing/test_schema.h"
 
 namespace senren::projections {
 namespace {
@@ -28,7 +29,8 @@ namespace {
 // Protobuf's TimeUtil::GetCurrentTime() has whole seconds only.
 google::protobuf::Timestamp NowTimestamp() {
   return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
           .count());
 }
 
@@ -115,7 +117,8 @@ void ApplyToSnapshot(Env& env, testing::BenchReport& report, int n) {
     for (;;) {
       auto m = Must(consumer->Poll(milliseconds(1000)), "poll");
       if (!m) {
-        if (testing::MillisSince(committed) > 10000) Die("version " + std::to_string(r->version()) + " never arrived");
+        if (testing::MillisSince(committed) > 10000)
+          Die("version " + std::to_string(r->version()) + " never arrived");
         continue;
       }
       v1::RegionalState s;
@@ -146,15 +149,18 @@ void StatusToGetStatus(Env& env, testing::BenchReport& report, int n) {
     s.set_state_version(1);
     *s.mutable_observed_at() = NowTimestamp();
     auto start = Clock::now();
-    auto st = producer->Produce({StatusTopic(env.prefix),
-                                 ResourceStatusKey("aws:bench-2", "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"),
-                                 s.SerializeAsString(),
-                                 {}},
-                                [](const kafka::Delivery&) {});
+    auto st = producer->Produce(
+        {StatusTopic(env.prefix),
+         ResourceStatusKey("aws:bench-2", "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"),
+         s.SerializeAsString(),
+         {}},
+        [](const kafka::Delivery&) {});
     if (!st.ok()) Die(st.ToString());
     for (;;) {
       auto got = env.model->GetStatus(req);
-      if (got.ok() && got->resources_size() == 1 && got->resources(0).ready_replicas() == s.ready_replicas()) break;
+      if (got.ok() && got->resources_size() == 1 &&
+          got->resources(0).ready_replicas() == s.ready_replicas())
+        break;
       if (testing::MillisSince(start) > 10000) Die("status never visible");
       std::this_thread::sleep_for(milliseconds(1));
     }
@@ -171,7 +177,8 @@ void ThousandRegions(Env& env, testing::BenchReport& report) {
   for (int w = 0; w < 8; ++w) {
     writers.emplace_back([&env, w] {
       for (int i = w; i < 1000; i += 8) {
-        if (!env.store->ApplyState(Apply("aws:many-" + std::to_string(i), 64), {}).ok()) Die("apply");
+        if (!env.store->ApplyState(Apply("aws:many-" + std::to_string(i), 64), {}).ok())
+          Die("apply");
       }
     });
   }
@@ -181,7 +188,8 @@ void ThousandRegions(Env& env, testing::BenchReport& report) {
   while (seen.size() < 1000) {
     auto m = Must(consumer->Poll(milliseconds(1000)), "poll");
     if (m && m->key.rfind("aws:many-", 0) == 0) seen.insert(m->key);
-    if (testing::MillisSince(start) > 120000) Die("only " + std::to_string(seen.size()) + " regions arrived");
+    if (testing::MillisSince(start) > 120000)
+      Die("only " + std::to_string(seen.size()) + " regions arrived");
   }
   report.AddValue("regions_1000_applied", applied, "ms");
   report.AddValue("regions_1000_published", testing::MillisSince(start), "ms");

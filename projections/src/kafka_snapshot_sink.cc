@@ -15,15 +15,20 @@ class KafkaSnapshotSink final : public SnapshotSink {
   ~KafkaSnapshotSink() override { producer_->PurgeQueued(); }
 
   absl::Status Publish(const SnapshotRecord& record, OnDelivery on_delivery) override {
-    kafka::Record r{topic_, record.region, record.bytes,
-                    {{"senren-version", std::to_string(record.version)}, {"senren-region", record.region}}};
+    kafka::Record r{
+        topic_,
+        record.region,
+        record.bytes,
+        {{"senren-version", std::to_string(record.version)}, {"senren-region", record.region}}};
     if (!record.traceparent.empty()) r.headers.push_back({"traceparent", record.traceparent});
     return producer_->Produce(r, std::move(on_delivery));
   }
 
   void PurgeQueued() override { producer_->PurgeQueued(); }
 
-  absl::Status Flush(std::chrono::milliseconds timeout) override { return producer_->Flush(timeout); }
+  absl::Status Flush(std::chrono::milliseconds timeout) override {
+    return producer_->Flush(timeout);
+  }
 
  private:
   std::unique_ptr<kafka::Producer> producer_;
@@ -32,11 +37,13 @@ class KafkaSnapshotSink final : public SnapshotSink {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SnapshotSink>> NewKafkaSnapshotSink(const std::string& brokers, std::string topic,
-                                                                  const kafka::Config& config) {
+absl::StatusOr<std::unique_ptr<SnapshotSink>> NewKafkaSnapshotSink(const std::string& brokers,
+                                                                   std::string topic,
+                                                                   const kafka::Config& config) {
   auto producer = kafka::Producer::Create(brokers, config);
   if (!producer.ok()) return producer.status();
-  return std::unique_ptr<SnapshotSink>(new KafkaSnapshotSink(std::move(*producer), std::move(topic)));
+  return std::unique_ptr<SnapshotSink>(
+      new KafkaSnapshotSink(std::move(*producer), std::move(topic)));
 }
 
 }  // namespace senren::projections

@@ -7,7 +7,8 @@ namespace {
 
 class KafkaStatusSource final : public StatusSource {
  public:
-  KafkaStatusSource(std::string brokers, std::string topic) : brokers_(std::move(brokers)), topic_(std::move(topic)) {}
+  KafkaStatusSource(std::string brokers, std::string topic)
+      : brokers_(std::move(brokers)), topic_(std::move(topic)) {}
 
   absl::Status Start(const std::map<int32_t, int64_t>& next) override {
     auto partitions = kafka::PartitionCount(brokers_, topic_);
@@ -15,7 +16,8 @@ class KafkaStatusSource final : public StatusSource {
     std::vector<kafka::PartitionOffset> assign;
     for (int32_t p = 0; p < *partitions; ++p) {
       auto it = next.find(p);
-      assign.push_back({topic_, p, it == next.end() ? kafka::PartitionOffset::kBeginning : it->second});
+      assign.push_back(
+          {topic_, p, it == next.end() ? kafka::PartitionOffset::kBeginning : it->second});
     }
     auto consumer = kafka::Consumer::Create(brokers_);
     if (!consumer.ok()) return consumer.status();
@@ -24,9 +26,11 @@ class KafkaStatusSource final : public StatusSource {
     return absl::OkStatus();
   }
 
-  absl::StatusOr<std::vector<kafka::Message>> Poll(int max, std::chrono::milliseconds timeout) override {
+  absl::StatusOr<std::vector<kafka::Message>> Poll(int max,
+                                                   std::chrono::milliseconds timeout) override {
     std::vector<kafka::Message> batch;
-    if (consumer_ == nullptr) return absl::FailedPreconditionError("status source: Poll before Start");
+    if (consumer_ == nullptr)
+      return absl::FailedPreconditionError("status source: Poll before Start");
     auto first = consumer_->Poll(timeout);
     if (!first.ok()) return first.status();
     if (!*first) return batch;

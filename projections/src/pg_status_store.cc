@@ -9,69 +9,79 @@ namespace {
 
 // The parts of a ClusterReport that are more than a heartbeat.
 bool SameReport(const v1::ClusterReport& a, const v1::ClusterReport& b) {
-  return a.applied_version() == b.applied_version() && a.result() == b.result() && a.reason() == b.reason() &&
-         a.resources_total() == b.resources_total() && a.resources_ready() == b.resources_ready() &&
+  return a.applied_version() == b.applied_version() && a.result() == b.result() &&
+         a.reason() == b.reason() && a.resources_total() == b.resources_total() &&
+         a.resources_ready() == b.resources_ready() &&
          a.drift_corrections() == b.drift_corrections();
 }
 
 class PgStatusStore final : public StatusStore {
  public:
-  PgStatusStore(pg::Session* session, std::string topic) : session_(session), topic_(std::move(topic)) {}
+  PgStatusStore(pg::Session* session, std::string topic)
+      : session_(session), topic_(std::move(topic)) {}
 
   absl::StatusOr<std::map<int32_t, int64_t>> Offsets() override {
     std::map<int32_t, int64_t> next;
-    absl::Status s = session_->Run("read status offsets", "", pg::TxKind::kNone, [&](pg::Transaction& tx) {
-      for (const auto& row :
-           tx.ExecParams("SELECT kafka_partition, next_offset FROM status_offsets WHERE topic = $1", topic_)) {
-        next[row[0].as<int32_t>()] = row[1].as<int64_t>();
-      }
-      return absl::OkStatus();
-    });
+    absl::Status s =
+        session_->Run("read status offsets", "", pg::TxKind::kNone, [&](pg::Transaction& tx) {
+          for (const auto& row : tx.ExecParams(
+                   "SELECT kafka_partition, next_offset FROM status_offsets WHERE topic = $1",
+                   topic_)) {
+            next[row[0].as<int32_t>()] = row[1].as<int64_t>();
+          }
+          return absl::OkStatus();
+        });
     if (!s.ok()) return s;
     return next;
   }
 
   absl::StatusOr<bool> RegionKnown(const std::string& region) override {
     bool known = false;
-    absl::Status s = session_->Run("look up a region", region, pg::TxKind::kNone, [&](pg::Transaction& tx) {
-      known = !tx.ExecParams("SELECT 1 FROM regions WHERE region = $1", region).empty();
-      return absl::OkStatus();
-    });
+    absl::Status s =
+        session_->Run("look up a region", region, pg::TxKind::kNone, [&](pg::Transaction& tx) {
+          known = !tx.ExecParams("SELECT 1 FROM regions WHERE region = $1", region).empty();
+          return absl::OkStatus();
+        });
     if (!s.ok()) return DataError(s);
     return known;
   }
 
   absl::StatusOr<StatusApplied> Apply(const StatusBatch& batch) override {
     StatusApplied out;
-    absl::Status s = session_->Run("fold status", "", pg::TxKind::kReadWrite, [&](pg::Transaction& tx) {
-      out = {};
-      for (const StatusChange& c : batch.changes) out.visible.push_back(ApplyOne(tx, c));
-      for (const auto& [partition, offset] : batch.next_offsets) {
-        tx.ExecParams(
-            "INSERT INTO status_offsets (topic, kafka_partition, next_offset) VALUES ($1, $2, $3) "
-            "ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = EXCLUDED.next_offset",
-            topic_, partition, offset);
-      }
-      for (const StatusChange& c : batch.changes) {
-        auto [it, inserted] = out.desired_versions.try_emplace(c.key.region, 0);
-        if (!inserted) continue;
-        auto row = tx.ExecParams("SELECT current_version FROM regions WHERE region = $1", c.key.region);
-        if (!row.empty()) it->second = row[0][0].as<uint64_t>();
-      }
-      return absl::OkStatus();
-    });
+    absl::Status s =
+        session_->Run("fold status", "", pg::TxKind::kReadWrite, [&](pg::Transaction& tx) {
+          out = {};
+          for (const StatusChange& c : batch.changes) out.visible.push_back(ApplyOne(tx, c));
+          for (const auto& [partition, offset] : batch.next_offsets) {
+            tx.ExecParams("INSERT INTO status_offsets (topic, kafka_partition, next_offset) VALUES "
+                          "($1, $2, $3) "
+                          "ON CONFLICT (topic, kafka_partition) DO UPDATE SET next_offset = "
+                          "EXCLUDED.next_offset",
+                          topic_, partition, offset);
+          }
+          for (const StatusChange& c : batch.changes) {
+            auto [it, inserted] = out.desired_versions.try_emplace(c.key.region, 0);
+            if (!inserted) continue;
+            auto row = tx.ExecParams("SELECT current_version FROM regions WHERE region = $1",
+                                     c.key.region);
+            if (!row.empty()) it->second = row[0][0].as<uint64_t>();
+          }
+          return absl::OkStatus();
+        });
     if (!s.ok()) return DataError(s);
     return out;
   }
 
   absl::StatusOr<uint64_t> Trim(std::chrono::hours retention) override {
     uint64_t rows = 0;
-    absl::Status s = session_->Run("trim status history", "", pg::TxKind::kReadWrite, [&](pg::Transaction& tx) {
-      rows = tx.ExecParams("DELETE FROM status_history WHERE recorded_at < now() - make_interval(hours => $1)",
-                           static_cast<int>(retention.count()))
-                 .affected_rows();
-      return absl::OkStatus();
-    });
+    absl::Status s =
+        session_->Run("trim status history", "", pg::TxKind::kReadWrite, [&](pg::Transaction& tx) {
+          rows = tx.ExecParams("DELETE FROM status_history WHERE recorded_at < now() - "
+                               "make_interval(hours => $1)",
+                               static_cast<int>(retention.count()))
+                     .affected_rows();
+          return absl::OkStatus();
+        });
     if (!s.ok()) return s;
     return rows;
   }
@@ -80,7 +90,8 @@ class PgStatusStore final : public StatusStore {
   // A refused value (SQLSTATE class 22 data exception, 23 integrity violation) is the
   // batch's fault, not the store's: INVALID_ARGUMENT, whatever the SQLSTATE table says.
   static absl::Status DataError(const absl::Status& s) {
-    if (absl::StrContains(s.message(), "(SQLSTATE 22") || absl::StrContains(s.message(), "(SQLSTATE 23")) {
+    if (absl::StrContains(s.message(), "(SQLSTATE 22") ||
+        absl::StrContains(s.message(), "(SQLSTATE 23")) {
       return absl::InvalidArgumentError(s.message());
     }
     return s;
@@ -91,12 +102,14 @@ class PgStatusStore final : public StatusStore {
     const StatusKey& key = c.key;
     switch (c.type) {
       case StatusChange::Type::kClusterGone:
-        tx.ExecParams("DELETE FROM cluster_status WHERE region = $1 AND cluster = $2", key.region, key.cluster);
+        tx.ExecParams("DELETE FROM cluster_status WHERE region = $1 AND cluster = $2", key.region,
+                      key.cluster);
         return false;
       case StatusChange::Type::kCluster: {
         bool changed = true;
-        auto prev = tx.ExecParams("SELECT report FROM cluster_status WHERE region = $1 AND cluster = $2",
-                                  key.region, key.cluster);
+        auto prev =
+            tx.ExecParams("SELECT report FROM cluster_status WHERE region = $1 AND cluster = $2",
+                          key.region, key.cluster);
         if (!prev.empty()) {
           v1::ClusterReport old;
           old.ParseFromString(prev[0][0].Bytes());
@@ -113,16 +126,18 @@ class PgStatusStore final : public StatusStore {
         return changed;
       }
       case StatusChange::Type::kResourceGone:
-        tx.ExecParams("DELETE FROM resource_status WHERE region = $1 AND cluster = $2 AND kind = $3 AND name = $4",
+        tx.ExecParams("DELETE FROM resource_status WHERE region = $1 AND cluster = $2 AND kind = "
+                      "$3 AND name = $4",
                       key.region, key.cluster, static_cast<int>(key.kind), key.name);
         InsertHistory(tx, c, nullptr);
         return true;
       case StatusChange::Type::kResource: {
         const pg::Param bytes = pg::Param::Bytes(c.payload);
-        tx.ExecParams(
-            "INSERT INTO resource_status (region, cluster, kind, name, status) VALUES ($1, $2, $3, $4, $5) "
-            "ON CONFLICT (region, cluster, kind, name) DO UPDATE SET status = EXCLUDED.status, updated_at = now()",
-            key.region, key.cluster, static_cast<int>(key.kind), key.name, bytes);
+        tx.ExecParams("INSERT INTO resource_status (region, cluster, kind, name, status) VALUES "
+                      "($1, $2, $3, $4, $5) "
+                      "ON CONFLICT (region, cluster, kind, name) DO UPDATE SET status = "
+                      "EXCLUDED.status, updated_at = now()",
+                      key.region, key.cluster, static_cast<int>(key.kind), key.name, bytes);
         InsertHistory(tx, c, &bytes);
         return true;
       }
@@ -133,11 +148,13 @@ class PgStatusStore final : public StatusStore {
   // Keyed by Kafka position: a redelivered message inserts nothing.
   void InsertHistory(pg::Transaction& tx, const StatusChange& c, const pg::Param* payload) {
     const StatusKey& key = c.key;
-    tx.ExecParams(
-        "INSERT INTO status_history (topic, kafka_partition, kafka_offset, region, cluster, kind, name, "
-        "recorded_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8), $9) ON CONFLICT DO NOTHING",
-        c.topic, c.partition, c.offset, key.region, key.cluster, static_cast<int>(key.kind), key.name, c.at,
-        payload != nullptr ? *payload : pg::Param(nullptr));
+    tx.ExecParams("INSERT INTO status_history (topic, kafka_partition, kafka_offset, region, "
+                  "cluster, kind, name, "
+                  "recorded_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8), $9) "
+                  "ON CONFLICT DO NOTHING",
+                  c.topic, c.partition, c.offset, key.region, key.cluster,
+                  static_cast<int>(key.kind), key.name, c.at,
+                  payload != nullptr ? *payload : pg::Param(nullptr));
   }
 
   pg::Session* const session_;

@@ -22,11 +22,14 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
   ~SnapshotProjectorImpl() override { Stop(); }
 
   absl::Status Start() override {
-    kafka::TopicSpec spec{topic_, options_.partitions, 1,
-                          {{"cleanup.policy", "compact"},
-                           {"max.message.bytes", std::to_string(options_.max_message_bytes + (1u << 20))},
-                           {"min.compaction.lag.ms", "0"},
-                           {"segment.ms", "3600000"}}};
+    kafka::TopicSpec spec{
+        topic_,
+        options_.partitions,
+        1,
+        {{"cleanup.policy", "compact"},
+         {"max.message.bytes", std::to_string(options_.max_message_bytes + (1u << 20))},
+         {"min.compaction.lag.ms", "0"},
+         {"segment.ms", "3600000"}}};
     if (absl::Status s = kafka::EnsureTopic(options_.brokers, spec); !s.ok()) return s;
     // A producer that cannot be made with these settings fails Start, not every term. It
     // serves the first term: it connects while the loop waits for the lock, so the first
@@ -63,9 +66,10 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
 
  private:
   absl::StatusOr<std::unique_ptr<SnapshotSink>> NewSink() {
-    return NewKafkaSnapshotSink(options_.brokers, topic_,
-                                {{"message.max.bytes", std::to_string(options_.max_message_bytes + (1u << 20))},
-                                 {"message.timeout.ms", std::to_string(options_.publish_timeout.count())}});
+    return NewKafkaSnapshotSink(
+        options_.brokers, topic_,
+        {{"message.max.bytes", std::to_string(options_.max_message_bytes + (1u << 20))},
+         {"message.timeout.ms", std::to_string(options_.publish_timeout.count())}});
   }
 
   // One term: the loop holds the topic's advisory lock on `conn`, so publish until Stop
@@ -95,11 +99,12 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
     po.max_message_bytes = options_.max_message_bytes;
     po.lease = options_.lease;
     po.republish_after = options_.publish_timeout + options_.lease;
-    publisher = std::make_unique<SnapshotPublisher>(po, progress.get(), store_, sink->get(), &counters_);
+    publisher =
+        std::make_unique<SnapshotPublisher>(po, progress.get(), store_, sink->get(), &counters_);
     leader_ = true;
     ++terms_;
-    spdlog::info("snapshot projector: leading topic {}; every region is published again in {} ms", topic_,
-                 po.republish_after.count());
+    spdlog::info("snapshot projector: leading topic {}; every region is published again in {} ms",
+                 topic_, po.republish_after.count());
     // The payload (region) is not needed: one query finds every region with unpublished
     // versions.
     conn.Listen("senren_ledger", [](const std::string&) {});
@@ -145,14 +150,20 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
 
 std::string StateTopic(const std::string& prefix) { return prefix + "-state"; }
 
-absl::StatusOr<std::unique_ptr<SnapshotProjector>> SnapshotProjector::Create(SnapshotProjectorOptions options,
-                                                                             ledger::LedgerStore* store) {
-  if (options.postgres_uri.empty()) return absl::InvalidArgumentError("snapshot projector: postgres_uri is required");
-  if (options.brokers.empty()) return absl::InvalidArgumentError("snapshot projector: brokers is required");
-  if (options.topic_prefix.empty()) return absl::InvalidArgumentError("snapshot projector: topic_prefix is required");
-  if (store == nullptr) return absl::InvalidArgumentError("snapshot projector: a ledger store is required");
-  if (options.publish_timeout <= std::chrono::milliseconds(0) || options.lease <= std::chrono::milliseconds(0)) {
-    return absl::InvalidArgumentError("snapshot projector: publish_timeout and lease must be positive");
+absl::StatusOr<std::unique_ptr<SnapshotProjector>> SnapshotProjector::Create(
+    SnapshotProjectorOptions options, ledger::LedgerStore* store) {
+  if (options.postgres_uri.empty())
+    return absl::InvalidArgumentError("snapshot projector: postgres_uri is required");
+  if (options.brokers.empty())
+    return absl::InvalidArgumentError("snapshot projector: brokers is required");
+  if (options.topic_prefix.empty())
+    return absl::InvalidArgumentError("snapshot projector: topic_prefix is required");
+  if (store == nullptr)
+    return absl::InvalidArgumentError("snapshot projector: a ledger store is required");
+  if (options.publish_timeout <= std::chrono::milliseconds(0) ||
+      options.lease <= std::chrono::milliseconds(0)) {
+    return absl::InvalidArgumentError(
+        "snapshot projector: publish_timeout and lease must be positive");
   }
   return std::unique_ptr<SnapshotProjector>(new SnapshotProjectorImpl(std::move(options), store));
 }

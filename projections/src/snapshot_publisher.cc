@@ -8,8 +8,9 @@
 
 namespace senren::projections {
 
-SnapshotPublisher::SnapshotPublisher(SnapshotPublisherOptions options, SnapshotProgressStore* progress,
-                                     ledger::LedgerStore* states, SnapshotSink* sink, SnapshotCounters* counters)
+SnapshotPublisher::SnapshotPublisher(SnapshotPublisherOptions options,
+                                     SnapshotProgressStore* progress, ledger::LedgerStore* states,
+                                     SnapshotSink* sink, SnapshotCounters* counters)
     : options_(std::move(options)),
       progress_(progress),
       states_(states),
@@ -52,20 +53,21 @@ absl::Status SnapshotPublisher::RecordConfirmed() {
     if (absl::IsCancelled(c.delivery.status)) continue;  // purged for a newer state
     if (!c.delivery.status.ok()) {
       ++counters_->publish_errors;
-      spdlog::warn("snapshot projector: publishing {} version {} failed: {}; will retry", c.region, c.version,
-                   c.delivery.status.ToString());
+      spdlog::warn("snapshot projector: publishing {} version {} failed: {}; will retry", c.region,
+                   c.version, c.delivery.status.ToString());
       failed = absl::UnavailableError(absl::StrCat("publishing ", c.region, " version ", c.version,
                                                    " failed: ", c.delivery.status.message()));
       continue;
     }
-    if (absl::Status s = progress_->RecordPublished(c.region, c.version, c.delivery.partition, c.delivery.offset);
+    if (absl::Status s = progress_->RecordPublished(c.region, c.version, c.delivery.partition,
+                                                    c.delivery.offset);
         !s.ok()) {
       // Not recorded: the region stays pending and is published again by whoever leads.
       return s;
     }
     ++counters_->published;
-    spdlog::debug("snapshot projector: {} version {} at {}/{}", c.region, c.version, c.delivery.partition,
-                  c.delivery.offset);
+    spdlog::debug("snapshot projector: {} version {} at {}/{}", c.region, c.version,
+                  c.delivery.partition, c.delivery.offset);
   }
   // A producer whose record timed out may not recover by itself (an idempotent producer
   // whose in-flight records timed out keeps timing out after the broker is back): the
@@ -88,7 +90,8 @@ absl::Status SnapshotPublisher::PublishPending() {
       // Coalesce: the newest goes out after this one lands. If Kafka has not answered
       // for a while (broker down), drop what waits in the producer's queue, so only
       // each region's newest state goes out when the broker is back.
-      if (version > it->second.version && Now() - it->second.since > options_.stale_publish) purge = true;
+      if (version > it->second.version && Now() - it->second.since > options_.stale_publish)
+        purge = true;
       // A publish in flight during the takeover republish may have been made before a
       // previous leader's last record landed: the region goes out again after it.
       if (again) republish_later_.insert(region);
@@ -97,7 +100,8 @@ absl::Status SnapshotPublisher::PublishPending() {
     if (too_large_seen_.count({region, version}) != 0) continue;
     auto state = states_->GetState(region, version);
     if (!state.ok()) {
-      spdlog::warn("snapshot projector: reading {} version {}: {}", region, version, state.status().ToString());
+      spdlog::warn("snapshot projector: reading {} version {}: {}", region, version,
+                   state.status().ToString());
       if (again) republish_later_.insert(region);
       continue;
     }
@@ -107,10 +111,11 @@ absl::Status SnapshotPublisher::PublishPending() {
       ++counters_->too_large;
       too_large_seen_.insert({region, version});
       republish_later_.erase(region);
-      spdlog::error(
-          "snapshot projector: region {} version {} is {} bytes, over the {} byte limit of topic {}; "
-          "it is not published (regional planes keep the previous version)",
-          region, version, record.bytes.size(), options_.max_message_bytes, options_.topic);
+      spdlog::error("snapshot projector: region {} version {} is {} bytes, over the {} byte limit "
+                    "of topic {}; "
+                    "it is not published (regional planes keep the previous version)",
+                    region, version, record.bytes.size(), options_.max_message_bytes,
+                    options_.topic);
       continue;
     }
     // Reading states may take long: the session may be gone by now and another leader
@@ -120,13 +125,15 @@ absl::Status SnapshotPublisher::PublishPending() {
       asked = Now();
       if (absl::Status s = progress_->Ping(); !s.ok()) return s;
     }
-    absl::Status s = sink_->Publish(record, [this, region = region, version = version](const kafka::Delivery& d) {
-      std::lock_guard lock(completions_mu_);
-      completions_.push_back({region, version, d});
-    });
+    absl::Status s = sink_->Publish(
+        record, [this, region = region, version = version](const kafka::Delivery& d) {
+          std::lock_guard lock(completions_mu_);
+          completions_.push_back({region, version, d});
+        });
     if (!s.ok()) {
       ++counters_->publish_errors;
-      spdlog::warn("snapshot projector: producing {} version {}: {}", region, version, s.ToString());
+      spdlog::warn("snapshot projector: producing {} version {}: {}", region, version,
+                   s.ToString());
       if (again) republish_later_.insert(region);
       continue;
     }
@@ -136,7 +143,8 @@ absl::Status SnapshotPublisher::PublishPending() {
   }
   if (purge) {
     ++counters_->purges;
-    spdlog::warn("snapshot projector: Kafka has not confirmed a publish for {} ms; dropping queued publishes "
+    spdlog::warn("snapshot projector: Kafka has not confirmed a publish for {} ms; dropping queued "
+                 "publishes "
                  "so each region's newest state goes out when it answers",
                  options_.stale_publish.count());
     sink_->PurgeQueued();

@@ -13,7 +13,8 @@ absl::Status Bad(const std::string& why) { return absl::InvalidArgumentError(why
 
 // A timestamp PostgreSQL's to_timestamp takes and the read model can show.
 bool InRange(const google::protobuf::Timestamp& t) {
-  return t.seconds() >= 0 && t.seconds() <= kMaxTimestampSeconds && t.nanos() >= 0 && t.nanos() <= 999'999'999;
+  return t.seconds() >= 0 && t.seconds() <= kMaxTimestampSeconds && t.nanos() >= 0 &&
+         t.nanos() <= 999'999'999;
 }
 
 double EpochSeconds(const google::protobuf::Timestamp& t) {
@@ -21,11 +22,13 @@ double EpochSeconds(const google::protobuf::Timestamp& t) {
 }
 
 absl::Status CheckKey(const StatusKey& key) {
-  if (!common::ValidateRegionKey(key.region).ok()) return Bad("region is not a region key cloud:region");
+  if (!common::ValidateRegionKey(key.region).ok())
+    return Bad("region is not a region key cloud:region");
   if (key.cluster.size() > kMaxClusterBytes || !IsPrintableUtf8(key.cluster)) {
     return Bad(absl::StrCat("cluster is not 1..", kMaxClusterBytes, " bytes of printable UTF-8"));
   }
-  if (!key.IsCluster() && !common::IsDns1123Label(key.name)) return Bad("name is not a DNS-1123 label");
+  if (!key.IsCluster() && !common::IsDns1123Label(key.name))
+    return Bad("name is not a DNS-1123 label");
   return absl::OkStatus();
 }
 

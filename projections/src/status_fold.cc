@@ -26,8 +26,8 @@ std::string Printable(std::string_view key) {
 
 }  // namespace
 
-StatusFold::StatusFold(std::string topic, int batch_max, StatusStore* store, StatusSource* source, StatusHub* hub,
-                       StatusCounters* counters)
+StatusFold::StatusFold(std::string topic, int batch_max, StatusStore* store, StatusSource* source,
+                       StatusHub* hub, StatusCounters* counters)
     : topic_(std::move(topic)),
       batch_max_(batch_max),
       store_(store),
@@ -69,9 +69,10 @@ absl::Status StatusFold::Step(std::chrono::milliseconds timeout) {
         // once per region, count every message.
         ++counters_->unknown_region;
         if (warned_regions_.insert(region).second) {
-          spdlog::warn("status projector: skipping {}/{}@{} (key '{}'): region {} is not in the ledger "
-                       "(further messages of this region are counted, not logged)",
-                       m.topic, m.partition, m.offset, m.key, region);
+          spdlog::warn(
+              "status projector: skipping {}/{}@{} (key '{}'): region {} is not in the ledger "
+              "(further messages of this region are counted, not logged)",
+              m.topic, m.partition, m.offset, m.key, region);
         }
         continue;
       }
@@ -99,8 +100,9 @@ absl::Status StatusFold::ApplyBatch(StatusBatch& batch) {
   // A value passed validation yet the database refused it: find it by applying the
   // batch a message at a time, so no single message holds the fold at one offset.
   ++counters_->one_by_one;
-  spdlog::warn("status projector: a batch of {} changes was refused ({}); applying them one at a time",
-               batch.changes.size(), applied.status().ToString());
+  spdlog::warn(
+      "status projector: a batch of {} changes was refused ({}); applying them one at a time",
+      batch.changes.size(), applied.status().ToString());
   for (StatusChange& change : batch.changes) {
     StatusBatch one;
     one.next_offsets[change.partition] = change.offset + 1;
@@ -115,8 +117,9 @@ absl::Status StatusFold::ApplyBatch(StatusBatch& batch) {
     if (!absl::IsInvalidArgument(r.status())) return r.status();
     const StatusChange& c = one.changes.front();
     ++counters_->bad_messages;
-    spdlog::warn("status projector: skipping {}/{}@{} (key {}/{}): refused by the database: {}", c.topic,
-                 c.partition, c.offset, c.key.region, c.key.cluster, r.status().ToString());
+    spdlog::warn("status projector: skipping {}/{}@{} (key {}/{}): refused by the database: {}",
+                 c.topic, c.partition, c.offset, c.key.region, c.key.cluster,
+                 r.status().ToString());
     one.changes.clear();
     if (auto s = store_->Apply(one); !s.ok()) return s.status();
   }
@@ -138,8 +141,8 @@ void StatusFold::Publish(const StatusBatch& batch, const StatusApplied& applied)
         *event.mutable_resource() = c.resource;
         break;
       case StatusChange::Type::kResourceGone:
-        event.set_resource_removed(
-            absl::StrCat(c.key.cluster, "/", std::string(common::KindName(c.key.kind)), "/", c.key.name));
+        event.set_resource_removed(absl::StrCat(
+            c.key.cluster, "/", std::string(common::KindName(c.key.kind)), "/", c.key.name));
         break;
       case StatusChange::Type::kCluster:
         *event.mutable_cluster() = c.report;

@@ -51,7 +51,8 @@ bool StatusHub::Subscription::Overflowed() const {
   return overflowed_;
 }
 
-std::shared_ptr<StatusHub::Subscription> StatusHub::Subscribe(const std::string& region, size_t capacity) {
+std::shared_ptr<StatusHub::Subscription> StatusHub::Subscribe(const std::string& region,
+                                                              size_t capacity) {
   auto sub = std::make_shared<Subscription>(capacity);
   std::lock_guard lock(mu_);
   subs_[region].push_back(sub);

@@ -30,8 +30,8 @@ std::optional<StatusKey> ParseStatusKey(const std::string& key) {
   return std::nullopt;
 }
 
-std::string ResourceStatusKey(const std::string& region, const std::string& cluster, v1::ResourceKind kind,
-                              const std::string& name) {
+std::string ResourceStatusKey(const std::string& region, const std::string& cluster,
+                              v1::ResourceKind kind, const std::string& name) {
   return absl::StrCat(region, "/", cluster, "/", std::string(common::KindName(kind)), "/", name);
 }
 

@@ -20,8 +20,11 @@ class StatusProjectorImpl final : public StatusProjector {
   ~StatusProjectorImpl() override { Stop(); }
 
   absl::Status Start() override {
-    kafka::TopicSpec spec{topic_, options_.partitions, 1,
-                          {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "0"}, {"segment.ms", "3600000"}}};
+    kafka::TopicSpec spec{
+        topic_,
+        options_.partitions,
+        1,
+        {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "0"}, {"segment.ms", "3600000"}}};
     if (absl::Status s = kafka::EnsureTopic(options_.brokers, spec); !s.ok()) return s;
     loop_.Start([this](pg::Session& conn) { Follow(conn); });
     return absl::OkStatus();
@@ -102,12 +105,16 @@ class StatusProjectorImpl final : public StatusProjector {
 
 std::string StatusTopic(const std::string& prefix) { return prefix + "-status"; }
 
-absl::StatusOr<std::unique_ptr<StatusProjector>> StatusProjector::Create(StatusProjectorOptions options,
-                                                                         StatusHub* hub) {
-  if (options.postgres_uri.empty()) return absl::InvalidArgumentError("status projector: postgres_uri is required");
-  if (options.brokers.empty()) return absl::InvalidArgumentError("status projector: brokers is required");
-  if (options.topic_prefix.empty()) return absl::InvalidArgumentError("status projector: topic_prefix is required");
-  if (options.batch_max < 1) return absl::InvalidArgumentError("status projector: batch_max must be positive");
+absl::StatusOr<std::unique_ptr<StatusProjector>> StatusProjector::Create(
+    StatusProjectorOptions options, StatusHub* hub) {
+  if (options.postgres_uri.empty())
+    return absl::InvalidArgumentError("status projector: postgres_uri is required");
+  if (options.brokers.empty())
+    return absl::InvalidArgumentError("status projector: brokers is required");
+  if (options.topic_prefix.empty())
+    return absl::InvalidArgumentError("status projector: topic_prefix is required");
+  if (options.batch_max < 1)
+    return absl::InvalidArgumentError("status projector: batch_max must be positive");
   return std::unique_ptr<StatusProjector>(new StatusProjectorImpl(std::move(options), hub));
 }
 

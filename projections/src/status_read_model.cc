@@ -42,120 +42,136 @@ bool Matches(const std::string& filter, const v1::ResourceStatus& s) {
   if (filter.empty()) return true;
   auto slash = filter.find('/');
   if (slash == std::string::npos) return s.name() == filter;
-  return filter.substr(0, slash) == common::KindName(s.kind()) && filter.substr(slash + 1) == s.name();
+  return filter.substr(0, slash) == common::KindName(s.kind()) &&
+         filter.substr(slash + 1) == s.name();
 }
 
 class PgStatusReadModel final : public StatusReadModel {
  public:
-  PgStatusReadModel(std::unique_ptr<pg::Pool> pool, StatusHub* hub) : pool_(std::move(pool)), hub_(hub) {}
+  PgStatusReadModel(std::unique_ptr<pg::Pool> pool, StatusHub* hub)
+      : pool_(std::move(pool)), hub_(hub) {}
 
   absl::StatusOr<v1::GetStatusResponse> GetStatus(const v1::GetStatusRequest& request) override {
     if (!request.resource().empty()) {
       auto slash = request.resource().find('/');
-      if (slash != std::string::npos && common::KindFromName(request.resource().substr(0, slash)) == v1::RESOURCE_KIND_UNSPECIFIED) {
-        return absl::InvalidArgumentError(absl::StrCat("resource: unknown kind in '", request.resource(),
+      if (slash != std::string::npos && common::KindFromName(request.resource().substr(0, slash)) ==
+                                            v1::RESOURCE_KIND_UNSPECIFIED) {
+        return absl::InvalidArgumentError(absl::StrCat("resource: unknown kind in '",
+                                                       request.resource(),
                                                        "' (RedisDatabase or AerospikeCluster)"));
       }
     }
     return pool_->Run<v1::GetStatusResponse>(
         "read the status", request.region(), pg::TxKind::kReadOnly,
         [&](pg::Transaction& tx) -> absl::StatusOr<v1::GetStatusResponse> {
-      auto head = tx.ExecParams("SELECT current_version, extract(epoch FROM clock_timestamp()) FROM regions "
-                                 "WHERE region = $1",
-                                 request.region());
-      if (head.empty()) return absl::NotFoundError(absl::StrCat("region ", request.region(), " has no version"));
-      const double now = head[0][1].as<double>();
-      v1::GetStatusResponse resp;
-      resp.set_region(request.region());
-      if (!request.has_at()) {
-        resp.set_desired_version(head[0][0].as<uint64_t>());
-        for (const auto& row : tx.ExecParams("SELECT report FROM cluster_status WHERE region = $1 ORDER BY cluster",
-                                              request.region())) {
-          v1::ClusterReport r;
-          r.ParseFromString(row[0].Bytes());
-          *resp.add_clusters() = ToClusterStatus(r, now);
-        }
-        for (const auto& row : tx.ExecParams(
-                 "SELECT status FROM resource_status WHERE region = $1 ORDER BY kind, name, cluster", request.region())) {
-          v1::ResourceStatus s;
-          s.ParseFromString(row[0].Bytes());
-          if (Matches(request.resource(), s)) *resp.add_resources() = s;
-        }
-        return resp;
-      }
-      const double at = EpochSeconds(request.at());
-      *resp.mutable_at() = request.at();
-      auto desired = tx.ExecParams(
-          "SELECT COALESCE(max(version), 0) FROM versions WHERE region = $1 AND created_at <= to_timestamp($2)",
-          request.region(), at);
-      resp.set_desired_version(desired[0][0].as<uint64_t>());
-      for (const auto& row : tx.ExecParams(
-               "SELECT DISTINCT ON (cluster, kind, name) kind, payload FROM status_history "
-               "WHERE region = $1 AND recorded_at <= to_timestamp($2) "
-               "ORDER BY cluster, kind, name, recorded_at DESC, kafka_offset DESC",
-               request.region(), at)) {
-        if (row[1].is_null()) continue;  // gone by then
-        const std::string payload = row[1].Bytes();
-        if (row[0].as<int>() == 0) {
-          v1::ClusterReport r;
-          r.ParseFromString(payload);
-          *resp.add_clusters() = ToClusterStatus(r, at);
-        } else {
-          v1::ResourceStatus s;
-          s.ParseFromString(payload);
-          if (Matches(request.resource(), s)) *resp.add_resources() = s;
-        }
-      }
-      return resp;
-    });
+          auto head = tx.ExecParams(
+              "SELECT current_version, extract(epoch FROM clock_timestamp()) FROM regions "
+              "WHERE region = $1",
+              request.region());
+          if (head.empty())
+            return absl::NotFoundError(
+                absl::StrCat("region ", request.region(), " has no version"));
+          const double now = head[0][1].as<double>();
+          v1::GetStatusResponse resp;
+          resp.set_region(request.region());
+          if (!request.has_at()) {
+            resp.set_desired_version(head[0][0].as<uint64_t>());
+            for (const auto& row : tx.ExecParams(
+                     "SELECT report FROM cluster_status WHERE region = $1 ORDER BY cluster",
+                     request.region())) {
+              v1::ClusterReport r;
+              r.ParseFromString(row[0].Bytes());
+              *resp.add_clusters() = ToClusterStatus(r, now);
+            }
+            for (const auto& row : tx.ExecParams("SELECT status FROM resource_status WHERE region "
+                                                 "= $1 ORDER BY kind, name, cluster",
+                                                 request.region())) {
+              v1::ResourceStatus s;
+              s.ParseFromString(row[0].Bytes());
+              if (Matches(request.resource(), s)) *resp.add_resources() = s;
+            }
+            return resp;
+          }
+          const double at = EpochSeconds(request.at());
+          *resp.mutable_at() = request.at();
+          auto desired = tx.ExecParams("SELECT COALESCE(max(version), 0) FROM versions WHERE "
+                                       "region = $1 AND created_at <= to_timestamp($2)",
+                                       request.region(), at);
+          resp.set_desired_version(desired[0][0].as<uint64_t>());
+          for (const auto& row : tx.ExecParams(
+                   "SELECT DISTINCT ON (cluster, kind, name) kind, payload FROM status_history "
+                   "WHERE region = $1 AND recorded_at <= to_timestamp($2) "
+                   "ORDER BY cluster, kind, name, recorded_at DESC, kafka_offset DESC",
+                   request.region(), at)) {
+            if (row[1].is_null()) continue;  // gone by then
+            const std::string payload = row[1].Bytes();
+            if (row[0].as<int>() == 0) {
+              v1::ClusterReport r;
+              r.ParseFromString(payload);
+              *resp.add_clusters() = ToClusterStatus(r, at);
+            } else {
+              v1::ResourceStatus s;
+              s.ParseFromString(payload);
+              if (Matches(request.resource(), s)) *resp.add_resources() = s;
+            }
+          }
+          return resp;
+        });
   }
 
   absl::StatusOr<std::map<std::string, RegionConvergence>> Convergence() override {
     return pool_->Run<std::map<std::string, RegionConvergence>>(
         "read the convergence", "", pg::TxKind::kReadOnly,
         [&](pg::Transaction& tx) -> absl::StatusOr<std::map<std::string, RegionConvergence>> {
-      std::map<std::string, RegionConvergence> out;
-      for (const auto& row : tx.Exec(
-               "SELECT c.region, c.cluster, c.applied_version >= r.current_version FROM cluster_status c "
-               "JOIN regions r ON r.region = c.region ORDER BY c.region, c.cluster")) {
-        auto& conv = out[row[0].as<std::string>()];
-        conv.clusters.push_back(row[1].as<std::string>());
-        if (row[2].as<bool>()) ++conv.converged;
-      }
-      return out;
-    });
+          std::map<std::string, RegionConvergence> out;
+          for (const auto& row :
+               tx.Exec("SELECT c.region, c.cluster, c.applied_version >= r.current_version FROM "
+                       "cluster_status c "
+                       "JOIN regions r ON r.region = c.region ORDER BY c.region, c.cluster")) {
+            auto& conv = out[row[0].as<std::string>()];
+            conv.clusters.push_back(row[1].as<std::string>());
+            if (row[2].as<bool>()) ++conv.converged;
+          }
+          return out;
+        });
   }
 
   absl::StatusOr<std::shared_ptr<StatusHub::Subscription>> Watch(const std::string& region,
                                                                  uint64_t from_version) override {
-    if (hub_ == nullptr) return absl::FailedPreconditionError("WatchStatus needs the status projector in this process");
+    if (hub_ == nullptr)
+      return absl::FailedPreconditionError(
+          "WatchStatus needs the status projector in this process");
     // Subscribe first, so nothing reported between the replay and the live events is lost
     // (an event may then come twice; events are states, so that is harmless).
     auto sub = hub_->Subscribe(region);
     auto replay = pool_->Run<std::vector<v1::StatusEvent>>(
         "replay the status", region, pg::TxKind::kReadOnly,
         [&](pg::Transaction& tx) -> absl::StatusOr<std::vector<v1::StatusEvent>> {
-      auto head = tx.ExecParams("SELECT current_version FROM regions WHERE region = $1", region);
-      if (head.empty()) return absl::NotFoundError(absl::StrCat("region ", region, " has no version"));
-      std::vector<v1::StatusEvent> events;
-      if (from_version == 0) return events;
-      const uint64_t desired = head[0][0].as<uint64_t>();
-      for (const auto& row : tx.ExecParams("SELECT report FROM cluster_status WHERE region = $1 AND applied_version >= $2",
-                                            region, static_cast<int64_t>(from_version))) {
-        v1::StatusEvent e;
-        e.mutable_cluster()->ParseFromString(row[0].Bytes());
-        e.set_desired_version(desired);
-        events.push_back(std::move(e));
-      }
-      for (const auto& row : tx.ExecParams("SELECT status FROM resource_status WHERE region = $1", region)) {
-        v1::StatusEvent e;
-        e.mutable_resource()->ParseFromString(row[0].Bytes());
-        if (e.resource().state_version() < from_version) continue;
-        e.set_desired_version(desired);
-        events.push_back(std::move(e));
-      }
-      return events;
-    });
+          auto head =
+              tx.ExecParams("SELECT current_version FROM regions WHERE region = $1", region);
+          if (head.empty())
+            return absl::NotFoundError(absl::StrCat("region ", region, " has no version"));
+          std::vector<v1::StatusEvent> events;
+          if (from_version == 0) return events;
+          const uint64_t desired = head[0][0].as<uint64_t>();
+          for (const auto& row : tx.ExecParams(
+                   "SELECT report FROM cluster_status WHERE region = $1 AND applied_version >= $2",
+                   region, static_cast<int64_t>(from_version))) {
+            v1::StatusEvent e;
+            e.mutable_cluster()->ParseFromString(row[0].Bytes());
+            e.set_desired_version(desired);
+            events.push_back(std::move(e));
+          }
+          for (const auto& row :
+               tx.ExecParams("SELECT status FROM resource_status WHERE region = $1", region)) {
+            v1::StatusEvent e;
+            e.mutable_resource()->ParseFromString(row[0].Bytes());
+            if (e.resource().state_version() < from_version) continue;
+            e.set_desired_version(desired);
+            events.push_back(std::move(e));
+          }
+          return events;
+        });
     if (!replay.ok()) {
       sub->Close();
       return replay.status();
@@ -171,8 +187,8 @@ class PgStatusReadModel final : public StatusReadModel {
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<StatusReadModel>> NewPgStatusReadModel(PgStatusReadModelOptions options,
-                                                                      StatusHub* hub) {
+absl::StatusOr<std::unique_ptr<StatusReadModel>> NewPgStatusReadModel(
+    PgStatusReadModelOptions options, StatusHub* hub) {
   if (options.uri.empty()) return absl::InvalidArgumentError("status read model: uri is required");
   pg::PoolOptions po;
   po.connection.uri = options.uri;

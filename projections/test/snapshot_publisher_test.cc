@@ -32,7 +32,8 @@ class SnapshotPublisherTest : public ::testing::Test {
     return applied->version();
   }
 
-  std::unique_ptr<SnapshotPublisher> NewPublisher(testing::FakeSnapshotSink* sink, size_t max_bytes = 1u << 20) {
+  std::unique_ptr<SnapshotPublisher> NewPublisher(testing::FakeSnapshotSink* sink,
+                                                  size_t max_bytes = 1u << 20) {
     SnapshotPublisherOptions o;
     o.topic = "t-state";
     o.max_message_bytes = max_bytes;
@@ -203,7 +204,8 @@ TEST_F(SnapshotPublisherTest, SlowStateReadsPingTheStoreBeforePublishing) {
   auto_advance_ = milliseconds(300);  // every look at the clock takes 300 ms
   ASSERT_TRUE(publisher->Step().ok());
   EXPECT_EQ(sink.Published().size(), 6u);
-  EXPECT_GE(progress_.pings(), 1) << "handed records to the sink long after the store last answered";
+  EXPECT_GE(progress_.pings(), 1)
+      << "handed records to the sink long after the store last answered";
   EXPECT_EQ(counters_.lease_renewals, static_cast<uint64_t>(progress_.pings()));
 
   // A store that no longer answers ends the term before anything more is published.

@@ -11,7 +11,8 @@ namespace {
 
 constexpr char kRegion[] = "aws:us-east-1";
 
-kafka::Message Msg(std::string key, std::optional<std::string> value, int64_t timestamp_ms = 1'764'633'600'000) {
+kafka::Message Msg(std::string key, std::optional<std::string> value,
+                   int64_t timestamp_ms = 1'764'633'600'000) {
   kafka::Message m;
   m.topic = "senren-status";
   m.partition = 3;
@@ -47,23 +48,27 @@ const std::string kKey = "aws:us-east-1/prod/RedisDatabase/sessions";
 TEST(IsPrintableUtf8, AcceptsTextAndRefusesEverythingPostgresWouldNot) {
   EXPECT_TRUE(IsPrintableUtf8(""));
   EXPECT_TRUE(IsPrintableUtf8("prod"));
-  EXPECT_TRUE(IsPrintableUtf8("caf\xc3\xa9"));                 // é
-  EXPECT_TRUE(IsPrintableUtf8("\xe2\x82\xac"));                // €
-  EXPECT_TRUE(IsPrintableUtf8("\xf0\x9f\x98\x80"));            // U+1F600
-  EXPECT_TRUE(IsPrintableUtf8("\xf4\x8f\xbf\xbf"));            // U+10FFFF
+  EXPECT_TRUE(IsPrintableUtf8("caf\xc3\xa9"));       // é
+  EXPECT_TRUE(IsPrintableUtf8("\xe2\x82\xac"));      // €
+  EXPECT_TRUE(IsPrintableUtf8("\xf0\x9f\x98\x80"));  // U+1F600
+  EXPECT_TRUE(IsPrintableUtf8("\xf4\x8f\xbf\xbf"));  // U+10FFFF
   for (const std::string& bad : {
-           std::string("a\0b", 3),            // NUL: 22021 in PostgreSQL text
-           std::string("\x01"), std::string("tab\t"), std::string("\x7f"),
-           std::string("\xc2\x80"),           // C1 control
-           std::string("\xff"), std::string("\xfe"), std::string("\x80"),  // not a lead byte
-           std::string("\xc3"),               // cut short
-           std::string("\xc3\x28"),           // bad continuation
-           std::string("\xe2\x82"),           // cut short
-           std::string("\xc0\xaf"),           // overlong '/'
-           std::string("\xe0\x80\xaf"),       // overlong
-           std::string("\xf0\x80\x80\xaf"),   // overlong
-           std::string("\xed\xa0\x80"),       // surrogate U+D800
-           std::string("\xf4\x90\x80\x80"),   // past U+10FFFF
+           std::string("a\0b", 3),  // NUL: 22021 in PostgreSQL text
+           std::string("\x01"),
+           std::string("tab\t"),
+           std::string("\x7f"),
+           std::string("\xc2\x80"),  // C1 control
+           std::string("\xff"),
+           std::string("\xfe"),
+           std::string("\x80"),              // not a lead byte
+           std::string("\xc3"),              // cut short
+           std::string("\xc3\x28"),          // bad continuation
+           std::string("\xe2\x82"),          // cut short
+           std::string("\xc0\xaf"),          // overlong '/'
+           std::string("\xe0\x80\xaf"),      // overlong
+           std::string("\xf0\x80\x80\xaf"),  // overlong
+           std::string("\xed\xa0\x80"),      // surrogate U+D800
+           std::string("\xf4\x90\x80\x80"),  // past U+10FFFF
            std::string("\xf8\x88\x80\x80\x80"),
        }) {
     EXPECT_FALSE(IsPrintableUtf8(bad)) << ::testing::PrintToString(bad);
@@ -87,7 +92,8 @@ TEST(DecodeStatusMessage, TombstonesAndReports) {
   EXPECT_EQ(gone->type, StatusChange::Type::kResourceGone);
   EXPECT_DOUBLE_EQ(gone->at, 1'764'633'600.25);
 
-  auto report = DecodeStatusMessage(Msg(ClusterReportKey(kRegion, "prod"), Report().SerializeAsString()));
+  auto report =
+      DecodeStatusMessage(Msg(ClusterReportKey(kRegion, "prod"), Report().SerializeAsString()));
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->type, StatusChange::Type::kCluster);
   EXPECT_EQ(report->report.applied_version(), 3u);
@@ -107,21 +113,24 @@ TEST(DecodeStatusMessage, TombstonesAndReports) {
 TEST(DecodeStatusMessage, RefusesBadKeys) {
   const std::string value = Status().SerializeAsString();
   for (const std::string& key : {
-           std::string(), std::string("/"), std::string("aws:us-east-1"),
+           std::string(),
+           std::string("/"),
+           std::string("aws:us-east-1"),
            std::string("aws:us-east-1/prod/RedisDatabase/sessions/x"),
            std::string("aws:us-east-1/prod/Memcached/sessions"),
-           std::string("AWS:us-east-1/prod/RedisDatabase/sessions"),      // region rule
+           std::string("AWS:us-east-1/prod/RedisDatabase/sessions"),  // region rule
            std::string("aws/prod/RedisDatabase/sessions"),
            std::string("aws:us-east-1/pr\xc3\x28od/RedisDatabase/sessions"),  // bad UTF-8 (22021)
            std::string("aws:us-east-1/pr\0od/RedisDatabase/sessions", 41),    // NUL
-           std::string("aws:us-east-1/prod/RedisDatabase/Sessions"),        // name rule
+           std::string("aws:us-east-1/prod/RedisDatabase/Sessions"),          // name rule
            std::string("aws:us-east-1/prod/RedisDatabase/") + std::string(64, 'a'),
            std::string("aws:us-east-1/") + std::string(64, 'c') + "/RedisDatabase/sessions",
            std::string("aws:") + std::string(300, 'a') + "/prod/RedisDatabase/sessions",
            std::string("\xff\xfe\xfd"),
        }) {
     auto c = DecodeStatusMessage(Msg(key, value));
-    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument) << ::testing::PrintToString(key);
+    EXPECT_EQ(c.status().code(), absl::StatusCode::kInvalidArgument)
+        << ::testing::PrintToString(key);
   }
 }
 
@@ -139,20 +148,23 @@ TEST(DecodeStatusMessage, RefusesValuesOfAnotherKeyOrNotParsing) {
   EXPECT_FALSE(DecodeStatusMessage(Msg(kKey, s.SerializeAsString())).ok());
   auto r = Report();
   r.set_cluster("shadow");
-  EXPECT_FALSE(DecodeStatusMessage(Msg(ClusterReportKey(kRegion, "prod"), r.SerializeAsString())).ok());
+  EXPECT_FALSE(
+      DecodeStatusMessage(Msg(ClusterReportKey(kRegion, "prod"), r.SerializeAsString())).ok());
   // A ClusterReport under a resource key parses as nothing sensible.
   EXPECT_FALSE(DecodeStatusMessage(Msg(kKey, Report().SerializeAsString())).ok());
 }
 
 TEST(DecodeStatusMessage, RefusesTimestampsAndVersionsOutOfRange) {
-  for (int64_t seconds : {int64_t{10'000'000'000'000}, int64_t{-1}, kMaxTimestampSeconds + 1,
-                          std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()}) {
+  for (int64_t seconds :
+       {int64_t{10'000'000'000'000}, int64_t{-1}, kMaxTimestampSeconds + 1,
+        std::numeric_limits<int64_t>::max(), std::numeric_limits<int64_t>::min()}) {
     auto s = Status();
     s.mutable_observed_at()->set_seconds(seconds);
     EXPECT_FALSE(DecodeStatusMessage(Msg(kKey, s.SerializeAsString())).ok()) << seconds;
     auto r = Report();
     r.mutable_heartbeat_at()->set_seconds(seconds);
-    EXPECT_FALSE(DecodeStatusMessage(Msg(ClusterReportKey(kRegion, "prod"), r.SerializeAsString())).ok())
+    EXPECT_FALSE(
+        DecodeStatusMessage(Msg(ClusterReportKey(kRegion, "prod"), r.SerializeAsString())).ok())
         << seconds;
   }
   auto s = Status();
@@ -166,11 +178,13 @@ TEST(DecodeStatusMessage, RefusesTimestampsAndVersionsOutOfRange) {
 
   auto r = Report();
   r.set_applied_version(uint64_t{1} << 63);
-  EXPECT_FALSE(DecodeStatusMessage(Msg(ClusterReportKey(kRegion, "prod"), r.SerializeAsString())).ok());
+  EXPECT_FALSE(
+      DecodeStatusMessage(Msg(ClusterReportKey(kRegion, "prod"), r.SerializeAsString())).ok());
 
   // A tombstone's only timestamp is the record's.
   EXPECT_FALSE(DecodeStatusMessage(Msg(kKey, std::nullopt, -5)).ok());
-  EXPECT_FALSE(DecodeStatusMessage(Msg(kKey, std::nullopt, std::numeric_limits<int64_t>::max())).ok());
+  EXPECT_FALSE(
+      DecodeStatusMessage(Msg(kKey, std::nullopt, std::numeric_limits<int64_t>::max())).ok());
 }
 
 }  // namespace

@@ -16,7 +16,8 @@ using std::chrono::milliseconds;
 constexpr char kRegion[] = "aws:us-east-1";
 constexpr int64_t kNowMs = 1'764'633'600'000;  // 2025-12-02
 
-std::string Resource(const std::string& name, uint32_t ready_replicas, int64_t observed_seconds = 1'764'633'600) {
+std::string Resource(const std::string& name, uint32_t ready_replicas,
+                     int64_t observed_seconds = 1'764'633'600) {
   v1::ResourceStatus s;
   s.set_region(kRegion);
   s.set_cluster("prod");
@@ -45,7 +46,8 @@ class StatusFoldTest : public ::testing::Test {
   void SetUp() override { store_.AddRegion(kRegion, 7); }
 
   std::unique_ptr<StatusFold> NewFold(int batch_max = 500) {
-    auto fold = std::make_unique<StatusFold>("status", batch_max, &store_, &source_, &hub_, &counters_);
+    auto fold =
+        std::make_unique<StatusFold>("status", batch_max, &store_, &source_, &hub_, &counters_);
     EXPECT_TRUE(fold->Resume().ok());
     return fold;
   }
@@ -107,10 +109,13 @@ TEST_F(StatusFoldTest, HeartbeatOnlyReportIsStoredButNotHistory) {
 TEST_F(StatusFoldTest, BadMessagesAndUnknownRegionsAreSkippedAndCounted) {
   source_.Push(0, "not-a-key", std::string("x"), kNowMs);
   source_.Push(0, Key("sessions"), std::string("\xff\xff", 2), kNowMs);
-  source_.Push(0, std::string("aws:us-east-1/pr\xc3\x28od"), Report(1, 1), kNowMs);  // bad UTF-8 in the key
-  source_.Push(0, Key("sessions"), Resource("sessions", 1, 10'000'000'000'000), kNowMs);  // observed_at 1e13 s
+  source_.Push(0, std::string("aws:us-east-1/pr\xc3\x28od"), Report(1, 1),
+               kNowMs);  // bad UTF-8 in the key
+  source_.Push(0, Key("sessions"), Resource("sessions", 1, 10'000'000'000'000),
+               kNowMs);                                            // observed_at 1e13 s
   source_.Push(0, Key("sessions"), Resource("other", 1), kNowMs);  // value of another key
-  source_.Push(0, ClusterReportKey("gcp:nowhere-1", "prod"), std::string("y"), kNowMs);  // unknown region first
+  source_.Push(0, ClusterReportKey("gcp:nowhere-1", "prod"), std::string("y"),
+               kNowMs);  // unknown region first
   source_.Push(0, ClusterReportKey("gcp:nowhere-1", "prod"), std::nullopt, kNowMs);
   source_.Push(0, ClusterReportKey("gcp:nowhere-1", "shadow"), std::nullopt, kNowMs);
   source_.Push(0, Key("sessions"), Resource("sessions", 2), kNowMs);
@@ -180,11 +185,15 @@ TEST_F(StatusFoldTest, NewLeaderResumesFromStoredOffsetsAndRedeliveryAddsNothing
   ASSERT_TRUE(replay.Start({}).ok());
   ASSERT_TRUE(third.Step(milliseconds(0)).ok());
   EXPECT_EQ(store_.History().size(), history.size() + 1);
-  EXPECT_EQ(store_.Resources().at({kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "a"}).ready_replicas(), 2u);
+  EXPECT_EQ(store_.Resources()
+                .at({kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "a"})
+                .ready_replicas(),
+            2u);
 }
 
 TEST_F(StatusFoldTest, BatchesAreBoundedByBatchMax) {
-  for (int i = 0; i < 7; ++i) source_.Push(0, Key("a"), Resource("a", static_cast<uint32_t>(i)), kNowMs);
+  for (int i = 0; i < 7; ++i)
+    source_.Push(0, Key("a"), Resource("a", static_cast<uint32_t>(i)), kNowMs);
   auto fold = NewFold(/*batch_max=*/3);
   ASSERT_TRUE(fold->Step(milliseconds(0)).ok());
   EXPECT_EQ(store_.Offsets().value().at(0), 3);

@@ -21,14 +21,15 @@ TEST(StatusKeys, ParsesResourceAndClusterKeys) {
 }
 
 TEST(StatusKeys, RefusesMalformedKeys) {
-  for (const std::string bad : {"", "aws:us-east-1", "a/b/c", "a//RedisDatabase/x", "a/b/Memcached/x",
-                                "a/b/RedisDatabase/x/y", "/prod"}) {
+  for (const std::string bad : {"", "aws:us-east-1", "a/b/c", "a//RedisDatabase/x",
+                                "a/b/Memcached/x", "a/b/RedisDatabase/x/y", "/prod"}) {
     EXPECT_FALSE(ParseStatusKey(bad).has_value()) << bad;
   }
 }
 
 TEST(StatusKeys, BuildsWhatItParses) {
-  std::string key = ResourceStatusKey("aws:us-east-1", "prod", v1::RESOURCE_KIND_AEROSPIKE_CLUSTER, "profiles");
+  std::string key =
+      ResourceStatusKey("aws:us-east-1", "prod", v1::RESOURCE_KIND_AEROSPIKE_CLUSTER, "profiles");
   EXPECT_EQ(key, "aws:us-east-1/prod/AerospikeCluster/profiles");
   EXPECT_EQ(ParseStatusKey(key)->name, "profiles");
   EXPECT_EQ(ClusterReportKey("aws:us-east-1", "prod"), "aws:us-east-1/prod");

@@ -33,8 +33,8 @@ absl::StatusOr<std::vector<PendingRegion>> FakeSnapshotProgressStore::Pending(bo
   return out;
 }
 
-absl::Status FakeSnapshotProgressStore::RecordPublished(const std::string& region, uint64_t version, int32_t,
-                                                        int64_t) {
+absl::Status FakeSnapshotProgressStore::RecordPublished(const std::string& region, uint64_t version,
+                                                        int32_t, int64_t) {
   absl::MutexLock lock(&mu_);
   if (absl::Status s = Fail(); !s.ok()) return s;
   ++records_;
@@ -195,7 +195,8 @@ absl::Status FakeStatusSource::Start(const std::map<int32_t, int64_t>& next) {
   return absl::OkStatus();
 }
 
-absl::StatusOr<std::vector<kafka::Message>> FakeStatusSource::Poll(int max, std::chrono::milliseconds) {
+absl::StatusOr<std::vector<kafka::Message>> FakeStatusSource::Poll(int max,
+                                                                   std::chrono::milliseconds) {
   absl::MutexLock lock(&mu_);
   if (!fail_.ok()) return fail_;
   if (!started_) return absl::FailedPreconditionError("Poll before Start");
@@ -277,7 +278,8 @@ absl::StatusOr<StatusApplied> FakeStatusStore::Apply(const StatusBatch& batch) {
           const v1::ClusterReport& b = c.report;
           visible = !(a.applied_version() == b.applied_version() && a.result() == b.result() &&
                       a.reason() == b.reason() && a.resources_total() == b.resources_total() &&
-                      a.resources_ready() == b.resources_ready() && a.drift_corrections() == b.drift_corrections());
+                      a.resources_ready() == b.resources_ready() &&
+                      a.drift_corrections() == b.drift_corrections());
         }
         clusters_[{k.region, k.cluster}] = c.report;
         if (visible) history_.try_emplace(pos, HistoryRow{k, c.at, c.payload});

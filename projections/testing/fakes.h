@@ -115,12 +115,14 @@ class FakeSnapshotSink : public SnapshotSink {
 class FakeStatusSource : public StatusSource {
  public:
   // Returns the message's offset.
-  int64_t Push(int32_t partition, std::string key, std::optional<std::string> value, int64_t timestamp_ms = 0);
+  int64_t Push(int32_t partition, std::string key, std::optional<std::string> value,
+               int64_t timestamp_ms = 0);
   // Start and Poll fail with `status` until cleared.
   void Fail(absl::Status status);
 
   absl::Status Start(const std::map<int32_t, int64_t>& next) override;
-  absl::StatusOr<std::vector<kafka::Message>> Poll(int max, std::chrono::milliseconds timeout) override;
+  absl::StatusOr<std::vector<kafka::Message>> Poll(int max,
+                                                   std::chrono::milliseconds timeout) override;
 
   // The offsets of the last Start.
   std::map<int32_t, int64_t> started_at() const;
@@ -139,8 +141,9 @@ class FakeStatusSource : public StatusSource {
 // changed, offsets stored with the batch. Apply is all or nothing.
 class FakeStatusStore : public StatusStore {
  public:
-  using ResourceKey = std::tuple<std::string, std::string, int, std::string>;  // region, cluster, kind, name
-  using Position = std::tuple<std::string, int32_t, int64_t>;                     // topic, partition, offset
+  using ResourceKey =
+      std::tuple<std::string, std::string, int, std::string>;  // region, cluster, kind, name
+  using Position = std::tuple<std::string, int32_t, int64_t>;  // topic, partition, offset
   struct HistoryRow {
     StatusKey key;
     double at = 0;

@@ -1,9 +1,9 @@
 // senren-controller: wiring only (flags, kubeconfig, leader election, metrics, signals);
 // the loop is regional/controller/src/controller.cc.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cstdio>
@@ -52,7 +52,8 @@ int main(int argc, char** argv) {
   app.add_option("--namespace", ns, "Namespace to watch (default: every namespace)");
   senren::daemon::AddDaemonFlags(app, daemon_flags);
   app.add_option("--workers", workers, "Reconcile workers (default: 4)");
-  app.add_option("--resync-seconds", resync_s, "Reconcile every CR at least this often (default: 30)");
+  app.add_option("--resync-seconds", resync_s,
+                 "Reconcile every CR at least this often (default: 30)");
   std::string cluster_domain = "cluster.local";
   app.add_option("--cluster-domain", cluster_domain,
                  "The cluster's DNS domain, for in-cluster names (default: cluster.local)");
@@ -61,7 +62,8 @@ int main(int argc, char** argv) {
   app.add_option("--leader-election-namespace", lease_namespace,
                  "Namespace of the Lease (default: --namespace, else the kubeconfig's)");
   app.add_option("--leader-election-name", lease_name, "Lease name (default: senren-controller)");
-  app.add_option("--identity", identity, "This replica's identity in the Lease (default: host-pid)");
+  app.add_option("--identity", identity,
+                 "This replica's identity in the Lease (default: host-pid)");
   CLI11_PARSE(app, argc, argv);
 
   // First, before any thread starts: it blocks SIGINT/SIGTERM for every later thread.
@@ -104,10 +106,10 @@ int main(int argc, char** argv) {
   std::atomic<bool> started{false};
   std::function<bool()> leading = [] { return true; };
   // Shared with the check, which the daemon's HTTP threads may call until the daemon goes.
-  auto reconciler =
-      std::make_shared<senren::daemon::ReconcilerHealth>(&(*daemon)->health(),
-                                                         3 * absl::FromChrono(options.resync));
-  (*daemon)->health().AddReadinessCheck("controller", [reconciler] { return reconciler->NotReady(); });
+  auto reconciler = std::make_shared<senren::daemon::ReconcilerHealth>(
+      &(*daemon)->health(), 3 * absl::FromChrono(options.resync));
+  (*daemon)->health().AddReadinessCheck("controller",
+                                        [reconciler] { return reconciler->NotReady(); });
   auto tick = [&] {
     using Role = senren::daemon::ReconcilerState::Role;
     if (!started.load()) {
@@ -117,13 +119,13 @@ int main(int argc, char** argv) {
     int64_t reconciles = 0;
     for (const char* kind : {"RedisDatabase", "AerospikeCluster"}) {
       for (const char* result : {"success", "conflict", "error"}) {
-        reconciles += static_cast<int64_t>(metrics.Value(
-            "senren_controller_reconciles_total",
-            senren::daemon::Labels({{"kind", kind}, {"result", result}})));
+        reconciles += static_cast<int64_t>(
+            metrics.Value("senren_controller_reconciles_total",
+                          senren::daemon::Labels({{"kind", kind}, {"result", result}})));
       }
     }
     reconciler->Update(Role::kLeading, ctl.WaitForSync(std::chrono::milliseconds(0)), reconciles,
-                      ctl.QueueDepth() == 0);
+                       ctl.QueueDepth() == 0);
   };
 
   if (!leader_elect) {

@@ -40,8 +40,8 @@ void ExpectCommon(const YAML::Node& crd, const std::string& kind, const std::str
   }
   EXPECT_EQ(columns, (std::vector<std::string>{"Ready", "Host", "Port", "Phase", "Age"}));
   YAML::Node status = Version(crd)["schema"]["openAPIV3Schema"]["properties"]["status"];
-  for (const char* field : {"ready", "host", "port", "phase", "readyReplicas",
-                            "observedGeneration", "conditions", "message"}) {
+  for (const char* field : {"ready", "host", "port", "phase", "readyReplicas", "observedGeneration",
+                            "conditions", "message"}) {
     EXPECT_TRUE(status["properties"][field].IsDefined()) << field;
   }
 }
@@ -59,9 +59,9 @@ nlohmann::json RulesTable() {
 void ExpectSchemaFollowsTable(const YAML::Node& properties, const nlohmann::json& entry,
                               const std::string& where) {
   static const std::map<std::string, std::string> kKeywords = {
-      {"minimum", "minimum"},     {"maximum", "maximum"},     {"default", "default"},
-      {"pattern", "pattern"},     {"max_length", "maxLength"}, {"enum", "enum"},
-      {"min_items", "minItems"},  {"max_items", "maxItems"}};
+      {"minimum", "minimum"},    {"maximum", "maximum"},      {"default", "default"},
+      {"pattern", "pattern"},    {"max_length", "maxLength"}, {"enum", "enum"},
+      {"min_items", "minItems"}, {"max_items", "maxItems"}};
   for (const auto& [field, rule] : entry.items()) {
     const std::string name = where + "." + CamelCase(field);
     YAML::Node schema = properties[CamelCase(field)];
@@ -90,10 +90,12 @@ void ExpectSchemaFollowsTable(const YAML::Node& properties, const nlohmann::json
 // The object's name is checked by a CEL rule with the table's name pattern and length.
 void ExpectNameRule(const YAML::Node& crd, const nlohmann::json& name) {
   std::string rule =
-      Version(crd)["schema"]["openAPIV3Schema"]["x-kubernetes-validations"][0]["rule"].as<std::string>();
+      Version(crd)["schema"]["openAPIV3Schema"]["x-kubernetes-validations"][0]["rule"]
+          .as<std::string>();
   EXPECT_NE(rule.find("matches('" + name["pattern"].get<std::string>() + "')"), std::string::npos)
       << rule;
-  EXPECT_NE(rule.find("size() <= " + std::to_string(name["max_length"].get<int>())), std::string::npos)
+  EXPECT_NE(rule.find("size() <= " + std::to_string(name["max_length"].get<int>())),
+            std::string::npos)
       << rule;
 }
 

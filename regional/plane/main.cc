@@ -1,9 +1,9 @@
 // senren-regional: wiring only (flags, kubeconfig, Kafka, data dir, leader election,
 // signals, metrics). The logic lives in the senren_regional_plane library.
-#include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <cmath>
 #include <cstdio>
@@ -11,10 +11,9 @@
 #include <filesystem>
 #include <iostream>
 #include <memory>
+#include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/time.h"
@@ -71,24 +70,24 @@ int History(const std::string& data_dir, size_t limit, const std::string& output
   if (output == "json") {
     nlohmann::json out = nlohmann::json::array();
     for (const auto& e : *history) {
-      out.push_back({{"version", e.version},
-                     {"applied_at", absl::FormatTime(absl::RFC3339_sec, e.applied_at,
-                                                     absl::UTCTimeZone())},
-                     {"result", plane::ApplyResultName(e.result)},
-                     {"reason", e.reason},
-                     {"created", e.created},
-                     {"updated", e.updated},
-                     {"deleted", e.deleted},
-                     {"total", e.total},
-                     {"offset", e.offset},
-                     {"author", e.author},
-                     {"message", e.message}});
+      out.push_back(
+          {{"version", e.version},
+           {"applied_at", absl::FormatTime(absl::RFC3339_sec, e.applied_at, absl::UTCTimeZone())},
+           {"result", plane::ApplyResultName(e.result)},
+           {"reason", e.reason},
+           {"created", e.created},
+           {"updated", e.updated},
+           {"deleted", e.deleted},
+           {"total", e.total},
+           {"offset", e.offset},
+           {"author", e.author},
+           {"message", e.message}});
     }
     std::cout << out.dump(2) << "\n";
     return 0;
   }
-  std::printf("%-8s %-20s %-9s %7s %7s %7s %7s %8s  %s\n", "VERSION", "APPLIED", "RESULT",
-              "TOTAL", "CREATED", "UPDATED", "DELETED", "OFFSET", "MESSAGE / REASON");
+  std::printf("%-8s %-20s %-9s %7s %7s %7s %7s %8s  %s\n", "VERSION", "APPLIED", "RESULT", "TOTAL",
+              "CREATED", "UPDATED", "DELETED", "OFFSET", "MESSAGE / REASON");
   for (const auto& e : *history) {
     std::string note = e.message;
     if (!e.reason.empty()) note = note.empty() ? e.reason : note + " — " + e.reason;
@@ -115,14 +114,17 @@ int main(int argc, char** argv) {
   std::string lease_namespace, lease_name, identity = DefaultIdentity();
   app.add_option("--region", region, "Region key, e.g. aws:us-east-1");
   app.add_option("--cluster", cluster, "Cluster name within the region, e.g. prod");
-  app.add_option("--kubeconfig", kubeconfig,
-                 "Kubeconfig (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)");
+  app.add_option(
+      "--kubeconfig", kubeconfig,
+      "Kubeconfig (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)");
   app.add_option("--context", context, "Kubeconfig context (default: current)");
   app.add_option("--brokers", brokers, "Kafka bootstrap servers (default: 127.0.0.1:59092)");
-  app.add_option("--topic-prefix", prefix, "Topic prefix: {prefix}-state, {prefix}-status (default: senren)");
+  app.add_option("--topic-prefix", prefix,
+                 "Topic prefix: {prefix}-state, {prefix}-status (default: senren)");
   app.add_option("--namespace", ns, "Namespace of the CRs (default: senren)");
   app.add_option("--data-dir", data_dir, "Folder of the state cache and the status outbox");
-  app.add_option("--heartbeat-interval", heartbeat_s, "Seconds between ClusterReport heartbeats (default: 10)");
+  app.add_option("--heartbeat-interval", heartbeat_s,
+                 "Seconds between ClusterReport heartbeats (default: 10)");
   app.add_option("--resync-interval", resync_s, "Seconds between full resyncs (default: 30)");
   app.add_option("--status-partitions", status_partitions,
                  "Partitions of {prefix}-status when the plane creates it (default: 12)");
@@ -137,8 +139,9 @@ int main(int argc, char** argv) {
                  "Seconds between attempts to acquire or renew the Lease (default: 2)");
   app.add_option("--leader-election-namespace", lease_namespace,
                  "Namespace of the Lease (default: --namespace)");
-  app.add_option("--leader-election-name", lease_name,
-                 "Lease name (default: senren-regional-<region>, e.g. senren-regional-aws.us-east-1)");
+  app.add_option(
+      "--leader-election-name", lease_name,
+      "Lease name (default: senren-regional-<region>, e.g. senren-regional-aws.us-east-1)");
   app.add_option("--identity", identity,
                  "This plane's identity in the Lease (default: host-pid-random)");
   auto* history = app.add_subcommand("history", "Show the versions this plane applied locally");
@@ -254,7 +257,9 @@ int main(int argc, char** argv) {
     // The status topic is created (compacted) when missing; the relay starts once it
     // exists, and the outbox keeps everything meanwhile.
     topic_thread = std::thread([&] {
-      senren::kafka::TopicSpec spec{status_topic, status_partitions, 1,
+      senren::kafka::TopicSpec spec{status_topic,
+                                    status_partitions,
+                                    1,
                                     {{"cleanup.policy", "compact"},
                                      {"min.compaction.lag.ms", "0"},
                                      {"segment.ms", "3600000"}}};
@@ -303,7 +308,8 @@ int main(int argc, char** argv) {
                    "Snapshots of the region read from Kafka.");
   metrics.Describe("senren_regional_bad_messages_total", "counter",
                    "Messages under the region's key that did not parse.");
-  metrics.Describe("senren_regional_outbox_depth", "gauge", "Status records waiting in the outbox.");
+  metrics.Describe("senren_regional_outbox_depth", "gauge",
+                   "Status records waiting in the outbox.");
   metrics.Describe("senren_regional_outbox_published_total", "counter",
                    "Outbox entries Kafka confirmed.");
   metrics.Describe("senren_regional_outbox_failed_total", "counter", "Failed status deliveries.");
@@ -320,7 +326,8 @@ int main(int argc, char** argv) {
     m.Set("senren_regional_applied_version", where, static_cast<double>(st.applied_version));
     m.Set("senren_regional_drift_corrections_total", "", static_cast<double>(st.drift_corrections));
     m.Set("senren_regional_writes_fenced_total", "", static_cast<double>(st.writes_fenced));
-    m.Set("senren_regional_snapshots_received_total", "", static_cast<double>(st.snapshots_received));
+    m.Set("senren_regional_snapshots_received_total", "",
+          static_cast<double>(st.snapshots_received));
     m.Set("senren_regional_bad_messages_total", "", static_cast<double>(st.bad_messages));
     if (auto depth = raw_outbox->Size(); depth.ok()) {
       m.Set("senren_regional_outbox_depth", "", static_cast<double>(*depth));
@@ -332,8 +339,8 @@ int main(int argc, char** argv) {
   });
   // Readiness: leading with the snapshot partition read to its end and a recent reconcile
   // (one runs at least every resync interval once there is a snapshot), or standing by.
-  auto reconciler = std::make_shared<senren::daemon::ReconcilerHealth>(
-      &daemon.health(), absl::Seconds(3 * resync_s));
+  auto reconciler = std::make_shared<senren::daemon::ReconcilerHealth>(&daemon.health(),
+                                                                       absl::Seconds(3 * resync_s));
   daemon.health().AddReadinessCheck("plane", [reconciler] { return reconciler->NotReady(); });
   // The signal thread's tick: the first-reconcile log line and the readiness state.
   auto tick = [&] {
@@ -365,8 +372,8 @@ int main(int argc, char** argv) {
 
   spdlog::info("leader election: {} waits for the Lease {}/{} (lease {} ms, renew deadline "
                "{} ms, retry {} ms); nothing is read, written or reported until it leads",
-               le.identity, le.ns, le.name, le.lease_duration.count(),
-               le.renew_deadline.count(), le.retry_period.count());
+               le.identity, le.ns, le.name, le.lease_duration.count(), le.renew_deadline.count(),
+               le.retry_period.count());
   std::atomic<bool> start_failed{false};
   // One thread takes the signals; the main thread runs the election.
   std::thread signals([&] {

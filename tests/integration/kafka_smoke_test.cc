@@ -40,8 +40,10 @@ void CreateCompactedTopic(rd_kafka_t* rk, const std::string& topic) {
   char err[512];
   rd_kafka_NewTopic_t* nt = rd_kafka_NewTopic_new(topic.c_str(), 1, 1, err, sizeof err);
   ASSERT_NE(nt, nullptr) << err;
-  ASSERT_EQ(rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact"), RD_KAFKA_RESP_ERR_NO_ERROR);
-  ASSERT_EQ(rd_kafka_NewTopic_set_config(nt, "max.message.bytes", "67108864"), RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_NewTopic_set_config(nt, "cleanup.policy", "compact"),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
+  ASSERT_EQ(rd_kafka_NewTopic_set_config(nt, "max.message.bytes", "67108864"),
+            RD_KAFKA_RESP_ERR_NO_ERROR);
   rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
   rd_kafka_CreateTopics(rk, &nt, 1, nullptr, q);
   rd_kafka_event_t* ev = rd_kafka_queue_poll(q, 30000);
@@ -81,15 +83,16 @@ TEST(KafkaSmoke, ProducesAndConsumesOnCompactedTopic) {
     vus[4].vtype = RD_KAFKA_VTYPE_MSGFLAGS;
     vus[4].u.i = RD_KAFKA_MSG_F_COPY;
     rd_kafka_error_t* error = rd_kafka_produceva(producer.get(), vus, 5);
-    rd_kafka_resp_err_t e = error == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(error);
+    rd_kafka_resp_err_t e =
+        error == nullptr ? RD_KAFKA_RESP_ERR_NO_ERROR : rd_kafka_error_code(error);
     if (error != nullptr) rd_kafka_error_destroy(error);
     ASSERT_EQ(e, RD_KAFKA_RESP_ERR_NO_ERROR) << rd_kafka_err2str(e);
   }
   ASSERT_EQ(rd_kafka_flush(producer.get(), 30000), RD_KAFKA_RESP_ERR_NO_ERROR);
 
-  auto consumer = NewClient(RD_KAFKA_CONSUMER, {{"group.id", topic},
-                                                {"auto.offset.reset", "earliest"},
-                                                {"enable.auto.commit", "false"}});
+  auto consumer = NewClient(
+      RD_KAFKA_CONSUMER,
+      {{"group.id", topic}, {"auto.offset.reset", "earliest"}, {"enable.auto.commit", "false"}});
   ASSERT_NE(consumer, nullptr);
   rd_kafka_topic_partition_list_t* parts = rd_kafka_topic_partition_list_new(1);
   rd_kafka_topic_partition_list_add(parts, topic.c_str(), 0)->offset = RD_KAFKA_OFFSET_BEGINNING;

@@ -15,21 +15,20 @@ namespace {
 using nlohmann::json;
 
 json StatefulSet(const std::string& name) {
-  return {
-      {"apiVersion", "apps/v1"},
-      {"kind", "StatefulSet"},
-      {"metadata", {{"name", name}}},
-      {"spec",
-       {{"replicas", 3},
-        {"serviceName", name},
-        {"selector", {{"matchLabels", {{"app", name}}}}},
-        {"template",
-         {{"metadata", {{"labels", {{"app", name}}}}},
+  return {{"apiVersion", "apps/v1"},
+          {"kind", "StatefulSet"},
+          {"metadata", {{"name", name}}},
           {"spec",
-           {{"containers",
-             json::array({{{"name", "redis"},
-                           {"image", "redis:7.2"},
-                           {"ports", json::array({{{"containerPort", 6379}}})}}})}}}}}}}};
+           {{"replicas", 3},
+            {"serviceName", name},
+            {"selector", {{"matchLabels", {{"app", name}}}}},
+            {"template",
+             {{"metadata", {{"labels", {{"app", name}}}}},
+              {"spec",
+               {{"containers",
+                 json::array({{{"name", "redis"},
+                               {"image", "redis:7.2"},
+                               {"ports", json::array({{{"containerPort", 6379}}})}}})}}}}}}}};
 }
 
 TEST(KubeSmoke, StatefulSetOfThreeBecomesReadyInEveryCluster) {
@@ -44,10 +43,12 @@ TEST(KubeSmoke, StatefulSetOfThreeBecomesReadyInEveryCluster) {
     EXPECT_EQ(nodes.body["items"].size(), 3u);
 
     const std::string ns = testing::UniqueName("smoke");
-    auto created = kube.Call("POST", "/api/v1/namespaces",
-                             {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+    auto created =
+        kube.Call("POST", "/api/v1/namespaces",
+                  {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
     ASSERT_EQ(created.status, 201) << created.body.dump();
-    auto sts = kube.Call("POST", "/apis/apps/v1/namespaces/" + ns + "/statefulsets", StatefulSet("cache"));
+    auto sts =
+        kube.Call("POST", "/apis/apps/v1/namespaces/" + ns + "/statefulsets", StatefulSet("cache"));
     ASSERT_EQ(sts.status, 201) << sts.body.dump();
 
     int ready = 0;

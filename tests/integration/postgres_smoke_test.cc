@@ -1,6 +1,5 @@
 // The lab's PostgreSQL answers, and pg/ round-trips rows (text and bytea) through it.
 #include <gtest/gtest.h>
-
 #include <unistd.h>
 
 #include "lab/lab_env.h"

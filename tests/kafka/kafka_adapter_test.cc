@@ -34,15 +34,18 @@ TEST(KafkaAdapter, RecordsLandInPartitionForKeyAndRoundTrip) {
   auto producer = Producer::Create(lab.kafka_brokers);
   ASSERT_TRUE(producer.ok()) << producer.status();
 
-  const std::vector<std::string> keys = {"aws:us-east-1", "gcp:us-central1", "gcp:europe-west1", "a:b"};
+  const std::vector<std::string> keys = {"aws:us-east-1", "gcp:us-central1", "gcp:europe-west1",
+                                         "a:b"};
   std::vector<std::promise<Delivery>> done(keys.size() + 1);
   for (size_t i = 0; i < keys.size(); ++i) {
     Record r{topic, keys[i], "value-" + keys[i], {{"traceparent", "00-t-" + std::to_string(i)}}};
-    ASSERT_TRUE((*producer)->Produce(r, [&done, i](const Delivery& d) { done[i].set_value(d); }).ok());
+    ASSERT_TRUE(
+        (*producer)->Produce(r, [&done, i](const Delivery& d) { done[i].set_value(d); }).ok());
   }
   // A tombstone for the first key.
-  ASSERT_TRUE((*producer)->Produce({topic, keys[0], std::nullopt, {}},
-                                   [&done, n = keys.size()](const Delivery& d) { done[n].set_value(d); })
+  ASSERT_TRUE((*producer)
+                  ->Produce({topic, keys[0], std::nullopt, {}},
+                            [&done, n = keys.size()](const Delivery& d) { done[n].set_value(d); })
                   .ok());
   ASSERT_TRUE((*producer)->Flush(seconds(30)).ok());
   for (size_t i = 0; i < keys.size(); ++i) {

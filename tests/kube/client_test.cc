@@ -1,8 +1,7 @@
 // CurlKubeClient against a real kube-apiserver of the lab (aws:us-east-1/prod).
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <poll.h>
 #include <sys/socket.h>
@@ -84,7 +83,8 @@ class TcpProxy {
       for (int i = 0; i < 2 && !done; ++i) {
         if (p[i].revents == 0) continue;
         ssize_t n = ::recv(p[i].fd, buf, sizeof(buf), 0);
-        if (n <= 0 || ::send(p[1 - i].fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n) done = true;
+        if (n <= 0 || ::send(p[1 - i].fd, buf, static_cast<size_t>(n), MSG_NOSIGNAL) != n)
+          done = true;
       }
       if (done) break;
     }
@@ -158,7 +158,9 @@ TEST_F(KubeClientLabTest, CreateGetUpdateDeleteWithErrorsFromTheApiServer) {
 
 TEST_F(KubeClientLabTest, ListAllPagesWithContinue) {
   for (int i = 0; i < 7; ++i) {
-    ASSERT_TRUE(client_->Create(resources::ConfigMaps(), ns_, ConfigMap("page-" + std::to_string(i), "x")).ok());
+    ASSERT_TRUE(
+        client_->Create(resources::ConfigMaps(), ns_, ConfigMap("page-" + std::to_string(i), "x"))
+            .ok());
   }
   ListOptions options;
   options.limit = 2;
@@ -243,8 +245,8 @@ TEST_F(KubeClientLabTest, WatchFromACompactedVersionIsGone) {
   WatchOptions options;
   options.resource_version = "1";
   options.timeout = std::chrono::seconds(10);  // a watch served from 1 ends, and fails below
-  absl::Status s = client_->Watch(resources::Events(), "", options,
-                                  [](const WatchEvent&) { return true; }, nullptr);
+  absl::Status s = client_->Watch(
+      resources::Events(), "", options, [](const WatchEvent&) { return true; }, nullptr);
   EXPECT_TRUE(IsGone(s)) << s;
   EXPECT_EQ(HttpStatusOf(s), 410);
 }

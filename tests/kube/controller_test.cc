@@ -3,9 +3,11 @@
 // deleting the CR removes its children (owner references + the garbage collector), never a
 // same-named object it did not create; the binary survives a kill -9 mid-reconcile and hands
 // over leadership through its Lease.
+#include "regional/controller/controller.h"
+
+#include <fcntl.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-#include <fcntl.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -14,7 +16,6 @@
 #include <thread>
 
 #include "kube_lab.h"
-#include "regional/controller/controller.h"
 #include "regional/kube/errors.h"
 
 extern char** environ;
@@ -31,7 +32,8 @@ Json Redis(const std::string& name, int replicas, int memory_mb = 128) {
           {"kind", "RedisDatabase"},
           {"metadata",
            {{"name", name},
-            {"labels", {{"app.kubernetes.io/managed-by", "senren"}, {"senren.io/region", "aws.us-east-1"}}},
+            {"labels",
+             {{"app.kubernetes.io/managed-by", "senren"}, {"senren.io/region", "aws.us-east-1"}}},
             {"annotations", {{"senren.io/state-version", "1"}}}}},
           {"spec", {{"memoryMb", memory_mb}, {"replicas", replicas}, {"persistence", "rdb"}}}};
 }
@@ -42,9 +44,12 @@ Json Aerospike(const std::string& name, int size) {
           {"metadata", {{"name", name}}},
           {"spec",
            {{"size", size},
-            {"namespaces", Json::array({{{"name", "users"}, {"replicationFactor", 2}, {"memoryMb", 256}},
-                                        {{"name", "events"}, {"replicationFactor", 1}, {"memoryMb", 64},
-                                         {"storage", "device"}}})}}}};
+            {"namespaces",
+             Json::array({{{"name", "users"}, {"replicationFactor", 2}, {"memoryMb", 256}},
+                          {{"name", "events"},
+                           {"replicationFactor", 1},
+                           {"memoryMb", 64},
+                           {"storage", "device"}}})}}}};
 }
 
 class ControllerLabTest : public ::testing::Test {
@@ -76,9 +81,15 @@ class ControllerLabTest : public ::testing::Test {
   // Starts the senren-controller binary for this namespace; its log goes to a file.
   pid_t StartBinary(const std::string& identity) {
     const std::string log = ::testing::TempDir() + "/" + ns_ + "-" + identity + ".log";
-    std::vector<std::string> args = {SENREN_CONTROLLER_BIN, "--kinds", "redis,aerospike",
-                                     "--kubeconfig", labtest::KubeconfigPath(0), "--namespace", ns_,
-                                     "--identity", identity};
+    std::vector<std::string> args = {SENREN_CONTROLLER_BIN,
+                                     "--kinds",
+                                     "redis,aerospike",
+                                     "--kubeconfig",
+                                     labtest::KubeconfigPath(0),
+                                     "--namespace",
+                                     ns_,
+                                     "--identity",
+                                     identity};
     std::vector<char*> argv;
     for (auto& a : args) argv.push_back(a.data());
     argv.push_back(nullptr);
@@ -119,7 +130,8 @@ class ControllerLabTest : public ::testing::Test {
       const int64_t writes = controller_->status_writes();
       return controller_->Reconcile(key).ok() && controller_->child_applies() == applies &&
              controller_->status_writes() == writes;
-    })) << "every reconcile of a converged " << name << " writes something";
+    })) << "every reconcile of a converged "
+        << name << " writes something";
   }
 
   std::unique_ptr<kube::CurlKubeClient> client_;
@@ -132,7 +144,8 @@ class ControllerLabTest : public ::testing::Test {
 TEST_F(ControllerLabTest, RedisBecomesReadyRollsPutsBackAndIsGarbageCollected) {
   StartInProcess();
   ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, Redis("cache", 1)).ok());
-  ASSERT_TRUE(labtest::Eventually([&] { return !Get(resources::StatefulSets(), "redis-cache").is_null(); }));
+  ASSERT_TRUE(labtest::Eventually(
+      [&] { return !Get(resources::StatefulSets(), "redis-cache").is_null(); }));
   ASSERT_TRUE(labtest::Eventually([&] { return Ready(resources::RedisDatabases(), "cache"); }))
       << Get(resources::RedisDatabases(), "cache").dump();
   Json status = Get(resources::RedisDatabases(), "cache")["status"];
@@ -160,15 +173,18 @@ TEST_F(ControllerLabTest, RedisBecomesReadyRollsPutsBackAndIsGarbageCollected) {
   Json sts = Get(resources::StatefulSets(), "redis-cache");
   EXPECT_EQ(sts["spec"]["replicas"], 3);
   EXPECT_EQ(sts["status"]["readyReplicas"], 3);
-  EXPECT_EQ(sts["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"], "256Mi");
+  EXPECT_EQ(sts["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"],
+            "256Mi");
   EXPECT_EQ(Get(resources::RedisDatabases(), "cache")["status"]["readyReplicas"], 3);
 
   // A hand edit of a child is put back.
   sts["spec"]["replicas"] = 5;
   ASSERT_TRUE(client_->Update(resources::StatefulSets(), ns_, sts).ok());
-  EXPECT_TRUE(labtest::Eventually([&] { return Get(resources::StatefulSets(), "redis-cache")["spec"]["replicas"] == 3; }));
+  EXPECT_TRUE(labtest::Eventually(
+      [&] { return Get(resources::StatefulSets(), "redis-cache")["spec"]["replicas"] == 3; }));
   ASSERT_TRUE(client_->Delete(resources::Services(), ns_, "redis-cache", {}).ok());
-  EXPECT_TRUE(labtest::Eventually([&] { return !Get(resources::Services(), "redis-cache").is_null(); }));
+  EXPECT_TRUE(
+      labtest::Eventually([&] { return !Get(resources::Services(), "redis-cache").is_null(); }));
 
   // Deleting the CR removes its children.
   ASSERT_TRUE(client_->Delete(resources::RedisDatabases(), ns_, "cache", {}).ok());
@@ -178,7 +194,8 @@ TEST_F(ControllerLabTest, RedisBecomesReadyRollsPutsBackAndIsGarbageCollected) {
            Get(resources::Services(), "redis-cache-headless").is_null();
   })) << "garbage collector did not remove the children";
   EXPECT_GT(metrics_.Value("senren_controller_reconciles_total",
-                           "kind=\"RedisDatabase\",result=\"success\""), 0);
+                           "kind=\"RedisDatabase\",result=\"success\""),
+            0);
 }
 
 // Memory in whole GiB comes back from the apiserver as "2Gi", not "2048Mi": a converged
@@ -192,8 +209,9 @@ TEST_F(ControllerLabTest, SteadyRedisOfWholeGibibytesIsNeverRewrittenAndRoutesWr
   Json status = Get(resources::RedisDatabases(), "steady")["status"];
   EXPECT_EQ(status["host"], "redis-steady." + ns_ + ".svc.cluster.local");
   EXPECT_EQ(status["readHost"], "redis-steady-read." + ns_ + ".svc.cluster.local");
-  EXPECT_EQ(Get(resources::Services(), "redis-steady")["spec"]["selector"]
-                ["statefulset.kubernetes.io/pod-name"], "redis-steady-0");
+  EXPECT_EQ(Get(resources::Services(),
+                "redis-steady")["spec"]["selector"]["statefulset.kubernetes.io/pod-name"],
+            "redis-steady-0");
   Json read = Get(resources::Services(), "redis-steady-read");
   ASSERT_FALSE(read.is_null());
   EXPECT_FALSE(read["spec"]["selector"].contains("statefulset.kubernetes.io/pod-name"));
@@ -202,14 +220,16 @@ TEST_F(ControllerLabTest, SteadyRedisOfWholeGibibytesIsNeverRewrittenAndRoutesWr
   Json pod0 = Get(resources::Pods(), "redis-steady-0");
   EXPECT_EQ(pod0["metadata"]["labels"]["statefulset.kubernetes.io/pod-name"], "redis-steady-0");
   Json sts = Get(resources::StatefulSets(), "redis-steady");
-  EXPECT_EQ(sts["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"], "2Gi");
+  EXPECT_EQ(sts["spec"]["template"]["spec"]["containers"][0]["resources"]["requests"]["memory"],
+            "2Gi");
   ExpectQuiet(Kind::kRedisDatabase, "steady");
 
   const std::string success = "kind=\"RedisDatabase\",result=\"success\"";
   const int64_t applies = controller_->child_applies();
   const int64_t writes = controller_->status_writes();
   const double reconciles = metrics_.Value("senren_controller_reconciles_total", success);
-  const std::string cr_version = Get(resources::RedisDatabases(), "steady")["metadata"]["resourceVersion"];
+  const std::string cr_version =
+      Get(resources::RedisDatabases(), "steady")["metadata"]["resourceVersion"];
   const int64_t sts_generation = sts["metadata"]["generation"];
   std::map<std::string, std::string> svc_versions;
   for (const char* name : {"redis-steady", "redis-steady-read", "redis-steady-headless"}) {
@@ -222,7 +242,8 @@ TEST_F(ControllerLabTest, SteadyRedisOfWholeGibibytesIsNeverRewrittenAndRoutesWr
   EXPECT_EQ(controller_->child_applies(), applies) << "a steady database was re-applied";
   EXPECT_EQ(controller_->status_writes(), writes) << "a steady status was rewritten";
   EXPECT_EQ(Get(resources::RedisDatabases(), "steady")["metadata"]["resourceVersion"], cr_version);
-  EXPECT_EQ(Get(resources::StatefulSets(), "redis-steady")["metadata"]["generation"], sts_generation);
+  EXPECT_EQ(Get(resources::StatefulSets(), "redis-steady")["metadata"]["generation"],
+            sts_generation);
   for (const auto& [name, version] : svc_versions) {
     EXPECT_EQ(Get(resources::Services(), name)["metadata"]["resourceVersion"], version) << name;
   }
@@ -239,7 +260,8 @@ TEST_F(ControllerLabTest, PersistenceTurnedOnGetsRetainedClaims) {
   ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, cr).ok());
   ASSERT_TRUE(labtest::Eventually([&] { return Ready(resources::RedisDatabases(), "keep"); }))
       << Get(resources::RedisDatabases(), "keep").dump();
-  EXPECT_FALSE(Get(resources::StatefulSets(), "redis-keep")["spec"].contains("volumeClaimTemplates"));
+  EXPECT_FALSE(
+      Get(resources::StatefulSets(), "redis-keep")["spec"].contains("volumeClaimTemplates"));
   const std::string first_uid = Get(resources::StatefulSets(), "redis-keep")["metadata"]["uid"];
 
   cr = Get(resources::RedisDatabases(), "keep");
@@ -252,13 +274,15 @@ TEST_F(ControllerLabTest, PersistenceTurnedOnGetsRetainedClaims) {
            Ready(resources::RedisDatabases(), "keep", 2);
   })) << Get(resources::RedisDatabases(), "keep").dump();
   Json sts = Get(resources::StatefulSets(), "redis-keep");
-  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "3Gi");
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+            "3Gi");
   EXPECT_EQ(sts["spec"]["persistentVolumeClaimRetentionPolicy"]["whenDeleted"], "Retain");
   for (const char* name : {"data-redis-keep-0", "data-redis-keep-1"}) {
     EXPECT_TRUE(labtest::Eventually([&] {
       Json claim = Get(claims, name);
       return !claim.is_null() && claim["status"].value("phase", "") == "Bound";
-    })) << name << ": " << Get(claims, name).dump();
+    })) << name
+        << ": " << Get(claims, name).dump();
   }
   ExpectQuiet(Kind::kRedisDatabase, "keep");
 
@@ -275,13 +299,15 @@ TEST_F(ControllerLabTest, PersistenceTurnedOnGetsRetainedClaims) {
            Ready(resources::RedisDatabases(), "keep", 3);
   })) << Get(resources::RedisDatabases(), "keep").dump();
   EXPECT_EQ(Get(resources::StatefulSets(), "redis-keep")["spec"]["volumeClaimTemplates"][0]["spec"]
-                ["resources"]["requests"]["storage"], "4Gi");
+                                                        ["resources"]["requests"]["storage"],
+            "4Gi");
   EXPECT_EQ(Get(resources::Pods(), "redis-keep-0")["metadata"]["uid"], pod_uid) << "restarted";
   ExpectQuiet(Kind::kRedisDatabase, "keep");
 
   // Deleting the database keeps its data.
   ASSERT_TRUE(client_->Delete(resources::RedisDatabases(), ns_, "keep", {}).ok());
-  ASSERT_TRUE(labtest::Eventually([&] { return Get(resources::StatefulSets(), "redis-keep").is_null(); }));
+  ASSERT_TRUE(
+      labtest::Eventually([&] { return Get(resources::StatefulSets(), "redis-keep").is_null(); }));
   EXPECT_FALSE(Get(claims, "data-redis-keep-0").is_null());
   EXPECT_FALSE(Get(claims, "data-redis-keep-1").is_null());
 }
@@ -289,8 +315,9 @@ TEST_F(ControllerLabTest, PersistenceTurnedOnGetsRetainedClaims) {
 TEST_F(ControllerLabTest, AerospikeWithConfigMapBecomesReady) {
   StartInProcess();
   ASSERT_TRUE(client_->Create(resources::AerospikeClusters(), ns_, Aerospike("profiles", 3)).ok());
-  ASSERT_TRUE(labtest::Eventually([&] { return Ready(resources::AerospikeClusters(), "profiles"); }))
-      << Get(resources::AerospikeClusters(), "profiles").dump();
+  ASSERT_TRUE(labtest::Eventually([&] {
+    return Ready(resources::AerospikeClusters(), "profiles");
+  })) << Get(resources::AerospikeClusters(), "profiles").dump();
   Json status = Get(resources::AerospikeClusters(), "profiles")["status"];
   EXPECT_EQ(status["port"], 3000);
   EXPECT_EQ(status["readyReplicas"], 3);
@@ -304,7 +331,8 @@ TEST_F(ControllerLabTest, AerospikeWithConfigMapBecomesReady) {
   Json cr = Get(resources::AerospikeClusters(), "profiles");
   cr["spec"]["size"] = 2;
   ASSERT_TRUE(client_->Update(resources::AerospikeClusters(), ns_, cr).ok());
-  ASSERT_TRUE(labtest::Eventually([&] { return Ready(resources::AerospikeClusters(), "profiles", 2); }));
+  ASSERT_TRUE(
+      labtest::Eventually([&] { return Ready(resources::AerospikeClusters(), "profiles", 2); }));
   EXPECT_EQ(Get(resources::StatefulSets(), "aerospike-profiles")["spec"]["replicas"], 2);
 }
 
@@ -353,8 +381,9 @@ TEST_F(ControllerLabTest, ForeignObjectsNamedLikeChildrenAreNeverTaken) {
   Json svc = {{"apiVersion", "v1"},
               {"kind", "Service"},
               {"metadata", {{"name", "redis-held-svc"}, {"labels", {{"app", "users-own"}}}}},
-              {"spec", {{"selector", {{"app", "users-own"}}},
-                        {"ports", Json::array({{{"name", "http"}, {"port", 8080}}})}}}};
+              {"spec",
+               {{"selector", {{"app", "users-own"}}},
+                {"ports", Json::array({{{"name", "http"}, {"port", 8080}}})}}}};
   ASSERT_TRUE(client_->Create(resources::Services(), ns_, svc).ok());
   Json sts = {{"apiVersion", "apps/v1"},
               {"kind", "StatefulSet"},
@@ -365,8 +394,9 @@ TEST_F(ControllerLabTest, ForeignObjectsNamedLikeChildrenAreNeverTaken) {
                 {"selector", {{"matchLabels", {{"app", "users-own"}}}}},
                 {"template",
                  {{"metadata", {{"labels", {{"app", "users-own"}}}}},
-                  {"spec", {{"containers", Json::array({{{"name", "app"},
-                                                         {"image", "example.com/users-own:1"}}})}}}}}}}};
+                  {"spec",
+                   {{"containers",
+                     Json::array({{{"name", "app"}, {"image", "example.com/users-own:1"}}})}}}}}}}};
   ASSERT_TRUE(client_->Create(resources::StatefulSets(), ns_, sts).ok());
   // The StatefulSet controller writes the status of a new StatefulSet: wait until it has
   // settled, so only a write of senren-controller could change the resourceVersion.
@@ -385,8 +415,9 @@ TEST_F(ControllerLabTest, ForeignObjectsNamedLikeChildrenAreNeverTaken) {
   StartInProcess();
   ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, Redis("held-svc", 1)).ok());
   ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, Redis("held-sts", 1)).ok());
-  for (const auto& [cr, what] : {std::pair<std::string, std::string>{"held-svc", "Service " + ns_ + "/redis-held-svc"},
-                                 {"held-sts", "StatefulSet " + ns_ + "/redis-held-sts"}}) {
+  for (const auto& [cr, what] :
+       {std::pair<std::string, std::string>{"held-svc", "Service " + ns_ + "/redis-held-svc"},
+        {"held-sts", "StatefulSet " + ns_ + "/redis-held-sts"}}) {
     ASSERT_TRUE(labtest::Eventually(
         [&] {
           Json got = Get(resources::RedisDatabases(), cr);
@@ -447,11 +478,14 @@ TEST_F(ControllerLabTest, OwnChildWithItsLabelsRemovedIsPutBack) {
 TEST_F(ControllerLabTest, BinaryKilledMidReconcileConvergesAfterRestart) {
   pid_t first = StartBinary("first");
   for (int i = 0; i < 5; ++i) {
-    ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, Redis("db" + std::to_string(i), 2)).ok());
+    ASSERT_TRUE(
+        client_->Create(resources::RedisDatabases(), ns_, Redis("db" + std::to_string(i), 2)).ok());
   }
   // Kill it as soon as it has started creating children.
-  ASSERT_TRUE(labtest::Eventually([&] { return !Get(resources::Services(), "redis-db0-headless").is_null() ||
-                                               !Get(resources::Services(), "redis-db4-headless").is_null(); }));
+  ASSERT_TRUE(labtest::Eventually([&] {
+    return !Get(resources::Services(), "redis-db0-headless").is_null() ||
+           !Get(resources::Services(), "redis-db4-headless").is_null();
+  }));
   Kill(first);
   StartBinary("second");
   for (int i = 0; i < 5; ++i) {
@@ -474,10 +508,12 @@ TEST_F(ControllerLabTest, TwoReplicasOneLeaderAndFailover) {
 
   Kill(a);  // no release: replica-b must wait for the Lease to expire (15 s)
   ASSERT_TRUE(labtest::Eventually([&] {
-    return Get(resources::Leases(), "senren-controller")["spec"].value("holderIdentity", "") == "replica-b";
+    return Get(resources::Leases(), "senren-controller")["spec"].value("holderIdentity", "") ==
+           "replica-b";
   }));
   ASSERT_TRUE(client_->Create(resources::RedisDatabases(), ns_, Redis("after-failover", 1)).ok());
-  EXPECT_TRUE(labtest::Eventually([&] { return Ready(resources::RedisDatabases(), "after-failover"); }));
+  EXPECT_TRUE(
+      labtest::Eventually([&] { return Ready(resources::RedisDatabases(), "after-failover"); }));
   EXPECT_GE(Get(resources::Leases(), "senren-controller")["spec"].value("leaseTransitions", 0), 1);
 }
 

@@ -154,7 +154,8 @@ TEST_F(CrdLabTest, RulesTableEdgeCasesAgreeWithTheLedgerAndTheSdk) {
     std::string name = c["name"];
     if (name == "r" || name == "a") name = "case-" + std::to_string(i);
     const Json spec = CamelCaseKeys(c["spec"]);
-    auto created = c["kind"] == "RedisDatabase" ? CreateRedis(name, spec) : CreateAerospike(name, spec);
+    auto created =
+        c["kind"] == "RedisDatabase" ? CreateRedis(name, spec) : CreateAerospike(name, spec);
     if (c["valid"].get<bool>()) {
       EXPECT_TRUE(created.ok()) << c["why"] << ": " << created.status();
     } else {

@@ -26,17 +26,18 @@ absl::StatusOr<Json> EtcdPost(const std::string& url, const Json& body) {
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_POSTFIELDS, payload.c_str());
   curl_easy_setopt(curl, CURLOPT_TIMEOUT, 30L);
-  curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION,
-                   +[](char* p, size_t size, size_t n, void* s) -> size_t {
-                     static_cast<std::string*>(s)->append(p, size * n);
-                     return size * n;
-                   });
+  curl_easy_setopt(
+      curl, CURLOPT_WRITEFUNCTION, +[](char* p, size_t size, size_t n, void* s) -> size_t {
+        static_cast<std::string*>(s)->append(p, size * n);
+        return size * n;
+      });
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &out);
   const CURLcode rc = curl_easy_perform(curl);
   long code = 0;
   curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &code);
   curl_easy_cleanup(curl);
-  if (rc != CURLE_OK) return absl::UnavailableError(absl::StrCat(url, ": ", curl_easy_strerror(rc)));
+  if (rc != CURLE_OK)
+    return absl::UnavailableError(absl::StrCat(url, ": ", curl_easy_strerror(rc)));
   if (code != 200) return absl::InternalError(absl::StrCat(url, ": HTTP ", code, ": ", out));
   Json j = Json::parse(out, nullptr, /*allow_exceptions=*/false);
   if (j.is_discarded()) return absl::InternalError(absl::StrCat(url, ": not JSON: ", out));
@@ -146,10 +147,11 @@ absl::Status InstallCrds(KubeClient* client) {
 
 std::string CreateNamespace(KubeClient* client, const std::string& prefix) {
   const std::string ns = senren::testing::UniqueName(prefix);
-  auto created = client->Create(resources::Namespaces(), "",
-                                {{"apiVersion", "v1"},
-                                 {"kind", "Namespace"},
-                                 {"metadata", {{"name", ns}, {"labels", {{"senren.io/test", "true"}}}}}});
+  auto created =
+      client->Create(resources::Namespaces(), "",
+                     {{"apiVersion", "v1"},
+                      {"kind", "Namespace"},
+                      {"metadata", {{"name", ns}, {"labels", {{"senren.io/test", "true"}}}}}});
   if (!created.ok()) {
     std::cerr << created.status() << "\n";
     std::abort();

@@ -8,10 +8,9 @@
 #include <cstdio>
 #include <fstream>
 #include <map>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 namespace senren::testing {
 
@@ -29,16 +28,19 @@ class BenchReport {
       size_t i = static_cast<size_t>(p * static_cast<double>(ms.size() - 1) + 0.5);
       return ms[std::min(i, ms.size() - 1)];
     };
-    nlohmann::json j = {{"unit", "ms"},       {"n", ms.size()},     {"p50", pct(0.50)},
-                        {"p90", pct(0.90)},   {"p99", pct(0.99)},   {"max", ms.empty() ? 0.0 : ms.back()}};
+    nlohmann::json j = {{"unit", "ms"},     {"n", ms.size()},
+                        {"p50", pct(0.50)}, {"p90", pct(0.90)},
+                        {"p99", pct(0.99)}, {"max", ms.empty() ? 0.0 : ms.back()}};
     if (!goal.empty()) j["goal"] = goal;
     results_[metric] = j;
-    std::printf("%-44s n=%-5zu p50=%9.2f ms  p90=%9.2f ms  p99=%9.2f ms  max=%9.2f ms  %s\n", metric.c_str(),
-                ms.size(), pct(0.5), pct(0.9), pct(0.99), ms.empty() ? 0.0 : ms.back(), goal.c_str());
+    std::printf("%-44s n=%-5zu p50=%9.2f ms  p90=%9.2f ms  p99=%9.2f ms  max=%9.2f ms  %s\n",
+                metric.c_str(), ms.size(), pct(0.5), pct(0.9), pct(0.99),
+                ms.empty() ? 0.0 : ms.back(), goal.c_str());
     std::fflush(stdout);
   }
 
-  void AddValue(const std::string& metric, double value, const std::string& unit, const std::string& goal = "") {
+  void AddValue(const std::string& metric, double value, const std::string& unit,
+                const std::string& goal = "") {
     nlohmann::json j = {{"unit", unit}, {"value", value}, {"n", 1}};
     if (!goal.empty()) j["goal"] = goal;
     results_[metric] = j;
@@ -62,7 +64,8 @@ class BenchReport {
 };
 
 inline double MillisSince(std::chrono::steady_clock::time_point start) {
-  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
+  return std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start)
+      .count();
 }
 
 }  // namespace senren::testing

@@ -16,8 +16,8 @@ struct LabCluster {
 // Coordinates of the running lab (docs/design.md §10), as `tools/lab env` prints them.
 struct LabEnv {
   std::string lab_dir;
-  std::string addr;  // senren-ledger gRPC
-  std::string postgres_uri;        // the service role's (SENREN_POSTGRES_URI)
+  std::string addr;          // senren-ledger gRPC
+  std::string postgres_uri;  // the service role's (SENREN_POSTGRES_URI)
   // The schema owner's, for migrations (SENREN_POSTGRES_OWNER_URI); postgres_uri when the
   // lab has no separate owner.
   std::string postgres_owner_uri;

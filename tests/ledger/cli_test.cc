@@ -175,7 +175,8 @@ TEST_F(CliTest, ServerRefusalsExitNonZeroWithTheServerMessage) {
   r = Cli("show aws:us-east-1 --version 5");
   EXPECT_EQ(r.rc, 1);
   EXPECT_THAT(r.err, HasSubstr("no version 5"));
-  r = Cli("apply -f " + Write("e2.yaml", "region: aws:us-east-1\nresources: []\n") + " --allow-empty -o json");
+  r = Cli("apply -f " + Write("e2.yaml", "region: aws:us-east-1\nresources: []\n") +
+          " --allow-empty -o json");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(nlohmann::json::parse(r.out)["version"], "2");
 }
@@ -184,8 +185,11 @@ TEST_F(CliTest, ServerRefusalsExitNonZeroWithTheServerMessage) {
 // quietly talk plaintext to it, and TLS files that are missing or incomplete are local
 // errors (exit 2) naming the flag.
 TEST_F(CliTest, TlsFlagsNeverFallBackToPlaintext) {
-  const std::string key = Write("client.key", "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n");
-  CliRun r = Cli("regions --tls-cert " + Write("client.crt", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"));
+  const std::string key =
+      Write("client.key", "-----BEGIN PRIVATE KEY-----\nAA==\n-----END PRIVATE KEY-----\n");
+  CliRun r =
+      Cli("regions --tls-cert " +
+          Write("client.crt", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"));
   EXPECT_EQ(r.rc, 2) << r.out << r.err;
   EXPECT_THAT(r.err, HasSubstr("--tls-cert and --tls-key go together"));
   r = Cli("regions --tls-ca " + dir_ + "/missing-ca.crt");
@@ -210,18 +214,21 @@ TEST_F(CliTest, VerifySaysTheChainIsIntactOrNamesTheTamperedVersion) {
     v1::ApplyStateResponse resp;
     ASSERT_TRUE(f_.stub()
                     .ApplyState(ServerFixture::Ctx("writer-token-1").get(),
-                                testing::Apply("aws:us-east-1", {testing::Redis("a", 16 + i)}), &resp)
+                                testing::Apply("aws:us-east-1", {testing::Redis("a", 16 + i)}),
+                                &resp)
                     .ok());
   }
-  const std::string args = "verify --postgres '" + f_.schema().uri() + "' --schema " + f_.schema().name();
+  const std::string args =
+      "verify --postgres '" + f_.schema().uri() + "' --schema " + f_.schema().name();
   CliRun r = Cli(args);
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_EQ(r.out, "verify: 1 regions, 2 versions, chain intact\n");
 
-  ASSERT_TRUE(f_.schema()
-                  .Exec("ALTER TABLE versions DISABLE TRIGGER USER; UPDATE versions SET author = 'mallory' "
-                        "WHERE version = 1; ALTER TABLE versions ENABLE TRIGGER USER")
-                  .ok());
+  ASSERT_TRUE(
+      f_.schema()
+          .Exec("ALTER TABLE versions DISABLE TRIGGER USER; UPDATE versions SET author = 'mallory' "
+                "WHERE version = 1; ALTER TABLE versions ENABLE TRIGGER USER")
+          .ok());
   r = Cli(args + " aws:us-east-1");
   EXPECT_EQ(r.rc, 1);
   EXPECT_THAT(r.err, HasSubstr("region aws:us-east-1 version 1: its content does not match"));

@@ -12,8 +12,8 @@
 #include "ledger/pg_ledger_store.h"
 #include "pg/migrate.h"
 #include "pg/session.h"
-#include "testing/test_schema.h"
 #include "senren/v1/control_plane.pb.h"
+#include "testing/test_schema.h"
 
 namespace senren::ledger::testing {
 

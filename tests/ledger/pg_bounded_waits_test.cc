@@ -17,8 +17,8 @@
 namespace senren::ledger {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::Apply;
+using ::testing::HasSubstr;
 using testing::Redis;
 using testing::TestSchema;
 
@@ -69,7 +69,8 @@ TEST(PgBoundedWaits, AServerThatStopsAnsweringIsUnavailableAndTheStoreRecovers) 
   ASSERT_TRUE(store->ApplyState(Apply("aws:x", {Redis("a")}), kCtx).ok());
 
   proxy.Forward(false);
-  auto applied = WithinNoHang([&] { return store->ApplyState(Apply("aws:x", {Redis("b")}), kCtx); });
+  auto applied =
+      WithinNoHang([&] { return store->ApplyState(Apply("aws:x", {Redis("b")}), kCtx); });
   EXPECT_EQ(applied.status().code(), absl::StatusCode::kUnavailable) << applied.status();
   auto read = WithinNoHang([&] { return store->GetState("aws:x", 0); });
   EXPECT_EQ(read.status().code(), absl::StatusCode::kUnavailable) << read.status();
@@ -102,7 +103,9 @@ TEST(PgBoundedWaits, ABatchThatCannotReachTheServerFailsAllItsIntentsAtOnce) {
     std::vector<std::thread> writers;
     for (int i = 0; i < kWriters; ++i) {
       writers.emplace_back([&, i] {
-        codes[i] = store->ApplyState(Apply("aws:r" + std::to_string(i), {Redis("b")}), kCtx).status().code();
+        codes[i] = store->ApplyState(Apply("aws:r" + std::to_string(i), {Redis("b")}), kCtx)
+                       .status()
+                       .code();
       });
     }
     for (auto& t : writers) t.join();
@@ -139,7 +142,8 @@ TEST(PgBoundedWaits, WritersPilingOnOneRegionLeaveConnectionsForOtherRegions) {
   std::vector<std::thread> hot;
   for (int i = 0; i < kHot; ++i) {
     hot.emplace_back([&, i] {
-      auto r = store->ApplyState(Apply("aws:hot", {Redis("a", static_cast<uint32_t>(32 + i))}), kCtx);
+      auto r =
+          store->ApplyState(Apply("aws:hot", {Redis("a", static_cast<uint32_t>(32 + i))}), kCtx);
       EXPECT_TRUE(r.ok()) << r.status();
       if (r.ok()) ++hot_ok;
     });
@@ -148,7 +152,8 @@ TEST(PgBoundedWaits, WritersPilingOnOneRegionLeaveConnectionsForOtherRegions) {
   while (store->Stats().pool_in_use < 1) std::this_thread::sleep_for(std::chrono::milliseconds(10));
   std::this_thread::sleep_for(std::chrono::milliseconds(300));
 
-  auto cold = WithinNoHang([&] { return store->ApplyState(Apply("aws:cold", {Redis("a")}), kCtx); });
+  auto cold =
+      WithinNoHang([&] { return store->ApplyState(Apply("aws:cold", {Redis("a")}), kCtx); });
   ASSERT_TRUE(cold.ok()) << cold.status();
   EXPECT_EQ(cold->version(), 1u);
   EXPECT_EQ(store->Stats().pool_in_use, 1);  // the one hot writer waiting on the row lock

@@ -16,9 +16,9 @@
 namespace senren::ledger {
 namespace {
 
+using testing::Apply;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::Apply;
 using testing::Redis;
 using testing::TestSchema;
 
@@ -31,7 +31,8 @@ class PgLedgerStoreTest : public ::testing::Test {
 };
 
 TEST_F(PgLedgerStoreTest, AppliesVersionsAndSkipsUnchangedStates) {
-  auto r1 = store_->ApplyState(Apply("aws:us-east-1", {Redis("sessions"), Redis("cache")}, "first"), kCtx);
+  auto r1 = store_->ApplyState(Apply("aws:us-east-1", {Redis("sessions"), Redis("cache")}, "first"),
+                               kCtx);
   ASSERT_TRUE(r1.ok()) << r1.status();
   EXPECT_EQ(r1->version(), 1u);
   EXPECT_TRUE(r1->changed());
@@ -42,7 +43,8 @@ TEST_F(PgLedgerStoreTest, AppliesVersionsAndSkipsUnchangedStates) {
   EXPECT_FALSE(same->changed());
   EXPECT_EQ(same->version(), 1u);
 
-  auto r2 = store_->ApplyState(Apply("aws:us-east-1", {Redis("sessions", 128), Redis("new")}, "second"), kCtx);
+  auto r2 = store_->ApplyState(
+      Apply("aws:us-east-1", {Redis("sessions", 128), Redis("new")}, "second"), kCtx);
   ASSERT_TRUE(r2.ok()) << r2.status();
   EXPECT_EQ(r2->version(), 2u);
   EXPECT_THAT(r2->created(), ElementsAre("RedisDatabase/new"));
@@ -167,11 +169,14 @@ TEST_F(PgLedgerStoreTest, IdempotencyKeyReturnsTheFirstAnswer) {
   auto elsewhere = req;
   elsewhere.set_region("aws:y");
   EXPECT_TRUE(store_->ApplyState(elsewhere, kCtx)->changed());
-  EXPECT_EQ(store_->GetHistory([] {
-                v1::GetHistoryRequest h;
-                h.set_region("aws:x");
-                return h;
-              }())->versions(0).idempotency_key(),
+  EXPECT_EQ(store_
+                ->GetHistory([] {
+                  v1::GetHistoryRequest h;
+                  h.set_region("aws:x");
+                  return h;
+                }())
+                ->versions(0)
+                .idempotency_key(),
             "");
 }
 
@@ -332,8 +337,8 @@ TEST_F(PgLedgerStoreTest, TheDatabaseRefusesToRewriteTheLedger) {
   for (const char* sql :
        {"UPDATE versions SET message = 'rewritten'", "DELETE FROM versions",
         "TRUNCATE versions CASCADE", "UPDATE changes SET spec = NULL", "DELETE FROM changes",
-        "DELETE FROM idempotency_keys", "UPDATE checkpoints SET version = 0",
-        "DELETE FROM regions", "DELETE FROM versions WHERE false"}) {
+        "DELETE FROM idempotency_keys", "UPDATE checkpoints SET version = 0", "DELETE FROM regions",
+        "DELETE FROM versions WHERE false"}) {
     absl::Status s = schema_.Exec(sql);
     EXPECT_FALSE(s.ok()) << "not refused: " << sql;
     EXPECT_THAT(s.message(), HasSubstr("append-only")) << sql;
@@ -341,7 +346,8 @@ TEST_F(PgLedgerStoreTest, TheDatabaseRefusesToRewriteTheLedger) {
   // Gapless: neither a version out of sequence nor a head jump.
   for (const char* sql :
        {"INSERT INTO versions (region, version, author, message, origin, created_count, "
-        "updated_count, deleted_count, resource_count) VALUES ('aws:x', 5, 'a', 'm', 1, 0, 0, 0, 0)",
+        "updated_count, deleted_count, resource_count) VALUES ('aws:x', 5, 'a', 'm', 1, 0, 0, 0, "
+        "0)",
         "UPDATE regions SET current_version = 7"}) {
     absl::Status s = schema_.Exec(sql);
     EXPECT_FALSE(s.ok()) << "not refused: " << sql;
@@ -356,14 +362,15 @@ TEST_F(PgLedgerStoreTest, TheServiceRoleHasNoRightToRewriteTheLedger) {
   ASSERT_NE(pg::UriUser(schema_.uri()), pg::UriUser(schema_.owner_uri()))
       << "the lab serves as its schema owner; `tools/lab up` creates senren_service";
   ASSERT_TRUE(store_->ApplyState(Apply("aws:x", {Redis("a")}), kCtx).ok());
-  for (const char* sql :
-       {"UPDATE versions SET message = 'rewritten'", "DELETE FROM versions", "TRUNCATE versions CASCADE",
-        "UPDATE changes SET spec = NULL", "DELETE FROM checkpoints", "DELETE FROM idempotency_keys",
-        "DELETE FROM regions", "ALTER TABLE versions DISABLE TRIGGER USER", "DROP TABLE versions CASCADE",
-        "UPDATE regions SET created_at = now()"}) {
+  for (const char* sql : {"UPDATE versions SET message = 'rewritten'", "DELETE FROM versions",
+                          "TRUNCATE versions CASCADE", "UPDATE changes SET spec = NULL",
+                          "DELETE FROM checkpoints", "DELETE FROM idempotency_keys",
+                          "DELETE FROM regions", "ALTER TABLE versions DISABLE TRIGGER USER",
+                          "DROP TABLE versions CASCADE", "UPDATE regions SET created_at = now()"}) {
     absl::Status s = schema_.ExecAsService(sql);
     EXPECT_FALSE(s.ok()) << "not refused: " << sql;
-    EXPECT_THAT(s.message(), ::testing::AnyOf(HasSubstr("permission denied"), HasSubstr("must be owner")))
+    EXPECT_THAT(s.message(),
+                ::testing::AnyOf(HasSubstr("permission denied"), HasSubstr("must be owner")))
         << sql;
   }
   EXPECT_EQ(store_->GetState("aws:x", 0)->version(), 1u);
@@ -390,13 +397,17 @@ TEST_F(PgLedgerStoreTest, AHeadRowStartsAtVersionZero) {
 // search_path: a temporary `regions` claiming version 4 does not admit version 5.
 TEST_F(PgLedgerStoreTest, TriggersIgnoreTheCallersSearchPath) {
   ASSERT_TRUE(store_->ApplyState(Apply("aws:x", {Redis("a")}), kCtx).ok());
-  absl::Status s = schema_.ExecAsService(
-      "CREATE TEMP TABLE regions (region text, current_version bigint); "
-      "INSERT INTO pg_temp.regions VALUES ('aws:x', 4); "
-      "SET LOCAL search_path TO pg_temp, " + pg::QuoteIdent(schema_.name()) + "; "
-      "INSERT INTO " + pg::QuoteIdent(schema_.name()) + ".versions (region, version, author, message, "
-      "origin, created_count, updated_count, deleted_count, resource_count) "
-      "VALUES ('aws:x', 5, 'a', 'm', 1, 0, 0, 0, 0)");
+  absl::Status s =
+      schema_.ExecAsService("CREATE TEMP TABLE regions (region text, current_version bigint); "
+                            "INSERT INTO pg_temp.regions VALUES ('aws:x', 4); "
+                            "SET LOCAL search_path TO pg_temp, " +
+                            pg::QuoteIdent(schema_.name()) +
+                            "; "
+                            "INSERT INTO " +
+                            pg::QuoteIdent(schema_.name()) +
+                            ".versions (region, version, author, message, "
+                            "origin, created_count, updated_count, deleted_count, resource_count) "
+                            "VALUES ('aws:x', 5, 'a', 'm', 1, 0, 0, 0, 0)");
   EXPECT_FALSE(s.ok());
   EXPECT_THAT(s.message(), HasSubstr("region aws:x is at version 1"));
 }
@@ -405,7 +416,8 @@ TEST_F(PgLedgerStoreTest, TriggersIgnoreTheCallersSearchPath) {
 // an edit the triggers could not stop (the owner, with them disabled) is named by verify.
 TEST_F(PgLedgerStoreTest, TheHashChainNamesTheFirstTamperedVersion) {
   for (uint32_t i = 0; i < 3; ++i) {
-    ASSERT_TRUE(store_->ApplyState(Apply("aws:x", {Redis("a", 16 + i), Redis("b")}, "m"), kCtx).ok());
+    ASSERT_TRUE(
+        store_->ApplyState(Apply("aws:x", {Redis("a", 16 + i), Redis("b")}, "m"), kCtx).ok());
   }
   for (uint32_t i = 0; i < 2; ++i) {
     ASSERT_TRUE(store_->ApplyState(Apply("aws:y", {Redis("a", 16 + i)}), kCtx).ok());
@@ -421,30 +433,40 @@ TEST_F(PgLedgerStoreTest, TheHashChainNamesTheFirstTamperedVersion) {
   EXPECT_EQ((*rows)[0][0].as<int>(), 5);
 
   // The message of version 2 of aws:x.
-  ASSERT_TRUE(schema_.Exec("ALTER TABLE versions DISABLE TRIGGER USER; "
-                           "UPDATE versions SET message = 'forged' WHERE region = 'aws:x' AND version = 2; "
-                           "ALTER TABLE versions ENABLE TRIGGER USER").ok());
+  ASSERT_TRUE(
+      schema_
+          .Exec("ALTER TABLE versions DISABLE TRIGGER USER; "
+                "UPDATE versions SET message = 'forged' WHERE region = 'aws:x' AND version = 2; "
+                "ALTER TABLE versions ENABLE TRIGGER USER")
+          .ok());
   auto tampered = VerifyChain(schema_.uri(), schema_.name(), "");
   EXPECT_EQ(tampered.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(tampered.status().message(), HasSubstr("region aws:x version 2: its content does not match"));
+  EXPECT_THAT(tampered.status().message(),
+              HasSubstr("region aws:x version 2: its content does not match"));
   EXPECT_TRUE(VerifyChain(schema_.uri(), schema_.name(), "aws:y").ok());
 
   // Its hash recomputed as well: the link of version 3 no longer matches.
-  ASSERT_TRUE(schema_.Exec("ALTER TABLE versions DISABLE TRIGGER USER; "
-                           "UPDATE versions v SET hash = ledger_version_hash(v, v.prev_hash) "
-                           "WHERE region = 'aws:x' AND version = 2; "
-                           "ALTER TABLE versions ENABLE TRIGGER USER").ok());
+  ASSERT_TRUE(schema_
+                  .Exec("ALTER TABLE versions DISABLE TRIGGER USER; "
+                        "UPDATE versions v SET hash = ledger_version_hash(v, v.prev_hash) "
+                        "WHERE region = 'aws:x' AND version = 2; "
+                        "ALTER TABLE versions ENABLE TRIGGER USER")
+                  .ok());
   tampered = VerifyChain(schema_.uri(), schema_.name(), "aws:x");
   EXPECT_EQ(tampered.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(tampered.status().message(), HasSubstr("region aws:x version 3: its link does not match"));
+  EXPECT_THAT(tampered.status().message(),
+              HasSubstr("region aws:x version 3: its link does not match"));
 
   // A change of aws:y's version 2: the state is covered too.
-  ASSERT_TRUE(schema_.Exec("ALTER TABLE changes DISABLE TRIGGER USER; "
-                           "UPDATE changes SET spec = NULL WHERE region = 'aws:y' AND version = 2; "
-                           "ALTER TABLE changes ENABLE TRIGGER USER").ok());
+  ASSERT_TRUE(schema_
+                  .Exec("ALTER TABLE changes DISABLE TRIGGER USER; "
+                        "UPDATE changes SET spec = NULL WHERE region = 'aws:y' AND version = 2; "
+                        "ALTER TABLE changes ENABLE TRIGGER USER")
+                  .ok());
   tampered = VerifyChain(schema_.uri(), schema_.name(), "aws:y");
   EXPECT_EQ(tampered.status().code(), absl::StatusCode::kDataLoss);
-  EXPECT_THAT(tampered.status().message(), HasSubstr("region aws:y version 2: its content does not match"));
+  EXPECT_THAT(tampered.status().message(),
+              HasSubstr("region aws:y version 2: its content does not match"));
   EXPECT_EQ(VerifyChain(schema_.uri(), schema_.name(), "aws:none").status().code(),
             absl::StatusCode::kNotFound);
 }
@@ -452,10 +474,15 @@ TEST_F(PgLedgerStoreTest, TheHashChainNamesTheFirstTamperedVersion) {
 // A writer cannot choose the hash: the insert trigger computes it.
 TEST_F(PgLedgerStoreTest, TheHashIsComputedByTheDatabaseNotTheWriter) {
   ASSERT_TRUE(store_->ApplyState(Apply("aws:x", {Redis("a")}), kCtx).ok());
-  ASSERT_TRUE(schema_.ExecAsService(
-      "INSERT INTO versions (region, version, author, message, origin, created_count, updated_count, "
-      "deleted_count, resource_count, prev_hash, hash) VALUES ('aws:x', 2, 'a', 'm', 1, 0, 0, 0, 1, "
-      "'\\x00', '\\x00'); UPDATE regions SET current_version = 2 WHERE region = 'aws:x'").ok());
+  ASSERT_TRUE(
+      schema_
+          .ExecAsService(
+              "INSERT INTO versions (region, version, author, message, origin, created_count, "
+              "updated_count, "
+              "deleted_count, resource_count, prev_hash, hash) VALUES ('aws:x', 2, 'a', 'm', 1, 0, "
+              "0, 0, 1, "
+              "'\\x00', '\\x00'); UPDATE regions SET current_version = 2 WHERE region = 'aws:x'")
+          .ok());
   auto report = VerifyChain(schema_.uri(), schema_.name(), "aws:x");
   ASSERT_TRUE(report.ok()) << report.status();
   EXPECT_EQ(report->versions, 2u);
@@ -471,14 +498,16 @@ TEST_F(PgLedgerStoreTest, OverlongRecordedFieldsAreInvalidArgumentNamingTheField
       {with([](auto& r) { r.set_author(std::string(257, 'a')); }), "field author: 257 bytes"},
       {with([](auto& r) { r.set_message(std::string(4097, 'm')); }), "field message: 4097 bytes"},
       // Over PostgreSQL's B-tree row limit: was INTERNAL.
-      {with([](auto& r) { r.set_idempotency_key(std::string(2700, 'k')); }), "field idempotency_key"},
+      {with([](auto& r) { r.set_idempotency_key(std::string(2700, 'k')); }),
+       "field idempotency_key"},
   };
   for (const auto& [req, field] : cases) {
     auto r = store_->ApplyState(req, kCtx);
     EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << field << ": " << r.status();
     EXPECT_THAT(r.status().message(), HasSubstr(field));
   }
-  auto traced = store_->ApplyState(Apply("aws:x", {Redis("a")}), WriteContext{"a", std::string(300, 't')});
+  auto traced =
+      store_->ApplyState(Apply("aws:x", {Redis("a")}), WriteContext{"a", std::string(300, 't')});
   EXPECT_EQ(traced.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_THAT(traced.status().message(), HasSubstr("field traceparent"));
   v1::RollbackRequest rb;
@@ -509,7 +538,8 @@ TEST_F(PgLedgerStoreTest, AFailedApplyOfANewRegionLeavesNoHeadRow) {
   for (int i = 0; i < kWriters; ++i) {
     EXPECT_EQ(codes[i], i % 2 == 1 ? absl::StatusCode::kAborted : absl::StatusCode::kOk) << i;
   }
-  auto rows = schema_.Query("SELECT count(*) FILTER (WHERE current_version = 0), count(*) FROM regions");
+  auto rows =
+      schema_.Query("SELECT count(*) FILTER (WHERE current_version = 0), count(*) FROM regions");
   ASSERT_TRUE(rows.ok()) << rows.status();
   EXPECT_EQ((*rows)[0][0].as<int>(), 0);
   EXPECT_EQ((*rows)[0][1].as<int>(), kWriters / 2);
@@ -518,7 +548,8 @@ TEST_F(PgLedgerStoreTest, AFailedApplyOfANewRegionLeavesNoHeadRow) {
 TEST_F(PgLedgerStoreTest, EachNewVersionIsNotifiedWithTheRegion) {
   auto listener = schema_.Connect();
   std::vector<std::string> payloads;
-  listener->Listen("senren_ledger", [&](const std::string& payload) { payloads.push_back(payload); });
+  listener->Listen("senren_ledger",
+                   [&](const std::string& payload) { payloads.push_back(payload); });
   const std::string region = "aws:" + senren::testing::UniqueName("notify");
   ASSERT_TRUE(store_->ApplyState(Apply(region, {Redis("a")}), kCtx).ok());
   ASSERT_TRUE(store_->ApplyState(Apply(region, {Redis("a")}), kCtx).ok());  // unchanged: no notify
@@ -603,7 +634,8 @@ TEST_F(PgLedgerStoreTest, BatchedWritesSkipLockedRegionsAndIsolateFailures) {
   for (int round = 0; round < 3; ++round) {
     for (int i = 0; i < kRegions; ++i) {
       others.emplace_back([&, i, round] {
-        auto req = Apply("aws:r" + std::to_string(i), {Redis("a", static_cast<uint32_t>(16 + round))});
+        auto req =
+            Apply("aws:r" + std::to_string(i), {Redis("a", static_cast<uint32_t>(16 + round))});
         if (i == 5 && round == 2) req.set_expected_version(99);  // fails alone
         auto r = store->ApplyState(req, kCtx);
         if (round == 2) codes[i] = r.status().code();
@@ -632,10 +664,10 @@ TEST_F(PgLedgerStoreTest, GroupCommitOfManyRegionsIsGaplessPerRegion) {
   for (int t = 0; t < kThreads; ++t) {
     threads.emplace_back([&, t] {
       for (int j = 0; j < kApplies; ++j) {
-        auto r = store->ApplyState(
-            Apply("aws:g" + std::to_string(t % 6), {Redis("x", static_cast<uint32_t>(16 + t * 100 + j))},
-                  "t" + std::to_string(t) + "-" + std::to_string(j)),
-            kCtx);
+        auto r = store->ApplyState(Apply("aws:g" + std::to_string(t % 6),
+                                         {Redis("x", static_cast<uint32_t>(16 + t * 100 + j))},
+                                         "t" + std::to_string(t) + "-" + std::to_string(j)),
+                                   kCtx);
         if (!r.ok() || !r->changed()) ++failures;
       }
     });
@@ -645,7 +677,8 @@ TEST_F(PgLedgerStoreTest, GroupCommitOfManyRegionsIsGaplessPerRegion) {
   for (int g = 0; g < 6; ++g) {
     std::set<std::string> messages;
     for (int t = g; t < kThreads; t += 6) {
-      for (int j = 0; j < kApplies; ++j) messages.insert("t" + std::to_string(t) + "-" + std::to_string(j));
+      for (int j = 0; j < kApplies; ++j)
+        messages.insert("t" + std::to_string(t) + "-" + std::to_string(j));
     }
     ExpectGaplessWithEveryMessage(*store, "aws:g" + std::to_string(g), messages);
   }
@@ -672,7 +705,8 @@ TEST_F(PgLedgerStoreTest, SixteenConcurrentThreadsOnOneRegionAreGaplessAndLoseNo
   EXPECT_EQ(failures.load(), 0);
   std::set<std::string> messages;
   for (int t = 0; t < kAppliers; ++t) {
-    for (int j = 0; j < kApplies; ++j) messages.insert("t" + std::to_string(t) + "-" + std::to_string(j));
+    for (int j = 0; j < kApplies; ++j)
+      messages.insert("t" + std::to_string(t) + "-" + std::to_string(j));
   }
   ExpectGaplessWithEveryMessage(*shared, "aws:busy", messages);
 }
@@ -707,7 +741,8 @@ TEST_F(PgLedgerStoreTest, SixteenConcurrentProcessesOnOneRegionAreGaplessAndLose
   }
   std::set<std::string> messages;
   for (int p = 0; p < kAppliers; ++p) {
-    for (int j = 0; j < kApplies; ++j) messages.insert("p" + std::to_string(p) + "-" + std::to_string(j));
+    for (int j = 0; j < kApplies; ++j)
+      messages.insert("p" + std::to_string(p) + "-" + std::to_string(j));
   }
   ExpectGaplessWithEveryMessage(*store_, "aws:procs", messages);
 }
@@ -720,7 +755,9 @@ TEST(Migrations, RefuseASchemaNewerThanTheBinaryNamingBothVersions) {
   auto again = pg::Migrate(schema.uri(), schema.name());  // idempotent
   ASSERT_TRUE(again.ok());
   EXPECT_EQ(*again, *v);
-  ASSERT_TRUE(schema.Exec("INSERT INTO schema_migrations (version, name) VALUES (999, '0999_future')").ok());
+  ASSERT_TRUE(
+      schema.Exec("INSERT INTO schema_migrations (version, name) VALUES (999, '0999_future')")
+          .ok());
   auto refused = pg::Migrate(schema.uri(), schema.name());
   EXPECT_EQ(refused.status().code(), absl::StatusCode::kFailedPrecondition);
   EXPECT_THAT(refused.status().message(), HasSubstr("999"));

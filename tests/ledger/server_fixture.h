@@ -25,7 +25,8 @@ inline constexpr const char* kTokensYaml = R"(tokens:
 class ServerFixture {
  public:
   // `postgres_uri` = "" uses the lab's; max_request_bytes as ServerOptions.
-  explicit ServerFixture(const std::string& postgres_uri = "", size_t max_request_bytes = 64u << 20) {
+  explicit ServerFixture(const std::string& postgres_uri = "",
+                         size_t max_request_bytes = 64u << 20) {
     PgLedgerStoreOptions o;
     o.uri = postgres_uri.empty() ? schema_.uri() : postgres_uri;
     o.schema = schema_.name();
@@ -48,8 +49,8 @@ class ServerFixture {
     grpc::ChannelArguments args;
     args.SetMaxSendMessageSize(INT32_MAX);
     args.SetMaxReceiveMessageSize(INT32_MAX);
-    stub_ = v1::ControlPlane::NewStub(grpc::CreateCustomChannel(
-        addr(), grpc::InsecureChannelCredentials(), args));
+    stub_ = v1::ControlPlane::NewStub(
+        grpc::CreateCustomChannel(addr(), grpc::InsecureChannelCredentials(), args));
   }
 
   std::string addr() const { return "127.0.0.1:" + std::to_string(server_->port()); }

@@ -1,10 +1,9 @@
 // The ControlPlane gRPC server in-process on port 0, over the lab's PostgreSQL: auth and
 // roles, validation, size limit, UNIMPLEMENTED status RPCs, metrics, and PostgreSQL
 // going away and coming back without a restart.
+#include <arpa/inet.h>
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
-
-#include <arpa/inet.h>
 #include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,9 +17,9 @@
 namespace senren::ledger {
 namespace {
 
+using testing::Apply;
 using ::testing::ElementsAre;
 using ::testing::HasSubstr;
-using testing::Apply;
 using testing::Redis;
 using testing::ServerFixture;
 
@@ -93,8 +92,9 @@ TEST(LedgerServer, RecordsTokenSubjectAndTraceparent) {
 TEST(LedgerServer, InvalidInputNamesResourceAndFieldAndWritesNothing) {
   ServerFixture f;
   v1::ApplyStateResponse resp;
-  grpc::Status s = f.stub().ApplyState(ServerFixture::Ctx(kWriter).get(),
-                                       Apply("aws:x", {Redis("ok"), Redis("big", 2'000'000)}), &resp);
+  grpc::Status s =
+      f.stub().ApplyState(ServerFixture::Ctx(kWriter).get(),
+                          Apply("aws:x", {Redis("ok"), Redis("big", 2'000'000)}), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::INVALID_ARGUMENT);
   EXPECT_THAT(s.error_message(), HasSubstr("RedisDatabase/big"));
   EXPECT_THAT(s.error_message(), HasSubstr("spec.memory_mb"));
@@ -109,11 +109,13 @@ TEST(LedgerServer, RequestsOverTheSizeLimitAreResourceExhausted) {
   std::vector<v1::Resource> many;
   for (int i = 0; i < 3000; ++i) many.push_back(Redis("db-" + std::to_string(i)));
   v1::ApplyStateResponse resp;
-  grpc::Status s = f.stub().ApplyState(ServerFixture::Ctx(kWriter).get(), Apply("aws:x", many), &resp);
+  grpc::Status s =
+      f.stub().ApplyState(ServerFixture::Ctx(kWriter).get(), Apply("aws:x", many), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::RESOURCE_EXHAUSTED) << s.error_message();
   EXPECT_EQ(CurrentVersion(f, "aws:x"), 0u);
   std::vector<v1::Resource> few(many.begin(), many.begin() + 10);
-  EXPECT_TRUE(f.stub().ApplyState(ServerFixture::Ctx(kWriter).get(), Apply("aws:x", few), &resp).ok());
+  EXPECT_TRUE(
+      f.stub().ApplyState(ServerFixture::Ctx(kWriter).get(), Apply("aws:x", few), &resp).ok());
 }
 
 TEST(LedgerServer, StatusRpcsAreUnimplementedForNow) {
@@ -152,13 +154,17 @@ std::string HttpGet(int port, const std::string& path) {
 TEST(LedgerServer, ServesPrometheusMetrics) {
   ServerFixture f;
   v1::ApplyStateResponse resp;
-  ASSERT_TRUE(f.stub().ApplyState(ServerFixture::Ctx(kWriter).get(), Apply("aws:x", {Redis("a")}), &resp).ok());
+  ASSERT_TRUE(
+      f.stub()
+          .ApplyState(ServerFixture::Ctx(kWriter).get(), Apply("aws:x", {Redis("a")}), &resp)
+          .ok());
   (void)f.stub().ApplyState(ServerFixture::Ctx(kReader).get(), Apply("aws:x", {Redis("a")}), &resp);
   const std::string text = HttpGet(f.metrics_port(), "/metrics");
   EXPECT_THAT(text, HasSubstr("200 OK"));
   EXPECT_THAT(text, HasSubstr("senren_ledger_requests_total{rpc=\"ApplyState\",code=\"OK\"} 1"));
-  EXPECT_THAT(text, HasSubstr(
-      "senren_ledger_requests_total{rpc=\"ApplyState\",code=\"PERMISSION_DENIED\"} 1"));
+  EXPECT_THAT(
+      text,
+      HasSubstr("senren_ledger_requests_total{rpc=\"ApplyState\",code=\"PERMISSION_DENIED\"} 1"));
   EXPECT_THAT(text, HasSubstr("senren_ledger_request_seconds_count{rpc=\"ApplyState\"} 2"));
   EXPECT_THAT(HttpGet(f.metrics_port(), "/nope"), HasSubstr("404"));
 }
@@ -173,11 +179,14 @@ TEST(LedgerServer, PostgresDownIsUnavailableAndRecoversWithoutRestart) {
   via_proxy.replace(via_proxy.find(from), from.size(), "127.0.0.1:" + std::to_string(proxy.port()));
   ServerFixture f(via_proxy);
   v1::ApplyStateResponse resp;
-  ASSERT_TRUE(f.stub().ApplyState(ServerFixture::Ctx(kWriter).get(), Apply("aws:x", {Redis("a")}), &resp).ok());
+  ASSERT_TRUE(
+      f.stub()
+          .ApplyState(ServerFixture::Ctx(kWriter).get(), Apply("aws:x", {Redis("a")}), &resp)
+          .ok());
 
   proxy.SetUp(false);
-  grpc::Status s = f.stub().ApplyState(ServerFixture::Ctx(kWriter).get(),
-                                       Apply("aws:x", {Redis("b")}), &resp);
+  grpc::Status s =
+      f.stub().ApplyState(ServerFixture::Ctx(kWriter).get(), Apply("aws:x", {Redis("b")}), &resp);
   EXPECT_EQ(s.error_code(), grpc::StatusCode::UNAVAILABLE) << s.error_message();
   v1::GetStateRequest g;
   g.set_region("aws:x");
@@ -204,7 +213,8 @@ TEST(LedgerServer, ServesMutualTls) {
   char tmpl[] = "/tmp/senren-tls-XXXXXX";
   const std::string dir = mkdtemp(tmpl);
   const std::string script =
-      "cd " + dir + " && "
+      "cd " + dir +
+      " && "
       "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.crt -days 1 "
       "-subj /CN=senren-test-ca && "
       "printf 'subjectAltName=DNS:localhost,IP:127.0.0.1' > san.ext && "
@@ -221,8 +231,8 @@ TEST(LedgerServer, ServesMutualTls) {
   so.tls_cert = dir + "/server.crt";
   so.tls_key = dir + "/server.key";
   so.tls_client_ca = dir + "/ca.crt";
-  auto server = LedgerServer::Start(so, store.get(),
-                                    std::move(*TokenAuthenticator::FromYaml(testing::kTokensYaml, "t")));
+  auto server = LedgerServer::Start(
+      so, store.get(), std::move(*TokenAuthenticator::FromYaml(testing::kTokensYaml, "t")));
   ASSERT_TRUE(server.ok()) << server.status();
   const std::string addr = "127.0.0.1:" + std::to_string((*server)->port());
 

@@ -113,7 +113,8 @@ class TcpProxy {
         }
         ssize_t sent = 0;
         while (sent < n) {
-          ssize_t m = ::send(fds[1 - i].fd, buf + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
+          ssize_t m =
+              ::send(fds[1 - i].fd, buf + sent, static_cast<size_t>(n - sent), MSG_NOSIGNAL);
           if (m <= 0) {
             done = true;
             break;

@@ -1,24 +1,25 @@
 // The snapshot projector on the lab's PostgreSQL and Kafka: every region's newest
 // version reaches {prefix}-state, in its key's partition, even when a version commits
 // late; two projectors never both lead.
+#include "projections/snapshot_projector.h"
+
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <atomic>
+#include <chrono>
+#include <csignal>
+#include <cstdlib>
+#include <fstream>
 #include <future>
 #include <map>
 #include <thread>
-#include <fstream>
-#include <csignal>
-#include <cstdlib>
 
 #include "kafka/kafka.h"
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
 #include "pg/session.h"
-#include "testing/test_schema.h"
-#include "projections/snapshot_projector.h"
 #include "senren/v1/state.pb.h"
+#include "testing/test_schema.h"
 
 namespace senren::projections {
 namespace {
@@ -26,7 +27,8 @@ namespace {
 using std::chrono::milliseconds;
 using std::chrono::seconds;
 
-v1::ApplyStateRequest Apply(const std::string& region, std::initializer_list<std::pair<std::string, int>> redis) {
+v1::ApplyStateRequest Apply(const std::string& region,
+                            std::initializer_list<std::pair<std::string, int>> redis) {
   v1::ApplyStateRequest r;
   r.set_region(region);
   r.set_author("test");
@@ -46,7 +48,8 @@ class SnapshotProjectorTest : public ::testing::Test {
     store_ = schema_.Store();
   }
 
-  std::unique_ptr<SnapshotProjector> NewProjector(std::chrono::milliseconds publish_timeout = seconds(5)) {
+  std::unique_ptr<SnapshotProjector> NewProjector(
+      std::chrono::milliseconds publish_timeout = seconds(5)) {
     SnapshotProjectorOptions o;
     o.publish_timeout = publish_timeout;
     o.lease = milliseconds(500);
@@ -66,7 +69,8 @@ class SnapshotProjectorTest : public ::testing::Test {
     auto consumer = kafka::Consumer::Create(testing::Lab().kafka_brokers);
     EXPECT_TRUE(consumer.ok());
     std::vector<kafka::PartitionOffset> parts;
-    for (int p = 0; p < 4; ++p) parts.push_back({StateTopic(prefix_), p, kafka::PartitionOffset::kBeginning});
+    for (int p = 0; p < 4; ++p)
+      parts.push_back({StateTopic(prefix_), p, kafka::PartitionOffset::kBeginning});
     EXPECT_TRUE((*consumer)->Assign(parts).ok());
     std::map<std::string, v1::RegionalState> latest;
     auto done = [&] {
@@ -158,7 +162,8 @@ TEST_F(SnapshotProjectorTest, OnlyOneOfTwoProjectorsLeads) {
   auto first = NewProjector();
   auto second = NewProjector();
   ASSERT_TRUE(first->Start().ok());
-  for (int i = 0; i < 100 && !first->Stats().leader; ++i) std::this_thread::sleep_for(milliseconds(20));
+  for (int i = 0; i < 100 && !first->Stats().leader; ++i)
+    std::this_thread::sleep_for(milliseconds(20));
   ASSERT_TRUE(second->Start().ok());
   ASSERT_TRUE(store_->ApplyState(Apply("aws:lead-1", {{"z", 64}}), {}).ok());
   ReadUntil({{"aws:lead-1", 1}});
@@ -189,7 +194,8 @@ TEST_F(SnapshotProjectorTest, BrokerDownLedgerKeepsAcceptingAndNewestStateGoesOu
   pid_t pid = 0;
   ASSERT_TRUE(pid_file >> pid) << "no recorded pid of the lab's Kafka";
   ASSERT_EQ(::kill(pid, SIGKILL), 0);  // a crash, and no wait for a controlled shutdown
-  for (int i = 0; i < 300 && ::kill(pid, 0) == 0; ++i) std::this_thread::sleep_for(milliseconds(100));
+  for (int i = 0; i < 300 && ::kill(pid, 0) == 0; ++i)
+    std::this_thread::sleep_for(milliseconds(100));
   ASSERT_NE(::kill(pid, 0), 0) << "Kafka did not stop";
 
   for (int mb : {128, 256, 512, 1024}) {
@@ -198,7 +204,10 @@ TEST_F(SnapshotProjectorTest, BrokerDownLedgerKeepsAcceptingAndNewestStateGoesOu
     std::this_thread::sleep_for(milliseconds(400));
   }
   std::this_thread::sleep_for(milliseconds(1500));  // the projector gives up waiting and purges
-  ASSERT_EQ(std::system((std::string(SENREN_SOURCE_DIR) + "/tools/lab up --no-quickstart --no-build >&2").c_str()), 0);
+  ASSERT_EQ(
+      std::system((std::string(SENREN_SOURCE_DIR) + "/tools/lab up --no-quickstart --no-build >&2")
+                      .c_str()),
+      0);
 
   auto latest = ReadUntil({{"aws:down-1", 5}});
   EXPECT_EQ(latest["aws:down-1"].version(), 5u);
@@ -209,7 +218,8 @@ TEST_F(SnapshotProjectorTest, BrokerDownLedgerKeepsAcceptingAndNewestStateGoesOu
   auto consumer = kafka::Consumer::Create(lab.kafka_brokers);
   ASSERT_TRUE(consumer.ok());
   const int32_t p = kafka::PartitionForKey("aws:down-1", 4);
-  ASSERT_TRUE((*consumer)->Assign({{StateTopic(prefix_), p, kafka::PartitionOffset::kBeginning}}).ok());
+  ASSERT_TRUE(
+      (*consumer)->Assign({{StateTopic(prefix_), p, kafka::PartitionOffset::kBeginning}}).ok());
   std::vector<uint64_t> versions;
   for (int idle = 0; idle < 20;) {
     auto m = (*consumer)->Poll(milliseconds(100));
@@ -236,7 +246,8 @@ int TerminateLockHolder(ledger::testing::TestSchema& schema, const std::string& 
   auto conn = schema.Connect();
   pg::Transaction n = conn->Begin(pg::TxKind::kNone);
   auto row = n.ExecParams1(
-      "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
+      "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND "
+      "objsubid = 1 "
       "AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
       "AND objid = (hashtext($1)::bigint & 4294967295)::oid",
       key);
@@ -251,7 +262,8 @@ TEST_F(SnapshotProjectorTest, LeaderCutMidPublishLeavesNewestVersionLastOnTheTop
   auto first = NewProjector(seconds(2));
   auto second = NewProjector(seconds(2));
   ASSERT_TRUE(first->Start().ok());
-  for (int i = 0; i < 200 && !first->Stats().leader; ++i) std::this_thread::sleep_for(milliseconds(20));
+  for (int i = 0; i < 200 && !first->Stats().leader; ++i)
+    std::this_thread::sleep_for(milliseconds(20));
   ASSERT_TRUE(first->Stats().leader);
   ASSERT_TRUE(second->Start().ok());
 
@@ -267,7 +279,8 @@ TEST_F(SnapshotProjectorTest, LeaderCutMidPublishLeavesNewestVersionLastOnTheTop
   });
   while (applied < 40) std::this_thread::sleep_for(milliseconds(5));
   ASSERT_EQ(TerminateLockHolder(schema_, "senren_snapshot_projector:" + StateTopic(prefix_)), 1);
-  for (int i = 0; i < 500 && !second->Stats().leader; ++i) std::this_thread::sleep_for(milliseconds(20));
+  for (int i = 0; i < 500 && !second->Stats().leader; ++i)
+    std::this_thread::sleep_for(milliseconds(20));
   ASSERT_TRUE(second->Stats().leader) << "the standby did not take over";
   while (applied < 120) std::this_thread::sleep_for(milliseconds(5));
   stop = true;
@@ -290,7 +303,8 @@ TEST_F(SnapshotProjectorTest, LeaderCutMidPublishLeavesNewestVersionLastOnTheTop
   auto consumer = kafka::Consumer::Create(testing::Lab().kafka_brokers);
   ASSERT_TRUE(consumer.ok());
   std::vector<kafka::PartitionOffset> parts;
-  for (int p = 0; p < 4; ++p) parts.push_back({StateTopic(prefix_), p, kafka::PartitionOffset::kBeginning});
+  for (int p = 0; p < 4; ++p)
+    parts.push_back({StateTopic(prefix_), p, kafka::PartitionOffset::kBeginning});
   ASSERT_TRUE((*consumer)->Assign(parts).ok());
   std::map<std::string, uint64_t> last;
   for (int idle = 0; idle < 20;) {

@@ -15,13 +15,13 @@
 #include "lab/lab_env.h"
 #include "ledger/auth.h"
 #include "ledger/pg_ledger_store.h"
-#include "testing/test_schema.h"
 #include "ledger/server.h"
 #include "nlohmann/json.hpp"
 #include "projections/status_keys.h"
 #include "projections/status_projector.h"
 #include "projections/status_read_model.h"
 #include "senren/v1/control_plane.grpc.pb.h"
+#include "testing/test_schema.h"
 
 namespace senren::projections {
 namespace {
@@ -29,7 +29,8 @@ namespace {
 // Protobuf's TimeUtil::GetCurrentTime() has whole seconds only.
 google::protobuf::Timestamp NowTimestamp() {
   return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
           .count());
 }
 
@@ -81,7 +82,8 @@ class StatusApiTest : public ::testing::Test {
     auto auth = ledger::TokenAuthenticator::FromYaml(kTokens, "test tokens");
     ASSERT_TRUE(auth.ok());
     server_ = std::move(*ledger::LedgerServer::Start(options, store_.get(), std::move(*auth)));
-    stub_ = v1::ControlPlane::NewStub(grpc::CreateChannel(addr(), grpc::InsecureChannelCredentials()));
+    stub_ =
+        v1::ControlPlane::NewStub(grpc::CreateChannel(addr(), grpc::InsecureChannelCredentials()));
     producer_ = std::move(*kafka::Producer::Create(lab.kafka_brokers));
 
     v1::ApplyStateRequest apply;
@@ -112,7 +114,8 @@ class StatusApiTest : public ::testing::Test {
     s.set_port(6379);
     s.set_state_version(1);
     *s.mutable_observed_at() = NowTimestamp();
-    Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"), s.SerializeAsString());
+    Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"),
+         s.SerializeAsString());
   }
 
   void SendReport() {
@@ -128,7 +131,9 @@ class StatusApiTest : public ::testing::Test {
   }
 
   void Send(const std::string& key, const std::string& value) {
-    ASSERT_TRUE(producer_->Produce({StatusTopic(prefix_), key, value, {}}, [](const kafka::Delivery&) {}).ok());
+    ASSERT_TRUE(
+        producer_->Produce({StatusTopic(prefix_), key, value, {}}, [](const kafka::Delivery&) {})
+            .ok());
     ASSERT_TRUE(producer_->Flush(seconds(10)).ok());
   }
 
@@ -140,7 +145,9 @@ class StatusApiTest : public ::testing::Test {
       resp.Clear();
       grpc::Status s = stub_->GetStatus(Ctx(token).get(), req, &resp);
       EXPECT_TRUE(s.ok()) << s.error_message();
-      if (resp.resources_size() == 1 && resp.resources(0).ready() == ready && resp.clusters_size() == 1) break;
+      if (resp.resources_size() == 1 && resp.resources(0).ready() == ready &&
+          resp.clusters_size() == 1)
+        break;
       std::this_thread::sleep_for(milliseconds(50));
     }
     return resp;
@@ -176,12 +183,15 @@ TEST_F(StatusApiTest, GetStatusListRegionsAndTokens) {
   v1::GetStatusRequest req;
   req.set_region(kRegion);
   v1::GetStatusResponse ignored;
-  EXPECT_EQ(stub_->GetStatus(Ctx("").get(), req, &ignored).error_code(), grpc::StatusCode::UNAUTHENTICATED);
+  EXPECT_EQ(stub_->GetStatus(Ctx("").get(), req, &ignored).error_code(),
+            grpc::StatusCode::UNAUTHENTICATED);
   req.set_region("gcp:nowhere-1");
-  EXPECT_EQ(stub_->GetStatus(Ctx("r-1").get(), req, &ignored).error_code(), grpc::StatusCode::NOT_FOUND);
+  EXPECT_EQ(stub_->GetStatus(Ctx("r-1").get(), req, &ignored).error_code(),
+            grpc::StatusCode::NOT_FOUND);
   req.set_region(kRegion);
   req.set_resource("Memcached/x");
-  EXPECT_EQ(stub_->GetStatus(Ctx("r-1").get(), req, &ignored).error_code(), grpc::StatusCode::INVALID_ARGUMENT);
+  EXPECT_EQ(stub_->GetStatus(Ctx("r-1").get(), req, &ignored).error_code(),
+            grpc::StatusCode::INVALID_ARGUMENT);
 }
 
 TEST_F(StatusApiTest, WatchStatusStreamsChanges) {
@@ -215,8 +225,8 @@ TEST_F(StatusApiTest, CliShowsStatusNowAndAtATime) {
   SendResource(true);
   WaitStatus("r-1", true);
 
-  const std::string base = std::string(SENREN_LEDGER_BIN) + " status " + kRegion + " --addr " + addr() +
-                           " --token r-1 -o json";
+  const std::string base = std::string(SENREN_LEDGER_BIN) + " status " + kRegion + " --addr " +
+                           addr() + " --token r-1 -o json";
   int rc = 0;
   auto now = nlohmann::json::parse(RunCommand(base, &rc));
   ASSERT_EQ(rc, 0);
@@ -225,13 +235,15 @@ TEST_F(StatusApiTest, CliShowsStatusNowAndAtATime) {
   ASSERT_EQ(rc, 0);
   EXPECT_FALSE(then["resources"][0].value("ready", false)) << then.dump();
 
-  std::string table = RunCommand(std::string(SENREN_LEDGER_BIN) + " status " + kRegion + " --addr " + addr() +
-                              " --token r-1 2>&1",
-                          &rc);
+  std::string table = RunCommand(std::string(SENREN_LEDGER_BIN) + " status " + kRegion +
+                                     " --addr " + addr() + " --token r-1 2>&1",
+                                 &rc);
   EXPECT_EQ(rc, 0);
   EXPECT_NE(table.find("RedisDatabase/sessions"), std::string::npos) << table;
   EXPECT_NE(table.find("sessions.senren.svc.cluster.local"), std::string::npos) << table;
-  RunCommand(std::string(SENREN_LEDGER_BIN) + " status " + kRegion + " --addr " + addr() + " --token nope 2>/dev/null", &rc);
+  RunCommand(std::string(SENREN_LEDGER_BIN) + " status " + kRegion + " --addr " + addr() +
+                 " --token nope 2>/dev/null",
+             &rc);
   EXPECT_NE(rc, 0);
 }
 

@@ -1,6 +1,8 @@
 // The status projector and read model on the lab's PostgreSQL and Kafka: status
 // messages become GetStatus answers and WatchStatus events, garbage is counted and
 // skipped, tombstones remove, and history answers "as it was then".
+#include "projections/status_projector.h"
+
 #include <google/protobuf/util/time_util.h>
 #include <gtest/gtest.h>
 
@@ -14,11 +16,10 @@
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
 #include "pg/session.h"
-#include "testing/test_schema.h"
 #include "projections/status_keys.h"
-#include "projections/status_projector.h"
 #include "projections/status_read_model.h"
 #include "senren/v1/status.pb.h"
+#include "testing/test_schema.h"
 
 namespace senren::projections {
 namespace {
@@ -26,7 +27,8 @@ namespace {
 // Protobuf's TimeUtil::GetCurrentTime() has whole seconds only.
 google::protobuf::Timestamp NowTimestamp() {
   return google::protobuf::util::TimeUtil::NanosecondsToTimestamp(
-      std::chrono::duration_cast<std::chrono::nanoseconds>(std::chrono::system_clock::now().time_since_epoch())
+      std::chrono::duration_cast<std::chrono::nanoseconds>(
+          std::chrono::system_clock::now().time_since_epoch())
           .count());
 }
 
@@ -67,14 +69,14 @@ class StatusProjectorTest : public ::testing::Test {
     producer_ = std::move(*producer);
   }
 
-  void TearDown() override {
-    projector_->Stop();
-  }
+  void TearDown() override { projector_->Stop(); }
 
   void Send(const std::string& key, const std::optional<std::string>& value) {
-    ASSERT_TRUE(producer_->Produce({StatusTopic(prefix_), key, value, {}}, [](const kafka::Delivery& d) {
-      EXPECT_TRUE(d.status.ok()) << d.status;
-    }).ok());
+    ASSERT_TRUE(
+        producer_
+            ->Produce({StatusTopic(prefix_), key, value, {}},
+                      [](const kafka::Delivery& d) { EXPECT_TRUE(d.status.ok()) << d.status; })
+            .ok());
     ASSERT_TRUE(producer_->Flush(seconds(10)).ok());
   }
 
@@ -90,7 +92,8 @@ class StatusProjectorTest : public ::testing::Test {
     s.set_phase(ready ? v1::PHASE_READY : v1::PHASE_PROVISIONING);
     s.set_state_version(version);
     *s.mutable_observed_at() = NowTimestamp();
-    Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, name), s.SerializeAsString());
+    Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, name),
+         s.SerializeAsString());
   }
 
   void SendReport(uint64_t applied, uint32_t ready) {
@@ -135,12 +138,15 @@ class StatusProjectorTest : public ::testing::Test {
 
 TEST_F(StatusProjectorTest, FoldsStatusAndSkipsGarbage) {
   Send("not-a-key", std::string("x"));
-  Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"), std::string("\xff\xff", 2));
+  Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"),
+       std::string("\xff\xff", 2));
   Send(ClusterReportKey("gcp:nowhere-1", "prod"), std::string("y"));
   SendResource("sessions", true, 1);
   SendReport(1, 1);
 
-  auto status = WaitStatus([](const v1::GetStatusResponse& s) { return s.resources_size() == 1 && s.clusters_size() == 1; });
+  auto status = WaitStatus([](const v1::GetStatusResponse& s) {
+    return s.resources_size() == 1 && s.clusters_size() == 1;
+  });
   EXPECT_EQ(status.desired_version(), 1u);
   ASSERT_EQ(status.resources_size(), 1);
   EXPECT_TRUE(status.resources(0).ready());
@@ -190,7 +196,8 @@ TEST_F(StatusProjectorTest, TombstoneRemovesAndHistoryRemembers) {
   std::this_thread::sleep_for(milliseconds(50));
   auto before_delete = NowTimestamp();
   std::this_thread::sleep_for(milliseconds(50));
-  Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"), std::nullopt);
+  Send(ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions"),
+       std::nullopt);
   WaitStatus([](const v1::GetStatusResponse& s) { return s.resources_size() == 0; });
 
   v1::GetStatusRequest then;
@@ -229,7 +236,8 @@ TEST_F(StatusProjectorTest, PoisonMessagesNeverFreezeTheFold) {
     for (char& c : out) c = static_cast<char>(rng());
     return out;
   };
-  const std::string key = ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions");
+  const std::string key =
+      ResourceStatusKey(kRegion, "prod", v1::RESOURCE_KIND_REDIS_DATABASE, "sessions");
   auto status = [](int64_t observed_seconds) {
     v1::ResourceStatus s;
     s.set_region(kRegion);
@@ -256,7 +264,8 @@ TEST_F(StatusProjectorTest, PoisonMessagesNeverFreezeTheFold) {
         k = std::string(kRegion) + "/prod/RedisDatabase/s" + std::string(1, '\0') + bytes(3);
         break;
       case 3: {  // observed_at PostgreSQL cannot store
-        const int64_t huge[] = {10'000'000'000'000, -62'135'596'801, std::numeric_limits<int64_t>::max(),
+        const int64_t huge[] = {10'000'000'000'000, -62'135'596'801,
+                                std::numeric_limits<int64_t>::max(),
                                 std::numeric_limits<int64_t>::min(), 253'402'300'800};
         k = key;
         v = status(huge[rng() % 5]).SerializeAsString();
@@ -287,9 +296,12 @@ TEST_F(StatusProjectorTest, PoisonMessagesNeverFreezeTheFold) {
         v = bytes(32);
         break;
     }
-    ASSERT_TRUE(producer_->Produce({StatusTopic(prefix_), k, v, {}}, [&delivered](const kafka::Delivery& d) {
-      if (d.status.ok()) ++delivered;
-    }).ok());
+    ASSERT_TRUE(producer_
+                    ->Produce({StatusTopic(prefix_), k, v, {}},
+                              [&delivered](const kafka::Delivery& d) {
+                                if (d.status.ok()) ++delivered;
+                              })
+                    .ok());
   }
   ASSERT_TRUE(producer_->Flush(seconds(60)).ok());
   ASSERT_EQ(delivered, kBad);
@@ -298,7 +310,8 @@ TEST_F(StatusProjectorTest, PoisonMessagesNeverFreezeTheFold) {
   auto got = WaitStatus([](const v1::GetStatusResponse& s) { return s.resources_size() == 1; });
   ASSERT_EQ(got.resources_size(), 1);
   EXPECT_TRUE(got.resources(0).ready());
-  for (int i = 0; i < 400 && projector_->Stats().consumed < kBad + 1; ++i) std::this_thread::sleep_for(milliseconds(50));
+  for (int i = 0; i < 400 && projector_->Stats().consumed < kBad + 1; ++i)
+    std::this_thread::sleep_for(milliseconds(50));
   auto stats = projector_->Stats();
   EXPECT_EQ(stats.consumed, uint64_t{kBad} + 1);
   EXPECT_EQ(stats.bad_messages, uint64_t{kBad});
@@ -310,7 +323,8 @@ TEST_F(StatusProjectorTest, PoisonMessagesNeverFreezeTheFold) {
 // the folding one's session is ended from the server, the other resumes from the stored
 // offsets, and history gets no row twice.
 TEST_F(StatusProjectorTest, OneOfTwoProjectorsFoldsAndTheOtherTakesOver) {
-  for (int i = 0; i < 200 && !projector_->Stats().leader; ++i) std::this_thread::sleep_for(milliseconds(20));
+  for (int i = 0; i < 200 && !projector_->Stats().leader; ++i)
+    std::this_thread::sleep_for(milliseconds(20));
   ASSERT_TRUE(projector_->Stats().leader);
   StatusProjectorOptions po;
   po.postgres_uri = testing::Lab().postgres_uri;
@@ -330,17 +344,21 @@ TEST_F(StatusProjectorTest, OneOfTwoProjectorsFoldsAndTheOtherTakesOver) {
   auto conn = schema_.Connect();
   {
     pg::Transaction n = conn->Begin(pg::TxKind::kNone);
-    auto row = n.ExecParams1(
-        "SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype = 'advisory' AND objsubid = 1 "
-        "AND granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database()) "
-        "AND objid = (hashtext($1)::bigint & 4294967295)::oid",
-        "senren_status_projector:" + StatusTopic(prefix_));
+    auto row = n.ExecParams1("SELECT count(pg_terminate_backend(pid)) FROM pg_locks WHERE locktype "
+                             "= 'advisory' AND objsubid = 1 "
+                             "AND granted AND database = (SELECT oid FROM pg_database WHERE "
+                             "datname = current_database()) "
+                             "AND objid = (hashtext($1)::bigint & 4294967295)::oid",
+                             "senren_status_projector:" + StatusTopic(prefix_));
     ASSERT_EQ(row[0].as<int>(), 1);
   }
   SendResource("sessions", true, 1);
-  auto got = WaitStatus([](const v1::GetStatusResponse& s) { return s.resources_size() == 1 && s.resources(0).ready(); });
+  auto got = WaitStatus([](const v1::GetStatusResponse& s) {
+    return s.resources_size() == 1 && s.resources(0).ready();
+  });
   EXPECT_TRUE(got.resources(0).ready());
-  auto rows = schema_.Query("SELECT count(*), count(DISTINCT (kafka_partition, kafka_offset)) FROM status_history");
+  auto rows = schema_.Query(
+      "SELECT count(*), count(DISTINCT (kafka_partition, kafka_offset)) FROM status_history");
   ASSERT_TRUE(rows.ok()) << rows.status();
   EXPECT_EQ((*rows)[0][0].as<int>(), 2);
   EXPECT_EQ((*rows)[0][1].as<int>(), 2);

@@ -4,8 +4,8 @@
 // dir, and the primary's cluster DNS name, which does not resolve here). Checks what kwok
 // cannot: replication works, maxmemory and its policy are in force, the AOF is written
 // and a restarted primary still has the data.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <spawn.h>
@@ -146,7 +146,8 @@ class RedisRenderedConfigTest : public ::testing::Test {
     ASSERT_EQ(command[1], "-c");
     script_ = command[2];
     // The claim the data dir lives on in the cluster, and the path the flags point at.
-    ASSERT_EQ(sts["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"], "/data");
+    ASSERT_EQ(sts["spec"]["template"]["spec"]["containers"][0]["volumeMounts"][0]["mountPath"],
+              "/data");
     ASSERT_EQ(sts["spec"]["volumeClaimTemplates"][0]["metadata"]["name"], "data");
     ports_ = {FreePort(), FreePort()};
   }
@@ -166,15 +167,17 @@ class RedisRenderedConfigTest : public ::testing::Test {
     EXPECT_NE(script_.find("--dir /data "), std::string::npos) << script_;
     EXPECT_NE(script_.find("--replicaof " + primary), std::string::npos) << script_;
     return absl::StrReplaceAll(
-        script_, {{"--port 6379 ", absl::StrCat("--port ", ports_[ordinal], " --bind 127.0.0.1 ")},
-                  {"--dir /data ", absl::StrCat("--dir ", (dir_ / std::to_string(ordinal)).string(), " ")},
-                  {primary, absl::StrCat("127.0.0.1 ", ports_[0])}});
+        script_,
+        {{"--port 6379 ", absl::StrCat("--port ", ports_[ordinal], " --bind 127.0.0.1 ")},
+         {"--dir /data ", absl::StrCat("--dir ", (dir_ / std::to_string(ordinal)).string(), " ")},
+         {primary, absl::StrCat("127.0.0.1 ", ports_[0])}});
   }
 
   // Runs the script as pod <statefulset>-<ordinal> would (the script reads $HOSTNAME).
   pid_t Start(int ordinal) {
     const std::string script = LocalScript(ordinal);
-    const std::string hostname = absl::StrCat("HOSTNAME=", NamesFor(owner_.kind, owner_.name).statefulset, "-", ordinal);
+    const std::string hostname =
+        absl::StrCat("HOSTNAME=", NamesFor(owner_.kind, owner_.name).statefulset, "-", ordinal);
     const std::string log = (dir_ / absl::StrCat("redis-", ordinal, ".log")).string();
     std::vector<std::string> env = {hostname, "PATH=/usr/bin:/bin:/usr/sbin:/sbin"};
     std::vector<char*> envp;
@@ -225,7 +228,9 @@ TEST_F(RedisRenderedConfigTest, PrimaryAndReplicaServeLimitsHoldAndAofSurvivesAR
   // Limits of the spec are in force on both.
   for (int i : {0, 1}) {
     EXPECT_EQ(Command(ports_[i], {"CONFIG", "GET", "maxmemory"}), "maxmemory\n67108864") << i;
-    EXPECT_EQ(Command(ports_[i], {"CONFIG", "GET", "maxmemory-policy"}), "maxmemory-policy\nallkeys-lru") << i;
+    EXPECT_EQ(Command(ports_[i], {"CONFIG", "GET", "maxmemory-policy"}),
+              "maxmemory-policy\nallkeys-lru")
+        << i;
     EXPECT_EQ(Command(ports_[i], {"CONFIG", "GET", "appendonly"}), "appendonly\nyes") << i;
     EXPECT_EQ(Command(ports_[i], {"CONFIG", "GET", "save"}), "save\n") << i;
   }
@@ -233,11 +238,13 @@ TEST_F(RedisRenderedConfigTest, PrimaryAndReplicaServeLimitsHoldAndAofSurvivesAR
   EXPECT_NE(Command(ports_[0], {"ROLE"})->find("master"), std::string::npos);
   EXPECT_NE(Command(ports_[1], {"ROLE"})->find("slave"), std::string::npos);
   EXPECT_TRUE(Eventually([&] {
-    return Command(ports_[1], {"INFO", "replication"})->find("master_link_status:up") != std::string::npos;
+    return Command(ports_[1], {"INFO", "replication"})->find("master_link_status:up") !=
+           std::string::npos;
   })) << Log(1);
   EXPECT_EQ(Command(ports_[0], {"SET", "order:1", "paid"}), "OK");
-  EXPECT_TRUE(Eventually([&] { return Command(ports_[1], {"GET", "order:1"}) == "paid"; }))
-      << "the replica never saw the primary's write";
+  EXPECT_TRUE(Eventually([&] {
+    return Command(ports_[1], {"GET", "order:1"}) == "paid";
+  })) << "the replica never saw the primary's write";
   EXPECT_EQ(Command(ports_[1], {"SET", "x", "y"})->rfind("ERR:READONLY", 0), 0u);
 
   // The AOF is written (Redis 7: appendonlydir/ with a base and an incremental file).
@@ -248,7 +255,8 @@ TEST_F(RedisRenderedConfigTest, PrimaryAndReplicaServeLimitsHoldAndAofSurvivesAR
       if (f.path().string().ends_with(".incr.aof") && fs::file_size(f.path()) > 0) return true;
     }
     return false;
-  })) << "no AOF in " << aof_dir;
+  })) << "no AOF in "
+      << aof_dir;
 
   // Restart the primary: the data comes back from the AOF (no RDB snapshots: save "").
   Stop(primary);
@@ -256,8 +264,10 @@ TEST_F(RedisRenderedConfigTest, PrimaryAndReplicaServeLimitsHoldAndAofSurvivesAR
   Start(0);
   EXPECT_EQ(Command(ports_[0], {"GET", "order:1"}), "paid") << Log(0);
   EXPECT_TRUE(Eventually([&] {
-    return Command(ports_[1], {"INFO", "replication"})->find("master_link_status:up") != std::string::npos;
-  })) << "the replica did not follow the restarted primary: " << Log(1);
+    return Command(ports_[1], {"INFO", "replication"})->find("master_link_status:up") !=
+           std::string::npos;
+  })) << "the replica did not follow the restarted primary: "
+      << Log(1);
   EXPECT_EQ(Command(ports_[0], {"SET", "order:2", "shipped"}), "OK");
   EXPECT_TRUE(Eventually([&] { return Command(ports_[1], {"GET", "order:2"}) == "shipped"; }));
 }

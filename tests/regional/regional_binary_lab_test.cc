@@ -1,8 +1,8 @@
 // senren-regional as the lab runs it (a subprocess with the lab.sh flags, so under its
 // Lease with the default timings): kill -9, a new version while it is down, a restart → it
 // converges; `history` shows the local versions.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -84,9 +84,12 @@ TEST_F(RegionalBinaryLabTest, KilledPlaneConvergesOnRestartAndKeepsItsHistory) {
       << ReadFile(dir_ / "regional.log");
   // The CRs are written before the version is cached: kill only once it is, or the
   // restart rightly starts from Kafka instead of the cache this test is about.
-  ASSERT_TRUE(Eventually([&] {
-    return ReadFile(dir_ / "regional.log").find("reconciled version 1") != std::string::npos;
-  }, std::chrono::seconds(30))) << ReadFile(dir_ / "regional.log");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return ReadFile(dir_ / "regional.log").find("reconciled version 1") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << ReadFile(dir_ / "regional.log");
 
   ASSERT_EQ(kill(pid_, SIGKILL), 0);
   waitpid(pid_, nullptr, 0);
@@ -98,13 +101,19 @@ TEST_F(RegionalBinaryLabTest, KilledPlaneConvergesOnRestartAndKeepsItsHistory) {
   StartBinary();
   // The killed plane did not release its Lease: the restarted one (a new identity) leads
   // once it has seen the Lease unrenewed for the lease duration (15 s), as in the lab.
-  ASSERT_TRUE(Eventually([&] {
-    auto a = Get("a");
-    return a && (*a)["spec"]["memoryMb"] == 128 && VersionOf("c") == "2" && !Get("b");
-  }, std::chrono::seconds(45))) << ReadFile(dir_ / "regional.log");
-  ASSERT_TRUE(Eventually([&] {
-    return ReadFile(dir_ / "regional.log").find("from the state cache") != std::string::npos;
-  }, std::chrono::seconds(30))) << ReadFile(dir_ / "regional.log");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto a = Get("a");
+        return a && (*a)["spec"]["memoryMb"] == 128 && VersionOf("c") == "2" && !Get("b");
+      },
+      std::chrono::seconds(45)))
+      << ReadFile(dir_ / "regional.log");
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return ReadFile(dir_ / "regional.log").find("from the state cache") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << ReadFile(dir_ / "regional.log");
 
   ASSERT_EQ(kill(pid_, SIGTERM), 0);
   int status = 0;

@@ -56,7 +56,9 @@ StateProducer::StateProducer(const std::string& prefix) : topic_(prefix + "-stat
 }
 
 void StateProducer::Publish(const v1::RegionalState& state) {
-  kafka::Record r{topic_, state.region(), state.SerializeAsString(),
+  kafka::Record r{topic_,
+                  state.region(),
+                  state.SerializeAsString(),
                   {{"senren-version", std::to_string(state.version())},
                    {"senren-region", state.region()},
                    {"traceparent", state.traceparent()}}};

@@ -62,8 +62,9 @@ class StatusReader {
  public:
   explicit StatusReader(const std::string& prefix);
   // Polls until `done(latest)` holds; false after `timeout`.
-  bool WaitFor(const std::function<bool(const std::map<std::string, std::optional<std::string>>&)>& done,
-               std::chrono::milliseconds timeout = std::chrono::seconds(30));
+  bool WaitFor(
+      const std::function<bool(const std::map<std::string, std::optional<std::string>>&)>& done,
+      std::chrono::milliseconds timeout = std::chrono::seconds(30));
   const std::map<std::string, std::optional<std::string>>& latest() const { return latest_; }
 
  private:

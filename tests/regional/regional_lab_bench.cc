@@ -34,8 +34,13 @@ void Report(const std::string& out_dir, const std::string& name, const std::vect
   const double p50 = Pct(ms, .5), p90 = Pct(ms, .9), p99 = Pct(ms, .99),
                mx = *std::max_element(ms.begin(), ms.end());
   std::printf("%-36s %9.2f %9.2f %9.2f %9.2f %5zu\n", name.c_str(), p50, p90, p99, mx, ms.size());
-  lab::Json j = {{"benchmark", "regional_" + name}, {"unit", "ms"}, {"p50", p50}, {"p90", p90},
-                 {"p99", p99}, {"max", mx}, {"n", ms.size()}};
+  lab::Json j = {{"benchmark", "regional_" + name},
+                 {"unit", "ms"},
+                 {"p50", p50},
+                 {"p90", p90},
+                 {"p99", p99},
+                 {"max", mx},
+                 {"n", ms.size()}};
   std::ofstream(out_dir + "/regional_" + name + ".json") << j.dump(2) << "\n";
 }
 
@@ -92,8 +97,8 @@ int main(int argc, char** argv) {
   auto client = lab::LabClient(0);
   lab::ScopedNamespace ns(client.get(), senren::testing::UniqueName("rbench"));
   lab::StateProducer states(prefix);
-  senren::kafka::EnsureTopic(env.kafka_brokers, {prefix + "-status", 12, 1,
-                                                 {{"cleanup.policy", "compact"}}})
+  senren::kafka::EnsureTopic(env.kafka_brokers,
+                             {prefix + "-status", 12, 1, {{"cleanup.policy", "compact"}}})
       .IgnoreError();
   const fs::path dir = fs::temp_directory_path() / senren::testing::UniqueName("rbench-data");
   fs::create_directories(dir);
@@ -103,12 +108,14 @@ int main(int argc, char** argv) {
     for (int i = 0; i < resources; ++i) {
       // Resource (version % resources) changes with each version.
       const bool bumped = static_cast<uint64_t>(i) == version % static_cast<uint64_t>(resources);
-      rs.push_back(lab::Redis("r" + std::to_string(i), bumped ? 64 + static_cast<uint32_t>(version) : 64));
+      rs.push_back(
+          lab::Redis("r" + std::to_string(i), bumped ? 64 + static_cast<uint32_t>(version) : 64));
     }
     return lab::State(region, version, std::move(rs));
   };
 
-  std::printf("%-36s %9s %9s %9s %9s %5s\n", "regional_lab_bench (ms)", "p50", "p90", "p99", "max", "n");
+  std::printf("%-36s %9s %9s %9s %9s %5s\n", "regional_lab_bench (ms)", "p50", "p90", "p99", "max",
+              "n");
   std::vector<double> consume;
   std::vector<double> status;
   uint64_t version = 1;
@@ -121,7 +128,8 @@ int main(int argc, char** argv) {
       const auto t0 = std::chrono::steady_clock::now();
       states.Publish(state(version));
       if (!p->plane->WaitForVersion(version, absl::Seconds(30))) std::abort();
-      consume.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      consume.push_back(
+          std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
     }
     // CR status written (as senren-controller does) → its ResourceStatus read back from
     // {prefix}-status.
@@ -144,7 +152,10 @@ int main(int argc, char** argv) {
                st.message() == message;
       });
       if (!seen) std::abort();
-      if (i >= 0) status.push_back(std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+      if (i >= 0)
+        status.push_back(
+            std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                .count());
     }
     p->plane->Stop();
     p->relay->Stop();

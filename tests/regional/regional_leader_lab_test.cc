@@ -3,8 +3,8 @@
 // exactly one leads and writes, the other writes and reports nothing; kill -9 the writer
 // and the other takes over and applies a new version within the lease period; the two
 // never lead (nor write) at the same time.
-#include <gtest/gtest.h>
 #include <fcntl.h>
+#include <gtest/gtest.h>
 #include <signal.h>
 #include <spawn.h>
 #include <sys/wait.h>
@@ -95,12 +95,31 @@ class RegionalLeaderLabTest : public ::testing::Test {
 
   void Start(Plane& p) {
     const auto& env = senren::testing::Lab();
-    p.pid = Spawn({SENREN_REGIONAL_BIN, "--region", region_, "--cluster", env.clusters[0].cluster,
-                   "--kubeconfig", env.clusters[0].kubeconfig, "--brokers", env.kafka_brokers,
-                   "--topic-prefix", prefix_, "--namespace", ns_->name(), "--data-dir",
-                   p.data().string(), "--heartbeat-interval", "1", "--identity", p.identity,
-                   "--lease-duration", std::to_string(kLeaseSeconds), "--renew-deadline",
-                   kRenewDeadline, "--retry-period", kRetryPeriod},
+    p.pid = Spawn({SENREN_REGIONAL_BIN,
+                   "--region",
+                   region_,
+                   "--cluster",
+                   env.clusters[0].cluster,
+                   "--kubeconfig",
+                   env.clusters[0].kubeconfig,
+                   "--brokers",
+                   env.kafka_brokers,
+                   "--topic-prefix",
+                   prefix_,
+                   "--namespace",
+                   ns_->name(),
+                   "--data-dir",
+                   p.data().string(),
+                   "--heartbeat-interval",
+                   "1",
+                   "--identity",
+                   p.identity,
+                   "--lease-duration",
+                   std::to_string(kLeaseSeconds),
+                   "--renew-deadline",
+                   kRenewDeadline,
+                   "--retry-period",
+                   kRetryPeriod},
                   p.log().string());
     ASSERT_GT(p.pid, 0);
   }
@@ -146,10 +165,13 @@ TEST_F(RegionalLeaderLabTest, TwoPlanesForOneClusterNeverBothWrite) {
                          std::chrono::seconds(40)))
       << Logs();
   // The writer caches the version after writing the CRs; wait for that too.
-  ASSERT_TRUE(Eventually([&] {
-    return ReadFile(planes_[0].log()).find("reconciled version 1") != std::string::npos ||
-           ReadFile(planes_[1].log()).find("reconciled version 1") != std::string::npos;
-  }, std::chrono::seconds(30))) << Logs();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        return ReadFile(planes_[0].log()).find("reconciled version 1") != std::string::npos ||
+               ReadFile(planes_[1].log()).find("reconciled version 1") != std::string::npos;
+      },
+      std::chrono::seconds(30)))
+      << Logs();
   // Several renewals pass: the standby stays a standby.
   std::this_thread::sleep_for(std::chrono::seconds(3));
 
@@ -160,7 +182,8 @@ TEST_F(RegionalLeaderLabTest, TwoPlanesForOneClusterNeverBothWrite) {
   auto applied = [](const Json& h) { return h.is_array() && !h.empty(); };
   ASSERT_NE(applied(history_a), applied(history_b))
       << "exactly one plane applied version 1\nplane-a: " << history_a.dump()
-      << "\nplane-b: " << history_b.dump() << "\n" << Logs();
+      << "\nplane-b: " << history_b.dump() << "\n"
+      << Logs();
   Plane& writer = applied(history_a) ? planes_[0] : planes_[1];
   Plane& standby = applied(history_a) ? planes_[1] : planes_[0];
   const Json writer_history = applied(history_a) ? history_a : history_b;
@@ -181,17 +204,21 @@ TEST_F(RegionalLeaderLabTest, TwoPlanesForOneClusterNeverBothWrite) {
   writer.pid = -1;
   states_->Publish(State(region_, 2, {Redis("a", 128), Redis("c", 64)}));
   const auto takeover_budget = std::chrono::seconds(kLeaseSeconds + 20);
-  ASSERT_TRUE(Eventually([&] {
-    auto a = Get("a");
-    return a && (*a)["spec"]["memoryMb"] == 128 && VersionOf("c") == "2" && !Get("b");
-  }, takeover_budget)) << Logs();
+  ASSERT_TRUE(Eventually(
+      [&] {
+        auto a = Get("a");
+        return a && (*a)["spec"]["memoryMb"] == 128 && VersionOf("c") == "2" && !Get("b");
+      },
+      takeover_budget))
+      << Logs();
   const auto applied_after = std::chrono::system_clock::now() - killed_at;
   EXPECT_LT(applied_after, takeover_budget);
   EXPECT_EQ(Holder(), standby.identity);
   // The plane logs (and caches) the version just after writing its CRs.
-  ASSERT_TRUE(Eventually([&] {
-    return ReadFile(standby.log()).find("reconciled version 2") != std::string::npos;
-  }, std::chrono::seconds(10))) << Logs();
+  ASSERT_TRUE(Eventually(
+      [&] { return ReadFile(standby.log()).find("reconciled version 2") != std::string::npos; },
+      std::chrono::seconds(10)))
+      << Logs();
 
   // Leadership intervals: the writer's ends at the kill at the latest; the standby's
   // starts no earlier, and every write of each plane falls inside its own interval.

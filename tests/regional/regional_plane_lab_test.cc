@@ -34,8 +34,8 @@ class RegionalPlaneLabTest : public ::testing::Test {
     states_ = std::make_unique<lab::StateProducer>(prefix_);
     dir_ = fs::temp_directory_path() / senren::testing::UniqueName("rplane-data");
     fs::create_directories(dir_);
-    ASSERT_TRUE(kafka::EnsureTopic(env.kafka_brokers, {prefix_ + "-status", 12, 1,
-                                                       {{"cleanup.policy", "compact"}}})
+    ASSERT_TRUE(kafka::EnsureTopic(env.kafka_brokers,
+                                   {prefix_ + "-status", 12, 1, {{"cleanup.policy", "compact"}}})
                     .ok());
     StartPlane();
   }
@@ -107,8 +107,8 @@ TEST_F(RegionalPlaneLabTest, SnapshotsBecomeCrsUpdatesAndDeletesNeverTouchingOth
   states_->PublishRaw(region_, std::string("\xff\x01 definitely not a RegionalState"));
   states_->PublishRaw(region_, State("gcp:europe-west1", 9, {Redis("x", 64)}).SerializeAsString());
 
-  states_->Publish(State(region_, 1, {Redis("sessions", 512), Redis("cache", 64),
-                                      Aerospike("profiles", 2)}));
+  states_->Publish(
+      State(region_, 1, {Redis("sessions", 512), Redis("cache", 64), Aerospike("profiles", 2)}));
   ASSERT_TRUE(plane_->WaitForVersion(1, absl::Seconds(30)));
   auto sessions = Get("sessions");
   ASSERT_TRUE(sessions.has_value());
@@ -191,12 +191,9 @@ TEST_F(RegionalPlaneLabTest, StatusAndClusterReportsReachTheStatusTopic) {
   ASSERT_TRUE(plane_->WaitForVersion(1, absl::Seconds(30)));
   // Play senren-controller: write .status through the status subresource.
   Json cr = *Get("sessions");
-  cr["status"] = {{"ready", true},
-                  {"host", "sessions." + ns_->name() + ".svc.cluster.local"},
-                  {"port", 6379},
-                  {"phase", "Ready"},
-                  {"readyReplicas", 1},
-                  {"observedGeneration", cr["metadata"]["generation"]}};
+  cr["status"] = {{"ready", true},      {"host", "sessions." + ns_->name() + ".svc.cluster.local"},
+                  {"port", 6379},       {"phase", "Ready"},
+                  {"readyReplicas", 1}, {"observedGeneration", cr["metadata"]["generation"]}};
   ASSERT_TRUE(client_->UpdateStatus(kube::resources::RedisDatabases(), ns_->name(), cr).ok());
 
   lab::StatusReader reader(prefix_);
@@ -211,7 +208,8 @@ TEST_F(RegionalPlaneLabTest, StatusAndClusterReportsReachTheStatusTopic) {
     return status.ParseFromString(*s->second) && status.ready() && status.port() == 6379 &&
            report.ParseFromString(*r->second) && report.applied_version() == 1 &&
            report.resources_ready() == 1;
-  })) << "no ready status / report on " << prefix_ << "-status";
+  })) << "no ready status / report on "
+      << prefix_ << "-status";
   v1::ResourceStatus status;
   ASSERT_TRUE(status.ParseFromString(*reader.latest().at(key)));
   EXPECT_EQ(status.host(), "sessions." + ns_->name() + ".svc.cluster.local");
@@ -226,10 +224,12 @@ TEST_F(RegionalPlaneLabTest, StatusAndClusterReportsReachTheStatusTopic) {
 
   // Heartbeats keep coming.
   const int64_t heartbeat = report.heartbeat_at().seconds();
-  ASSERT_TRUE(reader.WaitFor([&](const auto& latest) {
-    v1::ClusterReport r;
-    return r.ParseFromString(*latest.at(report_key)) && r.heartbeat_at().seconds() > heartbeat;
-  }, std::chrono::seconds(10)));
+  ASSERT_TRUE(reader.WaitFor(
+      [&](const auto& latest) {
+        v1::ClusterReport r;
+        return r.ParseFromString(*latest.at(report_key)) && r.heartbeat_at().seconds() > heartbeat;
+      },
+      std::chrono::seconds(10)));
 
   // A resource removed by a new version: a tombstone under its key.
   states_->Publish(State(region_, 2, {}));
@@ -254,8 +254,8 @@ TEST_F(RegionalPlaneLabTest, HandDeletedOrEditedCrIsPutBackByTheWatch) {
                          std::chrono::seconds(5)));
   // The counter moves once the put-back update has returned, which can be just after the CR
   // already reads 512 again: wait for it rather than read it once.
-  EXPECT_TRUE(Eventually([&] { return plane_->stats().drift_corrections >= 2; },
-                         std::chrono::seconds(5)))
+  EXPECT_TRUE(
+      Eventually([&] { return plane_->stats().drift_corrections >= 2; }, std::chrono::seconds(5)))
       << "drift_corrections " << plane_->stats().drift_corrections;
   lab::StatusReader reader(prefix_);
   ASSERT_TRUE(reader.WaitFor([&](const auto& latest) {

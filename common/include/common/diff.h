@@ -17,9 +17,9 @@ struct ResourceUpdate {
 };
 
 struct ResourceSetDiff {
-  std::vector<v1::Resource> created;      // in `after` only
-  std::vector<ResourceUpdate> updated;    // in both, different
-  std::vector<v1::Resource> deleted;      // in `before` only
+  std::vector<v1::Resource> created;    // in `after` only
+  std::vector<ResourceUpdate> updated;  // in both, different
+  std::vector<v1::Resource> deleted;    // in `before` only
 
   bool empty() const { return created.empty() && updated.empty() && deleted.empty(); }
   size_t size() const { return created.size() + updated.size() + deleted.size(); }

@@ -4,12 +4,11 @@
 // senren-controller): common flags, signals, one metrics registry, health and the HTTP
 // endpoint serving them.
 
+#include <CLI/CLI.hpp>
 #include <atomic>
 #include <functional>
 #include <memory>
 #include <string>
-
-#include <CLI/CLI.hpp>
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"

@@ -84,8 +84,9 @@ class Health {
 class ReconcilerHealth {
  public:
   // Default wedged_after: 5 × max_reconcile_age.
-  ReconcilerHealth(Health* health, absl::Duration max_reconcile_age,
-                   std::function<absl::Time()> now = [] { return absl::Now(); });
+  ReconcilerHealth(
+      Health* health, absl::Duration max_reconcile_age,
+      std::function<absl::Time()> now = [] { return absl::Now(); });
 
   // `reconciles` is the daemon's running count of finished reconciles.
   void Update(ReconcilerState::Role role, bool caches_synced, int64_t reconciles, bool idle);

@@ -41,7 +41,8 @@ struct FieldLimits {
 // INVALID_ARGUMENT naming the field, its size and the limit when author, message,
 // idempotency_key or traceparent is longer than FieldLimits allows.
 absl::Status CheckRecordedFields(const std::string& author, const std::string& message,
-                                 const std::string& idempotency_key, const std::string& traceparent);
+                                 const std::string& idempotency_key,
+                                 const std::string& traceparent);
 
 // ABORTED unless `expected` is unset or equals `current`.
 absl::Status CheckExpectedVersion(const std::string& region, std::optional<uint64_t> expected,
@@ -51,13 +52,14 @@ absl::Status CheckExpectedVersion(const std::string& region, std::optional<uint6
 // or deletes more than the guard's share without allow_mass_delete (allow_empty also
 // permits deleting everything).
 absl::Status CheckGuards(const std::string& region, size_t current_size,
-                         const common::ResourceSetDiff& diff, size_t desired_size,
-                         bool allow_empty, bool allow_mass_delete, const MassDeleteGuard& guard);
+                         const common::ResourceSetDiff& diff, size_t desired_size, bool allow_empty,
+                         bool allow_mass_delete, const MassDeleteGuard& guard);
 
 // A stable fingerprint of what an ApplyState request asks (region, canonical resources,
 // expected_version, author, message, guard flags), to tell a retry from a different
 // request reusing an idempotency key.
-std::string RequestFingerprint(const std::string& region, const std::vector<v1::Resource>& resources,
+std::string RequestFingerprint(const std::string& region,
+                               const std::vector<v1::Resource>& resources,
                                std::optional<uint64_t> expected_version, const std::string& author,
                                const std::string& message, bool allow_empty,
                                bool allow_mass_delete);

@@ -69,8 +69,8 @@ class Pool {
   // once more; one that breaks during the commit leaves the outcome unknown:
   // UNAVAILABLE "... the outcome is unknown: retry with the same idempotency key".
   // Errors name `op` and, when not empty, `region`: UNAVAILABLE (unreachable, every
-  // session busy past acquire_timeout, no answer within call_timeout: not retried), the SQLSTATE table's code for SQL errors,
-  // INTERNAL for anything else that was thrown.
+  // session busy past acquire_timeout, no answer within call_timeout: not retried), the SQLSTATE
+  // table's code for SQL errors, INTERNAL for anything else that was thrown.
   template <typename T, typename Fn>
   absl::StatusOr<T> Run(std::string_view op, std::string_view region, TxKind kind, Fn&& fn) {
     std::optional<absl::StatusOr<T>> result;

@@ -204,7 +204,8 @@ class Session {
 
   // LISTEN `channel`: each notification calls `on_notify(payload)` from
   // AwaitNotifications, on the caller's thread. Valid for the Session's life.
-  void Listen(const std::string& channel, std::function<void(const std::string& payload)> on_notify);
+  void Listen(const std::string& channel,
+              std::function<void(const std::string& payload)> on_notify);
   // Waits up to `timeout` for notifications and delivers them; returns how many came.
   int AwaitNotifications(std::chrono::microseconds timeout);
 

@@ -44,8 +44,8 @@ class SnapshotProgressStore {
 
   // Records that Kafka confirmed `version` of `region` at partition/offset. Never moves a
   // region's progress backwards. Errors as Pending.
-  virtual absl::Status RecordPublished(const std::string& region, uint64_t version, int32_t partition,
-                                       int64_t offset) = 0;
+  virtual absl::Status RecordPublished(const std::string& region, uint64_t version,
+                                       int32_t partition, int64_t offset) = 0;
 
   // One round trip: OK while the store (the leader's session) answers. Errors as Pending.
   virtual absl::Status Ping() = 0;
@@ -80,12 +80,14 @@ class SnapshotSink {
 
 // snapshot_progress (migration 0002) on `session`: the leader's own session, the one that
 // holds the topic's advisory lock, so a leader that lost its lock cannot record anything.
-std::unique_ptr<SnapshotProgressStore> NewPgSnapshotProgressStore(pg::Session* session, std::string topic);
+std::unique_ptr<SnapshotProgressStore> NewPgSnapshotProgressStore(pg::Session* session,
+                                                                  std::string topic);
 
 // A Kafka producer on `topic`, headers senren-version, senren-region and traceparent.
 // `config` overrides the producer's settings (message.max.bytes, message.timeout.ms).
 // Destroying it drops what was not sent and waits up to 5 s for what is on the wire.
-absl::StatusOr<std::unique_ptr<SnapshotSink>> NewKafkaSnapshotSink(const std::string& brokers, std::string topic,
-                                                                  const kafka::Config& config);
+absl::StatusOr<std::unique_ptr<SnapshotSink>> NewKafkaSnapshotSink(const std::string& brokers,
+                                                                   std::string topic,
+                                                                   const kafka::Config& config);
 
 }  // namespace senren::projections

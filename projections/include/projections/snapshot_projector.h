@@ -45,14 +45,14 @@ struct SnapshotProjectorOptions {
 
 struct SnapshotProjectorStats {
   bool leader = false;
-  uint64_t published = 0;        // versions confirmed by Kafka
-  uint64_t publish_errors = 0;   // deliveries that failed (retried later)
-  uint64_t too_large = 0;        // versions over max_message_bytes
-  uint64_t wakeups = 0;          // notifications + polls handled
-  uint64_t purges = 0;           // queued publishes dropped for newer ones (broker down)
-  uint64_t republished = 0;      // publishes of the takeover republish (every region once per term)
-  uint64_t lease_renewals = 0;   // PostgreSQL pinged before a publish: its last answer was too old
-  uint64_t terms = 0;            // times this projector became the leader
+  uint64_t published = 0;       // versions confirmed by Kafka
+  uint64_t publish_errors = 0;  // deliveries that failed (retried later)
+  uint64_t too_large = 0;       // versions over max_message_bytes
+  uint64_t wakeups = 0;         // notifications + polls handled
+  uint64_t purges = 0;          // queued publishes dropped for newer ones (broker down)
+  uint64_t republished = 0;     // publishes of the takeover republish (every region once per term)
+  uint64_t lease_renewals = 0;  // PostgreSQL pinged before a publish: its last answer was too old
+  uint64_t terms = 0;           // times this projector became the leader
   bool republished_after_takeover = false;  // the current term's takeover republish is done
 };
 

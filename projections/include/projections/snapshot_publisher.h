@@ -28,8 +28,9 @@ struct SnapshotCounters {
   std::atomic<uint64_t> publish_errors{0};  // deliveries that failed (retried later)
   std::atomic<uint64_t> too_large{0};       // versions over max_message_bytes
   std::atomic<uint64_t> purges{0};          // queued publishes dropped for newer ones
-  std::atomic<uint64_t> lease_renewals{0};  // store pinged: its last answer was older than the lease
-  std::atomic<uint64_t> republished{0};     // publishes of the takeover republish
+  std::atomic<uint64_t> lease_renewals{
+      0};                                // store pinged: its last answer was older than the lease
+  std::atomic<uint64_t> republished{0};  // publishes of the takeover republish
 };
 
 struct SnapshotPublisherOptions {
@@ -41,9 +42,9 @@ struct SnapshotPublisherOptions {
   // Default: 1 s.
   std::chrono::milliseconds stale_publish{1000};
   // A record is handed to the sink only this soon after the store last answered (the
-  // leader's session was alive then); older, the store is pinged first. With the sink's publish timeout it bounds how long
-  // after losing its lock a leader's record can land; see SnapshotProjectorOptions.
-  // Default: 1 s.
+  // leader's session was alive then); older, the store is pinged first. With the sink's publish
+  // timeout it bounds how long after losing its lock a leader's record can land; see
+  // SnapshotProjectorOptions. Default: 1 s.
   std::chrono::milliseconds lease{1000};
   // A new leader publishes every region's newest version again this long after its
   // term began: by then every record of a previous leader has landed or failed (lease +
@@ -64,8 +65,8 @@ class SnapshotPublisher {
   using Clock = std::chrono::steady_clock;
 
   // None of the pointers is owned; all outlive the publisher.
-  SnapshotPublisher(SnapshotPublisherOptions options, SnapshotProgressStore* progress, ledger::LedgerStore* states,
-                    SnapshotSink* sink, SnapshotCounters* counters);
+  SnapshotPublisher(SnapshotPublisherOptions options, SnapshotProgressStore* progress,
+                    ledger::LedgerStore* states, SnapshotSink* sink, SnapshotCounters* counters);
 
   // One round: records confirmed deliveries, then publishes pending regions that have no
   // publish in flight. A store error, or a delivery that failed (UNAVAILABLE: the sink is
@@ -84,7 +85,9 @@ class SnapshotPublisher {
   // Regions with a publish in flight.
   size_t InFlight() const { return inflight_.size(); }
   // Whether the takeover republish (republish_after) is done.
-  bool Republished() const { return republish_done_ && !republish_all_ && republish_later_.empty(); }
+  bool Republished() const {
+    return republish_done_ && !republish_all_ && republish_later_.empty();
+  }
 
  private:
   struct Completion {
@@ -111,8 +114,8 @@ class SnapshotPublisher {
 
   // Leader thread only.
   const Clock::time_point term_start_;
-  bool republish_done_ = false;   // the takeover republish has begun
-  bool republish_all_ = false;    // this round republishes every region
+  bool republish_done_ = false;            // the takeover republish has begun
+  bool republish_all_ = false;             // this round republishes every region
   std::set<std::string> republish_later_;  // in flight during the republish: again when answered
   std::map<std::string, InFlightPublish> inflight_;
   std::set<std::pair<std::string, uint64_t>> too_large_seen_;

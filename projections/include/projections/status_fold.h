@@ -25,15 +25,15 @@ struct StatusCounters {
   std::atomic<uint64_t> bad_messages{0};    // invalid, or refused by the database: skipped
   std::atomic<uint64_t> unknown_region{0};  // region the ledger does not know: skipped
   std::atomic<uint64_t> transactions{0};
-  std::atomic<uint64_t> one_by_one{0};      // batches applied a message at a time after a data error
+  std::atomic<uint64_t> one_by_one{0};  // batches applied a message at a time after a data error
 };
 
 // One object per term; Resume and Step run on the projector's thread. None of the
 // pointers is owned; hub may be null.
 class StatusFold {
  public:
-  StatusFold(std::string topic, int batch_max, StatusStore* store, StatusSource* source, StatusHub* hub,
-             StatusCounters* counters);
+  StatusFold(std::string topic, int batch_max, StatusStore* store, StatusSource* source,
+             StatusHub* hub, StatusCounters* counters);
 
   // Starts the source at the stored offsets.
   absl::Status Resume();

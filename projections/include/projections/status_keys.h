@@ -23,8 +23,8 @@ struct StatusKey {
 
 // nullopt when the key has neither shape, an empty part, or an unknown kind.
 std::optional<StatusKey> ParseStatusKey(const std::string& key);
-std::string ResourceStatusKey(const std::string& region, const std::string& cluster, v1::ResourceKind kind,
-                              const std::string& name);
+std::string ResourceStatusKey(const std::string& region, const std::string& cluster,
+                              v1::ResourceKind kind, const std::string& name);
 std::string ClusterReportKey(const std::string& region, const std::string& cluster);
 
 }  // namespace senren::projections

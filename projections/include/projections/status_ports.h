@@ -95,7 +95,8 @@ class StatusSource {
 
   // Up to `max` messages, waiting up to `timeout` for the first; empty when none came.
   // Errors as Start.
-  virtual absl::StatusOr<std::vector<kafka::Message>> Poll(int max, std::chrono::milliseconds timeout) = 0;
+  virtual absl::StatusOr<std::vector<kafka::Message>> Poll(int max,
+                                                           std::chrono::milliseconds timeout) = 0;
 };
 
 // The read model of migration 0003 on `session`: the leader's own session, the one that

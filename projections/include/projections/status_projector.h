@@ -32,13 +32,14 @@ struct StatusProjectorOptions {
 };
 
 struct StatusProjectorStats {
-  uint64_t consumed = 0;        // messages read
-  uint64_t applied = 0;         // messages folded into the read model
-  uint64_t bad_messages = 0;    // key or value that does not validate, or that the database refused: skipped
+  uint64_t consumed = 0;  // messages read
+  uint64_t applied = 0;   // messages folded into the read model
+  uint64_t bad_messages =
+      0;  // key or value that does not validate, or that the database refused: skipped
   uint64_t unknown_region = 0;  // region the ledger does not know: skipped
   uint64_t transactions = 0;
-  uint64_t one_by_one = 0;      // batches applied a message at a time after a data error
-  bool leader = false;          // this projector holds the topic's lock and folds
+  uint64_t one_by_one = 0;  // batches applied a message at a time after a data error
+  bool leader = false;      // this projector holds the topic's lock and folds
 };
 
 // Owns one consumer thread that leads (PostgreSQL advisory lock
@@ -50,7 +51,8 @@ struct StatusProjectorStats {
 class StatusProjector {
  public:
   // hub: not owned, may be null (no watchers in this process); outlives the projector.
-  static absl::StatusOr<std::unique_ptr<StatusProjector>> Create(StatusProjectorOptions options, StatusHub* hub);
+  static absl::StatusOr<std::unique_ptr<StatusProjector>> Create(StatusProjectorOptions options,
+                                                                 StatusHub* hub);
   virtual ~StatusProjector() = default;
 
   // Creates {prefix}-status when missing (compacted) and starts the thread.

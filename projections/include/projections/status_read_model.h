@@ -43,13 +43,13 @@ class StatusReadModel {
 };
 
 struct PgStatusReadModelOptions {
-  std::string uri;                 // required
-  std::string schema = "senren";   // Default: "senren"
-  int pool_size = 4;               // Default: 4
+  std::string uri;                // required
+  std::string schema = "senren";  // Default: "senren"
+  int pool_size = 4;              // Default: 4
 };
 
 // hub: where live events come from (the StatusProjector of this process); not owned.
-absl::StatusOr<std::unique_ptr<StatusReadModel>> NewPgStatusReadModel(PgStatusReadModelOptions options,
-                                                                      StatusHub* hub);
+absl::StatusOr<std::unique_ptr<StatusReadModel>> NewPgStatusReadModel(
+    PgStatusReadModelOptions options, StatusHub* hub);
 
 }  // namespace senren::projections

@@ -19,9 +19,8 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <thread>
-
 #include <nlohmann/json.hpp>
+#include <thread>
 
 #include "regional/controller/controller.h"
 #include "regional/kube/curl_kube_client.h"
@@ -91,7 +90,8 @@ int main(int argc, char** argv) {
     if (kcs != nullptr && *kcs != '\0') {
       kubeconfig = std::string(kcs).substr(0, std::string(kcs).find(' '));
     } else {
-      kubeconfig = std::string(std::getenv("HOME")) + "/.senren/lab/kube/aws-us-east-1-prod/kubeconfig";
+      kubeconfig =
+          std::string(std::getenv("HOME")) + "/.senren/lab/kube/aws-us-east-1-prod/kubeconfig";
     }
   }
   auto config = kube::LoadKubeConfig(kubeconfig);
@@ -103,8 +103,9 @@ int main(int argc, char** argv) {
   if (!client.ok()) return 1;
   kube::KubeClient* kc = client->get();
   const std::string ns = "bench-ctl-" + std::to_string(::getpid());
-  auto created_ns = kc->Create(kube::resources::Namespaces(), "",
-                               {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
+  auto created_ns =
+      kc->Create(kube::resources::Namespaces(), "",
+                 {{"apiVersion", "v1"}, {"kind", "Namespace"}, {"metadata", {{"name", ns}}}});
   if (!created_ns.ok()) {
     std::fprintf(stderr, "%s\n", created_ns.status().ToString().c_str());
     return 1;
@@ -121,7 +122,8 @@ int main(int argc, char** argv) {
     seen.ready.emplace((*o)["metadata"].value("name", ""), Clock::now());
     seen.cv.notify_all();
   };
-  crs.AddEventHandlers({on_cr, [&](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_cr(o); }, nullptr});
+  crs.AddEventHandlers(
+      {on_cr, [&](const kube::ObjectPtr&, const kube::ObjectPtr& o) { on_cr(o); }, nullptr});
   kube::InformerOptions sts_opts;
   sts_opts.resource = kube::resources::StatefulSets();
   sts_opts.ns = ns;
@@ -129,7 +131,8 @@ int main(int argc, char** argv) {
   sts.AddEventHandlers({[&](const kube::ObjectPtr& o) {
                           const Json labels = (*o)["metadata"].value("labels", Json::object());
                           std::lock_guard<std::mutex> lock(seen.mu);
-                          seen.sts.emplace(labels.value("app.kubernetes.io/instance", ""), Clock::now());
+                          seen.sts.emplace(labels.value("app.kubernetes.io/instance", ""),
+                                           Clock::now());
                           seen.cv.notify_all();
                         },
                         nullptr, nullptr});
@@ -159,7 +162,8 @@ int main(int argc, char** argv) {
       return 1;
     }
     std::unique_lock<std::mutex> lock(seen.mu);
-    if (!seen.cv.wait_for(lock, std::chrono::seconds(120), [&] { return seen.ready.contains(name); })) {
+    if (!seen.cv.wait_for(lock, std::chrono::seconds(120),
+                          [&] { return seen.ready.contains(name); })) {
       std::fprintf(stderr, "%s did not become ready\n", name.c_str());
       return 1;
     }
@@ -168,13 +172,14 @@ int main(int argc, char** argv) {
   }
 
   std::filesystem::create_directories(out_dir);
-  std::printf("%-36s %9s %9s %9s %9s %6s\n", "controller_bench (ms)", "p50", "p90", "p99", "max", "n");
+  std::printf("%-36s %9s %9s %9s %9s %6s\n", "controller_bench (ms)", "p50", "p90", "p99", "max",
+              "n");
   auto report = [&](const std::string& name, const std::vector<double>& ms) {
     const double p50 = Percentile(ms, 0.5), p90 = Percentile(ms, 0.9), p99 = Percentile(ms, 0.99),
                  mx = ms.empty() ? 0 : *std::max_element(ms.begin(), ms.end());
     std::printf("%-36s %9.1f %9.1f %9.1f %9.1f %6zu\n", name.c_str(), p50, p90, p99, mx, ms.size());
-    Json j = {{"name", name}, {"unit", "ms"}, {"p50", p50}, {"p90", p90}, {"p99", p99},
-              {"max", mx}, {"n", ms.size()}};
+    Json j = {{"name", name}, {"unit", "ms"}, {"p50", p50},    {"p90", p90},
+              {"p99", p99},   {"max", mx},    {"n", ms.size()}};
     std::ofstream(out_dir + "/controller_" + name + ".json") << j.dump(2) << "\n";
   };
   report("cr_to_statefulset", to_sts);
@@ -190,17 +195,22 @@ int main(int argc, char** argv) {
                                             "kind=\"RedisDatabase\",result=\"success\"");
     std::this_thread::sleep_for(std::chrono::seconds(steady_s));
     const double minutes = steady_s / 60.0;
-    const double writes_per_min =
-        static_cast<double>(controller.child_applies() - applies + controller.status_writes() - writes) /
-        minutes;
-    const double reconciles_per_min =
-        (metrics.Value("senren_controller_reconciles_total",
-                       "kind=\"RedisDatabase\",result=\"success\"") - reconciles) / minutes;
+    const double writes_per_min = static_cast<double>(controller.child_applies() - applies +
+                                                      controller.status_writes() - writes) /
+                                  minutes;
+    const double reconciles_per_min = (metrics.Value("senren_controller_reconciles_total",
+                                                     "kind=\"RedisDatabase\",result=\"success\"") -
+                                       reconciles) /
+                                      minutes;
     std::printf("steady %d CRs over %d s (resync %d s): %.1f writes/min, %.1f reconciles/min\n", n,
                 steady_s, resync_s, writes_per_min, reconciles_per_min);
     std::fflush(stdout);
-    Json j = {{"name", "steady"}, {"n", n}, {"seconds", steady_s}, {"resync_seconds", resync_s},
-              {"writes_per_minute", writes_per_min}, {"reconciles_per_minute", reconciles_per_min}};
+    Json j = {{"name", "steady"},
+              {"n", n},
+              {"seconds", steady_s},
+              {"resync_seconds", resync_s},
+              {"writes_per_minute", writes_per_min},
+              {"reconciles_per_minute", reconciles_per_min}};
     std::ofstream(out_dir + "/controller_steady.json") << j.dump(2) << "\n";
   }
 
@@ -221,14 +231,12 @@ int main(int argc, char** argv) {
     const double created_s = std::chrono::duration<double>(Clock::now() - t0).count();
     std::unique_lock<std::mutex> lock(seen.mu);
     // Every StatefulSet exists: the controller's own throughput.
-    seen.cv.wait_for(lock, std::chrono::seconds(bulk_timeout_s), [&] {
-      return seen.sts.size() >= static_cast<size_t>(n + bulk);
-    });
+    seen.cv.wait_for(lock, std::chrono::seconds(bulk_timeout_s),
+                     [&] { return seen.sts.size() >= static_cast<size_t>(n + bulk); });
     const double all_sts_s = std::chrono::duration<double>(Clock::now() - t0).count();
     // Every CR Ready: also the StatefulSet controller, scheduler and kwok.
-    seen.cv.wait_for(lock, std::chrono::seconds(bulk_timeout_s), [&] {
-      return seen.ready.size() >= static_cast<size_t>(n + bulk);
-    });
+    seen.cv.wait_for(lock, std::chrono::seconds(bulk_timeout_s),
+                     [&] { return seen.ready.size() >= static_cast<size_t>(n + bulk); });
     const double all_ready_s = std::chrono::duration<double>(Clock::now() - t0).count();
     const size_t ready = seen.ready.size() - static_cast<size_t>(n);
     lock.unlock();
@@ -237,10 +245,16 @@ int main(int argc, char** argv) {
                 "%.1f s, process RSS %ld MiB\n",
                 bulk, created_s, all_sts_s, ready, all_ready_s, rss);
     std::fflush(stdout);
-    Json j = {{"name", "bulk"}, {"n", bulk}, {"ready", ready}, {"created_seconds", created_s},
-              {"all_statefulsets_seconds", all_sts_s}, {"all_ready_seconds", all_ready_s}, {"rss_mib", rss},
+    Json j = {{"name", "bulk"},
+              {"n", bulk},
+              {"ready", ready},
+              {"created_seconds", created_s},
+              {"all_statefulsets_seconds", all_sts_s},
+              {"all_ready_seconds", all_ready_s},
+              {"rss_mib", rss},
               {"note", "RSS of the bench process: controller plus the bench's own two informers"}};
-    std::ofstream(out_dir + "/controller_bulk_" + std::to_string(bulk) + ".json") << j.dump(2) << "\n";
+    std::ofstream(out_dir + "/controller_bulk_" + std::to_string(bulk) + ".json")
+        << j.dump(2) << "\n";
   }
   controller.Stop();
   crs.Stop();

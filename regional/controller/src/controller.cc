@@ -67,7 +67,8 @@ Holder HolderOf(const Json& live, const Owner& owner, std::string* why) {
 bool SameClaimTemplates(const Json& live, const Json& desired) {
   static const Json kNone = Json::array();
   const Json& want = desired["spec"].contains("volumeClaimTemplates")
-                         ? desired["spec"]["volumeClaimTemplates"] : kNone;
+                         ? desired["spec"]["volumeClaimTemplates"]
+                         : kNone;
   const Json& spec = live.contains("spec") ? live["spec"] : Json::object();
   const Json have = spec.value("volumeClaimTemplates", Json::array());
   return have.size() == want.size() && ContainsAll(have, want);
@@ -129,13 +130,15 @@ Controller::Controller(kube::KubeClient* client, ControllerOptions options, Metr
     io.resource = CrResource(kind);
     io.ns = options_.ns;
     auto informer = std::make_unique<kube::Informer>(client_, io);
-    informer->AddEventHandlers(
-        {[this, kind](const ObjectPtr& o) { queue_.Add(QueueKey(kind, (*o)["metadata"].value("namespace", ""), (*o)["metadata"].value("name", ""))); },
-         [this, kind](const ObjectPtr&, const ObjectPtr& o) {
-           queue_.Add(QueueKey(kind, (*o)["metadata"].value("namespace", ""),
-                               (*o)["metadata"].value("name", "")));
-         },
-         nullptr});
+    informer->AddEventHandlers({[this, kind](const ObjectPtr& o) {
+                                  queue_.Add(QueueKey(kind, (*o)["metadata"].value("namespace", ""),
+                                                      (*o)["metadata"].value("name", "")));
+                                },
+                                [this, kind](const ObjectPtr&, const ObjectPtr& o) {
+                                  queue_.Add(QueueKey(kind, (*o)["metadata"].value("namespace", ""),
+                                                      (*o)["metadata"].value("name", "")));
+                                },
+                                nullptr});
     cr_informers_[kind] = std::move(informer);
   }
   // Pods only to see a stuck container (bad image, crash loop) in the CR's conditions.
@@ -360,8 +363,8 @@ absl::Status Controller::EnsureChild(const Owner& owner, const kube::Resource& r
 absl::Status Controller::Reconcile(const std::string& key) {
   std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('/', 2));
   if (parts.size() != 3) return absl::InvalidArgumentError(absl::StrCat("bad key ", key));
-  Kind kind = parts[0] == KindName(Kind::kRedisDatabase) ? Kind::kRedisDatabase
-                                                          : Kind::kAerospikeCluster;
+  Kind kind =
+      parts[0] == KindName(Kind::kRedisDatabase) ? Kind::kRedisDatabase : Kind::kAerospikeCluster;
   kube::Informer* crs = CrInformer(kind);
   if (crs == nullptr) return absl::OkStatus();
   kube::ObjectPtr cr = crs->Get(kube::ObjectKey(parts[1], parts[2]));
@@ -402,10 +405,12 @@ absl::Status Controller::Reconcile(const std::string& key) {
 
   if (observation.invalid_spec.empty()) {
     std::vector<std::pair<kube::Resource, const Json*>> order;
-    if (!children.config_map.is_null()) order.push_back({resources::ConfigMaps(), &children.config_map});
+    if (!children.config_map.is_null())
+      order.push_back({resources::ConfigMaps(), &children.config_map});
     order.push_back({resources::Services(), &children.headless_service});
     order.push_back({resources::Services(), &children.client_service});
-    if (!children.read_service.is_null()) order.push_back({resources::Services(), &children.read_service});
+    if (!children.read_service.is_null())
+      order.push_back({resources::Services(), &children.read_service});
     order.push_back({resources::StatefulSets(), &children.statefulset});
     for (const auto& [resource, desired] : order) {
       Json live;

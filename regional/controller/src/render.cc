@@ -2,8 +2,8 @@
 
 #include <cctype>
 #include <cmath>
-#include <iterator>
 #include <cstdio>
+#include <iterator>
 #include <set>
 
 #include "absl/strings/ascii.h"
@@ -145,10 +145,11 @@ Json AntiAffinity(const Owner& owner) {
 }
 
 Json Service(const Owner& owner, const std::string& name, Json selector, const Json& port) {
-  return {{"apiVersion", "v1"},
-          {"kind", "Service"},
-          {"metadata", Metadata(owner, name)},
-          {"spec", {{"type", "ClusterIP"}, {"selector", selector}, {"ports", Json::array({port})}}}};
+  return {
+      {"apiVersion", "v1"},
+      {"kind", "Service"},
+      {"metadata", Metadata(owner, name)},
+      {"spec", {{"type", "ClusterIP"}, {"selector", selector}, {"ports", Json::array({port})}}}};
 }
 
 void Services(const Owner& owner, const ChildNames& names, const Json& ports, Children* out) {
@@ -202,16 +203,20 @@ Json Condition(const std::string& type, bool status, const std::string& reason,
                const std::string& now) {
   const std::string s = status ? "True" : "False";
   std::string since = now;
-  if (previous.is_object() && previous.contains("conditions") && previous["conditions"].is_array()) {
+  if (previous.is_object() && previous.contains("conditions") &&
+      previous["conditions"].is_array()) {
     for (const auto& c : previous["conditions"]) {
       if (c.value("type", "") == type && c.value("status", "") == s) {
         since = c.value("lastTransitionTime", now);
       }
     }
   }
-  return {{"type", type},       {"status", s},
-          {"reason", reason},   {"message", message},
-          {"lastTransitionTime", since}, {"observedGeneration", generation}};
+  return {{"type", type},
+          {"status", s},
+          {"reason", reason},
+          {"message", message},
+          {"lastTransitionTime", since},
+          {"observedGeneration", generation}};
 }
 
 }  // namespace
@@ -343,8 +348,8 @@ std::string ReadHost(const Owner& owner) {
 
 std::string PodHost(const Owner& owner, int ordinal) {
   const ChildNames names = NamesFor(owner.kind, owner.name);
-  return absl::StrCat(names.statefulset, "-", ordinal, ".", names.headless_service, ".",
-                      owner.ns, ".svc.", owner.cluster_domain);
+  return absl::StrCat(names.statefulset, "-", ordinal, ".", names.headless_service, ".", owner.ns,
+                      ".svc.", owner.cluster_domain);
 }
 
 Json SelectorLabels(const Owner& owner) {
@@ -363,10 +368,10 @@ Json ChildLabels(const Owner& owner) {
 Children RenderRedis(const Owner& owner, const RedisSpec& spec) {
   const ChildNames names = NamesFor(owner.kind, owner.name);
   Children out;
-  Services(owner, names,
-           Json::array({{{"name", "redis"}, {"port", 6379}, {"targetPort", 6379},
-                         {"protocol", "TCP"}}}),
-           &out);
+  Services(
+      owner, names,
+      Json::array({{{"name", "redis"}, {"port", 6379}, {"targetPort", 6379}, {"protocol", "TCP"}}}),
+      &out);
   // protected-mode no: without a password a stock redis-server answers loopback clients
   // only, and replicas and clients come from other pods (the Docker library image patches
   // this default; the flag keeps any image correct).
@@ -453,7 +458,8 @@ std::string AerospikeConf(const Owner& owner, const AerospikeSpec& spec) {
                                   owner.ns, "/", owner.name, "; edits are overwritten.\n");
   absl::StrAppend(&conf, "service {\n    proto-fd-max 15000\n    cluster-name ", owner.name,
                   "\n}\n\nlogging {\n    console {\n        context any info\n    }\n}\n\n");
-  absl::StrAppend(&conf, "network {\n    service {\n        address any\n        port 3000\n    }\n",
+  absl::StrAppend(&conf,
+                  "network {\n    service {\n        address any\n        port 3000\n    }\n",
                   "    heartbeat {\n        mode mesh\n        address any\n        port 3002\n");
   for (int i = 0; i < spec.size; ++i) {
     absl::StrAppend(&conf, "        mesh-seed-address-port ", PodHost(owner, i), " 3002\n");
@@ -483,10 +489,11 @@ Children RenderAerospike(const Owner& owner, const AerospikeSpec& spec) {
   const ChildNames names = NamesFor(owner.kind, owner.name);
   Children out;
   Services(owner, names,
-           Json::array({{{"name", "service"}, {"port", 3000}, {"targetPort", 3000}, {"protocol", "TCP"}},
-                        {{"name", "fabric"}, {"port", 3001}, {"targetPort", 3001}, {"protocol", "TCP"}},
-                        {{"name", "heartbeat"}, {"port", 3002}, {"targetPort", 3002}, {"protocol", "TCP"}},
-                        {{"name", "info"}, {"port", 3003}, {"targetPort", 3003}, {"protocol", "TCP"}}}),
+           Json::array(
+               {{{"name", "service"}, {"port", 3000}, {"targetPort", 3000}, {"protocol", "TCP"}},
+                {{"name", "fabric"}, {"port", 3001}, {"targetPort", 3001}, {"protocol", "TCP"}},
+                {{"name", "heartbeat"}, {"port", 3002}, {"targetPort", 3002}, {"protocol", "TCP"}},
+                {{"name", "info"}, {"port", 3003}, {"targetPort", 3003}, {"protocol", "TCP"}}}),
            &out);
   const std::string conf = AerospikeConf(owner, spec);
   out.config_map = {{"apiVersion", "v1"},
@@ -515,7 +522,8 @@ Children RenderAerospike(const Owner& owner, const AerospikeSpec& spec) {
                                     {{"name", "data"}, {"mountPath", "/opt/aerospike/data"}}})}};
   Json volumes = Json::array({{{"name", "conf"}, {"configMap", {{"name", names.config_map}}}}});
   // Device namespaces keep their files on the claim; memory-only ones keep nothing there.
-  if (!AerospikeNeedsStorage(spec)) volumes.push_back({{"name", "data"}, {"emptyDir", Json::object()}});
+  if (!AerospikeNeedsStorage(spec))
+    volumes.push_back({{"name", "data"}, {"emptyDir", Json::object()}});
   Json pod_spec = {{"containers", Json::array({container})}, {"volumes", volumes}};
   // A changed aerospike.conf rolls the pods (Aerospike reads it only at start).
   Json annotations = {{"senren.io/config-hash", Hex8(Fnv1a(conf))}};
@@ -555,10 +563,22 @@ std::optional<long double> ParseQuantity(const std::string& s) {
   if (digits == 0) return std::nullopt;
   const std::string suffix = s.substr(i);
   static const std::vector<std::pair<std::string, long double>> kSuffixes = {
-      {"", 1},        {"n", 1e-9L},  {"u", 1e-6L},       {"m", 1e-3L},        {"k", 1e3L},
-      {"M", 1e6L},    {"G", 1e9L},   {"T", 1e12L},       {"P", 1e15L},        {"E", 1e18L},
-      {"Ki", 1024.0L}, {"Mi", 1048576.0L}, {"Gi", 1073741824.0L},
-      {"Ti", 1099511627776.0L}, {"Pi", 1125899906842624.0L}, {"Ei", 1152921504606846976.0L}};
+      {"", 1},
+      {"n", 1e-9L},
+      {"u", 1e-6L},
+      {"m", 1e-3L},
+      {"k", 1e3L},
+      {"M", 1e6L},
+      {"G", 1e9L},
+      {"T", 1e12L},
+      {"P", 1e15L},
+      {"E", 1e18L},
+      {"Ki", 1024.0L},
+      {"Mi", 1048576.0L},
+      {"Gi", 1073741824.0L},
+      {"Ti", 1099511627776.0L},
+      {"Pi", 1125899906842624.0L},
+      {"Ei", 1152921504606846976.0L}};
   long double multiplier = 0;
   for (const auto& [name, factor] : kSuffixes) {
     if (suffix == name) multiplier = factor;
@@ -617,15 +637,17 @@ bool StatefulSetReady(const Json& sts, int replicas) {
   const std::string current_rev = status.value("currentRevision", "");
   return status.value("readyReplicas", 0) == replicas &&
          status.value("updatedReplicas", 0) == replicas &&
-         status.value("replicas", 0) == replicas && (update_rev.empty() || update_rev == current_rev);
+         status.value("replicas", 0) == replicas &&
+         (update_rev.empty() || update_rev == current_rev);
 }
 
 Json ComputeStatus(const Owner& owner, const Observation& o, const Json& previous,
                    const std::string& now) {
   const Json& sts = o.statefulset;
   const bool exists = sts.is_object();
-  const Json sts_status =
-      exists && sts.contains("status") && sts["status"].is_object() ? sts["status"] : Json::object();
+  const Json sts_status = exists && sts.contains("status") && sts["status"].is_object()
+                              ? sts["status"]
+                              : Json::object();
   const int ready_replicas = sts_status.value("readyReplicas", 0);
   const bool ready =
       o.invalid_spec.empty() && o.child_error.empty() && StatefulSetReady(sts, o.desired_replicas);
@@ -663,21 +685,18 @@ Json ComputeStatus(const Owner& owner, const Observation& o, const Json& previou
     message = absl::StrCat(ready_replicas, "/", o.desired_replicas, " replicas ready");
   }
   const bool failed = phase == "Failed";
-  Json status = {{"ready", ready},
-                 {"host", ClientHost(owner)},
-                 {"port", ClientPort(owner.kind)},
-                 {"phase", phase},
-                 {"readyReplicas", ready_replicas},
-                 {"observedGeneration", o.generation},
-                 {"message", message}};
+  Json status = {
+      {"ready", ready},    {"host", ClientHost(owner)},       {"port", ClientPort(owner.kind)},
+      {"phase", phase},    {"readyReplicas", ready_replicas}, {"observedGeneration", o.generation},
+      {"message", message}};
   if (owner.kind == Kind::kRedisDatabase) status["readHost"] = ReadHost(owner);
-  status["conditions"] = Json::array(
-      {Condition("Ready", ready, ready ? "AllReplicasReady" : reason, message, o.generation,
-                 previous, now),
-       Condition("Progressing", !ready && !failed, ready || failed ? "Stable" : reason,
-                 ready || failed ? "" : message, o.generation, previous, now),
-       Condition("Degraded", failed, failed ? reason : "AsExpected", failed ? message : "",
-                 o.generation, previous, now)});
+  status["conditions"] =
+      Json::array({Condition("Ready", ready, ready ? "AllReplicasReady" : reason, message,
+                             o.generation, previous, now),
+                   Condition("Progressing", !ready && !failed, ready || failed ? "Stable" : reason,
+                             ready || failed ? "" : message, o.generation, previous, now),
+                   Condition("Degraded", failed, failed ? reason : "AsExpected",
+                             failed ? message : "", o.generation, previous, now)});
   return status;
 }
 

@@ -57,8 +57,10 @@ class ControllerTest : public ::testing::Test {
     Json sts = Get(resources::StatefulSets(), name);
     int replicas = sts["spec"]["replicas"];
     sts["status"] = {{"observedGeneration", sts["metadata"]["generation"]},
-                     {"replicas", replicas}, {"readyReplicas", replicas},
-                     {"updatedReplicas", replicas}, {"currentRevision", "r"},
+                     {"replicas", replicas},
+                     {"readyReplicas", replicas},
+                     {"updatedReplicas", replicas},
+                     {"currentRevision", "r"},
                      {"updateRevision", "r"}};
     ASSERT_TRUE(kube_.UpdateStatus(resources::StatefulSets(), "senren", sts).ok());
   }
@@ -72,7 +74,8 @@ TEST_F(ControllerTest, CreatesOwnedChildrenAndReportsReady) {
   ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("cache", 3)).ok());
   controller_->Start();
   ASSERT_TRUE(controller_->WaitForSync(std::chrono::seconds(30)));
-  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "cache") == "Provisioning"; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Phase(resources::RedisDatabases(), "cache") == "Provisioning"; }));
   Json sts = Get(resources::StatefulSets(), "redis-cache");
   const std::string uid = Get(resources::RedisDatabases(), "cache")["metadata"]["uid"];
   EXPECT_EQ(sts["metadata"]["ownerReferences"][0]["uid"], uid);
@@ -102,7 +105,8 @@ TEST_F(ControllerTest, CreatesOwnedChildrenAndReportsReady) {
     return kube_.Changes() == changes;
   }));
   EXPECT_GT(metrics_.Value("senren_controller_reconciles_total",
-                           "kind=\"RedisDatabase\",result=\"success\""), 0);
+                           "kind=\"RedisDatabase\",result=\"success\""),
+            0);
 }
 
 TEST_F(ControllerTest, SpecChangeRollsAndHandEditIsPutBack) {
@@ -114,8 +118,10 @@ TEST_F(ControllerTest, SpecChangeRollsAndHandEditIsPutBack) {
   Json cr = Get(resources::RedisDatabases(), "roll");
   cr["spec"]["replicas"] = 2;
   ASSERT_TRUE(kube_.Update(resources::RedisDatabases(), "senren", cr).ok());
-  ASSERT_TRUE(Eventually([&] { return Get(resources::StatefulSets(), "redis-roll")["spec"]["replicas"] == 2; }));
-  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "roll") == "Provisioning"; }));
+  ASSERT_TRUE(Eventually(
+      [&] { return Get(resources::StatefulSets(), "redis-roll")["spec"]["replicas"] == 2; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Phase(resources::RedisDatabases(), "roll") == "Provisioning"; }));
   MakeStatefulSetReady("redis-roll");
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "roll") == "Ready"; }));
   EXPECT_EQ(Get(resources::RedisDatabases(), "roll")["status"]["observedGeneration"], 2);
@@ -123,7 +129,8 @@ TEST_F(ControllerTest, SpecChangeRollsAndHandEditIsPutBack) {
   Json sts = Get(resources::StatefulSets(), "redis-roll");
   sts["spec"]["replicas"] = 7;  // kubectl edit
   ASSERT_TRUE(kube_.Update(resources::StatefulSets(), "senren", sts).ok());
-  EXPECT_TRUE(Eventually([&] { return Get(resources::StatefulSets(), "redis-roll")["spec"]["replicas"] == 2; }));
+  EXPECT_TRUE(Eventually(
+      [&] { return Get(resources::StatefulSets(), "redis-roll")["spec"]["replicas"] == 2; }));
   ASSERT_TRUE(kube_.Delete(resources::Services(), "senren", "redis-roll", {}).ok());
   EXPECT_TRUE(Eventually([&] { return !Get(resources::Services(), "redis-roll").is_null(); }))
       << "a deleted child is recreated";
@@ -133,14 +140,17 @@ TEST_F(ControllerTest, InvalidSpecIsFailedWithTheReason) {
   Json asc = {{"apiVersion", "senren.io/v1alpha1"},
               {"kind", "AerospikeCluster"},
               {"metadata", {{"name", "shrunk"}}},
-              {"spec", {{"size", 1},
-                        {"namespaces", Json::array({{{"name", "users"}, {"replicationFactor", 2},
-                                                     {"memoryMb", 64}}})}}}};
+              {"spec",
+               {{"size", 1},
+                {"namespaces",
+                 Json::array({{{"name", "users"}, {"replicationFactor", 2}, {"memoryMb", 64}}})}}}};
   ASSERT_TRUE(kube_.Create(resources::AerospikeClusters(), "senren", asc).ok());
   controller_->Start();
-  ASSERT_TRUE(Eventually([&] { return Phase(resources::AerospikeClusters(), "shrunk") == "Failed"; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Phase(resources::AerospikeClusters(), "shrunk") == "Failed"; }));
   Json status = Get(resources::AerospikeClusters(), "shrunk")["status"];
-  EXPECT_THAT(status["message"].get<std::string>(), HasSubstr("replicationFactor: 2 exceeds size 1"));
+  EXPECT_THAT(status["message"].get<std::string>(),
+              HasSubstr("replicationFactor: 2 exceeds size 1"));
   EXPECT_EQ(status["conditions"][2]["reason"], "InvalidSpec");
   EXPECT_TRUE(Get(resources::StatefulSets(), "aerospike-shrunk").is_null()) << "nothing is created";
 }
@@ -149,23 +159,27 @@ TEST_F(ControllerTest, AerospikeGetsAConfigMap) {
   Json asc = {{"apiVersion", "senren.io/v1alpha1"},
               {"kind", "AerospikeCluster"},
               {"metadata", {{"name", "profiles"}}},
-              {"spec", {{"size", 3},
-                        {"namespaces", Json::array({{{"name", "users"}, {"replicationFactor", 2},
-                                                     {"memoryMb", 64}}})}}}};
+              {"spec",
+               {{"size", 3},
+                {"namespaces",
+                 Json::array({{{"name", "users"}, {"replicationFactor", 2}, {"memoryMb", 64}}})}}}};
   ASSERT_TRUE(kube_.Create(resources::AerospikeClusters(), "senren", asc).ok());
   controller_->Start();
   MakeStatefulSetReady("aerospike-profiles");
-  ASSERT_TRUE(Eventually([&] { return Phase(resources::AerospikeClusters(), "profiles") == "Ready"; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Phase(resources::AerospikeClusters(), "profiles") == "Ready"; }));
   Json cm = Get(resources::ConfigMaps(), "aerospike-profiles-conf");
   EXPECT_THAT(cm["data"]["aerospike.conf"].get<std::string>(), HasSubstr("replication-factor 2"));
   EXPECT_EQ(Get(resources::AerospikeClusters(), "profiles")["status"]["port"], 3000);
 }
 
 TEST_F(ControllerTest, RejectedChildShowsInConditionsThenRecovers) {
-  kube_.FailAlways("statefulsets",
-                 kube::ApiError("apply", "senren/statefulsets/quota", 403,
-                                R"({"kind":"Status","reason":"Forbidden","message":"statefulsets \"quota\" is forbidden: exceeded quota: compute"})"),
-                 "apply");
+  kube_.FailAlways(
+      "statefulsets",
+      kube::ApiError(
+          "apply", "senren/statefulsets/quota", 403,
+          R"({"kind":"Status","reason":"Forbidden","message":"statefulsets \"quota\" is forbidden: exceeded quota: compute"})"),
+      "apply");
   ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("quota", 1)).ok());
   controller_->Start();
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "quota") == "Failed"; }));
@@ -175,14 +189,16 @@ TEST_F(ControllerTest, RejectedChildShowsInConditionsThenRecovers) {
   // Retried with backoff; once the quota allows it, the next attempt goes through.
   EXPECT_TRUE(Eventually([&] { return kube_.Calls("apply", "statefulsets") >= 3; }));
   kube_.ClearFailures();
-  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "quota") == "Provisioning"; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Phase(resources::RedisDatabases(), "quota") == "Provisioning"; }));
 }
 
 TEST_F(ControllerTest, ChildOwnedBySomeoneElseIsNotTaken) {
   Json svc = {{"apiVersion", "v1"},
               {"kind", "Service"},
-              {"metadata", {{"name", "redis-taken-headless"},
-                            {"labels", {{"app.kubernetes.io/managed-by", "senren-controller"}}}}},
+              {"metadata",
+               {{"name", "redis-taken-headless"},
+                {"labels", {{"app.kubernetes.io/managed-by", "senren-controller"}}}}},
               {"spec", {{"clusterIP", "None"}}}};
   ASSERT_TRUE(kube_.Create(resources::Services(), "senren", svc).ok());
   ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("taken", 1)).ok());
@@ -190,7 +206,8 @@ TEST_F(ControllerTest, ChildOwnedBySomeoneElseIsNotTaken) {
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "taken") == "Failed"; }));
   EXPECT_THAT(Get(resources::RedisDatabases(), "taken")["status"]["message"].get<std::string>(),
               HasSubstr("not owned by this RedisDatabase"));
-  EXPECT_FALSE(Get(resources::Services(), "redis-taken-headless")["metadata"].contains("ownerReferences"));
+  EXPECT_FALSE(
+      Get(resources::Services(), "redis-taken-headless")["metadata"].contains("ownerReferences"));
 }
 
 // The dangerous case: a person's object without our labels is invisible to the child
@@ -203,12 +220,13 @@ TEST_F(ControllerTest, UnlabelledObjectsNamedLikeChildrenAreNeverTaken) {
   ASSERT_TRUE(kube_.Create(resources::Services(), "senren", svc).ok());
   Json sts = {{"apiVersion", "apps/v1"},
               {"kind", "StatefulSet"},
-              {"metadata", {{"name", "redis-theirs"},
-                            {"ownerReferences", Json::array({{{"apiVersion", "apps/v1"},
-                                                              {"kind", "Deployment"},
-                                                              {"name", "users-own"},
-                                                              {"uid", "uid-users-own"},
-                                                              {"controller", true}}})}}},
+              {"metadata",
+               {{"name", "redis-theirs"},
+                {"ownerReferences", Json::array({{{"apiVersion", "apps/v1"},
+                                                  {"kind", "Deployment"},
+                                                  {"name", "users-own"},
+                                                  {"uid", "uid-users-own"},
+                                                  {"controller", true}}})}}},
               {"spec", {{"replicas", 4}}}};
   ASSERT_TRUE(kube_.Create(resources::StatefulSets(), "senren", sts).ok());
   const Json svc_before = Get(resources::Services(), "redis-mine");
@@ -241,7 +259,8 @@ TEST_F(ControllerTest, UnlabelledObjectsNamedLikeChildrenAreNeverTaken) {
     return !now.is_null() && now["metadata"].contains("ownerReferences") &&
            now["metadata"]["ownerReferences"][0]["uid"] == uid;
   }));
-  EXPECT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "mine") == "Provisioning"; }));
+  EXPECT_TRUE(
+      Eventually([&] { return Phase(resources::RedisDatabases(), "mine") == "Provisioning"; }));
 }
 
 // Labels can be removed by hand; the controller ownerReference carrying the CR's uid still
@@ -251,16 +270,18 @@ TEST_F(ControllerTest, OwnChildWithoutLabelsIsRelabelled) {
   const std::string uid = Get(resources::RedisDatabases(), "bare")["metadata"]["uid"];
   Json svc = {{"apiVersion", "v1"},
               {"kind", "Service"},
-              {"metadata", {{"name", "redis-bare"},
-                            {"ownerReferences", Json::array({{{"apiVersion", "senren.io/v1alpha1"},
-                                                              {"kind", "RedisDatabase"},
-                                                              {"name", "bare"},
-                                                              {"uid", uid},
-                                                              {"controller", true}}})}}},
+              {"metadata",
+               {{"name", "redis-bare"},
+                {"ownerReferences", Json::array({{{"apiVersion", "senren.io/v1alpha1"},
+                                                  {"kind", "RedisDatabase"},
+                                                  {"name", "bare"},
+                                                  {"uid", uid},
+                                                  {"controller", true}}})}}},
               {"spec", {{"selector", {{"app", "stale"}}}}}};
   ASSERT_TRUE(kube_.Create(resources::Services(), "senren", svc).ok());
   controller_->Start();
-  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "bare") == "Provisioning"; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Phase(resources::RedisDatabases(), "bare") == "Provisioning"; }));
   Json now = Get(resources::Services(), "redis-bare");
   EXPECT_EQ(now["metadata"]["labels"]["app.kubernetes.io/managed-by"], "senren-controller");
   EXPECT_EQ(now["spec"]["selector"]["app.kubernetes.io/instance"], "bare");
@@ -270,9 +291,10 @@ TEST_F(ControllerTest, SameNameInBothKindsDoesNotCollide) {
   Json asc = {{"apiVersion", "senren.io/v1alpha1"},
               {"kind", "AerospikeCluster"},
               {"metadata", {{"name", "twin"}}},
-              {"spec", {{"size", 1},
-                        {"namespaces", Json::array({{{"name", "users"}, {"replicationFactor", 1},
-                                                     {"memoryMb", 64}}})}}}};
+              {"spec",
+               {{"size", 1},
+                {"namespaces",
+                 Json::array({{{"name", "users"}, {"replicationFactor", 1}, {"memoryMb", 64}}})}}}};
   ASSERT_TRUE(kube_.Create(resources::AerospikeClusters(), "senren", asc).ok());
   ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("twin", 1)).ok());
   controller_->Start();
@@ -287,17 +309,21 @@ TEST_F(ControllerTest, SameNameInBothKindsDoesNotCollide) {
 TEST_F(ControllerTest, BadImageShowsInConditions) {
   ASSERT_TRUE(kube_.Create(resources::RedisDatabases(), "senren", Redis("badimg", 1)).ok());
   controller_->Start();
-  ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "badimg") == "Provisioning"; }));
+  ASSERT_TRUE(
+      Eventually([&] { return Phase(resources::RedisDatabases(), "badimg") == "Provisioning"; }));
   // What the kubelet reports for an image that does not exist.
   Json pod = {{"apiVersion", "v1"},
               {"kind", "Pod"},
-              {"metadata", {{"name", "redis-badimg-0"},
-                            {"labels", {{"app.kubernetes.io/managed-by", "senren-controller"},
-                                        {"app.kubernetes.io/instance", "badimg"},
-                                        {"senren.io/owner-kind", "RedisDatabase"}}}}},
-              {"status", {{"containerStatuses",
-                           Json::array({{{"name", "redis"},
-                                         {"state", {{"waiting", {{"reason", "ErrImagePull"}}}}}}})}}}};
+              {"metadata",
+               {{"name", "redis-badimg-0"},
+                {"labels",
+                 {{"app.kubernetes.io/managed-by", "senren-controller"},
+                  {"app.kubernetes.io/instance", "badimg"},
+                  {"senren.io/owner-kind", "RedisDatabase"}}}}},
+              {"status",
+               {{"containerStatuses",
+                 Json::array({{{"name", "redis"},
+                               {"state", {{"waiting", {{"reason", "ErrImagePull"}}}}}}})}}}};
   ASSERT_TRUE(kube_.Create(resources::Pods(), "senren", pod).ok());
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "badimg") == "Failed"; }));
   Json status = Get(resources::RedisDatabases(), "badimg")["status"];

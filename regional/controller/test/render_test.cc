@@ -13,9 +13,7 @@ using ::testing::HasSubstr;
 Owner RedisOwner() {
   return {Kind::kRedisDatabase, "sessions", "senren", "uid-1", "aws.us-east-1"};
 }
-Owner AerospikeOwner() {
-  return {Kind::kAerospikeCluster, "profiles", "senren", "uid-2", ""};
-}
+Owner AerospikeOwner() { return {Kind::kAerospikeCluster, "profiles", "senren", "uid-2", ""}; }
 
 TEST(ParseSpecTest, RedisDefaultsAndBounds) {
   auto spec = ParseRedisSpec(Json{{"memoryMb", 512}});
@@ -35,8 +33,8 @@ TEST(ParseSpecTest, RedisDefaultsAndBounds) {
 
 TEST(ParseSpecTest, AerospikeReplicationFactorAtMostSize) {
   Json spec = {{"size", 2},
-               {"namespaces", Json::array({{{"name", "users"}, {"replicationFactor", 3},
-                                            {"memoryMb", 64}}})}};
+               {"namespaces",
+                Json::array({{{"name", "users"}, {"replicationFactor", 3}, {"memoryMb", 64}}})}};
   auto parsed = ParseAerospikeSpec(spec);
   EXPECT_TRUE(absl::IsInvalidArgument(parsed.status()));
   EXPECT_THAT(parsed.status().message(),
@@ -114,7 +112,9 @@ TEST(RenderRedisTest, StatefulSetServicesOwnedAndLabelled) {
   EXPECT_THAT(script, HasSubstr("--maxmemory 512mb"));
   EXPECT_THAT(script, HasSubstr("--maxmemory-policy allkeys-lru"));
   EXPECT_THAT(script, HasSubstr("--appendonly yes"));
-  EXPECT_THAT(script, HasSubstr("--replicaof redis-sessions-0.redis-sessions-headless.senren.svc.cluster.local"));
+  EXPECT_THAT(
+      script,
+      HasSubstr("--replicaof redis-sessions-0.redis-sessions-headless.senren.svc.cluster.local"));
   EXPECT_TRUE(container.contains("readinessProbe"));
   EXPECT_EQ(c.headless_service["spec"]["clusterIP"], "None");
   EXPECT_EQ(c.client_service["metadata"]["name"], "redis-sessions");
@@ -138,9 +138,13 @@ TEST(RenderRedisTest, ClusterDomainReachesEveryInClusterName) {
   RedisSpec spec;
   spec.memory_mb = 64;
   spec.replicas = 2;
-  const std::string script = RenderRedis(owner, spec).statefulset["spec"]["template"]["spec"]
-                                                                  ["containers"][0]["command"][2];
-  EXPECT_THAT(script, HasSubstr("--replicaof redis-sessions-0.redis-sessions-headless.senren.svc.corp.example 6379"));
+  const std::string script =
+      RenderRedis(owner, spec)
+          .statefulset["spec"]["template"]["spec"]["containers"][0]["command"][2];
+  EXPECT_THAT(
+      script,
+      HasSubstr(
+          "--replicaof redis-sessions-0.redis-sessions-headless.senren.svc.corp.example 6379"));
   EXPECT_THAT(script, ::testing::Not(HasSubstr("cluster.local")));
   EXPECT_EQ(ClientHost(owner), "redis-sessions.senren.svc.corp.example");
   Observation o;
@@ -152,7 +156,9 @@ TEST(RenderRedisTest, ClusterDomainReachesEveryInClusterName) {
   as.size = 2;
   as.namespaces = {{"users", 1, 64, "memory"}};
   const std::string conf = AerospikeConf(aero, as);
-  EXPECT_THAT(conf, HasSubstr("aerospike-profiles-1.aerospike-profiles-headless.senren.svc.corp.example 3002"));
+  EXPECT_THAT(
+      conf,
+      HasSubstr("aerospike-profiles-1.aerospike-profiles-headless.senren.svc.corp.example 3002"));
   EXPECT_THAT(conf, ::testing::Not(HasSubstr("cluster.local")));
   EXPECT_TRUE(RenderAerospike(aero, as).read_service.is_null());
   EXPECT_FALSE(ComputeStatus(aero, o, Json::object(), "t").contains("readHost"));
@@ -161,17 +167,21 @@ TEST(RenderRedisTest, ClusterDomainReachesEveryInClusterName) {
 TEST(RenderStorageTest, ClaimsOnlyWhereDataMustSurviveARestart) {
   RedisSpec redis;
   redis.memory_mb = 3000;
-  EXPECT_FALSE(RenderRedis(RedisOwner(), redis).statefulset["spec"].contains("volumeClaimTemplates"));
-  EXPECT_EQ(RenderRedis(RedisOwner(), redis).statefulset["spec"]["template"]["spec"]["volumes"][0]
-                ["emptyDir"], Json::object());
+  EXPECT_FALSE(
+      RenderRedis(RedisOwner(), redis).statefulset["spec"].contains("volumeClaimTemplates"));
+  EXPECT_EQ(RenderRedis(RedisOwner(), redis)
+                .statefulset["spec"]["template"]["spec"]["volumes"][0]["emptyDir"],
+            Json::object());
   redis.persistence = "rdb";
   EXPECT_EQ(RedisStorageGb(redis), 6);  // ceil(6000 / 1024)
   Json sts = RenderRedis(RedisOwner(), redis).statefulset;
-  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "6Gi");
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+            "6Gi");
   redis.storage_gb = 1024;
   redis.storage_class = "fast-ssd";
   sts = RenderRedis(RedisOwner(), redis).statefulset;
-  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "1Ti");
+  EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+            "1Ti");
   EXPECT_EQ(sts["spec"]["volumeClaimTemplates"][0]["spec"]["storageClassName"], "fast-ssd");
   redis.memory_mb = 16;
   redis.storage_gb = 0;
@@ -182,14 +192,17 @@ TEST(RenderStorageTest, ClaimsOnlyWhereDataMustSurviveARestart) {
   as.namespaces = {{"users", 1, 1024, "memory"}};
   Children c = RenderAerospike(AerospikeOwner(), as);
   EXPECT_FALSE(c.statefulset["spec"].contains("volumeClaimTemplates"));
-  as.namespaces = {{"users", 1, 1024, "memory"}, {"events", 1, 768, "device"}, {"logs", 1, 256, "device"}};
+  as.namespaces = {
+      {"users", 1, 1024, "memory"}, {"events", 1, 768, "device"}, {"logs", 1, 256, "device"}};
   // Files of 4 × (768 + 256) MiB = 4 GiB in 90% of the volume: 5 GiB.
   EXPECT_EQ(AerospikeStorageGb(as), 5);
   EXPECT_EQ(AerospikeFileSizeMb(as, as.namespaces[1]), 5 * 1024 * 9 / 10 * 768 / 1024);
   EXPECT_LE(AerospikeFileSizeMb(as, as.namespaces[1]) + AerospikeFileSizeMb(as, as.namespaces[2]),
             5 * 1024);
   c = RenderAerospike(AerospikeOwner(), as);
-  EXPECT_EQ(c.statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"], "5Gi");
+  EXPECT_EQ(
+      c.statefulset["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"],
+      "5Gi");
   const Json& pod = c.statefulset["spec"]["template"]["spec"];
   ASSERT_EQ(pod["volumes"].size(), 1u) << "the claim replaces the emptyDir";
   EXPECT_EQ(pod["containers"][0]["volumeMounts"][1],
@@ -202,7 +215,8 @@ TEST(RenderStorageTest, ClaimsOnlyWhereDataMustSurviveARestart) {
 }
 
 TEST(ParseSpecTest, StorageFieldsFollowTheRules) {
-  auto ok = ParseRedisSpec({{"memoryMb", 64}, {"storageGb", 10}, {"storageClass", "ebs.csi.aws.com"}});
+  auto ok =
+      ParseRedisSpec({{"memoryMb", 64}, {"storageGb", 10}, {"storageClass", "ebs.csi.aws.com"}});
   ASSERT_TRUE(ok.ok()) << ok.status();
   EXPECT_EQ(ok->storage_gb, 10);
   EXPECT_EQ(ok->storage_class, "ebs.csi.aws.com");
@@ -211,9 +225,11 @@ TEST(ParseSpecTest, StorageFieldsFollowTheRules) {
               HasSubstr("spec.storageGb"));
   EXPECT_THAT(ParseRedisSpec({{"memoryMb", 64}, {"storageClass", "Fast"}}).status().message(),
               HasSubstr("spec.storageClass"));
-  EXPECT_THAT(ParseAerospikeSpec({{"size", 1}, {"storageGb", 65537},
+  EXPECT_THAT(ParseAerospikeSpec({{"size", 1},
+                                  {"storageGb", 65537},
                                   {"namespaces", Json::array({{{"name", "a"}, {"memoryMb", 64}}})}})
-                  .status().message(),
+                  .status()
+                  .message(),
               HasSubstr("spec.storageGb"));
 }
 
@@ -225,7 +241,8 @@ TEST(QuantityTest, RendersTheApiserversCanonicalForm) {
   EXPECT_EQ(MebibyteQuantity(1024 * 1024 + 1024), "1025Gi");
   RedisSpec spec;
   spec.memory_mb = 2048;
-  const Json c = RenderRedis(RedisOwner(), spec).statefulset["spec"]["template"]["spec"]["containers"][0];
+  const Json c =
+      RenderRedis(RedisOwner(), spec).statefulset["spec"]["template"]["spec"]["containers"][0];
   EXPECT_EQ(c["resources"]["requests"]["memory"], "2Gi");
   EXPECT_EQ(c["resources"]["limits"]["memory"], "2560Mi");
 }
@@ -247,10 +264,14 @@ TEST(QuantityTest, ParsesEveryForm) {
 
 TEST(ContainsAllTest, ResourcesCompareAsQuantitiesOtherStringsVerbatim) {
   // What the apiserver returns for what the controller renders or a person writes.
-  const Json desired = {{"spec", {{"resources", {{"requests", {{"memory", "2048Mi"}, {"cpu", "1000m"}}},
-                                                 {"limits", {{"memory", "1536Mi"}, {"cpu", "0.1"}}}}}}}};
-  Json live = {{"spec", {{"resources", {{"requests", {{"memory", "2Gi"}, {"cpu", "1"}}},
-                                        {"limits", {{"memory", "1536Mi"}, {"cpu", "100m"}}}}}}}};
+  const Json desired = {{"spec",
+                         {{"resources",
+                           {{"requests", {{"memory", "2048Mi"}, {"cpu", "1000m"}}},
+                            {"limits", {{"memory", "1536Mi"}, {"cpu", "0.1"}}}}}}}};
+  Json live = {{"spec",
+                {{"resources",
+                  {{"requests", {{"memory", "2Gi"}, {"cpu", "1"}}},
+                   {"limits", {{"memory", "1536Mi"}, {"cpu", "100m"}}}}}}}};
   EXPECT_TRUE(ContainsAll(live, desired));
   live["spec"]["resources"]["requests"]["memory"] = "2047Mi";
   EXPECT_FALSE(ContainsAll(live, desired));
@@ -261,7 +282,8 @@ TEST(ContainsAllTest, ResourcesCompareAsQuantitiesOtherStringsVerbatim) {
   EXPECT_FALSE(ContainsAll(live, desired));
   // Outside `resources` a string is a string: "1" is not "1000m".
   EXPECT_FALSE(ContainsAll(Json{{"a", "1"}}, Json{{"a", "1000m"}}));
-  EXPECT_FALSE(ContainsAll(Json{{"annotations", {{"v", "2Gi"}}}}, Json{{"annotations", {{"v", "2048Mi"}}}}));
+  EXPECT_FALSE(
+      ContainsAll(Json{{"annotations", {{"v", "2Gi"}}}}, Json{{"annotations", {{"v", "2048Mi"}}}}));
 }
 
 TEST(RenderAerospikeTest, ConfigMapWithGeneratedConfRollsPodsOnChange) {
@@ -273,8 +295,10 @@ TEST(RenderAerospikeTest, ConfigMapWithGeneratedConfRollsPodsOnChange) {
   EXPECT_THAT(conf, HasSubstr("namespace users {\n    replication-factor 2\n"));
   EXPECT_THAT(conf, HasSubstr("storage-engine memory {\n        data-size 1024M"));
   EXPECT_THAT(conf, HasSubstr("storage-engine device {"));
-  EXPECT_THAT(conf, HasSubstr(
-      "mesh-seed-address-port aerospike-profiles-2.aerospike-profiles-headless.senren.svc.cluster.local 3002"));
+  EXPECT_THAT(
+      conf,
+      HasSubstr("mesh-seed-address-port "
+                "aerospike-profiles-2.aerospike-profiles-headless.senren.svc.cluster.local 3002"));
   EXPECT_EQ(c.config_map["metadata"]["name"], "aerospike-profiles-conf");
   EXPECT_EQ(c.statefulset["spec"]["replicas"], 3);
   EXPECT_EQ(c.client_service["spec"]["ports"][0]["port"], 3000);
@@ -283,16 +307,18 @@ TEST(RenderAerospikeTest, ConfigMapWithGeneratedConfRollsPodsOnChange) {
   const std::string hash = pod["metadata"]["annotations"]["senren.io/config-hash"];
   spec.namespaces[0].replication_factor = 3;
   Children changed = RenderAerospike(AerospikeOwner(), spec);
-  EXPECT_NE(changed.statefulset["spec"]["template"]["metadata"]["annotations"]["senren.io/config-hash"],
-            hash);
+  EXPECT_NE(
+      changed.statefulset["spec"]["template"]["metadata"]["annotations"]["senren.io/config-hash"],
+      hash);
   spec.version = "6.4";
   EXPECT_THAT(AerospikeConf(AerospikeOwner(), spec), HasSubstr("memory-size 1024M"));
 }
 
 TEST(ContainsAllTest, ServerDefaultsDoNotMatterHandEditsDo) {
   Json desired = {{"spec", {{"replicas", 3}, {"ports", Json::array({{{"port", 1}}})}}}};
-  Json live = {{"spec", {{"replicas", 3}, {"ports", Json::array({{{"port", 1}, {"protocol", "TCP"}}})}}},
-               {"status", {{"readyReplicas", 3}}}};
+  Json live = {
+      {"spec", {{"replicas", 3}, {"ports", Json::array({{{"port", 1}, {"protocol", "TCP"}}})}}},
+      {"status", {{"readyReplicas", 3}}}};
   EXPECT_TRUE(ContainsAll(live, desired));
   live["spec"]["replicas"] = 5;
   EXPECT_FALSE(ContainsAll(live, desired));
@@ -306,8 +332,12 @@ Json Sts(int generation, int observed, int replicas, int ready, int updated,
   return {{"metadata", {{"generation", generation}}},
           {"spec", {{"replicas", replicas}}},
           {"status",
-           {{"observedGeneration", observed}, {"replicas", replicas}, {"readyReplicas", ready},
-            {"updatedReplicas", updated}, {"currentRevision", cur}, {"updateRevision", upd}}}};
+           {{"observedGeneration", observed},
+            {"replicas", replicas},
+            {"readyReplicas", ready},
+            {"updatedReplicas", updated},
+            {"currentRevision", cur},
+            {"updateRevision", upd}}}};
 }
 
 TEST(StatusTest, ReadyOnlyWhenAllReplicasReadyAtCurrentGeneration) {
@@ -370,12 +400,15 @@ TEST(StatusTest, StuckPodIsFailedWithItsReasonUntilReady) {
               {"status",
                {{"containerStatuses",
                  Json::array({{{"name", "redis"},
-                               {"state", {{"waiting", {{"reason", "ImagePullBackOff"},
-                                                       {"message", "Back-off pulling image \"redis:9.9\""}}}}}}})}}}};
+                               {"state",
+                                {{"waiting",
+                                  {{"reason", "ImagePullBackOff"},
+                                   {"message", "Back-off pulling image \"redis:9.9\""}}}}}}})}}}};
   std::string reason;
   std::string problem = PodProblem(pod, &reason);
   EXPECT_EQ(reason, "ImagePullBackOff");
-  EXPECT_EQ(problem, "pod redis-sessions-0: ImagePullBackOff: Back-off pulling image \"redis:9.9\"");
+  EXPECT_EQ(problem,
+            "pod redis-sessions-0: ImagePullBackOff: Back-off pulling image \"redis:9.9\"");
   pod["status"]["containerStatuses"][0]["state"] = {{"waiting", {{"reason", "ContainerCreating"}}}};
   EXPECT_EQ(PodProblem(pod, &reason), "") << "a normal wait is no problem";
 

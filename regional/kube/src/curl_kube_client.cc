@@ -96,10 +96,10 @@ struct WatchStream {
   CURL* curl = nullptr;
   const WatchHandler* handler = nullptr;
   const std::atomic<bool>* cancel = nullptr;
-  std::string object;       // "ns/plural" for errors
-  std::string buffer;       // bytes not yet forming a full line
-  std::string error_body;   // the body of a non-200 answer
-  absl::Status in_stream;   // an ERROR event
+  std::string object;      // "ns/plural" for errors
+  std::string buffer;      // bytes not yet forming a full line
+  std::string error_body;  // the body of a non-200 answer
+  absl::Status in_stream;  // an ERROR event
   bool stopped_by_handler = false;
   bool cancelled = false;
 };
@@ -183,8 +183,8 @@ absl::StatusOr<std::unique_ptr<CurlKubeClient>> CurlKubeClient::Create(
     return absl::InvalidArgumentError(
         absl::StrCat("kube server \"", config.server, "\" is not an http(s) URL"));
   }
-  for (const std::string* file : {&config.ca_file, &config.client_cert_file,
-                                  &config.client_key_file, &config.token_file}) {
+  for (const std::string* file :
+       {&config.ca_file, &config.client_cert_file, &config.client_key_file, &config.token_file}) {
     if (!file->empty() && !std::ifstream(*file)) {
       return absl::FailedPreconditionError(absl::StrCat("cannot read ", *file));
     }
@@ -236,7 +236,8 @@ std::string CurlKubeClient::BearerToken() const {
 void CurlKubeClient::Configure(void* handle) const {
   CURL* curl = AsCurl(handle);
   curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, static_cast<long>(options_.connect_timeout.count()));
+  curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS,
+                   static_cast<long>(options_.connect_timeout.count()));
   curl_easy_setopt(curl, CURLOPT_TCP_KEEPALIVE, 1L);
   curl_easy_setopt(curl, CURLOPT_USERAGENT, options_.user_agent.c_str());
   curl_easy_setopt(curl, CURLOPT_ACCEPT_ENCODING, "");
@@ -267,8 +268,8 @@ void CurlKubeClient::Configure(void* handle) const {
   }
 }
 
-absl::StatusOr<CurlKubeClient::Reply> CurlKubeClient::CallOnce(const Request& request,
-                                                               void* handle, bool* retryable) {
+absl::StatusOr<CurlKubeClient::Reply> CurlKubeClient::CallOnce(const Request& request, void* handle,
+                                                               bool* retryable) {
   CURL* curl = AsCurl(handle);
   Reply reply;
   const std::string url = config_.server + request.path;
@@ -303,8 +304,8 @@ absl::StatusOr<CurlKubeClient::Reply> CurlKubeClient::CallOnce(const Request& re
   curl_slist_free_all(headers);
   if (rc != CURLE_OK) {
     // Nothing reached the server when the connection could not be made: safe for POST too.
-    *retryable = request.idempotent || rc == CURLE_COULDNT_CONNECT ||
-                 rc == CURLE_COULDNT_RESOLVE_HOST;
+    *retryable =
+        request.idempotent || rc == CURLE_COULDNT_CONNECT || rc == CURLE_COULDNT_RESOLVE_HOST;
     return TransportError(request.operation, request.object, curl_easy_strerror(rc),
                           rc == CURLE_OPERATION_TIMEDOUT);
   }
@@ -508,10 +509,11 @@ absl::Status CurlKubeClient::Watch(const Resource& resource, const std::string& 
   curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, 0L);
   // A stream silent for longer than the idle timeout (no event, no bookmark) is dead.
   curl_easy_setopt(curl, CURLOPT_LOW_SPEED_LIMIT, 1L);
-  curl_easy_setopt(curl, CURLOPT_LOW_SPEED_TIME,
-                   static_cast<long>(std::max<int64_t>(
-                       1, std::chrono::duration_cast<std::chrono::seconds>(
-                              options_.watch_idle_timeout).count())));
+  curl_easy_setopt(
+      curl, CURLOPT_LOW_SPEED_TIME,
+      static_cast<long>(std::max<int64_t>(
+          1,
+          std::chrono::duration_cast<std::chrono::seconds>(options_.watch_idle_timeout).count())));
   curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, WatchWrite);
   curl_easy_setopt(curl, CURLOPT_WRITEDATA, &w);
   curl_easy_setopt(curl, CURLOPT_NOPROGRESS, 0L);
@@ -536,8 +538,7 @@ absl::Status CurlKubeClient::Watch(const Resource& resource, const std::string& 
   if (w.cancelled) return absl::CancelledError(absl::StrCat("watch ", object, ": cancelled"));
   if (code != 0 && code != 200) return ApiError("watch", object, code, w.error_body);
   if (rc != CURLE_OK) {
-    return TransportError("watch", object, curl_easy_strerror(rc),
-                          rc == CURLE_OPERATION_TIMEDOUT);
+    return TransportError("watch", object, curl_easy_strerror(rc), rc == CURLE_OPERATION_TIMEDOUT);
   }
   return absl::OkStatus();
 }

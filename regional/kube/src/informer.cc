@@ -29,7 +29,9 @@ Informer::Informer(KubeClient* client, InformerOptions options)
 
 Informer::~Informer() { Stop(); }
 
-void Informer::AddEventHandlers(EventHandlers handlers) { handlers_.push_back(std::move(handlers)); }
+void Informer::AddEventHandlers(EventHandlers handlers) {
+  handlers_.push_back(std::move(handlers));
+}
 
 void Informer::Start() {
   if (thread_.joinable()) return;
@@ -92,7 +94,8 @@ bool Informer::ListAndReplace() {
     ListOptions list_options;
     list_options.label_selector = options_.label_selector;
     list_options.limit = options_.page_size;
-    absl::StatusOr<ObjectList> list = client_->ListAll(options_.resource, options_.ns, list_options);
+    absl::StatusOr<ObjectList> list =
+        client_->ListAll(options_.resource, options_.ns, list_options);
     if (!list.ok()) {
       spdlog::warn("informer {}: {}; retrying", options_.resource.plural, list.status().ToString());
       if (!SleepBackoff(&backoff)) return false;

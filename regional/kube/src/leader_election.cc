@@ -40,10 +40,10 @@ absl::Status ValidateLeaderElectionOptions(const LeaderElectionOptions& o) {
         " ms): the difference is the margin in which a stepped-down leader's last writes land"));
   }
   if (o.retry_period >= o.renew_deadline) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "leader election: the retry period (", o.retry_period.count(),
-        " ms) must be shorter than the renew deadline (", o.renew_deadline.count(),
-        " ms), or a single failed renewal loses the Lease"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("leader election: the retry period (", o.retry_period.count(),
+                     " ms) must be shorter than the renew deadline (", o.renew_deadline.count(),
+                     " ms), or a single failed renewal loses the Lease"));
   }
   return absl::OkStatus();
 }
@@ -80,16 +80,16 @@ absl::StatusOr<Json> LeaderElector::CallBefore(TimePoint deadline,
     absl::MutexLock lock(&mu_);
     if (pending_ != nullptr && !pending_->done) {
       // A new request could only queue behind it in a sick client; the attempt fails.
-      return absl::DeadlineExceededError(absl::StrCat(
-          "Lease ", options_.ns, "/", options_.name,
-          ": an earlier request has not answered yet; not sending another"));
+      return absl::DeadlineExceededError(
+          absl::StrCat("Lease ", options_.ns, "/", options_.name,
+                       ": an earlier request has not answered yet; not sending another"));
     }
     if (interruptible && stop_) return absl::CancelledError("leader election stopped");
   }
   if (request_thread_.joinable()) request_thread_.join();
   if (clock_->Now() >= deadline) {
-    return absl::DeadlineExceededError(
-        absl::StrCat("Lease ", options_.ns, "/", options_.name, ": no time left before the deadline"));
+    return absl::DeadlineExceededError(absl::StrCat("Lease ", options_.ns, "/", options_.name,
+                                                    ": no time left before the deadline"));
   }
   auto pending = std::make_shared<Pending>();
   {
@@ -111,8 +111,8 @@ absl::StatusOr<Json> LeaderElector::CallBefore(TimePoint deadline,
   if (clock_->Now() < deadline) clock_->AwaitWithDeadline(&mu_, absl::Condition(&ready), deadline);
   if (pending->done) return std::move(pending->result);
   if (interruptible && stop_) return absl::CancelledError("leader election stopped");
-  return absl::DeadlineExceededError(absl::StrCat(
-      "Lease ", options_.ns, "/", options_.name, ": the apiserver did not answer in time"));
+  return absl::DeadlineExceededError(absl::StrCat("Lease ", options_.ns, "/", options_.name,
+                                                  ": the apiserver did not answer in time"));
 }
 
 LeaderElector::Attempt LeaderElector::TryAcquireOrRenewBefore(TimePoint deadline) {
@@ -136,8 +136,7 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenewBefore(TimePoint deadline
                     {"renewTime", now},
                     {"leaseTransitions", 0}}}};
     absl::StatusOr<Json> created = CallBefore(
-        deadline,
-        [client, ns, fresh] { return client->Create(resources::Leases(), ns, fresh); },
+        deadline, [client, ns, fresh] { return client->Create(resources::Leases(), ns, fresh); },
         /*interruptible=*/true);
     if (!created.ok()) {
       if (!absl::IsAlreadyExists(created.status()) && !absl::IsCancelled(created.status())) {
@@ -185,8 +184,7 @@ LeaderElector::Attempt LeaderElector::TryAcquireOrRenewBefore(TimePoint deadline
   spec["renewTime"] = now;
   updated["spec"] = spec;
   absl::StatusOr<Json> written = CallBefore(
-      deadline,
-      [client, ns, updated] { return client->Update(resources::Leases(), ns, updated); },
+      deadline, [client, ns, updated] { return client->Update(resources::Leases(), ns, updated); },
       /*interruptible=*/true);
   if (!written.ok()) {
     if (!IsConflict(written.status()) && !absl::IsCancelled(written.status())) {
@@ -218,8 +216,7 @@ void LeaderElector::Release() {
   updated["spec"]["leaseDurationSeconds"] = 1;
   updated["spec"]["renewTime"] = NowMicroTime();
   CallBefore(
-      deadline,
-      [client, ns, updated] { return client->Update(resources::Leases(), ns, updated); },
+      deadline, [client, ns, updated] { return client->Update(resources::Leases(), ns, updated); },
       /*interruptible=*/false)
       .status()
       .IgnoreError();
@@ -233,8 +230,7 @@ bool LeaderElector::Run(const std::function<void()>& on_started_leading,
   for (;;) {
     const TimePoint begin = clock_->Now();
     leading_until = begin + options_.renew_deadline;
-    if (TryAcquireOrRenewBefore(leading_until) == Attempt::kHeld &&
-        clock_->Now() < leading_until) {
+    if (TryAcquireOrRenewBefore(leading_until) == Attempt::kHeld && clock_->Now() < leading_until) {
       break;
     }
     if (WaitStop(clock_->Now() + options_.retry_period)) return true;
@@ -254,8 +250,7 @@ bool LeaderElector::Run(const std::function<void()>& on_started_leading,
     if (begin >= leading_until) {
       spdlog::error("leader election: {} could not renew {}/{} within the renew deadline "
                     "({} ms); stepping down",
-                    options_.identity, options_.ns, options_.name,
-                    options_.renew_deadline.count());
+                    options_.identity, options_.ns, options_.name, options_.renew_deadline.count());
       break;
     }
     const Attempt attempt = TryAcquireOrRenewBefore(leading_until);

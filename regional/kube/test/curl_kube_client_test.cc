@@ -16,8 +16,8 @@
 namespace senren::regional::kube {
 namespace {
 
-using ::testing::HasSubstr;
 using testing::FakeApiServer;
+using ::testing::HasSubstr;
 using testing::HttpRequest;
 using testing::HttpResponse;
 using testing::StatusBody;
@@ -116,7 +116,8 @@ TEST_F(CurlKubeClientTest, ConflictsAreAbortedAndAlreadyExistsIsItsOwnCode) {
                    409);
   });
   Json lease = {{"metadata", {{"name", "x"}, {"resourceVersion", "1"}}}};
-  EXPECT_TRUE(absl::IsAlreadyExists(client_->Create(resources::Leases(), "senren", lease).status()));
+  EXPECT_TRUE(
+      absl::IsAlreadyExists(client_->Create(resources::Leases(), "senren", lease).status()));
   auto updated = client_->Update(resources::Leases(), "senren", lease);
   EXPECT_TRUE(IsConflict(updated.status())) << updated.status();
   EXPECT_EQ(server_->requests().back().path,
@@ -270,7 +271,8 @@ TEST_F(CurlKubeClientTest, CreateIsNotRepeatedAfterA500) {
   Serve([](const HttpRequest&) {
     return Json200(StatusBody(500, "InternalError", "Internal error occurred"), 500);
   });
-  auto created = client_->Create(resources::ConfigMaps(), "senren", {{"metadata", {{"name", "c"}}}});
+  auto created =
+      client_->Create(resources::ConfigMaps(), "senren", {{"metadata", {{"name", "c"}}}});
   EXPECT_TRUE(absl::IsUnavailable(created.status()));
   EXPECT_EQ(server_->requests().size(), 1u) << "POST may have been applied; not resent";
 }
@@ -295,18 +297,14 @@ TEST_F(CurlKubeClientTest, RefusedConnectionIsUnavailable) {
 TEST_F(CurlKubeClientTest, ReadsTokenFileOnEachRequest) {
   Serve([](const HttpRequest&) { return Json200(kRedisDatabase); });
   const std::string token_file = ::testing::TempDir() + "/token";
-  {
-    std::ofstream(token_file) << "first\n";
-  }
+  { std::ofstream(token_file) << "first\n"; }
   KubeConfig config;
   config.server = server_->url();
   config.token_file = token_file;
   auto client = CurlKubeClient::Create(config);
   ASSERT_TRUE(client.ok());
   ASSERT_TRUE((*client)->Get(resources::Pods(), "senren", "p").ok());
-  {
-    std::ofstream(token_file) << "second\n";
-  }
+  { std::ofstream(token_file) << "second\n"; }
   ASSERT_TRUE((*client)->Get(resources::Pods(), "senren", "p").ok());
   EXPECT_EQ(server_->requests().at(0).headers["authorization"], "Bearer first");
   EXPECT_EQ(server_->requests().at(1).headers["authorization"], "Bearer second");
@@ -365,14 +363,15 @@ TEST_F(CurlKubeClientTest, WatchErrorEvent410IsGone) {
     HttpResponse r;
     r.streamed = true;
     // Recorded: the apiserver's answer to a watch from a compacted version.
-    r.chunks = {R"j({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 5 (4711)","reason":"Expired","code":410}})j"
-                "\n"};
+    r.chunks = {
+        R"j({"type":"ERROR","object":{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"too old resource version: 5 (4711)","reason":"Expired","code":410}})j"
+        "\n"};
     return r;
   });
   WatchOptions options;
   options.resource_version = "5";
-  auto st = client_->Watch(resources::Pods(), "senren", options,
-                           [](const WatchEvent&) { return true; }, nullptr);
+  auto st = client_->Watch(
+      resources::Pods(), "senren", options, [](const WatchEvent&) { return true; }, nullptr);
   EXPECT_TRUE(IsGone(st)) << st;
   EXPECT_THAT(st.message(), HasSubstr("too old resource version"));
   EXPECT_EQ(HttpStatusOf(st), 410);
@@ -387,8 +386,9 @@ TEST_F(CurlKubeClientTest, WatchDroppedStreamIsUnavailable) {
     return r;
   });
   int events = 0;
-  auto st = client_->Watch(resources::StatefulSets(), "senren", WatchOptions{},
-                           [&](const WatchEvent&) { return ++events > 0; }, nullptr);
+  auto st = client_->Watch(
+      resources::StatefulSets(), "senren", WatchOptions{},
+      [&](const WatchEvent&) { return ++events > 0; }, nullptr);
   EXPECT_TRUE(absl::IsUnavailable(st)) << st;
   EXPECT_EQ(events, 1);
 }
@@ -401,8 +401,9 @@ TEST_F(CurlKubeClientTest, WatchStopsWhenHandlerSaysSoOrWhenCancelled) {
     r.hold = true;
     return r;
   });
-  auto st = client_->Watch(resources::StatefulSets(), "senren", WatchOptions{},
-                           [](const WatchEvent&) { return false; }, nullptr);
+  auto st = client_->Watch(
+      resources::StatefulSets(), "senren", WatchOptions{}, [](const WatchEvent&) { return false; },
+      nullptr);
   EXPECT_TRUE(st.ok()) << st;
 
   std::atomic<bool> cancel{false};
@@ -412,31 +413,34 @@ TEST_F(CurlKubeClientTest, WatchStopsWhenHandlerSaysSoOrWhenCancelled) {
     first_event.WaitForNotification();
     cancel.store(true);
   });
-  st = client_->Watch(resources::StatefulSets(), "senren", WatchOptions{},
-                      [&](const WatchEvent&) {
-                        if (++events == 1) first_event.Notify();
-                        return true;
-                      },
-                      &cancel);
+  st = client_->Watch(
+      resources::StatefulSets(), "senren", WatchOptions{},
+      [&](const WatchEvent&) {
+        if (++events == 1) first_event.Notify();
+        return true;
+      },
+      &cancel);
   canceller.join();
   EXPECT_TRUE(absl::IsCancelled(st)) << st;
 }
 
 TEST_F(CurlKubeClientTest, WatchRejectedUpFrontCarriesTheStatus) {
   Serve([](const HttpRequest&) {
-    return Json200(StatusBody(403, "Forbidden",
-                              "pods is forbidden: User \"system:serviceaccount:senren:x\" cannot "
-                              "watch resource \"pods\" in API group \"\" in the namespace \"senren\""),
-                   403);
+    return Json200(
+        StatusBody(403, "Forbidden",
+                   "pods is forbidden: User \"system:serviceaccount:senren:x\" cannot "
+                   "watch resource \"pods\" in API group \"\" in the namespace \"senren\""),
+        403);
   });
-  auto st = client_->Watch(resources::Pods(), "senren", WatchOptions{},
-                           [](const WatchEvent&) { return true; }, nullptr);
+  auto st = client_->Watch(
+      resources::Pods(), "senren", WatchOptions{}, [](const WatchEvent&) { return true; }, nullptr);
   EXPECT_TRUE(absl::IsPermissionDenied(st)) << st;
   EXPECT_THAT(st.message(), HasSubstr("cannot watch resource"));
 }
 
 TEST(ResourcePathTest, CoreGroupClusterScopedAndSubresources) {
-  EXPECT_EQ(ResourcePath(resources::Pods(), "ns1", "p", "log"), "/api/v1/namespaces/ns1/pods/p/log");
+  EXPECT_EQ(ResourcePath(resources::Pods(), "ns1", "p", "log"),
+            "/api/v1/namespaces/ns1/pods/p/log");
   EXPECT_EQ(ResourcePath(resources::Namespaces(), "ignored", "ns1"), "/api/v1/namespaces/ns1");
   EXPECT_EQ(ResourcePath(resources::StatefulSets(), ""), "/apis/apps/v1/statefulsets");
   EXPECT_EQ(ObjectKey(Json{{"metadata", {{"name", "n"}, {"namespace", "s"}}}}), "s/n");

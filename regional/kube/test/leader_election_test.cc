@@ -192,8 +192,8 @@ TEST(LeaderElectionTest, LeaseDurationIsRoundedUpToWholeSeconds) {
   o.identity = "b";
   LeaderElector b(&kube, o);
   ASSERT_TRUE(a.TryAcquireOrRenew());
-  EXPECT_EQ((*kube.Get(resources::Leases(), "senren", "senren-controller"))["spec"]
-                                                                         ["leaseDurationSeconds"],
+  EXPECT_EQ((*kube.Get(resources::Leases(), "senren",
+                       "senren-controller"))["spec"]["leaseDurationSeconds"],
             2);
   EXPECT_FALSE(b.TryAcquireOrRenew());
   clock.Advance(std::chrono::milliseconds(1501));

@@ -46,29 +46,36 @@ std::string Decode(absl::string_view s) {
 
 const char* Reason(int status) {
   switch (status) {
-    case 200: return "OK";
-    case 201: return "Created";
-    case 404: return "Not Found";
-    case 409: return "Conflict";
-    case 410: return "Gone";
-    case 422: return "Unprocessable Entity";
-    case 429: return "Too Many Requests";
-    case 500: return "Internal Server Error";
-    case 503: return "Service Unavailable";
-    default: return "Status";
+    case 200:
+      return "OK";
+    case 201:
+      return "Created";
+    case 404:
+      return "Not Found";
+    case 409:
+      return "Conflict";
+    case 410:
+      return "Gone";
+    case 422:
+      return "Unprocessable Entity";
+    case 429:
+      return "Too Many Requests";
+    case 500:
+      return "Internal Server Error";
+    case 503:
+      return "Service Unavailable";
+    default:
+      return "Status";
   }
 }
 
 }  // namespace
 
 std::string StatusBody(int code, const std::string& reason, const std::string& message) {
-  return nlohmann::json{{"kind", "Status"},
-                        {"apiVersion", "v1"},
-                        {"metadata", nlohmann::json::object()},
-                        {"status", "Failure"},
-                        {"message", message},
-                        {"reason", reason},
-                        {"code", code}}
+  return nlohmann::json{
+      {"kind", "Status"},    {"apiVersion", "v1"}, {"metadata", nlohmann::json::object()},
+      {"status", "Failure"}, {"message", message}, {"reason", reason},
+      {"code", code}}
       .dump();
 }
 
@@ -223,11 +230,10 @@ void FakeApiServer::Serve(int fd) {
       if (!SendAll(fd, "0\r\n\r\n")) goto done;
     }
   }
-done:
-  {
-    absl::MutexLock lock(&mu_);
-    std::erase(open_fds_, fd);
-  }
+done : {
+  absl::MutexLock lock(&mu_);
+  std::erase(open_fds_, fd);
+}
   ::shutdown(fd, SHUT_RDWR);
   ::close(fd);
 }

@@ -17,7 +17,7 @@ namespace senren::regional::kube::testing {
 
 struct HttpRequest {
   std::string method;
-  std::string path;  // without the query
+  std::string path;                            // without the query
   std::map<std::string, std::string> query;    // decoded
   std::map<std::string, std::string> headers;  // names in lower case
   std::string body;

@@ -23,8 +23,7 @@ Clock::TimePoint FakeClock::Now() const {
 
 bool FakeClock::AwaitWithDeadline(absl::Mutex* mu, const absl::Condition& cond,
                                   TimePoint deadline) const {
-  const int64_t deadline_ns =
-      deadline == TimePoint::max() ? INT64_MAX : ToNanos(deadline);
+  const int64_t deadline_ns = deadline == TimePoint::max() ? INT64_MAX : ToNanos(deadline);
   std::multimap<absl::Mutex*, int64_t>::iterator wait;
   {
     absl::MutexLock lock(&mu_);

@@ -113,7 +113,8 @@ absl::StatusOr<Json> FakeKubeClient::Create(const Resource& resource, const std:
   if (auto s = Begin("create", resource.plural); !s.ok()) return s;
   const std::string name = object["metadata"].value("name", "");
   if (objects_.contains({resource.plural, ns, name})) {
-    return Err(409, "AlreadyExists", absl::StrCat(resource.plural, " \"", name, "\" already exists"));
+    return Err(409, "AlreadyExists",
+               absl::StrCat(resource.plural, " \"", name, "\" already exists"));
   }
   Json obj = object;
   obj["metadata"]["namespace"] = ns;
@@ -223,7 +224,8 @@ absl::Status FakeKubeClient::Watch(const Resource& resource, const std::string& 
   if (auto s = Begin("watch", resource.plural); !s.ok()) return s;
   int64_t from = options.resource_version.empty() ? rv_ : std::stoll(options.resource_version);
   if (from < compacted_) {
-    return Err(410, "Expired", absl::StrCat("too old resource version: ", from, " (", compacted_, ")"));
+    return Err(410, "Expired",
+               absl::StrCat("too old resource version: ", from, " (", compacted_, ")"));
   }
   if (blocked_) return absl::UnavailableError("watch: connection refused (injected)");
   const int64_t epoch = drop_epoch_;

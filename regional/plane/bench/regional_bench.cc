@@ -12,10 +12,9 @@
 #include <filesystem>
 #include <fstream>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "common/diff.h"
 #include "common/resources.h"
@@ -116,9 +115,8 @@ int main(int argc, char** argv) {
   senren::common::SortResources(&after);
   std::vector<Result> results;
   size_t sink = 0;
-  results.push_back(Measure("diff_" + std::to_string(count), n, [&] {
-    sink += senren::common::DiffResources(before, after).size();
-  }));
+  results.push_back(Measure("diff_" + std::to_string(count), n,
+                            [&] { sink += senren::common::DiffResources(before, after).size(); }));
 
   // 2. The plane's whole plan step: desired snapshot vs the CRs of the cluster (JSON as the
   //    informer holds them), conversion and canonicalization included. Steady state: nothing
@@ -135,24 +133,20 @@ int main(int argc, char** argv) {
     input.current[senren::common::KindOf(r)].push_back(
         std::make_shared<const plane::Json>(std::move(cr)));
   }
-  results.push_back(Measure("plan_" + std::to_string(count) + "_unchanged", n, [&] {
-    sink += plane::PlanReconcile(input).unchanged;
-  }));
+  results.push_back(Measure("plan_" + std::to_string(count) + "_unchanged", n,
+                            [&] { sink += plane::PlanReconcile(input).unchanged; }));
   input.desired = Region(count, 100);
-  results.push_back(Measure("plan_" + std::to_string(count) + "_1pct_changed", n, [&] {
-    sink += plane::PlanReconcile(input).applies.size();
-  }));
+  results.push_back(Measure("plan_" + std::to_string(count) + "_1pct_changed", n,
+                            [&] { sink += plane::PlanReconcile(input).applies.size(); }));
   // As the plane runs it: CR derivations memoized across reconciles (CrViewCache).
   plane::CrViewCache cache;
   input.cache = &cache;
   input.desired = Region(count, 0);
-  results.push_back(Measure("plan_" + std::to_string(count) + "_unchanged_cached", n, [&] {
-    sink += plane::PlanReconcile(input).unchanged;
-  }));
+  results.push_back(Measure("plan_" + std::to_string(count) + "_unchanged_cached", n,
+                            [&] { sink += plane::PlanReconcile(input).unchanged; }));
   input.desired = Region(count, 100);
-  results.push_back(Measure("plan_" + std::to_string(count) + "_1pct_changed_cached", n, [&] {
-    sink += plane::PlanReconcile(input).applies.size();
-  }));
+  results.push_back(Measure("plan_" + std::to_string(count) + "_1pct_changed_cached", n,
+                            [&] { sink += plane::PlanReconcile(input).applies.size(); }));
 
   std::error_code ec;
   std::filesystem::create_directories(out_dir, ec);
@@ -164,9 +158,14 @@ int main(int argc, char** argv) {
     const double wall50 = Percentile(r.wall_ms, 0.50);
     std::printf("%-34s %8.3f %8.3f %8.3f %8.3f %6zu %10.3f\n", r.name.c_str(), p50, p90, p99, mx,
                 r.ms.size(), wall50);
-    nlohmann::json j = {{"benchmark", "regional_" + r.name}, {"unit", "ms (thread CPU time)"},
-                        {"p50", p50}, {"p90", p90}, {"p99", p99}, {"max", mx},
-                        {"n", r.ms.size()}, {"wall_p50", wall50}};
+    nlohmann::json j = {{"benchmark", "regional_" + r.name},
+                        {"unit", "ms (thread CPU time)"},
+                        {"p50", p50},
+                        {"p90", p90},
+                        {"p99", p99},
+                        {"max", mx},
+                        {"n", r.ms.size()},
+                        {"wall_p50", wall50}};
     std::ofstream(out_dir + "/regional_" + r.name + ".json") << j.dump(2) << "\n";
   }
   return sink == 0 ? 1 : 0;

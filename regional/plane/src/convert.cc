@@ -103,8 +103,7 @@ kube::Resource KubeResourceOf(v1::ResourceKind kind) {
 
 Json ResourceToCr(const v1::Resource& resource, const CrContext& context) {
   const v1::ResourceKind kind = common::KindOf(resource);
-  Json cr = {{"apiVersion", "senren.io/v1alpha1"},
-             {"kind", std::string(common::KindName(kind))}};
+  Json cr = {{"apiVersion", "senren.io/v1alpha1"}, {"kind", std::string(common::KindName(kind))}};
   Json& meta = cr["metadata"];
   meta["name"] = resource.name();
   meta["namespace"] = context.ns;

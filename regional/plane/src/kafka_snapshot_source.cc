@@ -53,8 +53,8 @@ absl::StatusOr<std::optional<SnapshotMessage>> DecodeSnapshot(const kafka::Messa
   }
   SnapshotMessage out;
   if (!out.state.ParseFromString(*message.value)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("value of ", message.value->size(), " bytes is not a senren.v1.RegionalState"));
+    return absl::InvalidArgumentError(absl::StrCat("value of ", message.value->size(),
+                                                   " bytes is not a senren.v1.RegionalState"));
   }
   if (out.state.region() != region) {
     return absl::InvalidArgumentError(absl::StrCat("the state is of region \"", out.state.region(),
@@ -69,8 +69,7 @@ absl::StatusOr<std::optional<SnapshotMessage>> DecodeSnapshot(const kafka::Messa
   return std::optional<SnapshotMessage>(std::move(out));
 }
 
-KafkaSnapshotSource::KafkaSnapshotSource(std::string brokers, std::string topic,
-                                         std::string region)
+KafkaSnapshotSource::KafkaSnapshotSource(std::string brokers, std::string topic, std::string region)
     : brokers_(std::move(brokers)), topic_(std::move(topic)), region_(std::move(region)) {}
 
 absl::Status KafkaSnapshotSource::Start(std::optional<SourcePosition> after) {
@@ -102,11 +101,11 @@ absl::Status KafkaSnapshotSource::Start(std::optional<SourcePosition> after) {
   consumer_ = std::move(*consumer);
   position_ = resume ? std::max(after->offset + 1, low) : low;
   catch_up_end_ = high;
-  spdlog::info("reading {} partition {} of {} from {}; {}", topic_, partition_, *count,
-               resume ? absl::StrCat("offset ", offset) : std::string("the beginning"),
-               CaughtUp() ? std::string("nothing to catch up")
-                          : absl::StrCat("catching up to offset ", high,
-                                         " before applying what it holds"));
+  spdlog::info(
+      "reading {} partition {} of {} from {}; {}", topic_, partition_, *count,
+      resume ? absl::StrCat("offset ", offset) : std::string("the beginning"),
+      CaughtUp() ? std::string("nothing to catch up")
+                 : absl::StrCat("catching up to offset ", high, " before applying what it holds"));
   return absl::OkStatus();
 }
 

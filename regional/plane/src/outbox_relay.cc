@@ -80,7 +80,9 @@ OutboxRelay::OutboxRelay(StatusOutbox* outbox, kafka::Producer* producer,
 
 OutboxRelay::~OutboxRelay() { Stop(); }
 
-void OutboxRelay::Start() { thread_ = std::thread([this] { Run(); }); }
+void OutboxRelay::Start() {
+  thread_ = std::thread([this] { Run(); });
+}
 
 void OutboxRelay::Stop() {
   {
@@ -137,7 +139,8 @@ bool OutboxRelay::RunOnce() {
   // settings could turn idempotence off.
   for (const OutboxEntry& e : *entries) {
     kafka::Record record{options_.topic, e.record.key, e.record.value, {}};
-    if (!e.record.traceparent.empty()) record.headers.push_back({"traceparent", e.record.traceparent});
+    if (!e.record.traceparent.empty())
+      record.headers.push_back({"traceparent", e.record.traceparent});
     {
       absl::MutexLock lock(&round->mu);
       ++round->pending;

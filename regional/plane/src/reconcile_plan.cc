@@ -1,10 +1,9 @@
 #include "regional/plane/reconcile_plan.h"
 
 #include <algorithm>
-
-#include "absl/container/flat_hash_set.h"
 #include <utility>
 
+#include "absl/container/flat_hash_set.h"
 #include "absl/strings/str_cat.h"
 #include "common/diff.h"
 #include "common/resources.h"
@@ -70,9 +69,7 @@ namespace {
 struct KindName {
   int kind;
   absl::string_view name;
-  bool operator<(const KindName& o) const {
-    return kind != o.kind ? kind < o.kind : name < o.name;
-  }
+  bool operator<(const KindName& o) const { return kind != o.kind ? kind < o.kind : name < o.name; }
 };
 
 KindName KindNameOf(const v1::Resource& r) {
@@ -128,9 +125,9 @@ ReconcilePlan PlanReconcile(const PlanInput& input) {
   std::vector<const CrView*> current_views;
   current.reserve(total);
   current_views.reserve(total);
-  std::vector<const CrView*> unreadable;     // managed CRs whose spec does not parse
+  std::vector<const CrView*> unreadable;  // managed CRs whose spec does not parse
   absl::flat_hash_set<ViewKey> unreadable_keys;
-  absl::flat_hash_set<ViewKey> unmanaged;    // CRs of other owners, never touched
+  absl::flat_hash_set<ViewKey> unmanaged;     // CRs of other owners, never touched
   absl::flat_hash_set<ViewKey> bad_metadata;  // managed CRs missing a label or annotation
   for (const auto& [kind, objects] : input.current) {
     if (input.missing_kinds.count(kind) > 0) continue;
@@ -172,8 +169,7 @@ ReconcilePlan PlanReconcile(const PlanInput& input) {
   for (const v1::Resource& r : input.desired) {
     const v1::ResourceKind kind = common::KindOf(r);
     if (input.missing_kinds.count(kind) > 0 || input.current.count(kind) == 0) {
-      plan.refused.push_back(absl::StrCat(common::ResourceId(r),
-                                          ": this cluster has no CRD for ",
+      plan.refused.push_back(absl::StrCat(common::ResourceId(r), ": this cluster has no CRD for ",
                                           std::string(common::KindName(kind))));
       ++plan.rejected_missing_kind;
       continue;
@@ -223,7 +219,8 @@ ReconcilePlan PlanReconcile(const PlanInput& input) {
 
   for (const v1::Resource& r : diff.deleted) {
     const long i = Find(current, KindNameOf(r));
-    plan.deletes.push_back({common::KindOf(r), r.name(), current_views[static_cast<size_t>(i)]->uid});
+    plan.deletes.push_back(
+        {common::KindOf(r), r.name(), current_views[static_cast<size_t>(i)]->uid});
   }
   // Managed CRs that do not parse and are not desired are deleted too: the snapshot says
   // they should not exist.

@@ -35,9 +35,7 @@ std::string UidOf(const Json& obj) {
 // Whether an update event changes anything the plan looks at (spec, labels, annotations):
 // status-only updates of the controller do not need a reconcile.
 bool PlanRelevantChange(const Json& a, const Json& b) {
-  auto part = [](const Json& o, const char* f) -> Json {
-    return o.contains(f) ? o[f] : Json();
-  };
+  auto part = [](const Json& o, const char* f) -> Json { return o.contains(f) ? o[f] : Json(); };
   auto meta = [](const Json& o, const char* f) -> Json {
     return o.contains("metadata") && o["metadata"].contains(f) ? o["metadata"][f] : Json();
   };
@@ -280,9 +278,8 @@ void RegionalPlane::SourceLoop() {
         ++stats_.old_versions_ignored;
         if (caught_up) {
           spdlog::info("snapshot version {} at {}:{} ignored: {}", version, m.partition, m.offset,
-                       version < floor_
-                           ? absl::StrCat("this cluster already had version ", floor_)
-                           : absl::StrCat("version ", held, " is held"));
+                       version < floor_ ? absl::StrCat("this cluster already had version ", floor_)
+                                        : absl::StrCat("version ", held, " is held"));
         } else {
           ++passed_over;  // summed up in one line once caught up
         }
@@ -313,8 +310,8 @@ void RegionalPlane::SourceLoop() {
       if (pending != nullptr) {
         spdlog::info("caught up with the partition: applying its newest version {} ({} "
                      "resources) at {}:{}; {} older version(s) passed over",
-                     pending->state.version(), pending->state.resources_size(),
-                     pending->partition, pending->offset, passed_over);
+                     pending->state.version(), pending->state.resources_size(), pending->partition,
+                     pending->offset, passed_over);
         SetDesired(std::move(pending));
         triggered_ = true;
       } else {
@@ -395,8 +392,8 @@ absl::Status RegionalPlane::CurrentObjects(
       }
       if (!probe.ok()) return probe.status();
       if (!informer->WaitForSync(options_.sync_timeout)) {
-        return absl::UnavailableError(absl::StrCat("the ", KubeResourceOf(kind).plural,
-                                                   " informer has not synced"));
+        return absl::UnavailableError(
+            absl::StrCat("the ", KubeResourceOf(kind).plural, " informer has not synced"));
       }
     }
     std::map<std::string, ObjectPtr> by_name;
@@ -494,7 +491,7 @@ void RegionalPlane::Reconcile() {
       if (refused_version_ != version) {
         refused_version_ = version;
         ++stats_.old_versions_ignored;
-        const char* source = stamped >= floor_          ? "stamped on its CRs"
+        const char* source = stamped >= floor_           ? "stamped on its CRs"
                              : record->version >= floor_ ? "its applied-version record"
                              : before >= floor_          ? "from the state cache"
                                                          : "applied by this plane";
@@ -676,8 +673,8 @@ void RegionalPlane::OnObject(v1::ResourceKind kind, const ObjectPtr& old_obj, co
     PutStatus({record}, false);
     return;
   }
-  v1::ResourceStatus status = BuildResourceStatus(*obj, options_.region, options_.cluster,
-                                                  absl::Now());
+  v1::ResourceStatus status =
+      BuildResourceStatus(*obj, options_.region, options_.cluster, absl::Now());
   if (deleted) {
     status.set_ready(false);
     status.set_phase(v1::PHASE_PENDING);
@@ -705,7 +702,8 @@ bool RegionalPlane::PutStatus(const std::vector<OutboxRecord>& records, bool rep
   }
   {
     absl::MutexLock lock(&mu_);
-    (report ? stats_.cluster_reports : stats_.status_records) += static_cast<int64_t>(records.size());
+    (report ? stats_.cluster_reports : stats_.status_records) +=
+        static_cast<int64_t>(records.size());
   }
   if (on_outbox_put_) on_outbox_put_();
   return true;
@@ -752,9 +750,8 @@ v1::ClusterReport RegionalPlane::BuildReport() const {
   }
   r.set_resources_ready(ready);
   *r.mutable_heartbeat_at() = ToProto(absl::Now());
-  r.set_heartbeat_interval_seconds(static_cast<uint32_t>(
-      std::max<int64_t>(1, std::chrono::duration_cast<std::chrono::seconds>(
-                               options_.heartbeat_interval).count())));
+  r.set_heartbeat_interval_seconds(static_cast<uint32_t>(std::max<int64_t>(
+      1, std::chrono::duration_cast<std::chrono::seconds>(options_.heartbeat_interval).count())));
   return r;
 }
 
@@ -774,9 +771,8 @@ PlaneStats RegionalPlane::stats() const {
 
 bool RegionalPlane::WaitForVersion(uint64_t version, absl::Duration timeout) const {
   absl::MutexLock lock(&mu_);
-  auto done = [this, version]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-    return stats_.applied_version >= version;
-  };
+  auto done = [this, version]()
+                  ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stats_.applied_version >= version; };
   return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
 }
 

@@ -70,8 +70,8 @@ v1::ResourceStatus BuildResourceStatus(const Json& cr, std::string_view region,
   s.set_message(StringField(status, "message"));
   s.set_ready_replicas(static_cast<uint32_t>(IntField(status, "readyReplicas")));
   const Json& spec = cr.contains("spec") && cr["spec"].is_object() ? cr["spec"] : Json::object();
-  int64_t replicas = IntField(spec, s.kind() == v1::RESOURCE_KIND_AEROSPIKE_CLUSTER ? "size"
-                                                                                    : "replicas");
+  int64_t replicas =
+      IntField(spec, s.kind() == v1::RESOURCE_KIND_AEROSPIKE_CLUSTER ? "size" : "replicas");
   s.set_replicas(static_cast<uint32_t>(replicas));
   s.set_state_version(StateVersionOf(cr));
   s.set_traceparent(MetadataValue(cr, "annotations", kTraceparentAnnotation));
@@ -107,7 +107,8 @@ ApplyOutcome SummarizeApply(const ReconcilePlan& plan, const std::vector<std::st
   out.result = nothing ? v1::APPLY_RESULT_REJECTED : v1::APPLY_RESULT_PARTIAL;
   const size_t shown = std::min<size_t>(problems.size(), 5);
   out.reason = absl::StrJoin(problems.begin(), problems.begin() + static_cast<long>(shown), "; ");
-  if (problems.size() > shown) absl::StrAppend(&out.reason, "; and ", problems.size() - shown, " more");
+  if (problems.size() > shown)
+    absl::StrAppend(&out.reason, "; and ", problems.size() - shown, " more");
   return out;
 }
 

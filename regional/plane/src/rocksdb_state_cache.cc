@@ -5,7 +5,6 @@
 
 #include <exception>
 #include <filesystem>
-
 #include <nlohmann/json.hpp>
 
 #include "absl/strings/numbers.h"
@@ -110,9 +109,8 @@ absl::StatusOr<std::unique_ptr<RocksDbStateCache>> RocksDbStateCache::Open(
   ro.info_log_level = rocksdb::InfoLogLevel::WARN_LEVEL;
   auto open = [&]() -> rocksdb::Status {
     rocksdb::DB* db = nullptr;
-    rocksdb::Status s = options.read_only
-                            ? rocksdb::DB::OpenForReadOnly(ro, options.path, &db)
-                            : rocksdb::DB::Open(ro, options.path, &db);
+    rocksdb::Status s = options.read_only ? rocksdb::DB::OpenForReadOnly(ro, options.path, &db)
+                                          : rocksdb::DB::Open(ro, options.path, &db);
     impl->db.reset(db);
     return s;
   };
@@ -141,7 +139,8 @@ absl::StatusOr<std::unique_ptr<RocksDbStateCache>> RocksDbStateCache::Open(
       return FromRocks(s, absl::StrCat("opening state cache ", options.path));
     }
   } catch (const std::exception& e) {
-    return absl::UnavailableError(absl::StrCat("opening state cache ", options.path, ": ", e.what()));
+    return absl::UnavailableError(
+        absl::StrCat("opening state cache ", options.path, ": ", e.what()));
   }
   return std::unique_ptr<RocksDbStateCache>(new RocksDbStateCache(std::move(impl), recovered));
 }
@@ -182,9 +181,9 @@ absl::Status RocksDbStateCache::Save(const CachedSnapshot& snapshot, const Histo
   }
   rocksdb::Status s = batch.Put(kSnapshotKey, value);
   if (s.ok()) {
-    s = batch.Put(kPositionKey,
-                  nlohmann::json{{"partition", snapshot.partition}, {"offset", snapshot.offset}}
-                      .dump());
+    s = batch.Put(
+        kPositionKey,
+        nlohmann::json{{"partition", snapshot.partition}, {"offset", snapshot.offset}}.dump());
   }
   if (s.ok()) s = batch.Put(HistoryKey(entry.version), EncodeEntry(entry));
   // Trim the history to its bound, oldest first (keys sort by version).
@@ -206,8 +205,9 @@ absl::Status RocksDbStateCache::Save(const CachedSnapshot& snapshot, const Histo
   if (!s.ok()) return FromRocks(s, "preparing the state cache write");
   rocksdb::WriteOptions wo;
   wo.sync = true;
-  return FromRocks(impl_->db->Write(wo, &batch),
-                   absl::StrCat("saving version ", snapshot.state.version(), " to the state cache"));
+  return FromRocks(
+      impl_->db->Write(wo, &batch),
+      absl::StrCat("saving version ", snapshot.state.version(), " to the state cache"));
 }
 
 absl::StatusOr<std::vector<HistoryEntry>> RocksDbStateCache::History(size_t limit) {

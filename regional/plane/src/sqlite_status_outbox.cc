@@ -32,13 +32,12 @@ absl::StatusOr<std::unique_ptr<SqliteStatusOutbox>> SqliteStatusOutbox::Open(
     db->exec("PRAGMA journal_mode=WAL");
     db->exec("PRAGMA synchronous=NORMAL");
     db->setBusyTimeout(5000);
-    db->exec(
-        "CREATE TABLE IF NOT EXISTS outbox ("
-        " id INTEGER PRIMARY KEY AUTOINCREMENT,"
-        " key TEXT NOT NULL,"
-        " value BLOB,"
-        " traceparent TEXT NOT NULL DEFAULT '',"
-        " created_at INTEGER NOT NULL DEFAULT (strftime('%s','now')))");
+    db->exec("CREATE TABLE IF NOT EXISTS outbox ("
+             " id INTEGER PRIMARY KEY AUTOINCREMENT,"
+             " key TEXT NOT NULL,"
+             " value BLOB,"
+             " traceparent TEXT NOT NULL DEFAULT '',"
+             " created_at INTEGER NOT NULL DEFAULT (strftime('%s','now')))");
     absl::MutexLock lock(&impl->mu);
     impl->db = std::move(db);
   } catch (const std::exception& e) {
@@ -76,9 +75,8 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteStatusOutbox::Peek(int64_t after_
   absl::MutexLock lock(&impl_->mu);
   std::vector<OutboxEntry> out;
   try {
-    SQLite::Statement q(*impl_->db,
-                        "SELECT id, key, value, traceparent FROM outbox WHERE id > ? "
-                        "ORDER BY id LIMIT ?");
+    SQLite::Statement q(*impl_->db, "SELECT id, key, value, traceparent FROM outbox WHERE id > ? "
+                                    "ORDER BY id LIMIT ?");
     q.bind(1, static_cast<int64_t>(after_id));
     q.bind(2, static_cast<int64_t>(limit));
     while (q.executeStep()) {
@@ -87,8 +85,8 @@ absl::StatusOr<std::vector<OutboxEntry>> SqliteStatusOutbox::Peek(int64_t after_
       e.record.key = q.getColumn(1).getString();
       SQLite::Column v = q.getColumn(2);
       if (!v.isNull()) {
-        e.record.value = std::string(static_cast<const char*>(v.getBlob()),
-                                     static_cast<size_t>(v.getBytes()));
+        e.record.value =
+            std::string(static_cast<const char*>(v.getBlob()), static_cast<size_t>(v.getBytes()));
       }
       e.record.traceparent = q.getColumn(3).getString();
       out.push_back(std::move(e));

@@ -11,7 +11,9 @@ namespace {
 using testing::Aerospike;
 using testing::Redis;
 
-CrContext Ctx(uint64_t version = 7) { return {"aws:us-east-1", "senren", version, "00-abc-def-01"}; }
+CrContext Ctx(uint64_t version = 7) {
+  return {"aws:us-east-1", "senren", version, "00-abc-def-01"};
+}
 
 TEST(ConvertTest, RedisFollowsTheCrdMapping) {
   v1::Resource r = Redis("sessions", 512, 3);

@@ -1,6 +1,8 @@
 // OutboxRelay against a scripted broker: status must never go backwards on the compacted
 // status topic, whatever fails within a round.
 
+#include "regional/plane/outbox_relay.h"
+
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -15,7 +17,6 @@
 #include "absl/synchronization/mutex.h"
 #include "kafka/kafka.h"
 #include "regional/kube/testing/fake_clock.h"
-#include "regional/plane/outbox_relay.h"
 #include "regional/plane/testing/fakes.h"
 
 namespace senren::regional::plane {
@@ -199,7 +200,7 @@ TEST(OutboxRelayOrderTest, OlderFailedEntryIsSupersededByNewerDelivered) {
   EXPECT_EQ(producer.Log("X"), (Values{"x1"}));
   EXPECT_EQ(producer.Sent("Y"), (Values{"y1", "y1"}));
   EXPECT_EQ(producer.Log("Y"), (Values{"y1"}));
-  EXPECT_EQ(relay.published(), 4);  // x1 k2 y1 k3
+  EXPECT_EQ(relay.published(), 4);   // x1 k2 y1 k3
   EXPECT_EQ(relay.superseded(), 1);  // k1
   EXPECT_EQ(relay.failed(), 3);
 }

@@ -45,7 +45,8 @@ std::vector<std::string> DeleteNames(const ReconcilePlan& p) {
 using Names = std::vector<std::string>;
 
 TEST(ReconcilePlanTest, EmptyClusterGetsEveryResourceCreated) {
-  const ReconcilePlan p = PlanReconcile(Input(3, {Redis("b", 64), Aerospike("a", 1), Redis("a", 64)}));
+  const ReconcilePlan p =
+      PlanReconcile(Input(3, {Redis("b", 64), Aerospike("a", 1), Redis("a", 64)}));
   EXPECT_EQ(ApplyNames(p), (Names{"RedisDatabase/a", "RedisDatabase/b", "AerospikeCluster/a"}));
   for (const auto& a : p.applies) {
     EXPECT_TRUE(a.create);
@@ -89,9 +90,9 @@ TEST(ReconcilePlanTest, UnmanagedAndOtherRegionsCrsAreNeverTouched) {
   Json taken = foreign;
   taken["metadata"]["name"] = "wanted";
   PlanInput in = Input(4, {Redis("wanted", 64)});
-  in.current[v1::RESOURCE_KIND_REDIS_DATABASE] = {
-      std::make_shared<const Json>(foreign), std::make_shared<const Json>(taken),
-      Cr(Redis("other", 64), 1, "gcp:us-central1")};
+  in.current[v1::RESOURCE_KIND_REDIS_DATABASE] = {std::make_shared<const Json>(foreign),
+                                                  std::make_shared<const Json>(taken),
+                                                  Cr(Redis("other", 64), 1, "gcp:us-central1")};
   const ReconcilePlan p = PlanReconcile(in);
   EXPECT_TRUE(p.applies.empty());
   EXPECT_TRUE(p.deletes.empty());

@@ -48,7 +48,8 @@ class NoAerospikeKube : public FakeKubeClient {
 
  private:
   static absl::Status NotFound() {
-    return absl::NotFoundError("HTTP 404 NotFound: the server could not find the requested resource");
+    return absl::NotFoundError(
+        "HTTP 404 NotFound: the server could not find the requested resource");
   }
 };
 
@@ -129,7 +130,7 @@ TEST_F(RegionalPlaneTest, SnapshotBecomesLabelledCrsAndANewVersionUpdatesAndDele
   EXPECT_FALSE(Cr("b").has_value());
   // Unchanged resources keep the version that last wrote them.
   EXPECT_EQ((*Cr("p", kube::resources::AerospikeClusters()))["metadata"]["annotations"]
-                                                             ["senren.io/state-version"],
+                                                            ["senren.io/state-version"],
             "1");
 
   auto history = cache_.History(10);
@@ -204,8 +205,8 @@ TEST_F(RegionalPlaneTest, NothingIsWrittenWhileCatchingUp) {
   source_.Push(State(kRegion, 2, {Redis("a", 32)}));
   auto plane = NewPlane();
   ASSERT_TRUE(plane->Start().ok());
-  ASSERT_TRUE(plane->WaitForStats(
-      [](const PlaneStats& st) { return st.snapshots_received == 2; }, kWait));
+  ASSERT_TRUE(
+      plane->WaitForStats([](const PlaneStats& st) { return st.snapshots_received == 2; }, kWait));
   // Whatever those two snapshots would have triggered has run by now.
   ASSERT_TRUE(plane->WaitForIdle(kWait));
   EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
@@ -214,8 +215,8 @@ TEST_F(RegionalPlaneTest, NothingIsWrittenWhileCatchingUp) {
   EXPECT_EQ(plane->stats().applied_version, 0u);
 
   source_.Push(State(kRegion, 6, {Redis("a", 64), Redis("b", 64), Redis("c", 64)}));
-  ASSERT_TRUE(plane->WaitForStats(
-      [](const PlaneStats& st) { return st.snapshots_received == 3; }, kWait));
+  ASSERT_TRUE(
+      plane->WaitForStats([](const PlaneStats& st) { return st.snapshots_received == 3; }, kWait));
   for (int i = 3; i < 50; ++i) source_.PushOther();
   ASSERT_TRUE(plane->WaitForVersion(6, absl::Seconds(5)));
   EXPECT_EQ(kube_.Calls("delete", "redisdatabases"), 0);
@@ -234,8 +235,8 @@ TEST_F(RegionalPlaneTest, AVersionOlderThanTheCrsIsNeverApplied) {
   source_.Push(State(kRegion, 3, {Redis("a", 16)}));  // the newest the partition still has
   auto plane = NewPlane();
   ASSERT_TRUE(plane->Start().ok());
-  ASSERT_TRUE(plane->WaitForStats(
-      [](const PlaneStats& st) { return st.old_versions_ignored == 1; }, kWait));
+  ASSERT_TRUE(plane->WaitForStats([](const PlaneStats& st) { return st.old_versions_ignored == 1; },
+                                  kWait));
   EXPECT_EQ(plane->stats().floor_version, 9u);
   ASSERT_TRUE(plane->WaitForIdle(kWait));
   EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
@@ -299,14 +300,15 @@ TEST_F(RegionalPlaneTest, TheAppliedRecordIsAFloorWhenNoCrCarriesTheNewestVersio
   // b: no CR carries 9, the record does.
   CachedSnapshot cached{State(kRegion, 5, {Redis("a", 64), Redis("b", 64)}), 0, 3};
   ASSERT_TRUE(cache_.Save(cached, HistoryEntry{}).ok());
-  ASSERT_TRUE(kube_.Create(kube::resources::RedisDatabases(), "senren",
-                           ResourceToCr(Redis("a", 64), {kRegion, "senren", 5, ""}))
+  ASSERT_TRUE(kube_
+                  .Create(kube::resources::RedisDatabases(), "senren",
+                          ResourceToCr(Redis("a", 64), {kRegion, "senren", 5, ""}))
                   .ok());
   ASSERT_TRUE(kube_.Create(kube::resources::ConfigMaps(), "senren", AppliedRecord("9")).ok());
   auto plane = NewPlane();
   ASSERT_TRUE(plane->Start().ok());
-  ASSERT_TRUE(plane->WaitForStats(
-      [](const PlaneStats& st) { return st.old_versions_ignored == 1; }, kWait));
+  ASSERT_TRUE(plane->WaitForStats([](const PlaneStats& st) { return st.old_versions_ignored == 1; },
+                                  kWait));
   ASSERT_TRUE(plane->WaitForIdle(kWait));
   EXPECT_EQ(plane->stats().floor_version, 9u);
   EXPECT_EQ(plane->stats().applied_record_version, 9u);
@@ -478,8 +480,8 @@ TEST_F(RegionalPlaneTest, NothingIsWrittenOrReportedWithoutTheLease) {
   for (int i = 1; i <= 3; ++i) {  // heartbeats, fenced too
     ASSERT_TRUE(clock_.BlockUntilWaiting(t0 + i * std::chrono::milliseconds(100)));
     clock_.AdvanceTo(t0 + i * std::chrono::milliseconds(100));
-    ASSERT_TRUE(plane->WaitForStats(
-        [i](const PlaneStats& st) { return st.writes_fenced >= i + 2; }, kWait));
+    ASSERT_TRUE(plane->WaitForStats([i](const PlaneStats& st) { return st.writes_fenced >= i + 2; },
+                                    kWait));
   }
   ASSERT_TRUE(plane->WaitForIdle(kWait));
   EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 0);
@@ -518,8 +520,8 @@ TEST_F(RegionalPlaneTest, HandDeletedOrEditedCrIsPutBackAndReported) {
   ASSERT_TRUE(kube_.Update(kube::resources::RedisDatabases(), "senren", b).ok());
   ASSERT_TRUE(KubeEventually([&] { return (*Cr("b"))["spec"]["memoryMb"] == 64; }))
       << "not reverted";
-  ASSERT_TRUE(plane->WaitForStats(
-      [](const PlaneStats& st) { return st.drift_corrections >= 2; }, kWait));
+  ASSERT_TRUE(
+      plane->WaitForStats([](const PlaneStats& st) { return st.drift_corrections >= 2; }, kWait));
   EXPECT_EQ(plane->stats().last_drifted_resource, "RedisDatabase/b");
   ASSERT_TRUE(ReportEventually([](const v1::ClusterReport& r) {
     return r.drift_corrections() >= 2 && r.last_drifted_resource() == "RedisDatabase/b";
@@ -560,8 +562,11 @@ TEST_F(RegionalPlaneTest, StatusChangesGoToTheOutboxAndGoneResourcesAreTombstone
   source_.Push(State(kRegion, 1, {Redis("a", 64)}));
   ASSERT_TRUE(plane->WaitForVersion(1, absl::Seconds(5)));
   Json a = *Cr("a");
-  a["status"] = {{"ready", true}, {"host", "a.senren.svc.cluster.local"}, {"port", 6379},
-                 {"phase", "Ready"}, {"observedGeneration", a["metadata"].value("generation", 1)}};
+  a["status"] = {{"ready", true},
+                 {"host", "a.senren.svc.cluster.local"},
+                 {"port", 6379},
+                 {"phase", "Ready"},
+                 {"observedGeneration", a["metadata"].value("generation", 1)}};
   ASSERT_TRUE(kube_.UpdateStatus(kube::resources::RedisDatabases(), "senren", a).ok());
   const std::string key = "aws:us-east-1/prod/RedisDatabase/a";
   ASSERT_TRUE(outbox_.WaitFor([&](const std::vector<OutboxRecord>& all) {
@@ -582,9 +587,8 @@ TEST_F(RegionalPlaneTest, StatusChangesGoToTheOutboxAndGoneResourcesAreTombstone
   source_.Push(State(kRegion, 2, {}));
   ASSERT_TRUE(plane->WaitForVersion(2, absl::Seconds(5)));
   ASSERT_TRUE(outbox_.WaitFor([&](const std::vector<OutboxRecord>& all) {
-    return std::any_of(all.begin(), all.end(), [&](const OutboxRecord& r) {
-      return r.key == key && !r.value.has_value();
-    });
+    return std::any_of(all.begin(), all.end(),
+                       [&](const OutboxRecord& r) { return r.key == key && !r.value.has_value(); });
   }));
 }
 

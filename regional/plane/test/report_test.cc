@@ -11,12 +11,9 @@ Json ReadyCr() {
   Json cr = ResourceToCr(testing::Redis("sessions", 512, 3),
                          {"aws:us-east-1", "senren", 4, "00-trace-01"});
   cr["metadata"]["generation"] = 2;
-  cr["status"] = {{"ready", true},
-                  {"host", "sessions.senren.svc.cluster.local"},
-                  {"port", 6379},
-                  {"phase", "Ready"},
-                  {"readyReplicas", 3},
-                  {"observedGeneration", 2},
+  cr["status"] = {{"ready", true},         {"host", "sessions.senren.svc.cluster.local"},
+                  {"port", 6379},          {"phase", "Ready"},
+                  {"readyReplicas", 3},    {"observedGeneration", 2},
                   {"message", "3/3 ready"}};
   return cr;
 }

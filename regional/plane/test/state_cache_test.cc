@@ -1,11 +1,11 @@
+#include "regional/plane/state_cache.h"
+
 #include <gtest/gtest.h>
+#include <rocksdb/db.h>
 
 #include <filesystem>
 #include <fstream>
 
-#include <rocksdb/db.h>
-
-#include "regional/plane/state_cache.h"
 #include "test_util.h"
 
 namespace senren::regional::plane {

@@ -1,10 +1,11 @@
+#include "regional/plane/status_outbox.h"
+
 #include <gtest/gtest.h>
 
 #include <filesystem>
 
 #include "regional/kube/testing/fake_clock.h"
 #include "regional/plane/outbox_relay.h"
-#include "regional/plane/status_outbox.h"
 #include "regional/plane/testing/fakes.h"
 
 namespace senren::regional::plane {
@@ -24,8 +25,9 @@ TEST(SqliteStatusOutboxTest, PutPeekDeleteAndReopen) {
   {
     auto outbox = SqliteStatusOutbox::Open(path);
     ASSERT_TRUE(outbox.ok()) << outbox.status();
-    ASSERT_TRUE((*outbox)->Put({{"r/c/RedisDatabase/a", std::string("v1\0x", 4), "tp"},
-                                {"r/c/RedisDatabase/b", std::nullopt, ""}})
+    ASSERT_TRUE((*outbox)
+                    ->Put({{"r/c/RedisDatabase/a", std::string("v1\0x", 4), "tp"},
+                           {"r/c/RedisDatabase/b", std::nullopt, ""}})
                     .ok());
     ASSERT_TRUE((*outbox)->Put({{"r/c", std::string("report"), ""}}).ok());
     auto peek = (*outbox)->Peek(0, 10);

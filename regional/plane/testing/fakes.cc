@@ -142,9 +142,8 @@ bool InMemoryStatusOutbox::WaitFor(
     std::vector<OutboxRecord> all = All();
     if (pred(all)) return true;
     absl::MutexLock lock(&mu_);
-    auto grown = [this, seen = all.size()]() ABSL_SHARED_LOCKS_REQUIRED(mu_) {
-      return all_.size() > seen;
-    };
+    auto grown = [this, seen = all.size()]()
+                     ABSL_SHARED_LOCKS_REQUIRED(mu_) { return all_.size() > seen; };
     if (!mu_.AwaitWithDeadline(absl::Condition(&grown), deadline)) return pred(all_);
   }
 }

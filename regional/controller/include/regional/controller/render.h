@@ -1,11 +1,10 @@
 #pragma once
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 
@@ -146,11 +145,11 @@ std::string MebibyteQuantity(int64_t mib);
 
 // What the reconciler learned, for ComputeStatus.
 struct Observation {
-  int64_t generation = 0;       // the CR's metadata.generation
-  int desired_replicas = 0;     // replicas / size
-  Json statefulset;             // null when it does not exist (yet)
-  std::string invalid_spec;     // set: the spec is rejected (phase Failed)
-  std::string child_error;      // set: a child could not be applied (Degraded)
+  int64_t generation = 0;    // the CR's metadata.generation
+  int desired_replicas = 0;  // replicas / size
+  Json statefulset;          // null when it does not exist (yet)
+  std::string invalid_spec;  // set: the spec is rejected (phase Failed)
+  std::string child_error;   // set: a child could not be applied (Degraded)
   std::string child_error_reason = "ChildApplyFailed";
   // A pod stuck in a state that will not fix itself (bad image, crash loop), as found by
   // PodProblem; empty when none.

@@ -38,8 +38,8 @@ struct CurlKubeClientOptions {
 // reused; a watch holds its handle (and connection) for the life of the stream.
 class CurlKubeClient : public KubeClient {
  public:
-  static absl::StatusOr<std::unique_ptr<CurlKubeClient>> Create(
-      KubeConfig config, CurlKubeClientOptions options = {});
+  static absl::StatusOr<std::unique_ptr<CurlKubeClient>> Create(KubeConfig config,
+                                                                CurlKubeClientOptions options = {});
   ~CurlKubeClient() override;
 
   CurlKubeClient(const CurlKubeClient&) = delete;

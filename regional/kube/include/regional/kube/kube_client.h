@@ -3,11 +3,10 @@
 #include <atomic>
 #include <chrono>
 #include <functional>
+#include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
@@ -20,10 +19,10 @@ using Json = nlohmann::json;
 // kind and whether objects live in a namespace. Paths are built from it:
 // core group "" → /api/v1/..., others → /apis/<group>/<version>/...
 struct Resource {
-  std::string group;     // "" for the core group, "apps", "senren.io"
-  std::string version;   // "v1", "v1alpha1"
-  std::string plural;    // "statefulsets", "redisdatabases"
-  std::string kind;      // "StatefulSet", "RedisDatabase"
+  std::string group;    // "" for the core group, "apps", "senren.io"
+  std::string version;  // "v1", "v1alpha1"
+  std::string plural;   // "statefulsets", "redisdatabases"
+  std::string kind;     // "StatefulSet", "RedisDatabase"
   bool namespaced = true;
 
   // "apps/v1", or "v1" for the core group: the apiVersion of the objects.

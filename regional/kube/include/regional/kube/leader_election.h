@@ -102,8 +102,8 @@ class LeaderElector {
   // Runs `call` on the helper thread and waits until it answers, `deadline` passes
   // (DeadlineExceeded) or, when `interruptible`, Stop is called (Cancelled). Refuses
   // (DeadlineExceeded) while an earlier request has not answered yet.
-  absl::StatusOr<Json> CallBefore(TimePoint deadline,
-                                  std::function<absl::StatusOr<Json>()> call, bool interruptible);
+  absl::StatusOr<Json> CallBefore(TimePoint deadline, std::function<absl::StatusOr<Json>()> call,
+                                  bool interruptible);
   // Waits until `deadline` or Stop; true when stopped.
   bool WaitStop(TimePoint deadline);
   void Release();

@@ -5,11 +5,10 @@
 // I/O, safe from any thread.
 
 #include <cstdint>
+#include <nlohmann/json.hpp>
 #include <string>
 #include <string_view>
 #include <vector>
-
-#include <nlohmann/json.hpp>
 
 #include "absl/status/statusor.h"
 #include "regional/kube/kube_client.h"
@@ -43,9 +42,9 @@ kube::Resource KubeResourceOf(v1::ResourceKind kind);
 
 // Where and at which version a CR is written.
 struct CrContext {
-  std::string region;     // "aws:us-east-1"
-  std::string ns;         // namespace of the CRs
-  uint64_t version = 0;   // annotation senren.io/state-version
+  std::string region;       // "aws:us-east-1"
+  std::string ns;           // namespace of the CRs
+  uint64_t version = 0;     // annotation senren.io/state-version
   std::string traceparent;  // annotation senren.io/traceparent; omitted when empty
 };
 

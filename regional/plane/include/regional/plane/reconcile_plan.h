@@ -54,8 +54,8 @@ CrView MakeCrView(v1::ResourceKind kind, const Json& cr, const std::string& regi
 struct PlanInput {
   std::string region;
   std::string ns;
-  uint64_t version = 0;      // of the desired state; stamped on every CR the plan writes
-  std::string traceparent;   // of the desired state
+  uint64_t version = 0;     // of the desired state; stamped on every CR the plan writes
+  std::string traceparent;  // of the desired state
   // The complete desired set (any order; unique (kind, name)).
   std::vector<v1::Resource> desired;
   // Every CR of the namespace (managed or not), per kind whose CRD the cluster has.

@@ -76,8 +76,8 @@ struct PlaneStats {
   int64_t reconciles = 0;
   // The same by result, ApplyResultName of each reconcile's outcome ("applied", "partial", ...).
   std::map<std::string, int64_t> reconciles_by_result;
-  int64_t applies = 0;   // CR writes
-  int64_t deletes = 0;   // CR deletes
+  int64_t applies = 0;  // CR writes
+  int64_t deletes = 0;  // CR deletes
   uint64_t drift_corrections = 0;
   std::string last_drifted_resource;
   int64_t bad_messages = 0;
@@ -158,8 +158,8 @@ class RegionalPlane {
  private:
   struct Outcome {
     ApplyOutcome apply;
-    size_t writes = 0;     // successful
-    bool retry = false;    // something failed or a kind was missing: try again later
+    size_t writes = 0;   // successful
+    bool retry = false;  // something failed or a kind was missing: try again later
   };
 
   void SourceLoop();
