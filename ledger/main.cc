@@ -147,26 +147,31 @@ absl::StatusOr<int> MigrateForService(const ServeFlags& flags) {
                              service == senren::pg::UriUser(flags.owner_postgres) ? "" : service);
 }
 
-int Serve(ServeFlags flags) {
-  // Before the daemon: its HTTP threads read it until the daemon is gone.
-  std::atomic<bool> serving{false};
-  // First, before any thread starts: it blocks SIGINT/SIGTERM for every later thread.
-  auto created = senren::daemon::Daemon::Create("senren-ledger", flags.daemon);
+// What serve and project start alike, in order: the daemon (first, before any thread
+// starts: it blocks SIGINT/SIGTERM for every later thread) with a readiness check named
+// `check` that fails with `starting` until `*ready`; the schema migrated, waiting for
+// PostgreSQL while it is starting; and the store. Without a daemon or a store, `exit_code`
+// is how the process ends (0: stopped while waiting for PostgreSQL).
+struct Started {
+  std::unique_ptr<senren::daemon::Daemon> daemon;
+  std::unique_ptr<senren::ledger::PgLedgerStore> store;
+  int exit_code = 0;
+};
+
+Started StartDaemonAndStore(const std::string& name, const ServeFlags& flags,
+                            const std::string& check, const std::string& starting,
+                            const std::atomic<bool>* ready,
+                            senren::ledger::PgLedgerStoreOptions store_options) {
+  Started out;
+  auto created = senren::daemon::Daemon::Create(name, flags.daemon);
   if (!created.ok()) {
     std::cerr << "senren-ledger: " << created.status().message() << "\n";
-    return 2;
+    out.exit_code = 2;
+    return out;
   }
-  senren::daemon::Daemon& daemon = **created;
-  daemon.health().AddReadinessCheck("ledger", [&serving] {
-    return serving.load() ? std::string() : std::string("starting: migrations, PostgreSQL");
-  });
-
-  auto auth = senren::ledger::TokenAuthenticator::FromFile(flags.tokens);
-  if (!auth.ok()) {
-    std::cerr << "senren-ledger: " << auth.status().message() << "\n";
-    return 2;
-  }
-  // PostgreSQL may still be starting: wait for it rather than exit.
+  out.daemon = std::move(*created);
+  out.daemon->health().AddReadinessCheck(
+      check, [ready, starting] { return ready->load() ? std::string() : starting; });
   for (int attempt = 0;; ++attempt) {
     auto v = MigrateForService(flags);
     if (v.ok()) {
@@ -175,24 +180,43 @@ int Serve(ServeFlags flags) {
     }
     if (v.status().code() != absl::StatusCode::kUnavailable) {
       std::cerr << "senren-ledger: " << v.status().message() << "\n";
-      return 1;
+      out.exit_code = 1;
+      return out;
     }
     if (attempt % 10 == 0)
       spdlog::warn("waiting for PostgreSQL: {}", std::string(v.status().message()));
-    if (daemon.WaitForStopFor(absl::Seconds(1))) return 0;
+    if (out.daemon->WaitForStopFor(absl::Seconds(1))) return out;
   }
-  senren::ledger::PgLedgerStoreOptions store_options;
   store_options.uri = flags.postgres;
   store_options.schema = flags.schema;
-  store_options.pool_size = flags.pool_size;
-  store_options.checkpoint_interval = flags.checkpoint_interval;
-  store_options.max_write_transactions = flags.max_write_transactions;
   auto store = senren::ledger::PgLedgerStore::Create(store_options);
   if (!store.ok()) {
     std::cerr << "senren-ledger: " << store.status().message() << "\n";
+    out.exit_code = 2;
+    return out;
+  }
+  out.store = std::move(*store);
+  return out;
+}
+
+int Serve(ServeFlags flags) {
+  // Before the daemon: its HTTP threads read it until the daemon is gone.
+  std::atomic<bool> serving{false};
+  auto auth = senren::ledger::TokenAuthenticator::FromFile(flags.tokens);
+  if (!auth.ok()) {
+    std::cerr << "senren-ledger: " << auth.status().message() << "\n";
     return 2;
   }
-  senren::ledger::PgLedgerStore* raw_store = store->get();
+  senren::ledger::PgLedgerStoreOptions store_options;
+  store_options.pool_size = flags.pool_size;
+  store_options.checkpoint_interval = flags.checkpoint_interval;
+  store_options.max_write_transactions = flags.max_write_transactions;
+  Started started =
+      StartDaemonAndStore("senren-ledger", flags, "ledger", "starting: migrations, PostgreSQL",
+                          &serving, store_options);
+  if (started.store == nullptr) return started.exit_code;
+  senren::daemon::Daemon& daemon = *started.daemon;
+  senren::ledger::PgLedgerStore* raw_store = started.store.get();
   std::unique_ptr<Projections> projections;
   if (!flags.kafka_brokers.empty()) {
     projections = std::make_unique<Projections>(flags, raw_store);
@@ -226,30 +250,13 @@ int Serve(ServeFlags flags) {
 
 int Project(const ServeFlags& flags) {
   std::atomic<bool> running{false};  // before the daemon: its HTTP threads read it
-  auto created = senren::daemon::Daemon::Create("senren-ledger project", flags.daemon);
-  if (!created.ok()) {
-    std::cerr << "senren-ledger: " << created.status().message() << "\n";
-    return 2;
-  }
-  senren::daemon::Daemon& daemon = **created;
-  daemon.health().AddReadinessCheck("projectors", [&running] {
-    return running.load() ? std::string() : std::string("starting");
-  });
-  auto v = MigrateForService(flags);
-  if (!v.ok()) {
-    std::cerr << "senren-ledger: " << v.status().message() << "\n";
-    return 1;
-  }
   senren::ledger::PgLedgerStoreOptions store_options;
-  store_options.uri = flags.postgres;
-  store_options.schema = flags.schema;
   store_options.pool_size = 2;
-  auto store = senren::ledger::PgLedgerStore::Create(store_options);
-  if (!store.ok()) {
-    std::cerr << "senren-ledger: " << store.status().message() << "\n";
-    return 2;
-  }
-  auto projections = std::make_unique<Projections>(flags, store->get());
+  Started started = StartDaemonAndStore("senren-ledger project", flags, "projectors", "starting",
+                                        &running, store_options);
+  if (started.store == nullptr) return started.exit_code;
+  senren::daemon::Daemon& daemon = *started.daemon;
+  auto projections = std::make_unique<Projections>(flags, started.store.get());
   Projections* raw_projections = projections.get();
   daemon.metrics().AddCollector(
       [raw_projections](senren::daemon::Metrics& m) { raw_projections->Export(m); });

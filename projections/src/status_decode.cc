@@ -40,6 +40,15 @@ absl::StatusOr<double> RecordSeconds(const kafka::Message& m) {
   return static_cast<double>(m.timestamp_ms) / 1000.0;
 }
 
+// The time a change speaks for: the value's own timestamp `field` when it has one, else the
+// record's.
+absl::StatusOr<double> ChangeSeconds(bool has, const google::protobuf::Timestamp& t,
+                                     const char* field, const kafka::Message& m) {
+  if (!has) return RecordSeconds(m);
+  if (!InRange(t)) return Bad(absl::StrCat(field, " is out of range"));
+  return EpochSeconds(t);
+}
+
 }  // namespace
 
 bool IsPrintableUtf8(std::string_view s) {
@@ -109,14 +118,10 @@ absl::StatusOr<StatusChange> DecodeStatusMessage(const kafka::Message& m) {
     if (c.report.applied_version() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) {
       return Bad("applied_version is out of range");
     }
-    if (c.report.has_heartbeat_at()) {
-      if (!InRange(c.report.heartbeat_at())) return Bad("heartbeat_at is out of range");
-      c.at = EpochSeconds(c.report.heartbeat_at());
-    } else {
-      auto at = RecordSeconds(m);
-      if (!at.ok()) return at.status();
-      c.at = *at;
-    }
+    auto at =
+        ChangeSeconds(c.report.has_heartbeat_at(), c.report.heartbeat_at(), "heartbeat_at", m);
+    if (!at.ok()) return at.status();
+    c.at = *at;
     c.payload = *m.value;
     return c;
   }
@@ -134,14 +139,9 @@ absl::StatusOr<StatusChange> DecodeStatusMessage(const kafka::Message& m) {
       (c.resource.kind() != v1::RESOURCE_KIND_UNSPECIFIED && c.resource.kind() != key->kind)) {
     return Bad("value is a ResourceStatus of another key");
   }
-  if (c.resource.has_observed_at()) {
-    if (!InRange(c.resource.observed_at())) return Bad("observed_at is out of range");
-    c.at = EpochSeconds(c.resource.observed_at());
-  } else {
-    auto at = RecordSeconds(m);
-    if (!at.ok()) return at.status();
-    c.at = *at;
-  }
+  auto at = ChangeSeconds(c.resource.has_observed_at(), c.resource.observed_at(), "observed_at", m);
+  if (!at.ok()) return at.status();
+  c.at = *at;
   c.payload = *m.value;
   return c;
 }
