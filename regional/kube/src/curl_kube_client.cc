@@ -91,6 +91,26 @@ size_t ReadHeader(char* data, size_t size, size_t n, void* out) {
 
 CURL* AsCurl(void* handle) { return static_cast<CURL*>(handle); }
 
+uint64_t TlsGenerationOf(const Credential& credential) {
+  return credential.client_cert_pem.empty() ? 0 : credential.generation;
+}
+
+// Sets the credential on a borrowed handle: an Authorization header (added to `headers`)
+// or a client certificate from a plugin (which replaces the kubeconfig's).
+void Authenticate(CURL* curl, const Credential& credential, curl_slist** headers) {
+  if (!credential.token.empty()) {
+    *headers = curl_slist_append(*headers, ("Authorization: Bearer " + credential.token).c_str());
+  }
+  if (!credential.client_cert_pem.empty()) {
+    curl_blob cert{const_cast<char*>(credential.client_cert_pem.data()),
+                   credential.client_cert_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_SSLCERT_BLOB, &cert);
+    curl_blob key{const_cast<char*>(credential.client_key_pem.data()),
+                  credential.client_key_pem.size(), CURL_BLOB_COPY};
+    curl_easy_setopt(curl, CURLOPT_SSLKEY_BLOB, &key);
+  }
+}
+
 // State of one watch stream, shared with curl's callbacks.
 struct WatchStream {
   CURL* curl = nullptr;
@@ -173,8 +193,11 @@ int WatchProgress(void* user, curl_off_t, curl_off_t, curl_off_t, curl_off_t) {
 
 }  // namespace
 
-CurlKubeClient::CurlKubeClient(KubeConfig config, CurlKubeClientOptions options)
-    : config_(std::move(config)), options_(std::move(options)) {}
+CurlKubeClient::CurlKubeClient(KubeConfig config, CurlKubeClientOptions options,
+                               std::unique_ptr<CredentialSource> credentials)
+    : config_(std::move(config)),
+      options_(std::move(options)),
+      credentials_(std::move(credentials)) {}
 
 absl::StatusOr<std::unique_ptr<CurlKubeClient>> CurlKubeClient::Create(
     KubeConfig config, CurlKubeClientOptions options) {
@@ -189,48 +212,63 @@ absl::StatusOr<std::unique_ptr<CurlKubeClient>> CurlKubeClient::Create(
       return absl::FailedPreconditionError(absl::StrCat("cannot read ", *file));
     }
   }
-  return std::unique_ptr<CurlKubeClient>(new CurlKubeClient(std::move(config), std::move(options)));
+  absl::StatusOr<std::unique_ptr<CredentialSource>> credentials =
+      NewCredentialSource(config, options.credentials);
+  if (!credentials.ok()) return credentials.status();
+  return std::unique_ptr<CurlKubeClient>(
+      new CurlKubeClient(std::move(config), std::move(options), *std::move(credentials)));
 }
 
 CurlKubeClient::~CurlKubeClient() {
   absl::MutexLock lock(&mu_);
-  for (void* h : idle_) curl_easy_cleanup(AsCurl(h));
+  for (const IdleHandle& h : idle_) curl_easy_cleanup(AsCurl(h.curl));
 }
 
-void* CurlKubeClient::Borrow() {
+void* CurlKubeClient::Borrow(uint64_t tls_generation) {
+  std::vector<void*> stale;
+  void* found = nullptr;
   {
     absl::MutexLock lock(&mu_);
-    if (!idle_.empty()) {
-      void* h = idle_.back();
+    while (!idle_.empty() && found == nullptr) {
+      const IdleHandle h = idle_.back();
       idle_.pop_back();
-      curl_easy_reset(AsCurl(h));  // keeps the live connection
-      Configure(h);
-      return h;
+      if (h.tls_generation == tls_generation) {
+        found = h.curl;
+      } else {
+        stale.push_back(h.curl);  // its connections carry a retired client certificate
+      }
     }
+  }
+  for (void* h : stale) curl_easy_cleanup(AsCurl(h));
+  if (found != nullptr) {
+    curl_easy_reset(AsCurl(found));  // keeps the live connection
+    Configure(found);
+    return found;
   }
   CURL* curl = curl_easy_init();
   if (curl != nullptr) Configure(curl);
   return curl;
 }
 
-void CurlKubeClient::Return(void* handle) {
+void CurlKubeClient::Return(void* handle, uint64_t tls_generation) {
   if (handle == nullptr) return;
   absl::MutexLock lock(&mu_);
   if (idle_.size() < 16) {
-    idle_.push_back(handle);
+    idle_.push_back({handle, tls_generation});
   } else {
     curl_easy_cleanup(AsCurl(handle));
   }
 }
 
-std::string CurlKubeClient::BearerToken() const {
-  if (!config_.token_file.empty()) {
-    std::ifstream in(config_.token_file);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return std::string(absl::StripAsciiWhitespace(ss.str()));
+absl::StatusOr<Credential> CurlKubeClient::CredentialFor(const std::string& operation,
+                                                         const std::string& object) {
+  absl::StatusOr<Credential> credential = credentials_->Get();
+  if (!credential.ok()) {
+    return absl::Status(
+        credential.status().code(),
+        absl::StrCat(operation, " ", object, ": credentials of ", credential.status().message()));
   }
-  return config_.token;
+  return credential;
 }
 
 void CurlKubeClient::Configure(void* handle) const {
@@ -268,16 +306,14 @@ void CurlKubeClient::Configure(void* handle) const {
   }
 }
 
-absl::StatusOr<CurlKubeClient::Reply> CurlKubeClient::CallOnce(const Request& request, void* handle,
-                                                               bool* retryable) {
+absl::StatusOr<CurlKubeClient::Reply> CurlKubeClient::CallOnce(const Request& request,
+                                                               const Credential& credential,
+                                                               void* handle, bool* retryable) {
   CURL* curl = AsCurl(handle);
   Reply reply;
   const std::string url = config_.server + request.path;
   curl_slist* headers = nullptr;
-  const std::string token = BearerToken();
-  if (!token.empty()) {
-    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
-  }
+  Authenticate(curl, credential, &headers);
   headers = curl_slist_append(headers, "Accept: application/json");
   if (!request.body.empty()) {
     headers = curl_slist_append(headers, ("Content-Type: " + request.content_type).c_str());
@@ -319,17 +355,29 @@ absl::StatusOr<CurlKubeClient::Reply> CurlKubeClient::Call(const Request& reques
   thread_local std::mt19937_64 rng{std::random_device{}()};
   std::chrono::milliseconds backoff = options_.initial_backoff;
   absl::Status last;
+  bool reauthenticated = false;
   for (int attempt = 1;; ++attempt) {
-    void* handle = Borrow();
+    absl::StatusOr<Credential> credential = CredentialFor(request.operation, request.object);
+    if (!credential.ok()) return credential.status();
+    const uint64_t tls_generation = TlsGenerationOf(*credential);
+    void* handle = Borrow(tls_generation);
     if (handle == nullptr) return absl::InternalError("curl_easy_init failed");
     bool retryable = false;
-    absl::StatusOr<Reply> reply = CallOnce(request, handle, &retryable);
+    absl::StatusOr<Reply> reply = CallOnce(request, *credential, handle, &retryable);
     if (reply.ok() || retryable) {
-      Return(handle);
+      Return(handle, tls_generation);
     } else {
       curl_easy_cleanup(AsCurl(handle));  // a broken connection is not reused
     }
     if (reply.ok() && reply->status < 300) return reply;
+    // A 401 means the server did nothing with the request (a POST included): send it once
+    // more when the source can give a credential other than the refused one.
+    if (reply.ok() && reply->status == 401 && !reauthenticated &&
+        credentials_->Unauthorized(*credential)) {
+      reauthenticated = true;
+      --attempt;  // not a failure of the server's
+      continue;
+    }
     if (reply.ok()) {
       last = ApiError(request.operation, request.object, reply->status, reply->body);
     } else {
@@ -488,7 +536,24 @@ absl::Status CurlKubeClient::Watch(const Resource& resource, const std::string& 
     AddQuery(&path, "timeoutSeconds", std::to_string(options.timeout.count()));
   }
   const std::string object = ObjectName(resource, ns, "");
-  void* handle = Borrow();
+  const std::string url = config_.server + path;
+  // A 401 comes before any event: sending the watch again with a fresh credential is safe.
+  for (bool reauthenticated = false;; reauthenticated = true) {
+    absl::StatusOr<Credential> credential = CredentialFor("watch", object);
+    if (!credential.ok()) return credential.status();
+    absl::Status s = WatchOnce(url, object, *credential, handler, cancel);
+    if (!reauthenticated && HttpStatusOf(s) == 401 && credentials_->Unauthorized(*credential)) {
+      continue;
+    }
+    return s;
+  }
+}
+
+absl::Status CurlKubeClient::WatchOnce(const std::string& url, const std::string& object,
+                                       const Credential& credential, const WatchHandler& handler,
+                                       const std::atomic<bool>* cancel) {
+  const uint64_t tls_generation = TlsGenerationOf(credential);
+  void* handle = Borrow(tls_generation);
   if (handle == nullptr) return absl::InternalError("curl_easy_init failed");
   CURL* curl = AsCurl(handle);
   WatchStream w;
@@ -496,12 +561,8 @@ absl::Status CurlKubeClient::Watch(const Resource& resource, const std::string& 
   w.handler = &handler;
   w.cancel = cancel;
   w.object = object;
-  const std::string url = config_.server + path;
   curl_slist* headers = nullptr;
-  const std::string token = BearerToken();
-  if (!token.empty()) {
-    headers = curl_slist_append(headers, ("Authorization: Bearer " + token).c_str());
-  }
+  Authenticate(curl, credential, &headers);
   headers = curl_slist_append(headers, "Accept: application/json");
   curl_easy_setopt(curl, CURLOPT_URL, url.c_str());
   curl_easy_setopt(curl, CURLOPT_HTTPGET, 1L);
@@ -527,7 +588,7 @@ absl::Status CurlKubeClient::Watch(const Resource& resource, const std::string& 
   // An aborted stream leaves the connection in an unknown state: never reuse it.
   const bool clean = rc == CURLE_OK;
   if (clean) {
-    Return(handle);
+    Return(handle, tls_generation);
   } else {
     curl_easy_cleanup(curl);
   }

@@ -5,9 +5,11 @@
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
@@ -55,6 +57,101 @@ absl::StatusOr<std::string> Decode(const std::string& b64, const char* field) {
   return out;
 }
 
+// YAML to JSON for opaque kubeconfig extensions: plain scalars stay strings except
+// booleans, integers and null, as the YAML-to-JSON step of kubectl would type them.
+nlohmann::json ToJson(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& kv : node) out[kv.first.as<std::string>()] = ToJson(kv.second);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& item : node) out.push_back(ToJson(item));
+      return out;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = node.Scalar();
+      if (node.Tag() == "!") return s;  // quoted
+      int64_t i = 0;
+      if (absl::SimpleAtoi(s, &i)) return i;
+      if (s == "true") return true;
+      if (s == "false") return false;
+      if (s == "null" || s == "~") return nullptr;
+      return s;
+    }
+    default:
+      return nullptr;
+  }
+}
+
+constexpr char kExecV1[] = "client.authentication.k8s.io/v1";
+constexpr char kExecV1Beta1[] = "client.authentication.k8s.io/v1beta1";
+constexpr char kExecExtension[] = "client.authentication.k8s.io/exec";
+
+// users[].user.exec, checked as client-go's clientcmd validation does.
+absl::StatusOr<ExecConfig> ParseExec(const YAML::Node& exec, const YAML::Node& cluster,
+                                     const std::string& user_name, const std::string& base_dir) {
+  const std::string where = absl::StrCat("user \"", user_name, "\": exec");
+  if (!exec.IsMap()) return absl::InvalidArgumentError(absl::StrCat(where, " is not a map"));
+  ExecConfig out;
+  out.api_version = Str(exec, "apiVersion");
+  if (out.api_version != kExecV1 && out.api_version != kExecV1Beta1) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": apiVersion \"", out.api_version,
+                                                   "\" is not ", kExecV1, " or ", kExecV1Beta1));
+  }
+  out.command = Str(exec, "command");
+  if (out.command.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": command is required"));
+  }
+  if (out.command.find('/') != std::string::npos) {
+    out.command = fs::path(Resolve(out.command, base_dir)).lexically_normal().string();
+  }
+  if (const YAML::Node args = exec["args"]; !Missing(args)) {
+    if (!args.IsSequence()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": args is not a list"));
+    }
+    for (const auto& arg : args) out.args.push_back(arg.as<std::string>());
+  }
+  if (const YAML::Node env = exec["env"]; !Missing(env)) {
+    if (!env.IsSequence()) {
+      return absl::InvalidArgumentError(absl::StrCat(where, ": env is not a list"));
+    }
+    for (const auto& var : env) {
+      const std::string name = Str(var, "name");
+      if (name.empty()) {
+        return absl::InvalidArgumentError(absl::StrCat(where, ": an env entry has no name"));
+      }
+      out.env.emplace_back(name, Str(var, "value"));
+    }
+  }
+  out.install_hint = Str(exec, "installHint");
+  out.provide_cluster_info =
+      !Missing(exec["provideClusterInfo"]) && exec["provideClusterInfo"].as<bool>();
+  out.interactive_mode = Str(exec, "interactiveMode");
+  if (out.interactive_mode.empty() && out.api_version == kExecV1Beta1) {
+    out.interactive_mode = "IfAvailable";  // client-go's default for v1beta1
+  }
+  if (out.interactive_mode.empty()) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        where, ": interactiveMode must be specified (Never or IfAvailable) with ", kExecV1));
+  }
+  if (out.interactive_mode != "Never" && out.interactive_mode != "IfAvailable" &&
+      out.interactive_mode != "Always") {
+    return absl::InvalidArgumentError(absl::StrCat(where, ": interactiveMode \"",
+                                                   out.interactive_mode,
+                                                   "\" is not Never, IfAvailable or Always"));
+  }
+  const YAML::Node extensions = Missing(cluster) ? YAML::Node() : cluster["extensions"];
+  if (const YAML::Node ext = FindNamed(extensions, kExecExtension); !Missing(ext)) {
+    if (const YAML::Node body = ext["extension"]; !Missing(body)) {
+      out.cluster_config_json = ToJson(body).dump();
+    }
+  }
+  return out;
+}
+
 }  // namespace
 
 absl::StatusOr<KubeConfig> ParseKubeConfig(const std::string& yaml, const std::string& base_dir,
@@ -98,7 +195,13 @@ absl::StatusOr<KubeConfig> ParseKubeConfig(const std::string& yaml, const std::s
                                       cluster["insecure-skip-tls-verify"].as<bool>();
     const YAML::Node user_entry = FindNamed(root["users"], user_name);
     const YAML::Node user = Missing(user_entry) ? YAML::Node() : user_entry["user"];
+    config.user = user_name;
     if (!Missing(user)) {
+      if (const YAML::Node exec = user["exec"]; !Missing(exec)) {
+        absl::StatusOr<ExecConfig> parsed = ParseExec(exec, cluster, user_name, base_dir);
+        if (!parsed.ok()) return parsed.status();
+        config.exec = *std::move(parsed);
+      }
       config.token = Str(user, "token");
       config.token_file = Resolve(Str(user, "tokenFile"), base_dir);
       config.client_cert_file = Resolve(Str(user, "client-certificate"), base_dir);
@@ -146,6 +249,7 @@ absl::StatusOr<KubeConfig> InClusterConfig(const std::string& sa_dir) {
   if (h.find(':') != std::string::npos) h = "[" + h + "]";  // IPv6
   config.server = absl::StrCat("https://", h, ":", port);
   config.token_file = sa_dir + "/token";
+  config.user = "in-cluster service account";
   config.ca_file = sa_dir + "/ca.crt";
   if (!fs::exists(config.token_file)) {
     return absl::FailedPreconditionError(

@@ -1,10 +1,37 @@
 #pragma once
 
+#include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 
 namespace senren::regional::kube {
+
+// A kubeconfig user's `exec` credential plugin (client-go's clientcmdapi.ExecConfig): a
+// command that prints an ExecCredential (client.authentication.k8s.io/v1 or v1beta1) with
+// a bearer token or a client certificate, as cloud CLIs do (aws eks get-token,
+// gke-gcloud-auth-plugin, kubelogin).
+struct ExecConfig {
+  std::string api_version;  // "client.authentication.k8s.io/v1" or ".../v1beta1"
+  // Run without a shell: a name looked up on $PATH, or a path (a relative path with a
+  // slash is resolved against the kubeconfig's folder, as kubectl does).
+  std::string command;
+  std::vector<std::string> args;
+  // Set in the plugin's environment on top of this process's.
+  std::vector<std::pair<std::string, std::string>> env;
+  std::string install_hint;  // shown when the command cannot be found
+  // Pass the cluster (server, CA, the cluster's client.authentication.k8s.io/exec
+  // extension) in KUBERNETES_EXEC_INFO.
+  bool provide_cluster_info = false;
+  // "Never", "IfAvailable" or "Always". Required with v1; v1beta1 defaults to
+  // "IfAvailable". The plugin never gets a terminal here, so "Always" cannot work.
+  std::string interactive_mode;
+  // The cluster's `extensions[client.authentication.k8s.io/exec]` as JSON text (empty
+  // when absent), passed as spec.cluster.config with provide_cluster_info.
+  std::string cluster_config_json;
+};
 
 // Where and how to reach one kube-apiserver: the parts of a kubeconfig context (or of an
 // in-cluster service account) a REST client needs. File fields and inline *_data fields
@@ -17,8 +44,13 @@ struct KubeConfig {
   std::string client_cert_data;
   std::string client_key_file;
   std::string client_key_data;
-  std::string token;       // bearer token
-  std::string token_file;  // re-read on each request (service-account tokens rotate)
+  std::string token;  // bearer token
+  // A bearer token in a file, re-read when the file changes and at least every minute
+  // (projected service-account tokens rotate in place).
+  std::string token_file;
+  // A credential plugin; wins over `token` and `token_file` when set.
+  std::optional<ExecConfig> exec;
+  std::string user;  // the kubeconfig user's name, for errors about its credentials
   bool insecure_skip_tls_verify = false;
   std::string default_namespace;  // the context's namespace, or "default"
 };
