@@ -7,6 +7,7 @@
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
 
 namespace senren::kafka {
 namespace {
@@ -77,18 +78,29 @@ absl::StatusOr<RdKafka> NewHandle(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
   return RdKafka(rk);
 }
 
+// An idempotent producer that hits a fatal error (librdkafka's ERR__FATAL: a fenced or
+// out-of-sequence producer id) refuses every later record. RdProducer then replaces its
+// handle with a new one made from the same configuration, so the daemon goes on producing
+// rather than freeze: the records the failed handle still held get their on_delivery with
+// an error (UNAVAILABLE or CANCELLED), as the contract says a failed record does, and the
+// callers send them again. A record may so reach the topic twice; consumers of Senren's
+// topics compare versions and keys, so a duplicate is harmless.
 class RdProducer final : public Producer {
  public:
-  explicit RdProducer(RdKafka rk) : rk_(std::move(rk)), poller_([this] { PollLoop(); }) {}
+  // `conf` (owned) makes every handle after the first.
+  RdProducer(rd_kafka_conf_t* conf, RdKafka rk)
+      : conf_(conf), rk_(Share(std::move(rk))), poller_([this] { PollLoop(); }) {}
 
   ~RdProducer() override {
-    rd_kafka_flush(rk_.get(), 5000);
+    std::shared_ptr<rd_kafka_t> rk = Current();
+    rd_kafka_flush(rk.get(), 5000);
     stop_ = true;
     poller_.join();
     // Remaining callbacks (undelivered records) are released by rd_kafka_destroy's
     // purge below, through DeliveryReport.
-    rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
-    rd_kafka_poll(rk_.get(), 0);
+    rd_kafka_purge(rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk.get(), 0);
+    rd_kafka_conf_destroy(conf_);
   }
 
   static void DeliveryReport(rd_kafka_t*, const rd_kafka_message_t* m, void*) {
@@ -125,31 +137,86 @@ class RdProducer final : public Producer {
     add(RD_KAFKA_VTYPE_MSGFLAGS).u.i = RD_KAFKA_MSG_F_COPY;
     auto* cb = new OnDelivery(std::move(on_delivery));
     add(RD_KAFKA_VTYPE_OPAQUE).u.ptr = cb;
-    rd_kafka_error_t* error = rd_kafka_produceva(rk_.get(), vus.data(), vus.size());
+    std::shared_ptr<rd_kafka_t> rk = Current();
+    rd_kafka_error_t* error = rd_kafka_produceva(rk.get(), vus.data(), vus.size());
     if (error != nullptr) {
       rd_kafka_resp_err_t code = rd_kafka_error_code(error);
       std::string what = absl::StrCat("producing to ", record.topic, " key ", record.key, ": ",
                                       rd_kafka_error_string(error));
       rd_kafka_error_destroy(error);
       delete cb;
+      // ERR__FATAL: the poll thread replaces the handle within a poll (it runs the failed
+      // handle's delivery reports, which must stay on that thread).
       return FromErr(code, what);
     }
     return absl::OkStatus();
   }
 
   absl::Status Flush(std::chrono::milliseconds timeout) override {
-    return FromErr(rd_kafka_flush(rk_.get(), static_cast<int>(timeout.count())),
+    return FromErr(rd_kafka_flush(Current().get(), static_cast<int>(timeout.count())),
                    "flushing producer");
   }
 
-  void PurgeQueued() override { rd_kafka_purge(rk_.get(), RD_KAFKA_PURGE_F_QUEUE); }
+  void PurgeQueued() override { rd_kafka_purge(Current().get(), RD_KAFKA_PURGE_F_QUEUE); }
 
- private:
-  void PollLoop() {
-    while (!stop_) rd_kafka_poll(rk_.get(), 50);
+  absl::Status TriggerFatalError(const std::string& reason) {
+    return FromErr(
+        rd_kafka_test_fatal_error(Current().get(), RD_KAFKA_RESP_ERR_OUT_OF_ORDER_SEQUENCE_NUMBER,
+                                  reason.c_str()),
+        "triggering a fatal error");
   }
 
-  RdKafka rk_;
+  int64_t recoveries() const { return recoveries_.load(); }
+
+ private:
+  static std::shared_ptr<rd_kafka_t> Share(RdKafka rk) {
+    return std::shared_ptr<rd_kafka_t>(rk.release(), RdKafkaDeleter());
+  }
+
+  std::shared_ptr<rd_kafka_t> Current() const {
+    absl::MutexLock lock(&mu_);
+    return rk_;
+  }
+
+  void PollLoop() {
+    while (!stop_) {
+      std::shared_ptr<rd_kafka_t> rk = Current();
+      rd_kafka_poll(rk.get(), 50);
+      Recover(rk);
+    }
+  }
+
+  // Replaces `rk` when it has hit a fatal error. Poll thread only.
+  void Recover(const std::shared_ptr<rd_kafka_t>& rk) {
+    char reason[512];
+    const rd_kafka_resp_err_t err = rd_kafka_fatal_error(rk.get(), reason, sizeof reason);
+    if (err == RD_KAFKA_RESP_ERR_NO_ERROR) return;
+    rd_kafka_conf_t* conf = rd_kafka_conf_dup(conf_);
+    char error[512];
+    rd_kafka_t* fresh = rd_kafka_new(RD_KAFKA_PRODUCER, conf, error, sizeof error);
+    if (fresh == nullptr) {
+      rd_kafka_conf_destroy(conf);
+      spdlog::error("kafka: producer fatal error ({}: {}); a new producer could not be made: {}",
+                    rd_kafka_err2name(err), reason, error);
+      return;  // the next poll tries again
+    }
+    {
+      absl::MutexLock lock(&mu_);
+      rk_ = Share(RdKafka(fresh));
+    }
+    ++recoveries_;
+    spdlog::error("kafka: producer fatal error ({}: {}); a new producer takes over, and the "
+                  "records the old one held fail so that they are sent again",
+                  rd_kafka_err2name(err), reason);
+    // Their delivery reports run here; the handle goes with the last reference to it.
+    rd_kafka_purge(rk.get(), RD_KAFKA_PURGE_F_QUEUE | RD_KAFKA_PURGE_F_INFLIGHT);
+    rd_kafka_poll(rk.get(), 0);
+  }
+
+  rd_kafka_conf_t* const conf_;
+  mutable absl::Mutex mu_;
+  std::shared_ptr<rd_kafka_t> rk_ ABSL_GUARDED_BY(mu_);
+  std::atomic<int64_t> recoveries_{0};
   std::atomic<bool> stop_{false};
   std::thread poller_;
 };
@@ -253,9 +320,24 @@ absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const std::string& br
   auto conf = MakeConf(defaults, extra);
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(*conf, &RdProducer::DeliveryReport);
+  rd_kafka_conf_t* again = rd_kafka_conf_dup(*conf);  // for a handle after a fatal error
   auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
-  if (!rk.ok()) return rk.status();
-  return std::unique_ptr<Producer>(new RdProducer(std::move(*rk)));
+  if (!rk.ok()) {
+    rd_kafka_conf_destroy(again);
+    return rk.status();
+  }
+  return std::unique_ptr<Producer>(new RdProducer(again, std::move(*rk)));
+}
+
+absl::Status TriggerFatalErrorForTest(Producer* producer, const std::string& reason) {
+  auto* rd = dynamic_cast<RdProducer*>(producer);
+  if (rd == nullptr) return absl::InvalidArgumentError("not a librdkafka producer");
+  return rd->TriggerFatalError(reason);
+}
+
+int64_t ProducerRecoveries(const Producer* producer) {
+  const auto* rd = dynamic_cast<const RdProducer*>(producer);
+  return rd == nullptr ? 0 : rd->recoveries();
 }
 
 absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const std::string& brokers,

@@ -4,6 +4,9 @@
 
 #include <chrono>
 #include <future>
+#include <memory>
+#include <thread>
+#include <vector>
 
 #include "kafka/kafka.h"
 #include "lab/lab_env.h"
@@ -74,6 +77,50 @@ TEST(KafkaAdapter, RecordsLandInPartitionForKeyAndRoundTrip) {
   EXPECT_EQ(got[0].partition, p);
   EXPECT_FALSE(got[1].value.has_value()) << "tombstone expected";
   EXPECT_GT(got[1].offset, got[0].offset);
+}
+
+// A fatal producer error (what a broker fencing an idempotent producer causes) used to
+// leave the producer refusing every record for good, and the daemon using it frozen. Now
+// the records it held fail through on_delivery and a new handle takes the next ones.
+TEST(KafkaAdapter, ProducerRecoversFromAFatalError) {
+  const auto& lab = testing::Lab();
+  const std::string topic = testing::UniqueName("adapter");
+  ASSERT_TRUE(EnsureTopic(lab.kafka_brokers, {topic, 1, 1, {}}).ok());
+  auto producer = Producer::Create(lab.kafka_brokers);
+  ASSERT_TRUE(producer.ok()) << producer.status();
+  auto produce = [&](const std::string& value) {
+    auto done = std::make_shared<std::promise<Delivery>>();
+    absl::Status s = (*producer)->Produce({topic, "k", value, {}},
+                                          [done](const Delivery& d) { done->set_value(d); });
+    if (!s.ok()) done->set_value(Delivery{s, -1, -1});
+    return done->get_future();
+  };
+  ASSERT_TRUE(produce("before").get().status.ok());
+
+  ASSERT_TRUE(TriggerFatalErrorForTest(producer->get(), "fenced by the test").ok());
+  // Until the poll thread has replaced the handle, a record may be refused or fail; the
+  // caller sends it again, as Senren's producers do with a failed delivery.
+  Delivery after;
+  for (int attempt = 0; attempt < 100; ++attempt) {
+    after = produce("after").get();
+    if (after.status.ok()) break;
+    std::this_thread::sleep_for(milliseconds(100));
+  }
+  ASSERT_TRUE(after.status.ok()) << after.status;
+  EXPECT_EQ(ProducerRecoveries(producer->get()), 1);
+  ASSERT_TRUE((*producer)->Flush(seconds(30)).ok());
+
+  auto consumer = Consumer::Create(lab.kafka_brokers);
+  ASSERT_TRUE(consumer.ok()) << consumer.status();
+  ASSERT_TRUE((*consumer)->Assign({{topic, 0, PartitionOffset::kBeginning}}).ok());
+  std::vector<std::string> values;
+  auto deadline = std::chrono::steady_clock::now() + seconds(30);
+  while (std::chrono::steady_clock::now() < deadline && values.size() < 2) {
+    auto m = (*consumer)->Poll(milliseconds(200));
+    ASSERT_TRUE(m.ok()) << m.status();
+    if (*m) values.push_back((*m)->value.value_or(""));
+  }
+  EXPECT_EQ(values, (std::vector<std::string>{"before", "after"}));
 }
 
 TEST(KafkaAdapter, UnknownSettingIsAnErrorNamingIt) {

@@ -67,6 +67,15 @@ class Producer {
   virtual void PurgeQueued() = 0;
 };
 
+// How many times `producer` replaced its librdkafka handle after a fatal error (an
+// idempotent producer fenced or out of sequence): each time, the records the old handle
+// held failed through their on_delivery and later records went to the new handle.
+int64_t ProducerRecoveries(const Producer* producer);
+
+// Tests only: puts `producer`'s handle in librdkafka's fatal error state, as a broker
+// fencing it would (rd_kafka_test_fatal_error).
+absl::Status TriggerFatalErrorForTest(Producer* producer, const std::string& reason);
+
 // One consumed record, or a tombstone (value empty optional).
 struct Message {
   std::string topic;
