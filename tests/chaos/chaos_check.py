@@ -30,7 +30,7 @@ class Event:
 
     t: float  # when it was seen (Unix seconds)
     cluster: str  # the cluster's slug, e.g. aws-us-east-1-prod
-    kind: str  # RedisDatabase, AerospikeCluster, StatefulSet, Service, ConfigMap
+    kind: str  # RedisDatabase, AerospikeCluster, StatefulSet, Service, ConfigMap, PodDisruptionBudget
     name: str
     type: str  # ADDED | MODIFIED | DELETED
     uid: str = ""
@@ -91,8 +91,8 @@ def unjustified_deletes(events: Iterable[Event], history: dict[str, Sequence[Led
     (the highest state-version seen on any managed CR of R in C at least STREAM_SKEW_S
     earlier). A version that omits it but is older than the floor does not justify it: the
     cluster had already moved past it, to versions that keep the resource (a re-add after
-    the omitting version). A delete of a child (StatefulSet, Service, ConfigMap owned by a
-    CR) is justified when its owner CR was deleted during the run.
+    the omitting version). A delete of a child (StatefulSet, Service, ConfigMap,
+    PodDisruptionBudget owned by a CR) is justified when its owner CR was deleted during the run.
     """
     out: list[Violation] = []
     evs = _ordered(events)

@@ -56,6 +56,7 @@ KIND_PATHS = {
     "StatefulSet": f"/apis/apps/v1/namespaces/{NAMESPACE}/statefulsets",
     "Service": f"/api/v1/namespaces/{NAMESPACE}/services",
     "ConfigMap": f"/api/v1/namespaces/{NAMESPACE}/configmaps",
+    "PodDisruptionBudget": f"/apis/policy/v1/namespaces/{NAMESPACE}/poddisruptionbudgets",
 }
 
 # Faults that touch only Senren's daemons (cheap: a restart takes under a second) and the
@@ -109,8 +110,13 @@ def fingerprint(kind: str, obj: dict) -> str:
     """What must not change on an object Senren does not own. A CR's status is the
     controller's to write (it reports a conflict there), so for a CR only its identity,
     generation, labels, annotations and spec count; any other object must keep its
-    resourceVersion."""
+    resourceVersion, except a PodDisruptionBudget, whose status the lab's disruption
+    controller writes: its identity, labels, annotations, owners and spec count."""
     md = obj.get("metadata", {})
+    if kind == "PodDisruptionBudget":
+        body = json.dumps({"labels": md.get("labels"), "annotations": md.get("annotations"),
+                           "owners": md.get("ownerReferences"), "spec": obj.get("spec")}, sort_keys=True)
+        return f"uid={md.get('uid', '')[:8]} meta+spec={hashlib.sha1(body.encode()).hexdigest()[:10]}"
     if kind in check.CR_KINDS:
         body = json.dumps({"uid": md.get("uid"), "labels": md.get("labels"), "annotations": md.get("annotations"),
                            "spec": obj.get("spec")}, sort_keys=True)
@@ -238,8 +244,9 @@ def region_label(region: str) -> str:
 
 def foreign_objects(region: str) -> list[tuple[str, str, dict]]:
     """(kind, name, body): objects named like Senren's that Senren must leave alone — a
-    Service and a ConfigMap named like the children of a CR ``chaos-foreign``, and that
-    CR itself, with the region's label and annotation but without the managed-by label."""
+    Service, a ConfigMap and a PodDisruptionBudget named like the children of a CR
+    ``chaos-foreign``, and that CR itself, with the region's label and annotation but
+    without the managed-by label."""
     return [
         ("Service", f"redis-{FOREIGN}", {
             "apiVersion": "v1", "kind": "Service", "metadata": {"name": f"redis-{FOREIGN}"},
@@ -247,6 +254,9 @@ def foreign_objects(region: str) -> list[tuple[str, str, dict]]:
         ("ConfigMap", f"aerospike-{FOREIGN}-conf", {
             "apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": f"aerospike-{FOREIGN}-conf"},
             "data": {"aerospike.conf": "# not Senren's\n"}}),
+        ("PodDisruptionBudget", f"redis-{FOREIGN}", {
+            "apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": f"redis-{FOREIGN}"},
+            "spec": {"maxUnavailable": 1, "selector": {"matchLabels": {"app": "not-senren"}}}}),
         ("RedisDatabase", FOREIGN, {
             "apiVersion": "senren.io/v1alpha1", "kind": "RedisDatabase",
             "metadata": {"name": FOREIGN, "labels": {"senren.io/region": region_label(region)},
