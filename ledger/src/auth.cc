@@ -1,5 +1,6 @@
 #include "ledger/auth.h"
 
+#include <grpcpp/security/auth_metadata_processor.h>
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
@@ -7,6 +8,7 @@
 #include <sstream>
 
 #include "absl/strings/str_cat.h"
+#include "ledger/metrics.h"
 
 namespace senren::ledger {
 namespace {
@@ -113,6 +115,45 @@ absl::Status Authorize(const Principal& principal, Role needed, std::string_view
   return absl::PermissionDeniedError(absl::StrCat(
       principal.subject, " has the role ", std::string(RoleName(principal.role)), "; ",
       std::string(rpc), " needs the role ", std::string(RoleName(needed)), " or higher"));
+}
+
+namespace {
+
+class TokenMetadataProcessor : public grpc::AuthMetadataProcessor {
+ public:
+  TokenMetadataProcessor(std::shared_ptr<const TokenAuthenticator> auth, RequestMetrics* metrics)
+      : auth_(std::move(auth)), metrics_(metrics) {}
+
+  // An in-memory lookup: run on gRPC's own thread, without a hop.
+  bool IsBlocking() const override { return false; }
+
+  grpc::Status Process(const InputMetadata& metadata, grpc::AuthContext*, OutputMetadata*,
+                       OutputMetadata*) override {
+    auto value = [&metadata](const char* key) {
+      auto it = metadata.find(key);
+      return it == metadata.end() ? std::string_view()
+                                  : std::string_view(it->second.data(), it->second.size());
+    };
+    auto principal = auth_->Authenticate(value("authorization"));
+    if (principal.ok()) return grpc::Status::OK;
+    // ":path" is "/senren.v1.ControlPlane/ApplyState": count it under "ApplyState".
+    std::string_view rpc = value(":path");
+    rpc = rpc.substr(rpc.rfind('/') == std::string_view::npos ? 0 : rpc.rfind('/') + 1);
+    metrics_->RecordRequest(rpc.empty() ? "-" : std::string(rpc), "UNAUTHENTICATED", 0);
+    return grpc::Status(grpc::StatusCode::UNAUTHENTICATED,
+                        std::string(principal.status().message()));
+  }
+
+ private:
+  const std::shared_ptr<const TokenAuthenticator> auth_;
+  RequestMetrics* const metrics_;
+};
+
+}  // namespace
+
+std::shared_ptr<grpc::AuthMetadataProcessor> NewTokenMetadataProcessor(
+    std::shared_ptr<const TokenAuthenticator> auth, RequestMetrics* metrics) {
+  return std::make_shared<TokenMetadataProcessor>(std::move(auth), metrics);
 }
 
 }  // namespace senren::ledger

@@ -207,8 +207,8 @@ absl::StatusOr<std::unique_ptr<LedgerServer>> LedgerServer::Start(
     const ServerOptions& options, LedgerStore* store,
     std::shared_ptr<const TokenAuthenticator> authenticator) {
   auto impl = std::make_unique<Impl>(options.metrics);
-  impl->service = std::make_unique<ControlPlaneService>(store, std::move(authenticator),
-                                                        &impl->metrics, options.status);
+  impl->service =
+      std::make_unique<ControlPlaneService>(store, authenticator, &impl->metrics, options.status);
   std::shared_ptr<grpc::ServerCredentials> creds = grpc::InsecureServerCredentials();
   if (!options.tls_cert.empty() || !options.tls_key.empty()) {
     if (options.tls_cert.empty() || options.tls_key.empty()) {
@@ -228,6 +228,7 @@ absl::StatusOr<std::unique_ptr<LedgerServer>> LedgerServer::Start(
       ssl.pem_root_certs = *ca;
     }
     creds = grpc::SslServerCredentials(ssl);
+    creds->SetAuthMetadataProcessor(NewTokenMetadataProcessor(authenticator, &impl->metrics));
   } else if (!options.tls_client_ca.empty()) {
     return absl::InvalidArgumentError("--tls-client-ca needs --tls-cert and --tls-key");
   }

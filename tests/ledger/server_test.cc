@@ -226,8 +226,11 @@ TEST(LedgerServer, ServesMutualTls) {
 
   testing::TestSchema schema;
   auto store = schema.Store();
+  daemon::Metrics registry;
   ServerOptions so;
   so.listen = "127.0.0.1:0";
+  so.metrics = &registry;
+  so.max_request_bytes = 1u << 20;
   so.tls_cert = dir + "/server.crt";
   so.tls_key = dir + "/server.key";
   so.tls_client_ca = dir + "/ca.crt";
@@ -249,6 +252,23 @@ TEST(LedgerServer, ServesMutualTls) {
   mutual.pem_private_key = ReadAll(dir + "/client.key");
   grpc::Status s = call(grpc::SslCredentials(mutual));
   EXPECT_TRUE(s.ok()) << s.error_message();
+
+  // A wrong token is refused from the metadata alone, before gRPC reads the message: an
+  // 8 MiB request over the 1 MiB limit answers UNAUTHENTICATED, not RESOURCE_EXHAUSTED
+  // (which is what reading it first answered).
+  {
+    auto stub = v1::ControlPlane::NewStub(grpc::CreateChannel(addr, grpc::SslCredentials(mutual)));
+    v1::ApplyStateRequest big;
+    big.set_region("aws:tls");
+    big.set_message(std::string(8u << 20, 'x'));
+    v1::ApplyStateResponse resp;
+    auto ctx = ServerFixture::Ctx("not-a-token");
+    ctx->set_deadline(std::chrono::system_clock::now() + std::chrono::seconds(30));
+    grpc::Status refused = stub->ApplyState(ctx.get(), big, &resp);
+    EXPECT_EQ(refused.error_code(), grpc::StatusCode::UNAUTHENTICATED) << refused.error_message();
+    const std::string labels = daemon::Labels({{"rpc", "ApplyState"}, {"code", "UNAUTHENTICATED"}});
+    EXPECT_EQ(registry.Value("senren_ledger_requests_total", labels), 1.0);
+  }
 
   grpc::SslCredentialsOptions no_client_cert;
   no_client_cert.pem_root_certs = mutual.pem_root_certs;

@@ -9,6 +9,10 @@
 
 #include "absl/status/statusor.h"
 
+namespace grpc {
+class AuthMetadataProcessor;
+}  // namespace grpc
+
 namespace senren::ledger {
 
 // reader: queries; writer: + apply, plan, rollback; admin: everything. Ordered.
@@ -49,5 +53,15 @@ class TokenAuthenticator {
 
 // PERMISSION_DENIED naming the subject, its role, the RPC and the role it needs.
 absl::Status Authorize(const Principal& principal, Role needed, std::string_view rpc);
+
+class RequestMetrics;
+
+// For a TLS listener (gRPC runs an AuthMetadataProcessor only on secure credentials): checks
+// the bearer token as soon as a call's metadata arrives, so a call with a missing or
+// unknown token is refused UNAUTHENTICATED before gRPC reads and parses its message (up to
+// --max-request-bytes), and is counted in `metrics` under its RPC. The handlers still
+// authenticate and authorize by role. `auth` and `metrics` outlive the processor.
+std::shared_ptr<grpc::AuthMetadataProcessor> NewTokenMetadataProcessor(
+    std::shared_ptr<const TokenAuthenticator> auth, RequestMetrics* metrics);
 
 }  // namespace senren::ledger
