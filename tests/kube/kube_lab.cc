@@ -44,36 +44,7 @@ absl::StatusOr<Json> EtcdPost(const std::string& url, const Json& body) {
   return j;
 }
 
-Json Convert(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      Json out = Json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = Convert(kv.second);
-      return out;
-    }
-    case YAML::NodeType::Sequence: {
-      Json out = Json::array();
-      for (const auto& item : node) out.push_back(Convert(item));
-      return out;
-    }
-    case YAML::NodeType::Scalar: {
-      const std::string s = node.Scalar();
-      if (node.Tag() == "!") return s;  // quoted: always a string
-      int64_t i = 0;
-      if (absl::SimpleAtoi(s, &i)) return i;
-      if (s == "true") return true;
-      if (s == "false") return false;
-      if (s == "null" || s == "~") return nullptr;
-      return s;
-    }
-    default:
-      return nullptr;
-  }
-}
-
 }  // namespace
-
-Json YamlToJson(const std::string& yaml_document) { return Convert(YAML::Load(yaml_document)); }
 
 absl::StatusOr<int64_t> CompactEtcd(size_t index) {
   const auto& lab = senren::testing::Lab();
@@ -124,7 +95,7 @@ absl::Status InstallCrds(KubeClient* client) {
     const std::string path = std::string(SENREN_SOURCE_DIR) + "/regional/crds/" + file;
     for (const YAML::Node& doc : YAML::LoadAllFromFile(path)) {
       if (!doc.IsMap()) continue;
-      Json crd = Convert(doc);
+      Json crd = YamlToJson(doc);
       ApplyOptions options;
       options.field_manager = "senren-lab";  // the manager tools/lab applies them with
       options.force = true;

@@ -25,9 +25,6 @@ absl::StatusOr<int64_t> CompactEtcd(size_t index = 0);
 // Established. Returns the first error.
 absl::Status InstallCrds(KubeClient* client);
 
-// Converts YAML text (one document) to JSON, typing plain scalars (ints, bools, null).
-Json YamlToJson(const std::string& yaml_document);
-
 // Creates a namespace with a unique name; DeleteNamespace removes it.
 std::string CreateNamespace(KubeClient* client, const std::string& prefix);
 void DeleteNamespace(KubeClient* client, const std::string& ns);

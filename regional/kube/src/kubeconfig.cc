@@ -57,35 +57,6 @@ absl::StatusOr<std::string> Decode(const std::string& b64, const char* field) {
   return out;
 }
 
-// YAML to JSON for opaque kubeconfig extensions: plain scalars stay strings except
-// booleans, integers and null, as the YAML-to-JSON step of kubectl would type them.
-nlohmann::json ToJson(const YAML::Node& node) {
-  switch (node.Type()) {
-    case YAML::NodeType::Map: {
-      nlohmann::json out = nlohmann::json::object();
-      for (const auto& kv : node) out[kv.first.as<std::string>()] = ToJson(kv.second);
-      return out;
-    }
-    case YAML::NodeType::Sequence: {
-      nlohmann::json out = nlohmann::json::array();
-      for (const auto& item : node) out.push_back(ToJson(item));
-      return out;
-    }
-    case YAML::NodeType::Scalar: {
-      const std::string& s = node.Scalar();
-      if (node.Tag() == "!") return s;  // quoted
-      int64_t i = 0;
-      if (absl::SimpleAtoi(s, &i)) return i;
-      if (s == "true") return true;
-      if (s == "false") return false;
-      if (s == "null" || s == "~") return nullptr;
-      return s;
-    }
-    default:
-      return nullptr;
-  }
-}
-
 constexpr char kExecV1[] = "client.authentication.k8s.io/v1";
 constexpr char kExecV1Beta1[] = "client.authentication.k8s.io/v1beta1";
 constexpr char kExecExtension[] = "client.authentication.k8s.io/exec";
@@ -146,7 +117,7 @@ absl::StatusOr<ExecConfig> ParseExec(const YAML::Node& exec, const YAML::Node& c
   const YAML::Node extensions = Missing(cluster) ? YAML::Node() : cluster["extensions"];
   if (const YAML::Node ext = FindNamed(extensions, kExecExtension); !Missing(ext)) {
     if (const YAML::Node body = ext["extension"]; !Missing(body)) {
-      out.cluster_config_json = ToJson(body).dump();
+      out.cluster_config_json = YamlToJson(body).dump();
     }
   }
   return out;
@@ -276,6 +247,33 @@ absl::StatusOr<KubeConfig> ResolveKubeConfig(const std::string& explicit_path,
   }
   return absl::FailedPreconditionError(
       "no Kubernetes configuration: pass --kubeconfig, set KUBECONFIG, or run in a pod");
+}
+
+nlohmann::json YamlToJson(const YAML::Node& node) {
+  switch (node.Type()) {
+    case YAML::NodeType::Map: {
+      nlohmann::json out = nlohmann::json::object();
+      for (const auto& kv : node) out[kv.first.as<std::string>()] = YamlToJson(kv.second);
+      return out;
+    }
+    case YAML::NodeType::Sequence: {
+      nlohmann::json out = nlohmann::json::array();
+      for (const auto& item : node) out.push_back(YamlToJson(item));
+      return out;
+    }
+    case YAML::NodeType::Scalar: {
+      const std::string& s = node.Scalar();
+      if (node.Tag() == "!") return s;  // quoted
+      int64_t i = 0;
+      if (absl::SimpleAtoi(s, &i)) return i;
+      if (s == "true") return true;
+      if (s == "false") return false;
+      if (s == "null" || s == "~") return nullptr;
+      return s;
+    }
+    default:
+      return nullptr;
+  }
 }
 
 }  // namespace senren::regional::kube

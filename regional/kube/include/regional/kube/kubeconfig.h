@@ -6,6 +6,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "nlohmann/json.hpp"
+
+namespace YAML {
+class Node;
+}  // namespace YAML
 
 namespace senren::regional::kube {
 
@@ -74,5 +79,10 @@ absl::StatusOr<KubeConfig> InClusterConfig(
 // file of $KUBECONFIG, else the in-cluster service account, else ~/.kube/config.
 absl::StatusOr<KubeConfig> ResolveKubeConfig(const std::string& explicit_path,
                                              const std::string& context = "");
+
+// YAML to JSON (for opaque kubeconfig extensions, CRD manifests): plain scalars stay
+// strings except booleans, integers and null, as the YAML-to-JSON step of kubectl would
+// type them; a quoted scalar is always a string.
+nlohmann::json YamlToJson(const YAML::Node& node);
 
 }  // namespace senren::regional::kube
