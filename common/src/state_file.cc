@@ -38,6 +38,9 @@ class Parser {
   absl::Status CheckKeys(const YAML::Node& map, const std::string& resource,
                          const std::string& prefix, const std::set<std::string>& allowed) const {
     for (const auto& kv : map) {
+      if (!kv.first.IsScalar()) {
+        return Error(kv.first, resource, prefix, "a key must be a name, not a mapping or a list");
+      }
       const std::string key = kv.first.as<std::string>();
       if (!allowed.contains(key)) {
         return Error(kv.first, resource, absl::StrCat(prefix, key),
@@ -346,7 +349,14 @@ const char* PersistenceName(v1::RedisPersistence p) {
 }  // namespace
 
 absl::StatusOr<StateFile> ParseStateFile(std::string_view content, std::string_view filename) {
-  return Parser(filename).Parse(content);
+  // The parser checks each node's type before converting it; a conversion yaml-cpp still
+  // refuses is a bad file, never a crash of the CLI.
+  try {
+    return Parser(filename).Parse(content);
+  } catch (const YAML::Exception& e) {
+    return absl::InvalidArgumentError(absl::StrCat(std::string(filename), ":", e.mark.line + 1,
+                                                   ": not a valid state file: ", e.msg));
+  }
 }
 
 absl::StatusOr<StateFile> ReadStateFile(const std::string& path) {

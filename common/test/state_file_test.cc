@@ -100,6 +100,21 @@ TEST(StateFile, ErrorsCarryTheLine) {
   EXPECT_THAT(f.status().message(), HasSubstr("f.yaml:3:"));
 }
 
+// Found by tools/fuzz state: a mapping used as a key (YAML's "? " form) threw out of
+// yaml-cpp's conversion and ended the CLI.
+TEST(StateFile, AMappingAsAKeyIsAnErrorNotACrash) {
+  auto f = ParseStateFile("region: aws:us-east-1\nresources:\n  - ? spec: {memory_mb: 64}\n"
+                          "    name: profiles\n",
+                          "odd.yaml");
+  ASSERT_FALSE(f.ok());
+  EXPECT_EQ(f.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_THAT(f.status().message(), HasSubstr("odd.yaml:3"));
+  EXPECT_THAT(f.status().message(), HasSubstr("a key must be a name"));
+  auto top = ParseStateFile("? [a, b]\n: 1\n", "top.yaml");
+  ASSERT_FALSE(top.ok());
+  EXPECT_THAT(top.status().message(), HasSubstr("a key must be a name"));
+}
+
 TEST(StateFile, ResourceToJsonRoundTripsThroughYaml) {
   auto f = ParseStateFile(kSpecExample, "a.yaml");
   ASSERT_TRUE(f.ok());
