@@ -142,8 +142,9 @@ Controller::Controller(kube::KubeClient* client, ControllerOptions options, Metr
     cr_informers_[kind] = std::move(informer);
   }
   // Pods only to see a stuck container (bad image, crash loop) in the CR's conditions.
-  for (const kube::Resource& r : {resources::StatefulSets(), resources::Services(),
-                                  resources::ConfigMaps(), resources::Pods()}) {
+  for (const kube::Resource& r :
+       {resources::StatefulSets(), resources::Services(), resources::ConfigMaps(),
+        resources::PodDisruptionBudgets(), resources::Pods()}) {
     kube::InformerOptions io;
     io.resource = r;
     io.ns = options_.ns;
@@ -411,6 +412,8 @@ absl::Status Controller::Reconcile(const std::string& key) {
     order.push_back({resources::Services(), &children.client_service});
     if (!children.read_service.is_null())
       order.push_back({resources::Services(), &children.read_service});
+    // Before the StatefulSet, so its pods are covered from the start.
+    order.push_back({resources::PodDisruptionBudgets(), &children.disruption_budget});
     order.push_back({resources::StatefulSets(), &children.statefulset});
     for (const auto& [resource, desired] : order) {
       Json live;

@@ -170,6 +170,24 @@ void Services(const Owner& owner, const ChildNames& names, const Json& ports, Ch
     out->read_service = Service(owner, names.read_service, SelectorLabels(owner), ports[0]);
   }
   out->client_service = Service(owner, names.client_service, client_selector, ports[0]);
+  if (owner.kind == Kind::kAerospikeCluster) {
+    // An Aerospike pod is ready only once its partitions stopped migrating
+    // (kAerospikeReadinessCommand), and while they migrate every node counts some: without
+    // this the client Service would have no endpoints for the whole migration and no new
+    // client could find the cluster. Clients only bootstrap through it and then talk to
+    // the nodes the cluster itself names.
+    out->client_service["spec"]["publishNotReadyAddresses"] = true;
+  }
+}
+
+// At most one pod of the database down at a time for voluntary disruptions (drains,
+// evictions); see Children::disruption_budget.
+Json DisruptionBudget(const Owner& owner, const ChildNames& names) {
+  return {
+      {"apiVersion", "policy/v1"},
+      {"kind", "PodDisruptionBudget"},
+      {"metadata", Metadata(owner, names.disruption_budget)},
+      {"spec", {{"maxUnavailable", 1}, {"selector", {{"matchLabels", SelectorLabels(owner)}}}}}};
 }
 
 Json StatefulSet(const Owner& owner, const ChildNames& names, int replicas, Json pod_spec,
@@ -185,6 +203,10 @@ Json StatefulSet(const Owner& owner, const ChildNames& names, int replicas, Json
           {"spec",
            {{"replicas", replicas},
             {"serviceName", names.headless_service},
+            // Parallel concerns scaling only (pods start and stop together). An update
+            // still replaces one pod at a time, from the highest ordinal down, and goes on
+            // only once the replaced pod is ready: Redis replicas roll before the primary
+            // (pod 0); an Aerospike pod is ready only when migrations are done.
             {"podManagementPolicy", "Parallel"},
             {"updateStrategy", {{"type", "RollingUpdate"}}},
             {"selector", {{"matchLabels", SelectorLabels(owner)}}},
@@ -332,6 +354,7 @@ ChildNames NamesFor(Kind kind, const std::string& cr_name) {
   n.headless_service = ChildName(base, "-headless", 63);
   n.read_service = ChildName(base, "-read", 63);
   n.config_map = ChildName(base, "-conf", 63);
+  n.disruption_budget = n.client_service;
   return n;
 }
 
@@ -408,6 +431,7 @@ Children RenderRedis(const Owner& owner, const RedisSpec& spec) {
     pod_spec["volumes"] = Json::array({{{"name", "data"}, {"emptyDir", Json::object()}}});
   }
   out.statefulset = StatefulSet(owner, names, spec.replicas, pod_spec, Json::object());
+  out.disruption_budget = DisruptionBudget(owner, names);
   if (RedisNeedsStorage(spec)) {
     AddClaim(&out.statefulset, DataClaimTemplate(owner, RedisStorageGb(spec), spec.storage_class));
   }
@@ -515,7 +539,10 @@ Children RenderAerospike(const Owner& owner, const AerospikeSpec& spec) {
       {"resources",
        {{"requests", {{"cpu", "250m"}, {"memory", Quantity(memory)}}},
         {"limits", {{"memory", Quantity(memory + memory / 4)}}}}},
-      {"readinessProbe", {{"tcpSocket", {{"port", 3000}}}, {"periodSeconds", 5}}},
+      {"readinessProbe",
+       {{"exec", {{"command", Json::array({"sh", "-c", kAerospikeReadinessCommand})}}},
+        {"periodSeconds", 5},
+        {"timeoutSeconds", 5}}},
       {"livenessProbe",
        {{"tcpSocket", {{"port", 3000}}}, {"initialDelaySeconds", 30}, {"periodSeconds", 10}}},
       {"volumeMounts", Json::array({{{"name", "conf"}, {"mountPath", "/etc/aerospike"}},
@@ -528,6 +555,7 @@ Children RenderAerospike(const Owner& owner, const AerospikeSpec& spec) {
   // A changed aerospike.conf rolls the pods (Aerospike reads it only at start).
   Json annotations = {{"senren.io/config-hash", Hex8(Fnv1a(conf))}};
   out.statefulset = StatefulSet(owner, names, spec.size, pod_spec, annotations);
+  out.disruption_budget = DisruptionBudget(owner, names);
   if (AerospikeNeedsStorage(spec)) {
     AddClaim(&out.statefulset,
              DataClaimTemplate(owner, AerospikeStorageGb(spec), spec.storage_class));

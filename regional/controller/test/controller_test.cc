@@ -82,6 +82,12 @@ TEST_F(ControllerTest, CreatesOwnedChildrenAndReportsReady) {
   EXPECT_EQ(sts["metadata"]["labels"]["senren.io/region"], "aws.us-east-1");
   EXPECT_FALSE(Get(resources::Services(), "redis-cache").is_null());
   EXPECT_FALSE(Get(resources::Services(), "redis-cache-headless").is_null());
+  Json pdb = Get(resources::PodDisruptionBudgets(), "redis-cache");
+  ASSERT_FALSE(pdb.is_null());
+  EXPECT_EQ(pdb["metadata"]["ownerReferences"][0]["uid"], uid);
+  EXPECT_EQ(pdb["metadata"]["labels"]["app.kubernetes.io/managed-by"], "senren-controller");
+  EXPECT_EQ(pdb["spec"]["maxUnavailable"], 1);
+  EXPECT_EQ(pdb["spec"]["selector"], sts["spec"]["selector"]);
 
   MakeStatefulSetReady("redis-cache");
   ASSERT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "cache") == "Ready"; }));
@@ -134,6 +140,19 @@ TEST_F(ControllerTest, SpecChangeRollsAndHandEditIsPutBack) {
   ASSERT_TRUE(kube_.Delete(resources::Services(), "senren", "redis-roll", {}).ok());
   EXPECT_TRUE(Eventually([&] { return !Get(resources::Services(), "redis-roll").is_null(); }))
       << "a deleted child is recreated";
+
+  // The budget follows the same rules: a looser hand edit is put back, a deleted one
+  // comes back.
+  Json pdb = Get(resources::PodDisruptionBudgets(), "redis-roll");
+  ASSERT_FALSE(pdb.is_null());
+  pdb["spec"]["maxUnavailable"] = "100%";
+  ASSERT_TRUE(kube_.Update(resources::PodDisruptionBudgets(), "senren", pdb).ok());
+  EXPECT_TRUE(Eventually([&] {
+    return Get(resources::PodDisruptionBudgets(), "redis-roll")["spec"]["maxUnavailable"] == 1;
+  }));
+  ASSERT_TRUE(kube_.Delete(resources::PodDisruptionBudgets(), "senren", "redis-roll", {}).ok());
+  EXPECT_TRUE(
+      Eventually([&] { return !Get(resources::PodDisruptionBudgets(), "redis-roll").is_null(); }));
 }
 
 TEST_F(ControllerTest, InvalidSpecIsFailedWithTheReason) {
@@ -171,6 +190,9 @@ TEST_F(ControllerTest, AerospikeGetsAConfigMap) {
   Json cm = Get(resources::ConfigMaps(), "aerospike-profiles-conf");
   EXPECT_THAT(cm["data"]["aerospike.conf"].get<std::string>(), HasSubstr("replication-factor 2"));
   EXPECT_EQ(Get(resources::AerospikeClusters(), "profiles")["status"]["port"], 3000);
+  Json pdb = Get(resources::PodDisruptionBudgets(), "aerospike-profiles");
+  EXPECT_EQ(pdb["metadata"]["ownerReferences"][0]["kind"], "AerospikeCluster");
+  EXPECT_EQ(pdb["spec"]["maxUnavailable"], 1);
 }
 
 TEST_F(ControllerTest, RejectedChildShowsInConditionsThenRecovers) {

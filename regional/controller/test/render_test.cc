@@ -2,8 +2,14 @@
 
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_replace.h"
 
 namespace senren::regional::controller {
 namespace {
@@ -130,6 +136,102 @@ TEST(RenderRedisTest, StatefulSetServicesOwnedAndLabelled) {
   EXPECT_TRUE(c.config_map.is_null());
   EXPECT_EQ(ClientHost(RedisOwner()), "redis-sessions.senren.svc.cluster.local");
   EXPECT_EQ(ReadHost(RedisOwner()), "redis-sessions-read.senren.svc.cluster.local");
+}
+
+TEST(RenderDisruptionBudgetTest, OnePodAtATimeOverTheStatefulSetsPods) {
+  RedisSpec redis;
+  redis.memory_mb = 64;
+  redis.replicas = 3;
+  AerospikeSpec aerospike;
+  aerospike.size = 3;
+  aerospike.namespaces = {{"users", 2, 64, "memory"}};
+  for (const Children& c :
+       {RenderRedis(RedisOwner(), redis), RenderAerospike(AerospikeOwner(), aerospike)}) {
+    const Json& pdb = c.disruption_budget;
+    const Json& sts = c.statefulset;
+    EXPECT_EQ(pdb["apiVersion"], "policy/v1");
+    EXPECT_EQ(pdb["kind"], "PodDisruptionBudget");
+    EXPECT_EQ(pdb["metadata"]["name"], c.client_service["metadata"]["name"]);
+    EXPECT_EQ(pdb["metadata"]["ownerReferences"], sts["metadata"]["ownerReferences"]);
+    EXPECT_EQ(pdb["metadata"]["labels"], sts["metadata"]["labels"]);
+    EXPECT_EQ(pdb["metadata"]["labels"]["app.kubernetes.io/managed-by"], "senren-controller");
+    // An integer, as the apiserver returns it (an IntOrString), so a converged budget
+    // compares equal and is never re-applied; not minAvailable, so one pod can be drained.
+    EXPECT_EQ(pdb["spec"], (Json{{"maxUnavailable", 1}, {"selector", sts["spec"]["selector"]}}));
+    EXPECT_TRUE(
+        ContainsAll(Json{{"spec", {{"maxUnavailable", 1}, {"selector", sts["spec"]["selector"]}}},
+                         {"status", {{"disruptionsAllowed", 1}}}},
+                    Json{{"spec", pdb["spec"]}}));
+  }
+  EXPECT_EQ(RenderRedis(RedisOwner(), redis).disruption_budget["metadata"]["name"],
+            "redis-sessions");
+  EXPECT_EQ(NamesFor(Kind::kAerospikeCluster, "profiles").disruption_budget, "aerospike-profiles");
+}
+
+// A rolling update replaces the highest ordinal first, one pod at a time, waiting for each
+// to be ready; the primary is pod 0, so it rolls last. (The order itself is the StatefulSet
+// controller's: tests/kube/controller_test.cc watches it on the lab.)
+TEST(RenderRedisTest, PrimaryIsPodZeroAndTheUpdateIsOneByOne) {
+  RedisSpec spec;
+  spec.memory_mb = 64;
+  spec.replicas = 3;
+  const Json sts = RenderRedis(RedisOwner(), spec).statefulset;
+  EXPECT_EQ(sts["spec"]["updateStrategy"], (Json{{"type", "RollingUpdate"}}))
+      << "no partition, no maxUnavailable: the defaults, 0 and 1";
+  const std::string script = sts["spec"]["template"]["spec"]["containers"][0]["command"][2];
+  EXPECT_THAT(script, HasSubstr("if [ \"$ordinal\" = 0 ]; then exec redis-server --port 6379"));
+  EXPECT_THAT(script, HasSubstr("else exec redis-server"));
+  EXPECT_THAT(script, HasSubstr("--replicaof redis-sessions-0."));
+}
+
+TEST(RenderAerospikeTest, ReadyOnlyWhenMigrationsAreDone) {
+  AerospikeSpec spec;
+  spec.size = 3;
+  spec.namespaces = {{"users", 2, 64, "memory"}};
+  Children c = RenderAerospike(AerospikeOwner(), spec);
+  const Json& probe = c.statefulset["spec"]["template"]["spec"]["containers"][0]["readinessProbe"];
+  EXPECT_EQ(probe["exec"]["command"], Json::array({"sh", "-c", kAerospikeReadinessCommand}));
+  EXPECT_EQ(probe["timeoutSeconds"], 5);
+  EXPECT_EQ(std::string(kAerospikeReadinessCommand),
+            "s=$(asinfo -h 127.0.0.1 -p 3000 -v statistics | tr ';' '\\n') && "
+            "echo \"$s\" | grep -qx migrate_allowed=true && "
+            "echo \"$s\" | grep -qx migrate_partitions_remaining=0");
+  // Clients still find a cluster whose pods are all migrating.
+  EXPECT_EQ(c.client_service["spec"]["publishNotReadyAddresses"], true);
+  RedisSpec redis;
+  redis.memory_mb = 64;
+  EXPECT_FALSE(
+      RenderRedis(RedisOwner(), redis).client_service["spec"].contains("publishNotReadyAddresses"))
+      << "a Redis client Service sends writes to a ready primary only";
+}
+
+// The probe's command run by a real sh against a stand-in asinfo that prints what a node
+// answers to `asinfo -v statistics` (the lab's kwok runs no container process).
+TEST(RenderAerospikeTest, ReadinessCommandOnANodeThatMigratesThenSettles) {
+  const std::string dir = ::testing::TempDir() + "/asinfo-" + std::to_string(::getpid());
+  ASSERT_EQ(std::system(("mkdir -p " + dir).c_str()), 0);
+  auto probe = [&](const std::string& answer, int exit_code) {
+    FILE* f = std::fopen((dir + "/asinfo").c_str(), "w");
+    EXPECT_NE(f, nullptr);
+    std::fprintf(f, "#!/bin/sh\n[ \"$*\" = '-h 127.0.0.1 -p 3000 -v statistics' ] || exit 9\n");
+    std::fprintf(f, "printf '%%s\\n' '%s'\nexit %d\n", answer.c_str(), exit_code);
+    std::fclose(f);
+    EXPECT_EQ(std::system(("chmod +x " + dir + "/asinfo").c_str()), 0);
+    const std::string cmd = "PATH=" + dir + ":$PATH sh -c '" +
+                            absl::StrReplaceAll(kAerospikeReadinessCommand, {{"'", "'\\''"}}) + "'";
+    const int rc = std::system(cmd.c_str());
+    return WIFEXITED(rc) && WEXITSTATUS(rc) == 0;
+  };
+  const std::string before = "cluster_size=3;cluster_key=A1B2;migrate_allowed=true;";
+  EXPECT_FALSE(probe(before + "migrate_partitions_remaining=1289;uptime=40", 0));
+  EXPECT_FALSE(probe("cluster_size=1;migrate_allowed=false;migrate_partitions_remaining=0", 0))
+      << "a node still joining may not migrate yet";
+  EXPECT_FALSE(probe("", 1)) << "asinfo cannot reach the node";
+  EXPECT_FALSE(probe(before + "migrate_partitions_remaining=10;uptime=40", 0))
+      << "a prefix of 0 is not 0";
+  EXPECT_TRUE(probe(before + "migrate_partitions_remaining=0;uptime=90", 0));
+  EXPECT_TRUE(probe("migrate_partitions_remaining=0;migrate_allowed=true", 0))
+      << "the last field too";
 }
 
 TEST(RenderRedisTest, ClusterDomainReachesEveryInClusterName) {

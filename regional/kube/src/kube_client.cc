@@ -11,6 +11,9 @@ Resource Services() { return {"", "v1", "services", "Service", true}; }
 Resource ConfigMaps() { return {"", "v1", "configmaps", "ConfigMap", true}; }
 Resource Events() { return {"", "v1", "events", "Event", true}; }
 Resource StatefulSets() { return {"apps", "v1", "statefulsets", "StatefulSet", true}; }
+Resource PodDisruptionBudgets() {
+  return {"policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", true};
+}
 Resource Leases() { return {"coordination.k8s.io", "v1", "leases", "Lease", true}; }
 Resource CustomResourceDefinitions() {
   return {"apiextensions.k8s.io", "v1", "customresourcedefinitions", "CustomResourceDefinition",

@@ -44,12 +44,13 @@ struct ControllerOptions {
 };
 
 // senren-controller's loop for RedisDatabase and AerospikeCluster (docs/design.md §6):
-// informers on the CRs and on their children (StatefulSets, Services, ConfigMaps and the
-// StatefulSets' Pods, labelled managed-by=senren-controller) feed a rate-limited work queue
-// of CR keys; workers reconcile each CR level-triggered: render the desired children,
-// server-side apply those that differ from the cache (so a hand edit is put back and an
-// unchanged world costs no write), then write .status only if it changed. Children carry a
-// controller ownerReference, so deleting a CR lets the garbage collector delete them.
+// informers on the CRs and on their children (StatefulSets, Services, ConfigMaps,
+// PodDisruptionBudgets and the StatefulSets' Pods, labelled managed-by=senren-controller)
+// feed a rate-limited work queue of CR keys; workers reconcile each CR level-triggered:
+// render the desired children, server-side apply those that differ from the cache (so a
+// hand edit is put back and an unchanged world costs no write), then write .status only if it
+// changed. Children carry a controller ownerReference, so deleting a CR lets the garbage collector
+// delete them.
 //
 // Lifetime: Start launches informer, worker and resync threads; Stop (or the destructor)
 // joins them. Reconcile may also be called directly (tests).

@@ -88,8 +88,9 @@ struct ChildNames {
   std::string statefulset;
   std::string headless_service;
   std::string client_service;
-  std::string read_service;  // Redis only: "<...>-read"
-  std::string config_map;    // Aerospike only
+  std::string read_service;       // Redis only: "<...>-read"
+  std::string config_map;         // Aerospike only
+  std::string disruption_budget;  // the PodDisruptionBudget, named like the client Service
 };
 ChildNames NamesFor(Kind kind, const std::string& cr_name);
 // base + suffix, made a DNS-1035 label of at most max_len characters.
@@ -122,9 +123,27 @@ struct Children {
   Json client_service;
   Json read_service;  // null unless Redis
   Json config_map;    // null unless Aerospike
+  // policy/v1 PodDisruptionBudget over the StatefulSet's pods, maxUnavailable 1: a node
+  // drain (or any eviction) takes at most one pod of a database at a time, and none while
+  // one is already down or not ready (for Aerospike: while partitions migrate, see
+  // kAerospikeReadinessCommand). maxUnavailable rather than minAvailable so a database of
+  // one pod can still be drained.
+  Json disruption_budget;
 };
 Children RenderRedis(const Owner& owner, const RedisSpec& spec);
 Children RenderAerospike(const Owner& owner, const AerospikeSpec& spec);
+// What an Aerospike pod's readiness probe runs (`sh -c`): ready only when the node
+// answers on its service port, migrations are allowed and none of its partitions remain
+// to migrate, in or out. After a restart a node rejoins and partitions migrate to and
+// from it; every node of the cluster counts remaining partitions until the cluster is
+// balanced again, so the StatefulSet's rolling update (which waits for the restarted pod
+// to be ready before the next) and the PodDisruptionBudget (which counts not-ready pods
+// as disrupted) both wait for the migrations to finish before another node goes down.
+inline constexpr char kAerospikeReadinessCommand[] =
+    "s=$(asinfo -h 127.0.0.1 -p 3000 -v statistics | tr ';' '\\n') && "
+    "echo \"$s\" | grep -qx migrate_allowed=true && "
+    "echo \"$s\" | grep -qx migrate_partitions_remaining=0";
+
 // The aerospike.conf of a cluster (mesh heartbeat over the headless Service's pod names).
 std::string AerospikeConf(const Owner& owner, const AerospikeSpec& spec);
 

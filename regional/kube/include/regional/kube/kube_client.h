@@ -38,6 +38,7 @@ Resource Services();
 Resource ConfigMaps();
 Resource Events();
 Resource StatefulSets();
+Resource PodDisruptionBudgets();
 Resource Leases();
 Resource CustomResourceDefinitions();
 Resource RedisDatabases();
