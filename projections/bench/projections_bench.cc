@@ -5,10 +5,16 @@
 //                                       ms)
 //   status_produced_to_get_status       a ResourceStatus produced → GetStatus shows it (same goal)
 //   regions_1000_published              1,000 regions with one change each → all on the topic
-// Run: tools/bench projections   (JSON: bench/results/projections.json)
+//   heartbeat_batch_500                 500 heartbeat-only cluster reports folded in one
+//                                       transaction (the status store, 1,000 clusters), with
+//                                       the history rows and row updates they cost per minute
+// Run: tools/bench projections [n] [heartbeats]   (JSON: bench/results/projections.json;
+// with `heartbeats`, only that one)
 #include <google/protobuf/util/time_util.h>
 
 #include <algorithm>
+#include <array>
+#include <cmath>
 #include <cstdio>
 #include <set>
 #include <thread>
@@ -17,8 +23,10 @@
 #include "lab/bench_stats.h"
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
+#include "pg/session.h"
 #include "projections/snapshot_projector.h"
 #include "projections/status_keys.h"
+#include "projections/status_ports.h"
 #include "projections/status_projector.h"
 #include "projections/status_read_model.h"
 #include "testing/test_schema.h"
@@ -195,18 +203,101 @@ void ThousandRegions(Env& env, testing::BenchReport& report) {
   report.AddValue("regions_1000_published", testing::MillisSince(start), "ms");
 }
 
+// 1,000 clusters beating every 10 s, folded straight into the status store (no Kafka: the
+// cost of the store's transaction is what is measured), `rounds` heartbeats each after the
+// first report. Heartbeats are history too (migration 0007), compacted: a steady cluster's
+// heartbeat moves its newest row's seen_until, so the rows per minute stay 0 and the
+// updates per minute are one per heartbeat.
+void Heartbeats(testing::BenchReport& report, int rounds) {
+  constexpr int kClusters = 1000;
+  constexpr int kBatch = 500;
+  constexpr char kRegion[] = "aws:bench-3";
+  ledger::testing::TestSchema schema;
+  if (!schema.Store()->ApplyState(Apply(kRegion, 64), {}).ok()) Die("apply");
+  auto session = Must(pg::Session::Open(schema.options()), "session");
+  auto store = NewPgStatusStore(session.get(), "bench-heartbeats");
+  const double t0 =
+      std::floor(std::chrono::duration<double>(std::chrono::system_clock::now().time_since_epoch())
+                     .count()) -
+      10.0 * (rounds + 1);
+  int64_t offset = 0;
+  auto round = [&](int r, std::vector<double>* ms) {
+    for (int first = 0; first < kClusters; first += kBatch) {
+      StatusBatch batch;
+      for (int i = first; i < first + kBatch; ++i) {
+        StatusChange c;
+        c.type = StatusChange::Type::kCluster;
+        c.topic = "bench-heartbeats";
+        c.offset = offset++;
+        c.key = {kRegion, "c" + std::to_string(i), v1::RESOURCE_KIND_UNSPECIFIED, ""};
+        c.at = t0 + 10.0 * r;
+        c.report.set_region(kRegion);
+        c.report.set_cluster(c.key.cluster);
+        c.report.set_applied_version(1);
+        c.report.set_result(v1::APPLY_RESULT_APPLIED);
+        c.report.set_heartbeat_interval_seconds(10);
+        c.report.mutable_heartbeat_at()->set_seconds(static_cast<int64_t>(c.at));
+        c.payload = c.report.SerializeAsString();
+        batch.changes.push_back(std::move(c));
+      }
+      batch.next_offsets[0] = offset;
+      auto start = Clock::now();
+      if (auto a = store->Apply(batch); !a.ok()) Die(a.status().ToString());
+      if (ms != nullptr) ms->push_back(testing::MillisSince(start));
+    }
+  };
+  // Rows inserted and updated in status_history so far; PostgreSQL counts a session's
+  // statistics at its next flush, forced here.
+  auto counts = [&] {
+    if (auto s = session->Run("flush statistics", "", pg::TxKind::kNone,
+                              [](pg::Transaction& tx) {
+                                tx.Exec("SELECT pg_stat_force_next_flush()");
+                                tx.Exec("SELECT 1");
+                                return absl::OkStatus();
+                              });
+        !s.ok())
+      Die(s.ToString());
+    auto rows = Must(schema.Query("SELECT n_tup_ins, n_tup_upd, n_tup_hot_upd FROM "
+                                  "pg_stat_user_tables WHERE relname = 'status_history' AND "
+                                  "schemaname = current_schema()"),
+                     "statistics");
+    if (rows.empty()) Die("no statistics for status_history");
+    return std::array<double, 3>{rows[0][0].as<double>(), rows[0][1].as<double>(),
+                                 rows[0][2].as<double>()};
+  };
+  round(0, nullptr);  // the first report of each cluster: one row each
+  const auto before = counts();
+  std::vector<double> ms;
+  for (int r = 1; r <= rounds; ++r) round(r, &ms);
+  const auto after = counts();
+  const double minutes = rounds / 6.0;  // a heartbeat every 10 s
+  report.AddLatency("heartbeat_batch_500", ms);
+  report.AddValue("heartbeat_history_rows_per_min_1000_clusters", (after[0] - before[0]) / minutes,
+                  "rows");
+  report.AddValue("heartbeat_history_updates_per_min_1000_clusters",
+                  (after[1] - before[1]) / minutes, "updates");
+  report.AddValue("heartbeat_history_hot_updates_per_min_1000_clusters",
+                  (after[2] - before[2]) / minutes, "updates");
+}
+
 }  // namespace
 }  // namespace senren::projections
 
 int main(int argc, char** argv) {
   int n = argc > 1 ? std::atoi(argv[1]) : 200;
   senren::testing::BenchReport report("projections");
+  if (argc > 2 && std::string(argv[2]) == "heartbeats") {
+    senren::projections::Heartbeats(report, n);
+    report.Write();
+    return 0;
+  }
   {
     senren::projections::Env env;
     senren::projections::ApplyToSnapshot(env, report, n);
     senren::projections::StatusToGetStatus(env, report, n);
     senren::projections::ThousandRegions(env, report);
   }
+  senren::projections::Heartbeats(report, 60);
   report.Write();
   return 0;
 }

@@ -1,5 +1,5 @@
 // StatusStore on PostgreSQL: resource_status, cluster_status, status_history and
-// status_offsets (migration 0003).
+// status_offsets (migration 0003; status_history.seen_until, migration 0007).
 #include "absl/strings/match.h"
 #include "pg/session.h"
 #include "projections/status_ports.h"
@@ -18,7 +18,27 @@ bool SameReport(const v1::ClusterReport& a, const v1::ClusterReport& b) {
 class PgStatusStore final : public StatusStore {
  public:
   PgStatusStore(pg::Session* session, std::string topic)
-      : session_(session), topic_(std::move(topic)) {}
+      : session_(session), topic_(std::move(topic)) {
+    // A cluster's heartbeat, every 10 s from every cluster, runs these three: planned once
+    // per session, not at every heartbeat.
+    session_->Prepare("status_cluster_report",
+                      "SELECT report FROM cluster_status WHERE region = $1 AND cluster = $2");
+    session_->Prepare(
+        "status_upsert_cluster",
+        "INSERT INTO cluster_status (region, cluster, applied_version, heartbeat_at, report) "
+        "VALUES ($1, $2, $3, to_timestamp($4), $5) ON CONFLICT (region, cluster) DO UPDATE SET "
+        "applied_version = EXCLUDED.applied_version, heartbeat_at = EXCLUDED.heartbeat_at, "
+        "report = EXCLUDED.report, updated_at = now()");
+    session_->Prepare(
+        "status_extend_history",
+        "UPDATE status_history SET seen_until = greatest(coalesce(seen_until, recorded_at), "
+        "to_timestamp($3)) "
+        "WHERE (topic, kafka_partition, kafka_offset) = (SELECT topic, kafka_partition, "
+        "kafka_offset FROM status_history WHERE region = $1 AND cluster = $2 AND kind = 0 AND "
+        "name = '' ORDER BY recorded_at DESC, kafka_offset DESC LIMIT 1) "
+        "AND payload IS NOT NULL "
+        "AND to_timestamp($3) - coalesce(seen_until, recorded_at) <= make_interval(secs => $4)");
+  }
 
   absl::StatusOr<std::map<int32_t, int64_t>> Offsets() override {
     std::map<int32_t, int64_t> next;
@@ -76,10 +96,21 @@ class PgStatusStore final : public StatusStore {
     uint64_t rows = 0;
     absl::Status s =
         session_->Run("trim status history", "", pg::TxKind::kReadWrite, [&](pg::Transaction& tx) {
-          rows = tx.ExecParams("DELETE FROM status_history WHERE recorded_at < now() - "
-                               "make_interval(hours => $1)",
-                               static_cast<int>(retention.count()))
-                     .affected_rows();
+          // The newest row of a key before the cutoff is what GetStatus(at) answers for
+          // `at` between the cutoff and the key's next row, however old it is; a
+          // tombstone there answers "gone", as no row does.
+          rows =
+              tx.ExecParams("DELETE FROM status_history h USING ("
+                            "SELECT topic, kafka_partition, kafka_offset, payload IS NULL AS gone, "
+                            "row_number() OVER (PARTITION BY region, cluster, kind, name "
+                            "ORDER BY recorded_at DESC, kafka_offset DESC) AS newer "
+                            "FROM status_history "
+                            "WHERE recorded_at < now() - make_interval(hours => $1)) old "
+                            "WHERE (h.topic, h.kafka_partition, h.kafka_offset) = "
+                            "(old.topic, old.kafka_partition, old.kafka_offset) "
+                            "AND (old.newer > 1 OR old.gone)",
+                            static_cast<int>(retention.count()))
+                  .affected_rows();
           return absl::OkStatus();
         });
     if (!s.ok()) return s;
@@ -104,25 +135,20 @@ class PgStatusStore final : public StatusStore {
       case StatusChange::Type::kClusterGone:
         tx.ExecParams("DELETE FROM cluster_status WHERE region = $1 AND cluster = $2", key.region,
                       key.cluster);
+        InsertHistory(tx, c, nullptr);  // a removed cluster leaves past answers from here on
         return false;
       case StatusChange::Type::kCluster: {
         bool changed = true;
-        auto prev =
-            tx.ExecParams("SELECT report FROM cluster_status WHERE region = $1 AND cluster = $2",
-                          key.region, key.cluster);
+        auto prev = tx.ExecPrepared("status_cluster_report", key.region, key.cluster);
         if (!prev.empty()) {
           v1::ClusterReport old;
           old.ParseFromString(prev[0][0].Bytes());
           changed = !SameReport(old, c.report);
         }
         const pg::Param bytes = pg::Param::Bytes(c.payload);
-        tx.ExecParams(
-            "INSERT INTO cluster_status (region, cluster, applied_version, heartbeat_at, report) "
-            "VALUES ($1, $2, $3, to_timestamp($4), $5) ON CONFLICT (region, cluster) DO UPDATE SET "
-            "applied_version = EXCLUDED.applied_version, heartbeat_at = EXCLUDED.heartbeat_at, "
-            "report = EXCLUDED.report, updated_at = now()",
-            key.region, key.cluster, static_cast<int64_t>(c.report.applied_version()), c.at, bytes);
-        if (changed) InsertHistory(tx, c, &bytes);
+        tx.ExecPrepared("status_upsert_cluster", key.region, key.cluster,
+                        static_cast<int64_t>(c.report.applied_version()), c.at, bytes);
+        if (changed || !ExtendHistory(tx, c)) InsertHistory(tx, c, &bytes);
         return changed;
       }
       case StatusChange::Type::kResourceGone:
@@ -145,16 +171,32 @@ class PgStatusStore final : public StatusStore {
     return false;
   }
 
-  // Keyed by Kafka position: a redelivered message inserts nothing.
+  // A heartbeat-only report: the cluster's newest history row (the same report but for
+  // the heartbeat) now stands until this heartbeat. One UPDATE of one row, so history
+  // grows with changes, not with time. Returns false, and changes nothing, when that row
+  // cannot stand for it: there is none (or it is a tombstone), or the cluster was silent
+  // longer than the stale limit since the row's last heartbeat (a row written before
+  // migration 0007 has none but its own), so GetStatus(at) within the silence sees it
+  // stale. A heartbeat older than the row's last one changes nothing and returns true.
+  bool ExtendHistory(pg::Transaction& tx, const StatusChange& c) {
+    return tx.ExecPrepared("status_extend_history", c.key.region, c.key.cluster, c.at,
+                           StaleAfterSeconds(c.report))
+               .affected_rows() == 1;
+  }
+
+  // Keyed by Kafka position: a redelivered message inserts nothing. A cluster report's
+  // row starts its run of heartbeats (seen_until) at its own.
   void InsertHistory(pg::Transaction& tx, const StatusChange& c, const pg::Param* payload) {
     const StatusKey& key = c.key;
+    const bool report = c.type == StatusChange::Type::kCluster;
     tx.ExecParams("INSERT INTO status_history (topic, kafka_partition, kafka_offset, region, "
-                  "cluster, kind, name, "
-                  "recorded_at, payload) VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8), $9) "
+                  "cluster, kind, name, recorded_at, payload, seen_until) "
+                  "VALUES ($1, $2, $3, $4, $5, $6, $7, to_timestamp($8), $9, to_timestamp($10)) "
                   "ON CONFLICT DO NOTHING",
                   c.topic, c.partition, c.offset, key.region, key.cluster,
                   static_cast<int>(key.kind), key.name, c.at,
-                  payload != nullptr ? *payload : pg::Param(nullptr));
+                  payload != nullptr ? *payload : pg::Param(nullptr),
+                  report ? pg::Param(c.at) : pg::Param(nullptr));
   }
 
   pg::Session* const session_;

@@ -107,7 +107,11 @@ absl::StatusOr<StatusChange> DecodeStatusMessage(const kafka::Message& m) {
   c.key = *key;
   if (key->IsCluster()) {
     if (!m.value) {
+      // In history too, at the record's time: GetStatus(at) after it shows no cluster.
       c.type = StatusChange::Type::kClusterGone;
+      auto at = RecordSeconds(m);
+      if (!at.ok()) return at.status();
+      c.at = *at;
       return c;
     }
     c.type = StatusChange::Type::kCluster;

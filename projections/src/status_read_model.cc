@@ -9,6 +9,7 @@
 #include "common/resources.h"
 #include "pg/pool.h"
 #include "projections/status_keys.h"
+#include "projections/status_ports.h"
 #include "senren/v1/status.pb.h"
 
 namespace senren::projections {
@@ -32,8 +33,7 @@ v1::ClusterStatus ToClusterStatus(const v1::ClusterReport& r, double now_seconds
   c.set_drift_corrections(r.drift_corrections());
   double age = r.has_heartbeat_at() ? now_seconds - EpochSeconds(r.heartbeat_at()) : 0;
   c.set_heartbeat_age_seconds(age < 0 ? 0 : age);
-  const double period = r.heartbeat_interval_seconds() > 0 ? r.heartbeat_interval_seconds() : 10;
-  c.set_stale(age > 3 * period);
+  c.set_stale(age > StaleAfterSeconds(r));
   return c;
 }
 
@@ -98,16 +98,30 @@ class PgStatusReadModel final : public StatusReadModel {
                                        "region = $1 AND created_at <= to_timestamp($2)",
                                        request.region(), at);
           resp.set_desired_version(desired[0][0].as<uint64_t>());
-          for (const auto& row : tx.ExecParams(
-                   "SELECT DISTINCT ON (cluster, kind, name) kind, payload FROM status_history "
-                   "WHERE region = $1 AND recorded_at <= to_timestamp($2) "
-                   "ORDER BY cluster, kind, name, recorded_at DESC, kafka_offset DESC",
-                   request.region(), at)) {
+          // A cluster's row stands for its report from recorded_at and for every
+          // heartbeat up to seen_until (migration 0007; a silence longer than the stale
+          // limit starts a new row). Within that run history keeps its bounds, not each
+          // beat, so the last heartbeat at `at` is `at` itself, up to seen_until; after
+          // it, the cluster grows stale.
+          for (const auto& row :
+               tx.ExecParams("SELECT DISTINCT ON (cluster, kind, name) kind, payload, "
+                             "(extract(epoch FROM least(coalesce(seen_until, recorded_at), "
+                             "to_timestamp($2))) * 1000000)::bigint FROM status_history "
+                             "WHERE region = $1 AND recorded_at <= to_timestamp($2) "
+                             "ORDER BY cluster, kind, name, recorded_at DESC, kafka_offset DESC",
+                             request.region(), at)) {
             if (row[1].is_null()) continue;  // gone by then
             const std::string payload = row[1].Bytes();
             if (row[0].as<int>() == 0) {
               v1::ClusterReport r;
               r.ParseFromString(payload);
+              // Later than the report's own heartbeat (by more than PostgreSQL's
+              // rounding to microseconds) when heartbeats kept coming after it.
+              const int64_t beat_us = row[2].as<int64_t>();
+              if (!r.has_heartbeat_at() ||
+                  beat_us > TimeUtil::TimestampToMicroseconds(r.heartbeat_at()) + 1) {
+                *r.mutable_heartbeat_at() = TimeUtil::MicrosecondsToTimestamp(beat_us);
+              }
               *resp.add_clusters() = ToClusterStatus(r, at);
             } else {
               v1::ResourceStatus s;

@@ -101,6 +101,7 @@ TEST(DecodeStatusMessage, TombstonesAndReports) {
   auto cluster_gone = DecodeStatusMessage(Msg(ClusterReportKey(kRegion, "prod"), std::nullopt));
   ASSERT_TRUE(cluster_gone.ok());
   EXPECT_EQ(cluster_gone->type, StatusChange::Type::kClusterGone);
+  EXPECT_DOUBLE_EQ(cluster_gone->at, 1'764'633'600.0);  // the record's time: history has it
 
   // Without observed_at, the record's own timestamp.
   auto s = Status();

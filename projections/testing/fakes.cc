@@ -1,5 +1,7 @@
 #include "projections/testing/fakes.h"
 
+#include <algorithm>
+
 namespace senren::projections::testing {
 
 // FakeSnapshotProgressStore
@@ -269,6 +271,7 @@ absl::StatusOr<StatusApplied> FakeStatusStore::Apply(const StatusBatch& batch) {
     switch (c.type) {
       case StatusChange::Type::kClusterGone:
         clusters_.erase({k.region, k.cluster});
+        history_.try_emplace(pos, HistoryRow{k, c.at, std::nullopt});
         visible = false;
         break;
       case StatusChange::Type::kCluster: {
@@ -282,7 +285,19 @@ absl::StatusOr<StatusApplied> FakeStatusStore::Apply(const StatusBatch& batch) {
                       a.drift_corrections() == b.drift_corrections());
         }
         clusters_[{k.region, k.cluster}] = c.report;
-        if (visible) history_.try_emplace(pos, HistoryRow{k, c.at, c.payload});
+        HistoryRow* newest = nullptr;
+        for (auto& [p, row] : history_) {
+          if (row.key.region == k.region && row.key.cluster == k.cluster && row.key.IsCluster() &&
+              (newest == nullptr || row.at >= newest->at)) {
+            newest = &row;
+          }
+        }
+        if (!visible && newest != nullptr && newest->payload &&
+            c.at - newest->seen_until <= StaleAfterSeconds(c.report)) {
+          newest->seen_until = std::max(newest->seen_until, c.at);
+        } else {
+          history_.try_emplace(pos, HistoryRow{k, c.at, c.payload, c.at});
+        }
         break;
       }
       case StatusChange::Type::kResourceGone:

@@ -138,7 +138,8 @@ class FakeStatusSource : public StatusSource {
 
 // The read model in memory, with PgStatusStore's rules: upserts, tombstones, history keyed
 // by Kafka position, a cluster report in history only when more than the heartbeat
-// changed, offsets stored with the batch. Apply is all or nothing.
+// changed or after a silence longer than the stale limit (else the cluster's newest row's
+// seen_until moves), offsets stored with the batch. Apply is all or nothing.
 class FakeStatusStore : public StatusStore {
  public:
   using ResourceKey =
@@ -148,6 +149,7 @@ class FakeStatusStore : public StatusStore {
     StatusKey key;
     double at = 0;
     std::optional<std::string> payload;
+    double seen_until = 0;  // a cluster report's last heartbeat; 0 for other rows
   };
 
   void AddRegion(const std::string& region, uint64_t current_version);

@@ -4,7 +4,8 @@
 // tested with fakes (projections/testing/fakes.h):
 //   StatusSource  the {prefix}-status messages from given offsets (KafkaStatusSource)
 //   StatusStore   the read model: a batch of changes and the offsets after it in one
-//                 transaction (PgStatusStore: migration 0003, on the leader's session)
+//                 transaction (PgStatusStore: migrations 0003 and 0007, on the leader's
+//                 session)
 
 #include <chrono>
 #include <cstdint>
@@ -32,7 +33,8 @@ struct StatusChange {
   enum class Type {
     kResource,      // a ResourceStatus: upsert, history row
     kResourceGone,  // a resource key's tombstone: delete, history row with no payload
-    kCluster,       // a ClusterReport: upsert, history row when more than the heartbeat changed
+    kCluster,       // a ClusterReport: upsert; history row when more than the heartbeat
+                    // changed or after a silence, else the newest row's seen_until moves
     kClusterGone,   // a cluster key's tombstone: delete
   };
   Type type = Type::kResource;
@@ -80,9 +82,21 @@ class StatusStore {
   // nothing was stored; other codes as Offsets.
   virtual absl::StatusOr<StatusApplied> Apply(const StatusBatch& batch) = 0;
 
-  // Deletes history older than `retention`; returns how many rows went.
+  // Deletes history older than `retention` but, per cluster and resource, the newest row
+  // older than it (unless that row is a tombstone), so GetStatus(at) stays right for every
+  // `at` within the retention however long nothing changed; returns how many rows went.
   virtual absl::StatusOr<uint64_t> Trim(std::chrono::hours retention) = 0;
 };
+
+// Seconds without a heartbeat after which a cluster is stale: 3 heartbeat periods of its
+// report (10 s when the report names none). GetStatus judges `stale` by it, and the store
+// starts a new history row for a heartbeat that comes later than this after the previous
+// one, so history keeps the silence.
+inline double StaleAfterSeconds(const v1::ClusterReport& report) {
+  const double period =
+      report.heartbeat_interval_seconds() > 0 ? report.heartbeat_interval_seconds() : 10;
+  return 3 * period;
+}
 
 // Messages of one topic's partitions. Used by one thread.
 class StatusSource {
@@ -99,7 +113,7 @@ class StatusSource {
                                                            std::chrono::milliseconds timeout) = 0;
 };
 
-// The read model of migration 0003 on `session`: the leader's own session, the one that
+// The read model of migrations 0003 and 0007 on `session`: the leader's own session, the one that
 // holds the topic's advisory lock, so a projector that lost its lock writes nothing.
 std::unique_ptr<StatusStore> NewPgStatusStore(pg::Session* session, std::string topic);
 
