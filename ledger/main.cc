@@ -1,5 +1,6 @@
 // senren-ledger: the control plane server (serve), its schema tool (migrate) and the
-// admin/audit client (apply, plan, history, show, diff, rollback, regions). Wiring only.
+// admin/audit client (apply, plan, history, blame, show, diff, rollback, regions). Wiring
+// only.
 #include <CLI/CLI.hpp>
 #include <atomic>
 #include <chrono>
@@ -298,8 +299,8 @@ int main(int argc, char** argv) {
   auto add_client_flags = [&](CLI::App* sub) {
     sub->add_option("--addr", client.addr, "ControlPlane address (env SENREN_ADDR)");
     sub->add_option("--token", client.token, "bearer token (env SENREN_TOKEN)");
-    sub->add_option("-o,--output", output, "table, json or yaml")
-        ->check(CLI::IsMember({"table", "json", "yaml"}));
+    sub->add_option("-o,--output", output, "table, json or yaml (history and blame: also csv)")
+        ->check(CLI::IsMember({"table", "json", "yaml", "csv"}));
     // Any --tls-* flag means TLS; a file that cannot be read is an error, never plaintext.
     sub->add_option(
         "--tls-ca", client.tls_ca,
@@ -396,16 +397,41 @@ int main(int argc, char** argv) {
   add_apply_flags(plan_cmd, false);
 
   std::string region;
-  uint32_t limit = 20;
-  auto* history_cmd = app.add_subcommand("history", "versions of a region, newest first");
-  history_cmd->add_option("region", region, "region key, e.g. aws:us-east-1")->required();
-  history_cmd->add_option("-n,--limit", limit, "at most this many versions (default 20)");
+  senren::ledger::cli::HistoryFlags history;
+  auto* history_cmd = app.add_subcommand(
+      "history", "versions of a region (or --all-regions), newest first, filtered");
+  history_cmd->add_option("region", history.region, "region key, e.g. aws:us-east-1");
+  history_cmd->add_flag("--all-regions", history.all_regions,
+                        "every region, merged newest first (instead of REGION)");
+  history_cmd->add_option("--resource", history.resource,
+                          "only versions that changed this Kind/name, with the change");
+  history_cmd->add_option("--author", history.author, "only versions by this author");
+  history_cmd->add_option("--since", history.since, "only versions at or after this RFC 3339 time");
+  history_cmd->add_option("--until", history.until, "only versions at or before this time");
+  history_cmd->add_option("--origin", history.origin, "only apply or rollback versions")
+      ->check(CLI::IsMember({"apply", "rollback"}));
+  auto* limit_opt = history_cmd->add_option("-n,--limit", history.limit,
+                                            "at most this many versions (default 20)");
+  history_cmd->add_flag("--all", history.all, "every matching version")->excludes(limit_opt);
   add_client_flags(history_cmd);
 
+  std::string blame_resource;
+  uint64_t blame_version = 0;
+  auto* blame_cmd = app.add_subcommand(
+      "blame", "each spec field of a resource with the version, author and time that set it");
+  blame_cmd->add_option("region", region, "region key")->required();
+  blame_cmd->add_option("resource", blame_resource, "Kind/name, e.g. RedisDatabase/sessions")
+      ->required();
+  blame_cmd->add_option("--version", blame_version, "as of this version (default: current)");
+  add_client_flags(blame_cmd);
+
   uint64_t version = 0;
-  auto* show_cmd = app.add_subcommand("show", "a region's state (current or --version)");
+  std::string show_at;
+  auto* show_cmd = app.add_subcommand("show", "a region's state (current, --version or --at)");
   show_cmd->add_option("region", region, "region key")->required();
-  show_cmd->add_option("--version", version, "version (default: current)");
+  auto* version_opt = show_cmd->add_option("--version", version, "version (default: current)");
+  show_cmd->add_option("--at", show_at, "RFC 3339 time: the version current then")
+      ->excludes(version_opt);
   add_client_flags(show_cmd);
 
   uint64_t from = 0;
@@ -466,6 +492,7 @@ int main(int argc, char** argv) {
   }
   client.output = output == "json"   ? Output::kJson
                   : output == "yaml" ? Output::kYaml
+                  : output == "csv"  ? Output::kCsv
                                      : Output::kTable;
   namespace cli = senren::ledger::cli;
   if (serve_cmd->parsed()) return Serve(serve);
@@ -479,8 +506,19 @@ int main(int argc, char** argv) {
     if (sub->count("--expected-version") > 0) apply.expected_version = expected;
     return apply_cmd->parsed() ? cli::Apply(client, apply) : cli::Plan(client, apply);
   }
-  if (history_cmd->parsed()) return cli::History(client, region, limit);
-  if (show_cmd->parsed()) return cli::Show(client, region, version);
+  if (output == "csv" && !history_cmd->parsed() && !blame_cmd->parsed()) {
+    std::cerr << "senren-ledger: -o csv is for history and blame; use json or yaml\n";
+    return 2;
+  }
+  if (history_cmd->parsed()) {
+    if (history.region.empty() == !history.all_regions) {
+      std::cerr << "senren-ledger history: give a REGION or --all-regions (one of them)\n";
+      return 2;
+    }
+    return cli::History(client, history);
+  }
+  if (blame_cmd->parsed()) return cli::Blame(client, region, blame_resource, blame_version);
+  if (show_cmd->parsed()) return cli::Show(client, region, version, show_at);
   if (diff_cmd->parsed()) return cli::Diff(client, region, from, to);
   if (rollback_cmd->parsed()) {
     if (rollback_cmd->count("--expected-version") > 0)

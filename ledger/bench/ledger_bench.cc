@@ -4,14 +4,22 @@
 //   build-ledger/ledger/ledger_bench --benchmark_out=bench/results/ledger_bench.json
 //     --benchmark_out_format=json
 // Latency benchmarks report p50/p90/p99/max (ms) as counters besides Google Benchmark's mean.
+// The audit ones (BM_*100k) share one region of 100,000 versions, seeded at the first of
+// them; SENREN_BENCH_EXPLAIN=1 prints their query plans (EXPLAIN ANALYZE) after seeding:
+//   build-ledger/ledger/ledger_bench --benchmark_filter=100k
 #include <benchmark/benchmark.h>
 #include <grpcpp/grpcpp.h>
 
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <cstdio>
+#include <cstdlib>
+#include <memory>
 #include <mutex>
+#include <stdexcept>
 
+#include "absl/strings/str_cat.h"
 #include "common/diff.h"
 #include "common/resources.h"
 #include "common/testing/resources.h"
@@ -221,6 +229,190 @@ void BM_ApplyLargeState10k(benchmark::State& state) {
   ReportPercentiles(state, ms);
 }
 BENCHMARK(BM_ApplyLargeState10k)->Iterations(50)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// ---- Audit (docs/ledger.md "Audit"): a region of 100,000 versions ----
+//
+// Seeded by SQL in batches (the store would take minutes): version 1 creates 40 Redis
+// databases and 10 Aerospike clusters; each later version changes one resource's memory
+// (every 500th is a rollback by another author), one version every 5 minutes, four
+// authors. Only memory ever changes, so blaming the other fields walks back through every
+// version of the resource (about 2,000): the worst case of a blame.
+constexpr int kAuditVersions = 100000;
+constexpr int kAuditResources = 50;
+const char* const kAuditRegion = "aws:audit";
+const char* const kAuditAuthors[] = {"alice", "bob", "carol", "dave"};
+
+std::string AuditName(int i) { return (i < 40 ? "db-" : "as-") + std::to_string(i); }
+
+v1::Resource AuditResource(int i, uint32_t memory) {
+  return i < 40 ? FullRedis(AuditName(i), memory, kReplicas)
+                : common::testing::FullAerospike(AuditName(i), 3, 2);
+}
+
+std::string Hex(const std::string& bytes) {
+  static const char* digits = "0123456789abcdef";
+  std::string out = "'\\x";
+  for (unsigned char c : bytes) {
+    out += digits[c >> 4];
+    out += digits[c & 15];
+  }
+  return out + "'::bytea";
+}
+
+const TestSchema& AuditSchema() {
+  // Dropped at exit, with the process's other statics.
+  static std::unique_ptr<TestSchema> schema = [] {
+    auto s = std::make_unique<TestSchema>();
+    auto t0 = std::chrono::steady_clock::now();
+    std::vector<uint32_t> memory(kAuditResources, 64);
+    std::string sql;
+    auto flush = [&] {
+      if (sql.empty()) return;
+      if (absl::Status st = s->ExecAsService(sql); !st.ok()) {
+        throw std::runtime_error(std::string(st.message()));
+      }
+      sql.clear();
+    };
+    auto version_row = [&](int v, const char* author, int origin, int rollback_of, int created,
+                           int updated) {
+      absl::StrAppend(&sql,
+                      "INSERT INTO versions (region, version, author, message, created_at, "
+                      "origin, rollback_of, created_count, updated_count, deleted_count, "
+                      "resource_count) VALUES ('",
+                      kAuditRegion, "', ", v, ", '", author, "', 'change ", v,
+                      "', timestamptz '2026-01-01 00:00:00+00' + ", v, " * interval '5 minutes', ",
+                      origin, ", ", rollback_of, ", ", created, ", ", updated, ", 0, ",
+                      kAuditResources, "); UPDATE regions SET current_version = ", v,
+                      " WHERE region = '", kAuditRegion, "';\n");
+    };
+    absl::StrAppend(&sql, "INSERT INTO regions (region) VALUES ('", kAuditRegion, "');\n");
+    for (int i = 0; i < kAuditResources; ++i) {
+      v1::Resource r = AuditResource(i, memory[static_cast<size_t>(i)]);
+      absl::StrAppend(&sql, "INSERT INTO changes VALUES ('", kAuditRegion, "', 1, ",
+                      static_cast<int>(common::KindOf(r)), ", '", r.name(), "', ",
+                      Hex(r.SerializeAsString()), ");\n");
+    }
+    version_row(1, "alice", 1, 0, kAuditResources, 0);
+    uint32_t rng = 12345;
+    for (int v = 2; v <= kAuditVersions; ++v) {
+      rng = rng * 1103515245 + 12345;
+      const int i = static_cast<int>((rng >> 8) % 40);  // a Redis database
+      const bool rollback = v % 500 == 0;
+      memory[static_cast<size_t>(i)] = rollback ? 64 : 64 + 16 * ((rng >> 16) % 60 + 1);
+      v1::Resource r = AuditResource(i, memory[static_cast<size_t>(i)]);
+      absl::StrAppend(&sql, "INSERT INTO changes VALUES ('", kAuditRegion, "', ", v, ", 1, '",
+                      r.name(), "', ", Hex(r.SerializeAsString()), ");\n");
+      version_row(v, rollback ? "dave" : kAuditAuthors[(rng >> 4) % 3], rollback ? 2 : 1,
+                  rollback ? 1 : 0, 0, 1);
+      if (v % 500 == 0) flush();
+    }
+    flush();
+    // What autovacuum does to insert-only tables: statistics and the visibility map (so
+    // scans of changes_by_resource stay index-only).
+    (void)s->Query("VACUUM (ANALYZE) versions");
+    (void)s->Query("VACUUM (ANALYZE) changes");
+    std::fprintf(stderr, "audit bench: seeded %d versions in %.1f s\n", kAuditVersions,
+                 std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    if (std::getenv("SENREN_BENCH_EXPLAIN") != nullptr) {
+      const std::string r = kAuditRegion;
+      for (const std::string& q : {
+               "SELECT version FROM versions v WHERE v.region = '" + r +
+                   "' AND v.version <= 9223372036854775807 AND v.author = 'carol' ORDER BY "
+                   "v.version DESC LIMIT 21",
+               "SELECT v.version, c.spec, (SELECT p.spec FROM changes p WHERE p.region = "
+               "c.region AND p.kind = c.kind AND p.name = c.name AND p.version < c.version ORDER "
+               "BY p.version DESC LIMIT 1) FROM changes c JOIN versions v ON v.region = c.region "
+               "AND v.version = c.version WHERE c.region = '" +
+                   r +
+                   "' AND c.kind = 1 AND c.name = 'db-7' AND c.version <= 9223372036854775807 "
+                   "ORDER BY c.version DESC LIMIT 21",
+               "SELECT version, spec FROM changes WHERE region = '" + r +
+                   "' AND kind = 1 AND name = 'db-7' AND version >= 1 AND version < "
+                   "9223372036854775807 AND octet_length(spec) <= 2000 ORDER BY version DESC LIMIT "
+                   "1024",
+               "SELECT t.version FROM versions t WHERE t.region = '" + r +
+                   "' AND t.created_at <= timestamptz '2026-06-01 00:00:00+00' ORDER BY "
+                   "t.created_at DESC LIMIT 1",
+           }) {
+        auto plan = s->Query("EXPLAIN (ANALYZE, BUFFERS, COSTS OFF) " + q);
+        if (!plan.ok()) continue;
+        std::fprintf(stderr, "\n%s\n", q.c_str());
+        for (const auto& row : *plan)
+          std::fprintf(stderr, "  %s\n", row[0].as<std::string>().c_str());
+      }
+    }
+    return s;
+  }();
+  return *schema;
+}
+
+// What an audit call costs on the 100,000-version region: `call` gets a random resource
+// index in 0..39 each iteration.
+template <typename Fn>
+void RunAudit(benchmark::State& state, Fn&& call) {
+  auto store = AuditSchema().Store(2, /*cache=*/0);
+  std::vector<double> ms;
+  uint32_t rng = 777;
+  for (auto _ : state) {
+    rng = rng * 1103515245 + 12345;
+    const int i = static_cast<int>((rng >> 8) % 40);
+    auto t0 = std::chrono::steady_clock::now();
+    absl::Status s = call(*store, i);
+    ms.push_back(
+        std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0).count());
+    if (!s.ok()) {
+      state.SkipWithError(std::string(s.message()).c_str());
+      return;
+    }
+  }
+  ReportPercentiles(state, ms);
+}
+
+// `history REGION --resource RedisDatabase/db-N`: the newest 20 changes of one resource,
+// each with the spec before it.
+void BM_ResourceHistory100k(benchmark::State& state) {
+  RunAudit(state, [](PgLedgerStore& store, int i) -> absl::Status {
+    v1::GetHistoryRequest req;
+    req.set_region(kAuditRegion);
+    req.set_resource("RedisDatabase/" + AuditName(i));
+    auto page = store.GetHistory(req);
+    if (!page.ok()) return page.status();
+    if (page->changes_size() != 20) return absl::InternalError("expected a full page");
+    return absl::OkStatus();
+  });
+}
+BENCHMARK(BM_ResourceHistory100k)->Iterations(500)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// `history REGION --author carol --since T`: one author's newest 20 versions in a window.
+void BM_AuthorHistory100k(benchmark::State& state) {
+  RunAudit(state, [](PgLedgerStore& store, int i) -> absl::Status {
+    v1::GetHistoryRequest req;
+    req.set_region(kAuditRegion);
+    req.set_author(kAuditAuthors[i % 3]);
+    // Some day in the region's year of versions.
+    req.mutable_since()->set_seconds(1767225600 + (i % 30) * 86400 * 10);
+    auto page = store.GetHistory(req);
+    if (!page.ok()) return page.status();
+    if (page->versions_size() != 20) return absl::InternalError("expected a full page");
+    return absl::OkStatus();
+  });
+}
+BENCHMARK(BM_AuthorHistory100k)->Iterations(500)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// `blame REGION RedisDatabase/db-N`: memory_mb is found within a few versions; replicas,
+// version and persistence only at the creation, ~2,000 versions of the resource back.
+void BM_Blame100k(benchmark::State& state) {
+  RunAudit(state, [](PgLedgerStore& store, int i) -> absl::Status {
+    v1::BlameRequest req;
+    req.set_region(kAuditRegion);
+    req.set_resource("RedisDatabase/" + AuditName(i));
+    auto blame = store.Blame(req);
+    if (!blame.ok()) return blame.status();
+    if (blame->created_by().version() != 1) return absl::InternalError("wrong creation");
+    return absl::OkStatus();
+  });
+}
+BENCHMARK(BM_Blame100k)->Iterations(300)->Unit(benchmark::kMillisecond)->UseRealTime();
 
 // The pure diff of two 10,000-resource sets (docs/design.md §11: ≤ 10 ms).
 void BM_Diff10k(benchmark::State& state) {

@@ -6,9 +6,12 @@
 #include <ctime>
 #include <fstream>
 #include <iostream>
+#include <limits>
 #include <map>
+#include <optional>
 #include <sstream>
 #include <utility>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "absl/strings/str_cat.h"
@@ -134,7 +137,7 @@ void Print(const ClientOptions& c, const google::protobuf::Message& m,
 }
 
 void PrintJsonValue(const ClientOptions& c, const nlohmann::json& value) {
-  if (c.output == Output::kJson) {
+  if (c.output != Output::kYaml) {
     std::cout << value.dump(2) << "\n";
   } else {
     std::cout << common::JsonToYaml(value);
@@ -291,51 +294,335 @@ int Plan(const ClientOptions& c, const ApplyFlags& flags) {
   return 0;
 }
 
-int History(const ClientOptions& c, const std::string& region, uint32_t limit) {
-  auto connected = Client::Connect(c);
-  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
-  Client& client = *connected;
-  v1::GetHistoryResponse all;
-  v1::GetHistoryRequest req;
-  req.set_region(region);
-  while (static_cast<uint32_t>(all.versions_size()) < limit) {
-    req.set_page_size(std::min<uint32_t>(1000, limit - static_cast<uint32_t>(all.versions_size())));
+namespace {
+
+absl::Status ParseTime(const char* flag, const std::string& text,
+                       google::protobuf::Timestamp* out) {
+  if (google::protobuf::util::TimeUtil::FromString(text, out)) return absl::OkStatus();
+  return absl::InvalidArgumentError(
+      absl::StrCat(flag, ": '", text, "' is not an RFC 3339 time (e.g. 2026-11-26T18:00:00Z)"));
+}
+
+int64_t Nanos(const google::protobuf::Timestamp& ts) {
+  return ts.seconds() * 1'000'000'000 + ts.nanos();
+}
+
+// One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line break.
+std::string Csv(const std::string& s) {
+  if (s.find_first_of(",\"\r\n") == std::string::npos) return s;
+  std::string out = "\"";
+  for (char ch : s) {
+    if (ch == '"') out += '"';
+    out += ch;
+  }
+  return out + "\"";
+}
+
+std::string CsvValue(const nlohmann::json& v) {
+  if (v.is_null()) return "";
+  if (v.is_string()) return Csv(v.get<std::string>());
+  if (v.is_array()) {
+    std::string joined;
+    for (const auto& x : v) {
+      if (!joined.empty()) joined += ";";
+      joined += x.is_string() ? x.get<std::string>() : x.dump();
+    }
+    return Csv(joined);
+  }
+  if (v.is_object()) return Csv(v.dump());
+  return v.dump();
+}
+
+// Rows of JSON objects as CSV with the given columns, a header first.
+void PrintCsv(const std::vector<std::string>& columns, const nlohmann::json& rows) {
+  std::string line;
+  for (const auto& col : columns) absl::StrAppend(&line, line.empty() ? "" : ",", col);
+  std::cout << line << "\n";
+  for (const auto& row : rows) {
+    line.clear();
+    for (size_t i = 0; i < columns.size(); ++i) {
+      if (i > 0) line += ",";
+      if (row.contains(columns[i])) line += CsvValue(row[columns[i]]);
+    }
+    std::cout << line << "\n";
+  }
+}
+
+// Spec fields as state-file paths with their JSON values (numbers stay numbers).
+void FlattenJson(const std::string& prefix, const nlohmann::json& v,
+                 std::map<std::string, nlohmann::json>* out) {
+  if (v.is_object()) {
+    for (const auto& [k, x] : v.items()) FlattenJson(prefix.empty() ? k : prefix + "." + k, x, out);
+  } else if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i) FlattenJson(absl::StrCat(prefix, "[", i, "]"), v[i], out);
+  } else {
+    (*out)[prefix] = v;
+  }
+}
+
+std::string OriginName(v1::Origin o) { return o == v1::ORIGIN_ROLLBACK ? "rollback" : "apply"; }
+
+std::string ChangeName(v1::ResourceChange::Type t) {
+  switch (t) {
+    case v1::ResourceChange::TYPE_CREATED:
+      return "created";
+    case v1::ResourceChange::TYPE_UPDATED:
+      return "updated";
+    case v1::ResourceChange::TYPE_DELETED:
+      return "deleted";
+    default:
+      return "";
+  }
+}
+
+// A version in the state files' vocabulary: numbers as numbers, origins as words.
+nlohmann::json VersionJson(const v1::VersionInfo& v) {
+  nlohmann::json j = nlohmann::json::object();
+  j["region"] = v.region();
+  j["version"] = v.version();
+  j["time"] = google::protobuf::util::TimeUtil::ToString(v.created_at());
+  j["author"] = v.author();
+  j["message"] = v.message();
+  j["origin"] = OriginName(v.origin());
+  if (v.origin() == v1::ORIGIN_ROLLBACK) j["rollback_of"] = v.rollback_of();
+  j["created"] = v.created();
+  j["updated"] = v.updated();
+  j["deleted"] = v.deleted();
+  j["resource_count"] = v.resource_count();
+  return j;
+}
+
+// What one version did to the resource of `history --resource`.
+void AddChangeJson(const v1::ResourceVersionChange& c, nlohmann::json* j) {
+  const v1::ResourceChange& ch = c.change();
+  (*j)["resource"] = absl::StrCat(std::string(common::KindName(ch.kind())), "/", ch.name());
+  (*j)["change"] = ChangeName(ch.type());
+  if (ch.has_after()) (*j)["spec"] = common::ResourceToJson(ch.after())["spec"];
+  if (ch.type() != v1::ResourceChange::TYPE_UPDATED) return;
+  std::map<std::string, nlohmann::json> before;
+  std::map<std::string, nlohmann::json> after;
+  FlattenJson("", common::ResourceToJson(ch.before())["spec"], &before);
+  FlattenJson("", common::ResourceToJson(ch.after())["spec"], &after);
+  nlohmann::json fields = nlohmann::json::object();
+  for (const auto& f : c.changed_fields()) {
+    auto b = before.find(f);
+    auto a = after.find(f);
+    fields[f] = {{"from", b == before.end() ? nlohmann::json() : b->second},
+                 {"to", a == after.end() ? nlohmann::json() : a->second}};
+  }
+  (*j)["changed_fields"] = fields;
+}
+
+// Reads one region's history with the filters, newest first, up to `limit` versions.
+absl::Status ReadHistory(Client& client, v1::GetHistoryRequest req, uint64_t limit,
+                         nlohmann::json* rows, std::vector<v1::ResourceVersionChange>* changes,
+                         std::vector<v1::VersionInfo>* versions) {
+  while (versions->size() < limit) {
+    req.set_page_size(static_cast<uint32_t>(std::min<uint64_t>(1000, limit - versions->size())));
     v1::GetHistoryResponse page;
     grpc::Status s = client.stub().GetHistory(client.Context().get(), req, &page);
-    if (!s.ok()) return ServerError(s);
-    for (auto& v : *page.mutable_versions()) *all.add_versions() = std::move(v);
-    all.set_next_page_token(page.next_page_token());
+    if (!s.ok()) return common::FromGrpcStatus(s);
+    for (int i = 0; i < page.versions_size(); ++i) {
+      nlohmann::json j = VersionJson(page.versions(i));
+      if (i < page.changes_size()) {
+        AddChangeJson(page.changes(i), &j);
+        changes->push_back(page.changes(i));
+      }
+      rows->push_back(std::move(j));
+      versions->push_back(page.versions(i));
+    }
     if (page.next_page_token().empty()) break;
     req.set_page_token(page.next_page_token());
   }
-  Print(c, all, [&] {
-    if (all.versions().empty()) {
-      std::cout << region << ": no versions\n";
-      return;
-    }
-    std::cout << Pad("VERSION", 8) << Pad("TIME", 21) << Pad("AUTHOR", 14) << Pad("ORIGIN", 14)
-              << Pad("CREATED", 8) << Pad("UPDATED", 8) << Pad("DELETED", 8) << Pad("TOTAL", 6)
-              << "MESSAGE\n";
-    for (const auto& v : all.versions()) {
-      const std::string origin = v.origin() == v1::ORIGIN_ROLLBACK
-                                     ? absl::StrCat("rollback:", v.rollback_of())
-                                     : std::string("apply");
-      std::cout << Pad(std::to_string(v.version()), 8) << Pad(Time(v.created_at()), 21)
-                << Pad(v.author(), 14) << Pad(origin, 14) << Pad(std::to_string(v.created()), 8)
-                << Pad(std::to_string(v.updated()), 8) << Pad(std::to_string(v.deleted()), 8)
-                << Pad(std::to_string(v.resource_count()), 6) << v.message() << "\n";
-    }
-  });
-  return 0;
+  return absl::OkStatus();
 }
 
-int Show(const ClientOptions& c, const std::string& region, uint64_t version) {
+}  // namespace
+
+int History(const ClientOptions& c, const HistoryFlags& flags) {
+  v1::GetHistoryRequest req;
+  req.set_resource(flags.resource);
+  req.set_author(flags.author);
+  if (!flags.since.empty()) {
+    if (absl::Status s = ParseTime("--since", flags.since, req.mutable_since()); !s.ok())
+      return LocalError(std::string(s.message()));
+  }
+  if (!flags.until.empty()) {
+    if (absl::Status s = ParseTime("--until", flags.until, req.mutable_until()); !s.ok())
+      return LocalError(std::string(s.message()));
+  }
+  if (flags.origin == "rollback") {
+    req.set_origin(v1::ORIGIN_ROLLBACK);
+  } else if (flags.origin == "apply") {
+    req.set_origin(v1::ORIGIN_APPLY);
+  } else if (!flags.origin.empty()) {
+    return LocalError("--origin: '" + flags.origin + "' is not apply or rollback");
+  }
+  const uint64_t limit = flags.all ? std::numeric_limits<uint64_t>::max() : flags.limit;
   auto connected = Client::Connect(c);
   if (!connected.ok()) return LocalError(std::string(connected.status().message()));
   Client& client = *connected;
+
+  std::vector<std::string> regions{flags.region};
+  if (flags.all_regions) {
+    v1::ListRegionsResponse list;
+    grpc::Status s =
+        client.stub().ListRegions(client.Context().get(), v1::ListRegionsRequest(), &list);
+    if (!s.ok()) return ServerError(s);
+    regions.clear();
+    for (const auto& r : list.regions()) regions.push_back(r.region());
+  }
+  // Each region's newest `limit` matches, then the newest `limit` of them all by time.
+  struct Entry {
+    v1::VersionInfo version;
+    nlohmann::json json;
+    std::optional<v1::ResourceVersionChange> change;
+  };
+  std::vector<Entry> entries;
+  for (const auto& region : regions) {
+    req.set_region(region);
+    nlohmann::json rows = nlohmann::json::array();
+    std::vector<v1::ResourceVersionChange> changes;
+    std::vector<v1::VersionInfo> versions;
+    if (absl::Status s = ReadHistory(client, req, limit, &rows, &changes, &versions); !s.ok()) {
+      return ServerError(common::ToGrpcStatus(s));
+    }
+    for (size_t i = 0; i < versions.size(); ++i) {
+      Entry e{versions[i], rows[i], std::nullopt};
+      if (i < changes.size()) e.change = changes[i];
+      entries.push_back(std::move(e));
+    }
+  }
+  if (flags.all_regions) {
+    std::stable_sort(entries.begin(), entries.end(), [](const Entry& a, const Entry& b) {
+      return Nanos(a.version.created_at()) > Nanos(b.version.created_at());
+    });
+    if (entries.size() > limit) entries.resize(limit);
+  }
+  const bool with_change = !flags.resource.empty();
+  if (c.output != Output::kTable) {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& e : entries) rows.push_back(e.json);
+    if (c.output == Output::kCsv) {
+      std::vector<std::string> columns{"region",  "version",        "time",    "author",
+                                       "origin",  "rollback_of",    "created", "updated",
+                                       "deleted", "resource_count", "message"};
+      if (with_change) {
+        for (const char* col : {"resource", "change", "changed_fields"}) columns.push_back(col);
+      }
+      PrintCsv(columns, rows);
+      return 0;
+    }
+    nlohmann::json doc = nlohmann::json::object();
+    if (!flags.all_regions) doc["region"] = flags.region;
+    doc["versions"] = rows;
+    PrintJsonValue(c, doc);
+    return 0;
+  }
+  if (entries.empty()) {
+    std::cout << (flags.all_regions ? std::string("every region") : flags.region)
+              << ": no versions match\n";
+    return 0;
+  }
+  if (flags.all_regions) std::cout << Pad("REGION", 20);
+  std::cout << Pad("VERSION", 8) << Pad("TIME", 21) << Pad("AUTHOR", 14) << Pad("ORIGIN", 14);
+  if (with_change) {
+    std::cout << Pad("CHANGE", 9);
+  } else {
+    std::cout << Pad("CREATED", 8) << Pad("UPDATED", 8) << Pad("DELETED", 8) << Pad("TOTAL", 6);
+  }
+  std::cout << "MESSAGE\n";
+  for (const auto& e : entries) {
+    const v1::VersionInfo& v = e.version;
+    const std::string origin = v.origin() == v1::ORIGIN_ROLLBACK
+                                   ? absl::StrCat("rollback:", v.rollback_of())
+                                   : std::string("apply");
+    if (flags.all_regions) std::cout << Pad(v.region(), 20);
+    std::cout << Pad(std::to_string(v.version()), 8) << Pad(Time(v.created_at()), 21)
+              << Pad(v.author(), 14) << Pad(origin, 14);
+    if (with_change) {
+      std::cout << Pad(e.change ? ChangeName(e.change->change().type()) : "", 9);
+    } else {
+      std::cout << Pad(std::to_string(v.created()), 8) << Pad(std::to_string(v.updated()), 8)
+                << Pad(std::to_string(v.deleted()), 8)
+                << Pad(std::to_string(v.resource_count()), 6);
+    }
+    std::cout << v.message() << "\n";
+    if (e.change && e.change->change().type() == v1::ResourceChange::TYPE_UPDATED) {
+      std::cout << "    " << FieldChanges(e.change->change().before(), e.change->change().after())
+                << "\n";
+    } else if (e.change && e.change->change().type() == v1::ResourceChange::TYPE_CREATED) {
+      std::cout << "    " << SpecSummary(e.change->change().after()) << "\n";
+    }
+  }
+  return 0;
+}
+
+int Blame(const ClientOptions& c, const std::string& region, const std::string& resource,
+          uint64_t version) {
+  auto connected = Client::Connect(c);
+  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
+  Client& client = *connected;
+  v1::BlameRequest req;
+  req.set_region(region);
+  req.set_resource(resource);
+  req.set_version(version);
+  v1::BlameResponse resp;
+  grpc::Status s = client.stub().Blame(client.Context().get(), req, &resp);
+  if (!s.ok()) return ServerError(s);
+  nlohmann::json rows = nlohmann::json::array();
+  for (const auto& f : resp.fields()) {
+    nlohmann::json j = nlohmann::json::object();
+    j["field"] = f.field();
+    j["value"] = nlohmann::json::parse(f.value_json(), nullptr, false);
+    j["version"] = f.set_by().version();
+    j["author"] = f.set_by().author();
+    j["time"] = google::protobuf::util::TimeUtil::ToString(f.set_by().created_at());
+    j["message"] = f.set_by().message();
+    rows.push_back(std::move(j));
+  }
+  if (c.output == Output::kCsv) {
+    PrintCsv({"field", "value", "version", "author", "time", "message"}, rows);
+    return 0;
+  }
+  if (c.output != Output::kTable) {
+    nlohmann::json doc = nlohmann::json::object();
+    doc["region"] = resp.region();
+    doc["version"] = resp.version();
+    doc["resource"] = common::ResourceToJson(resp.resource());
+    doc["created"] = VersionJson(resp.created_by());
+    doc["fields"] = rows;
+    PrintJsonValue(c, doc);
+    return 0;
+  }
+  std::cout << resp.region() << " " << resource << " at version " << resp.version()
+            << " (created in version " << resp.created_by().version() << " by "
+            << resp.created_by().author() << " at " << Time(resp.created_by().created_at())
+            << ")\n";
+  std::cout << Pad("FIELD", 28) << Pad("VALUE", 16) << Pad("VERSION", 8) << Pad("AUTHOR", 14)
+            << Pad("TIME", 21) << "MESSAGE\n";
+  for (const auto& f : resp.fields()) {
+    std::string value = f.value_json();
+    if (value.size() >= 2 && value.front() == '"') value = value.substr(1, value.size() - 2);
+    std::cout << Pad(f.field(), 28) << Pad(value, 16)
+              << Pad(std::to_string(f.set_by().version()), 8) << Pad(f.set_by().author(), 14)
+              << Pad(Time(f.set_by().created_at()), 21) << f.set_by().message() << "\n";
+  }
+  return 0;
+}
+
+int Show(const ClientOptions& c, const std::string& region, uint64_t version,
+         const std::string& at) {
   v1::GetStateRequest req;
   req.set_region(region);
   req.set_version(version);
+  if (!at.empty()) {
+    if (absl::Status s = ParseTime("--at", at, req.mutable_at()); !s.ok())
+      return LocalError(std::string(s.message()));
+  }
+  auto connected = Client::Connect(c);
+  if (!connected.ok()) return LocalError(std::string(connected.status().message()));
+  Client& client = *connected;
   v1::RegionalState state;
   grpc::Status s = client.stub().GetState(client.Context().get(), req, &state);
   if (!s.ok()) return ServerError(s);

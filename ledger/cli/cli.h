@@ -1,7 +1,8 @@
 #pragma once
 
-// The client commands of senren-ledger (apply, plan, history, show, diff, rollback,
-// regions): each talks to the ControlPlane API and prints a table, JSON or YAML. They
+// The client commands of senren-ledger (apply, plan, history, blame, show, diff, rollback,
+// regions): each talks to the ControlPlane API and prints a table, JSON or YAML (history
+// and blame also CSV, for export; all in the state files' vocabulary). They
 // return the process exit code: 0 done, 1 the server refused (its message on stderr),
 // 2 bad local input (file, flags).
 
@@ -11,7 +12,7 @@
 
 namespace senren::ledger::cli {
 
-enum class Output { kTable, kJson, kYaml };
+enum class Output { kTable, kJson, kYaml, kCsv };
 
 struct ClientOptions {
   std::string addr = "127.0.0.1:57070";  // Default: $SENREN_ADDR or 127.0.0.1:57070
@@ -36,8 +37,30 @@ struct ApplyFlags {
 
 int Apply(const ClientOptions& client, const ApplyFlags& flags);
 int Plan(const ClientOptions& client, const ApplyFlags& flags);
-int History(const ClientOptions& client, const std::string& region, uint32_t limit);
-int Show(const ClientOptions& client, const std::string& region, uint64_t version);
+// `history`: versions newest first, filtered (docs/ledger.md "Audit"). Times are
+// RFC 3339 (2026-11-26T18:00:00Z).
+struct HistoryFlags {
+  std::string region;        // ignored with all_regions
+  bool all_regions = false;  // every region, merged newest first by time
+  std::string resource;      // "Kind/name": only the versions that changed it, with the change
+  std::string author;
+  std::string since;
+  std::string until;
+  std::string origin;   // "", "apply" or "rollback"
+  uint32_t limit = 20;  // at most this many versions (per command, not per region)
+  bool all = false;     // no limit
+};
+int History(const ClientOptions& client, const HistoryFlags& flags);
+
+// `blame`: each spec field of a resource with the version, author and time that last set
+// it. version 0 = current.
+int Blame(const ClientOptions& client, const std::string& region, const std::string& resource,
+          uint64_t version);
+
+// `show`: the state at `version` (0 = current) or, with `at` (RFC 3339), the version
+// current at that time.
+int Show(const ClientOptions& client, const std::string& region, uint64_t version,
+         const std::string& at = "");
 int Diff(const ClientOptions& client, const std::string& region, uint64_t from, uint64_t to);
 
 struct RollbackFlags {

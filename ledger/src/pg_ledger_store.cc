@@ -30,9 +30,6 @@ void PrepareStatements(pg::Session& session) {
   session.Prepare("version_info",
                   absl::StrCat("SELECT ", kVersionColumns,
                                " FROM versions WHERE region = $1 AND version = $2"));
-  session.Prepare("history", absl::StrCat("SELECT ", kVersionColumns,
-                                          " FROM versions WHERE region = $1 AND version <= $2 "
-                                          "ORDER BY version DESC LIMIT $3"));
   session.Prepare("regions", "SELECT region, current_version, resource_count, "
                              "(extract(epoch from updated_at) * 1000000)::bigint FROM regions "
                              "WHERE current_version > 0 ORDER BY region");
@@ -115,6 +112,9 @@ absl::StatusOr<v1::GetHistoryResponse> PgLedgerStore::GetHistory(
 absl::StatusOr<v1::DiffVersionsResponse> PgLedgerStore::DiffVersions(
     const v1::DiffVersionsRequest& request) {
   return impl_->DiffVersions(request);
+}
+absl::StatusOr<v1::BlameResponse> PgLedgerStore::Blame(const v1::BlameRequest& request) {
+  return impl_->Blame(request);
 }
 PgLedgerStoreStats PgLedgerStore::Stats() const { return impl_->Stats(); }
 

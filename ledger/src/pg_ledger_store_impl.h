@@ -3,8 +3,9 @@
 // PgLedgerStore::Impl, shared by the store's sources, split by concern as RocksDB's
 // db_impl_*.cc are:
 //   pg_ledger_store.cc        creation, the session setup (prepared statements), stats
-//   pg_ledger_store_read.cc   GetState, ListRegions, GetHistory, DiffVersions, PlanState,
+//   pg_ledger_store_read.cc   GetState, ListRegions, DiffVersions, PlanState,
 //                             materializing a version (checkpoint + change sets)
+//   pg_ledger_store_history.cc  GetHistory (filters, paging) and Blame: the audit queries
 //   pg_ledger_store_write.cc  ApplyState, Rollback: group commit and the append
 //   version_cache.cc          the newest materialized version per region
 // The pool, the SQLSTATE table and the migrations are pg/'s.
@@ -62,6 +63,11 @@ inline constexpr const char* kVersionColumns =
     "rollback_of, idempotency_key, traceparent, created_count, updated_count, deleted_count, "
     "resource_count";
 
+// Microseconds since the epoch (as the queries return times) into `ts`.
+void SetTimestamp(int64_t micros, google::protobuf::Timestamp* ts);
+// A row of kVersionColumns.
+v1::VersionInfo ReadVersionInfo(const std::string& region, const pg::Row& row);
+
 // Prepares the store's statements on a new session.
 void PrepareStatements(pg::Session& session);
 
@@ -79,8 +85,11 @@ class PgLedgerStore::Impl {
   absl::StatusOr<v1::PlanStateResponse> PlanState(const v1::ApplyStateRequest& request);
   absl::StatusOr<v1::RegionalState> GetState(const std::string& region, uint64_t version);
   absl::StatusOr<v1::ListRegionsResponse> ListRegions();
-  absl::StatusOr<v1::GetHistoryResponse> GetHistory(const v1::GetHistoryRequest& request);
   absl::StatusOr<v1::DiffVersionsResponse> DiffVersions(const v1::DiffVersionsRequest& request);
+
+  // pg_ledger_store_history.cc
+  absl::StatusOr<v1::GetHistoryResponse> GetHistory(const v1::GetHistoryRequest& request);
+  absl::StatusOr<v1::BlameResponse> Blame(const v1::BlameRequest& request);
 
   PgLedgerStoreStats Stats() const;
 

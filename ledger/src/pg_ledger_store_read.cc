@@ -10,13 +10,10 @@
 #include "ledger/pg_ledger_store.h"
 #include "pg_ledger_store_impl.h"
 
-// The read side of PgLedgerStore: materializing versions, and the queries.
+// The read side of PgLedgerStore: materializing versions, and the queries (the audit
+// queries, GetHistory and Blame, are in pg_ledger_store_history.cc).
 
 namespace senren::ledger {
-namespace {
-
-constexpr uint32_t kDefaultPageSize = 20;
-constexpr uint32_t kMaxPageSize = 1000;
 
 void SetTimestamp(int64_t micros, google::protobuf::Timestamp* ts) {
   int64_t secs = micros / 1'000'000;
@@ -46,8 +43,6 @@ v1::VersionInfo ReadVersionInfo(const std::string& region, const pg::Row& row) {
   v.set_resource_count(row[11].as<uint32_t>());
   return v;
 }
-
-}  // namespace
 
 absl::StatusOr<v1::PlanStateResponse> PgLedgerStore::Impl::PlanState(
     const v1::ApplyStateRequest& request) {
@@ -95,37 +90,6 @@ absl::StatusOr<v1::ListRegionsResponse> PgLedgerStore::Impl::ListRegions() {
           r->set_current_version(row[1].as<uint64_t>());
           r->set_resource_count(row[2].as<uint32_t>());
           SetTimestamp(row[3].as<int64_t>(), r->mutable_updated_at());
-        }
-        return out;
-      });
-}
-
-absl::StatusOr<v1::GetHistoryResponse> PgLedgerStore::Impl::GetHistory(
-    const v1::GetHistoryRequest& request) {
-  const std::string& region = request.region();
-  if (absl::Status s = common::ValidateRegionKey(region); !s.ok()) return s;
-  uint32_t page_size = request.page_size() == 0 ? kDefaultPageSize : request.page_size();
-  if (page_size > kMaxPageSize) page_size = kMaxPageSize;
-  uint64_t from = std::numeric_limits<int64_t>::max();
-  if (!request.page_token().empty()) {
-    if (!absl::SimpleAtoi(request.page_token(), &from) || from == 0) {
-      return absl::InvalidArgumentError(
-          absl::StrCat("field page_token: \"", request.page_token(),
-                       "\" is not a token from a previous GetHistory answer"));
-    }
-  }
-  return RunTx<v1::GetHistoryResponse>(
-      "read the history", region,
-      [&](pg::Transaction& tx) -> absl::StatusOr<v1::GetHistoryResponse> {
-        v1::GetHistoryResponse out;
-        auto rows = tx.ExecPrepared("history", region, static_cast<int64_t>(from),
-                                    static_cast<int64_t>(page_size) + 1);
-        for (const auto& row : rows) {
-          if (out.versions_size() == static_cast<int>(page_size)) {
-            out.set_next_page_token(std::to_string(row[0].as<uint64_t>()));
-            break;
-          }
-          *out.add_versions() = ReadVersionInfo(region, row);
         }
         return out;
       });

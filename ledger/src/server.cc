@@ -9,6 +9,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "common/grpc_status.h"
+#include "google/protobuf/util/time_util.h"
 #include "senren/v1/control_plane.grpc.pb.h"
 #include "spdlog/spdlog.h"
 
@@ -57,7 +58,10 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
   grpc::Status GetState(grpc::ServerContext* ctx, const v1::GetStateRequest* req,
                         v1::RegionalState* resp) override {
     return Handle("GetState", ctx, Role::kReader, req->region(), [&](const Principal&) {
-      return Assign(store_->GetState(req->region(), req->version()), resp);
+      if (!req->has_at()) return Assign(store_->GetState(req->region(), req->version()), resp);
+      auto version = VersionAt(*req);
+      if (!version.ok()) return version.status();
+      return Assign(store_->GetState(req->region(), *version), resp);
     });
   }
 
@@ -82,6 +86,12 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
                           v1::GetHistoryResponse* resp) override {
     return Handle("GetHistory", ctx, Role::kReader, req->region(),
                   [&](const Principal&) { return Assign(store_->GetHistory(*req), resp); });
+  }
+
+  grpc::Status Blame(grpc::ServerContext* ctx, const v1::BlameRequest* req,
+                     v1::BlameResponse* resp) override {
+    return Handle("Blame", ctx, Role::kReader, req->region(),
+                  [&](const Principal&) { return Assign(store_->Blame(*req), resp); });
   }
 
   grpc::Status DiffVersions(grpc::ServerContext* ctx, const v1::DiffVersionsRequest* req,
@@ -133,6 +143,26 @@ class ControlPlaneService final : public v1::ControlPlane::Service {
     return absl::UnimplementedError(
         "status is not available: senren-ledger serve runs without the status projector "
         "(start it with --kafka-brokers)");
+  }
+
+  // The version current at req.at(): the newest created at or before it, through the
+  // history's time filter (versions_by_time).
+  absl::StatusOr<uint64_t> VersionAt(const v1::GetStateRequest& req) {
+    if (req.version() != 0) {
+      return absl::InvalidArgumentError("fields version and at: give one, not both");
+    }
+    v1::GetHistoryRequest h;
+    h.set_region(req.region());
+    h.set_page_size(1);
+    *h.mutable_until() = req.at();
+    auto page = store_->GetHistory(h);
+    if (!page.ok()) return page.status();
+    if (page->versions().empty()) {
+      return absl::NotFoundError(
+          absl::StrCat("region ", req.region(), " had no version at ",
+                       google::protobuf::util::TimeUtil::ToString(req.at())));
+    }
+    return page->versions(0).version();
   }
 
   template <typename T>

@@ -3,12 +3,21 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "common/diff.h"
+#include "common/resources.h"
 #include "common/validation.h"
+#include "ledger/audit.h"
 
 namespace senren::ledger::testing {
 namespace {
 
 const std::vector<v1::Resource> kEmpty;
+
+const v1::Resource* Find(const std::vector<v1::Resource>& resources, const ResourceKey& key) {
+  for (const auto& r : resources) {
+    if (common::KindOf(r) == key.kind && r.name() == key.name) return &r;
+  }
+  return nullptr;
+}
 
 absl::Status NoSuchVersion(const std::string& region, uint64_t v, uint64_t head) {
   return absl::NotFoundError(
@@ -212,6 +221,12 @@ absl::StatusOr<v1::ListRegionsResponse> FakeLedgerStore::ListRegions() {
 absl::StatusOr<v1::GetHistoryResponse> FakeLedgerStore::GetHistory(
     const v1::GetHistoryRequest& request) {
   if (absl::Status s = common::ValidateRegionKey(request.region()); !s.ok()) return s;
+  std::optional<ResourceKey> resource;
+  if (!request.resource().empty()) {
+    auto key = ParseResourceKey(request.resource(), "resource");
+    if (!key.ok()) return key.status();
+    resource = *std::move(key);
+  }
   std::lock_guard lock(mu_);
   if (absl::Status s = Injected(); !s.ok()) return s;
   v1::GetHistoryResponse out;
@@ -223,12 +238,81 @@ absl::StatusOr<v1::GetHistoryResponse> FakeLedgerStore::GetHistory(
     return absl::InvalidArgumentError("field page_token: not a token from a previous answer");
   }
   const uint32_t size = request.page_size() == 0 ? 20 : std::min(request.page_size(), 1000u);
+  auto seconds = [](const google::protobuf::Timestamp& t) {
+    return t.seconds() * 1'000'000'000 + t.nanos();
+  };
   for (uint64_t v = std::min<uint64_t>(from, versions.size()); v >= 1; --v) {
+    const v1::VersionInfo& info = versions[v - 1].info;
+    if (!request.author().empty() && info.author() != request.author()) continue;
+    if (request.origin() != v1::ORIGIN_UNSPECIFIED && info.origin() != request.origin()) continue;
+    if (request.has_since() && seconds(info.created_at()) < seconds(request.since())) continue;
+    if (request.has_until() && seconds(info.created_at()) > seconds(request.until())) continue;
+    const v1::Resource* before = nullptr;
+    const v1::Resource* after = nullptr;
+    if (resource) {
+      before = Find(At(it->second, v - 1), *resource);
+      after = Find(versions[v - 1].resources, *resource);
+      if (before == nullptr && after == nullptr) continue;
+      if (before != nullptr && after != nullptr && common::SameResource(*before, *after)) continue;
+    }
     if (out.versions_size() == static_cast<int>(size)) {
       out.set_next_page_token(std::to_string(v));
       break;
     }
-    *out.add_versions() = versions[v - 1].info;
+    *out.add_versions() = info;
+    if (resource) {
+      *out.add_changes() = ResourceChangeAt(v, resource->kind, resource->name, before, after);
+    }
+  }
+  return out;
+}
+
+absl::StatusOr<v1::BlameResponse> FakeLedgerStore::Blame(const v1::BlameRequest& request) {
+  if (absl::Status s = common::ValidateRegionKey(request.region()); !s.ok()) return s;
+  auto key = ParseResourceKey(request.resource(), "resource");
+  if (!key.ok()) return key.status();
+  std::lock_guard lock(mu_);
+  if (absl::Status s = Injected(); !s.ok()) return s;
+  auto it = regions_.find(request.region());
+  const uint64_t head = it == regions_.end() ? 0 : it->second.versions.size();
+  const uint64_t at = request.version() == 0 ? head : request.version();
+  if (at == 0 || at > head) return NoSuchVersion(request.region(), at, head);
+  const Region& region = it->second;
+  const v1::Resource* current = Find(region.versions[at - 1].resources, *key);
+  if (current == nullptr) {
+    return absl::NotFoundError(absl::StrCat("region ", request.region(), " has no ",
+                                            request.resource(), " at version ", at));
+  }
+  // The versions that touched it (changed it, created or deleted it), oldest first.
+  std::vector<std::pair<uint64_t, const v1::Resource*>> touches;
+  for (uint64_t v = 1; v <= at; ++v) {
+    const v1::Resource* before = Find(At(region, v - 1), *key);
+    const v1::Resource* after = Find(region.versions[v - 1].resources, *key);
+    const bool same = before == nullptr ? after == nullptr
+                                        : after != nullptr && common::SameResource(*before, *after);
+    if (!same) touches.emplace_back(v, after);
+  }
+  BlameWalk walk(*current, touches.back().first);
+  bool done = false;
+  for (size_t i = touches.size() - 1; i-- > 0;) {
+    if (walk.Older(touches[i].first, touches[i].second)) {
+      done = true;
+      break;
+    }
+  }
+  if (!done) walk.Finish();
+  v1::BlameResponse out;
+  out.set_region(request.region());
+  out.set_version(at);
+  *out.mutable_resource() = *current;
+  uint64_t created = at;
+  while (created > 1 && Find(region.versions[created - 2].resources, *key) != nullptr) --created;
+  *out.mutable_created_by() = region.versions[created - 1].info;
+  for (const auto& [path, f] : walk.fields()) {
+    auto* field = out.add_fields();
+    field->set_field(path);
+    field->set_value_json(f.value.dump());
+    *field->mutable_set_by() = region.versions[f.set_by - 1].info;
   }
   return out;
 }

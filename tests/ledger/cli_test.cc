@@ -7,6 +7,7 @@
 
 #include <cstdio>
 #include <fstream>
+#include <map>
 #include <sstream>
 
 #include "nlohmann/json.hpp"
@@ -126,11 +127,106 @@ TEST_F(CliTest, TheDoneWhenWalk) {
 
   r = Cli("history aws:us-east-1 -o yaml");
   ASSERT_EQ(r.rc, 0);
-  EXPECT_THAT(r.out, HasSubstr("origin: ORIGIN_ROLLBACK"));
+  EXPECT_THAT(r.out, HasSubstr("origin: rollback"));
+  EXPECT_THAT(r.out, HasSubstr("rollback_of: 1"));
 
   r = Cli("regions");
   ASSERT_EQ(r.rc, 0) << r.err;
   EXPECT_THAT(r.out, HasSubstr("aws:us-east-1"));
+}
+
+// The audit questions of docs/ledger.md, each answered by one command.
+TEST_F(CliTest, AuditCommandsAnswerWhoChangedWhatAndWhen) {
+  ASSERT_EQ(Cli("apply -f " + Example("aws-us-east-1.yaml") + " --author alice").rc, 0);
+  ASSERT_EQ(Cli("apply -f " + Example("gcp-europe-west1.yaml") + " --author alice").rc, 0);
+  ASSERT_EQ(Cli("apply -f " + Example("aws-us-east-1-v2.yaml") + " --author bob").rc, 0);
+  ASSERT_EQ(Cli("rollback aws:us-east-1 --to 1 --author carol -m 'undo the growth'").rc, 0);
+
+  // Who changed RedisDatabase/sessions, and how?
+  CliRun r = Cli("history aws:us-east-1 --resource RedisDatabase/sessions");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("memory_mb 512 -> 1024"));
+  EXPECT_THAT(r.out, HasSubstr("memory_mb 1024 -> 512"));
+  EXPECT_THAT(r.out, HasSubstr("created"));
+  r = Cli("history aws:us-east-1 --resource RedisDatabase/sessions -o json", "reader-token-1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["versions"].size(), 3u);
+  EXPECT_EQ(j["versions"][0]["version"], 3);  // a number, as in state files
+  EXPECT_EQ(j["versions"][0]["origin"], "rollback");
+  EXPECT_EQ(j["versions"][0]["author"], "carol");
+  EXPECT_EQ(j["versions"][1]["change"], "updated");
+  EXPECT_EQ(j["versions"][1]["resource"], "RedisDatabase/sessions");
+  EXPECT_EQ(j["versions"][1]["changed_fields"]["memory_mb"]["from"], 512);
+  EXPECT_EQ(j["versions"][1]["changed_fields"]["memory_mb"]["to"], 1024);
+  EXPECT_EQ(j["versions"][2]["change"], "created");
+  EXPECT_EQ(j["versions"][2]["spec"]["persistence"], "rdb");
+  const std::string t1 = j["versions"][2]["time"];
+  const std::string t2 = j["versions"][1]["time"];
+
+  // Who set each field of it?
+  r = Cli("blame aws:us-east-1 RedisDatabase/feature-flags", "reader-token-1");
+  EXPECT_EQ(r.rc, 1);  // the rollback removed it
+  EXPECT_THAT(r.err, HasSubstr("NOT_FOUND"));
+  r = Cli("blame aws:us-east-1 RedisDatabase/sessions --version 2 -o json", "reader-token-1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["resource"]["kind"], "RedisDatabase");
+  EXPECT_EQ(j["created"]["version"], 1);
+  std::map<std::string, nlohmann::json> fields;
+  for (const auto& f : j["fields"]) fields[f["field"]] = f;
+  EXPECT_EQ(fields["memory_mb"]["value"], 1024);
+  EXPECT_EQ(fields["memory_mb"]["version"], 2);
+  EXPECT_EQ(fields["memory_mb"]["author"], "bob");
+  EXPECT_EQ(fields["replicas"]["version"], 1);
+  EXPECT_EQ(fields["replicas"]["author"], "alice");
+  r = Cli("blame aws:us-east-1 RedisDatabase/sessions");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("memory_mb"));
+  EXPECT_THAT(r.out, HasSubstr("carol"));  // the rollback set memory_mb back
+  r = Cli("blame aws:us-east-1 RedisDatabase/sessions -o csv");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("field,value,version,author,time,message\n"));
+  EXPECT_THAT(r.out, HasSubstr("memory_mb,512,3,carol,"));
+
+  // What did the region look like at a time?
+  r = Cli("show aws:us-east-1 --at " + t1 + " -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["version"], 1);
+  r = Cli("show aws:us-east-1 --at " + t2);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("aws:us-east-1 version 2 by bob"));
+  r = Cli("show aws:us-east-1 --at 2001-01-01T00:00:00Z");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("had no version at"));
+  r = Cli("show aws:us-east-1 --at yesterday");
+  EXPECT_EQ(r.rc, 2);
+  EXPECT_THAT(r.err, HasSubstr("RFC 3339"));
+
+  // What did one person do, everywhere? What were the rollbacks?
+  r = Cli("history --all-regions --author alice --since " + t1 + " -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["versions"].size(), 2u);
+  EXPECT_EQ(j["versions"][0]["region"], "gcp:europe-west1");  // newest first across regions
+  EXPECT_EQ(j["versions"][1]["region"], "aws:us-east-1");
+  r = Cli("history aws:us-east-1 --origin rollback -o csv");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("region,version,time,author,origin,rollback_of,"));
+  EXPECT_THAT(r.out, HasSubstr("aws:us-east-1,3,"));
+  EXPECT_THAT(r.out, HasSubstr(",carol,rollback,1,"));
+  EXPECT_THAT(r.out, Not(HasSubstr(",alice,")));
+  r = Cli("history aws:us-east-1 --author bob --until " + t1);
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("no versions match"));
+  r = Cli("history aws:us-east-1 --all --since " + t2 + " -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_EQ(nlohmann::json::parse(r.out)["versions"].size(), 2u);
+  r = Cli("history aws:us-east-1 --resource sessions");
+  EXPECT_EQ(r.rc, 1);
+  EXPECT_THAT(r.err, HasSubstr("Kind/name"));
+  r = Cli("regions -o csv");
+  EXPECT_EQ(r.rc, 2);
 }
 
 TEST_F(CliTest, ABadFileNamesFileResourceFieldAndWritesNothing) {

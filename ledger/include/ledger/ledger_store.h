@@ -53,9 +53,16 @@ class LedgerStore {
   virtual absl::StatusOr<v1::ListRegionsResponse> ListRegions() = 0;
 
   // Versions newest first. page_size default 20, at most 1000; page_token from a previous
-  // answer.
+  // answer (a version: pages never shift when versions are appended meanwhile). The
+  // filters (resource, author, since/until, origin) combine; with a resource, `changes`
+  // says what each version did to it. INVALID_ARGUMENT: a bad token, resource or range.
   virtual absl::StatusOr<v1::GetHistoryResponse> GetHistory(
       const v1::GetHistoryRequest& request) = 0;
+
+  // Each field of one resource's spec at `version` (0 = current) with the version that
+  // last set it (ledger/audit.h BlameWalk). NOT_FOUND: unknown region or version, or the
+  // resource does not exist at that version; INVALID_ARGUMENT: resource is not Kind/name.
+  virtual absl::StatusOr<v1::BlameResponse> Blame(const v1::BlameRequest& request) = 0;
 
   // Per-resource changes from from_version (0 = empty) to to_version.
   virtual absl::StatusOr<v1::DiffVersionsResponse> DiffVersions(

@@ -72,6 +72,7 @@ class PgLedgerStore final : public LedgerStore {
   absl::StatusOr<v1::RegionalState> GetState(const std::string& region, uint64_t version) override;
   absl::StatusOr<v1::ListRegionsResponse> ListRegions() override;
   absl::StatusOr<v1::GetHistoryResponse> GetHistory(const v1::GetHistoryRequest& request) override;
+  absl::StatusOr<v1::BlameResponse> Blame(const v1::BlameRequest& request) override;
   absl::StatusOr<v1::DiffVersionsResponse> DiffVersions(
       const v1::DiffVersionsRequest& request) override;
 
