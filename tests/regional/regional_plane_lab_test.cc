@@ -191,9 +191,13 @@ TEST_F(RegionalPlaneLabTest, StatusAndClusterReportsReachTheStatusTopic) {
   ASSERT_TRUE(plane_->WaitForVersion(1, absl::Seconds(30)));
   // Play senren-controller: write .status through the status subresource.
   Json cr = *Get("sessions");
-  cr["status"] = {{"ready", true},      {"host", "sessions." + ns_->name() + ".svc.cluster.local"},
-                  {"port", 6379},       {"phase", "Ready"},
-                  {"readyReplicas", 1}, {"observedGeneration", cr["metadata"]["generation"]}};
+  cr["status"] = {{"ready", true},
+                  {"host", "sessions." + ns_->name() + ".svc.cluster.local"},
+                  {"readHost", "sessions-read." + ns_->name() + ".svc.cluster.local"},
+                  {"port", 6379},
+                  {"phase", "Ready"},
+                  {"readyReplicas", 1},
+                  {"observedGeneration", cr["metadata"]["generation"]}};
   ASSERT_TRUE(client_->UpdateStatus(kube::resources::RedisDatabases(), ns_->name(), cr).ok());
 
   lab::StatusReader reader(prefix_);
@@ -213,6 +217,7 @@ TEST_F(RegionalPlaneLabTest, StatusAndClusterReportsReachTheStatusTopic) {
   v1::ResourceStatus status;
   ASSERT_TRUE(status.ParseFromString(*reader.latest().at(key)));
   EXPECT_EQ(status.host(), "sessions." + ns_->name() + ".svc.cluster.local");
+  EXPECT_EQ(status.read_host(), "sessions-read." + ns_->name() + ".svc.cluster.local");
   EXPECT_EQ(status.phase(), v1::PHASE_READY);
   EXPECT_EQ(status.state_version(), 1u);
   EXPECT_EQ(status.traceparent(), "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01");

@@ -65,6 +65,7 @@ v1::ResourceStatus BuildResourceStatus(const Json& cr, std::string_view region,
   const Json& status = StatusOf(cr);
   s.set_ready(IsReady(cr));
   s.set_host(StringField(status, "host"));
+  s.set_read_host(StringField(status, "readHost"));
   s.set_port(static_cast<uint32_t>(IntField(status, "port")));
   s.set_phase(PhaseOf(StringField(status, "phase")));
   s.set_message(StringField(status, "message"));

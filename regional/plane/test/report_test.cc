@@ -11,9 +11,13 @@ Json ReadyCr() {
   Json cr = ResourceToCr(testing::Redis("sessions", 512, 3),
                          {"aws:us-east-1", "senren", 4, "00-trace-01"});
   cr["metadata"]["generation"] = 2;
-  cr["status"] = {{"ready", true},         {"host", "sessions.senren.svc.cluster.local"},
-                  {"port", 6379},          {"phase", "Ready"},
-                  {"readyReplicas", 3},    {"observedGeneration", 2},
+  cr["status"] = {{"ready", true},
+                  {"host", "sessions.senren.svc.cluster.local"},
+                  {"readHost", "sessions-read.senren.svc.cluster.local"},
+                  {"port", 6379},
+                  {"phase", "Ready"},
+                  {"readyReplicas", 3},
+                  {"observedGeneration", 2},
                   {"message", "3/3 ready"}};
   return cr;
 }
@@ -33,6 +37,7 @@ TEST(ReportTest, ResourceStatusCarriesTheControllersStatus) {
   EXPECT_EQ(s.name(), "sessions");
   EXPECT_TRUE(s.ready());
   EXPECT_EQ(s.host(), "sessions.senren.svc.cluster.local");
+  EXPECT_EQ(s.read_host(), "sessions-read.senren.svc.cluster.local");
   EXPECT_EQ(s.port(), 6379u);
   EXPECT_EQ(s.phase(), v1::PHASE_READY);
   EXPECT_EQ(s.ready_replicas(), 3u);
@@ -57,6 +62,12 @@ TEST(ReportTest, SameStatusIgnoresObservationTime) {
   EXPECT_TRUE(SameStatus(a, b));
   b.set_ready(false);
   EXPECT_FALSE(SameStatus(a, b));
+  // A read host that appears (a controller that did not set it yet) is a change to report.
+  Json cr = ReadyCr();
+  cr["status"].erase("readHost");
+  auto before = BuildResourceStatus(cr, "r:x", "c", absl::FromUnixSeconds(1));
+  EXPECT_EQ(before.read_host(), "");
+  EXPECT_FALSE(SameStatus(before, a));
 }
 
 TEST(ReportTest, SummarizeApply) {

@@ -11,6 +11,7 @@ Bound to 127.0.0.1 on a free port; ``FakeServer.addr`` is ``"127.0.0.1:PORT"``.
 
 from __future__ import annotations
 
+import json
 import queue
 import threading
 import time
@@ -239,6 +240,7 @@ class FakeControlPlane(cp_grpc.ControlPlaneServicer):
         self.publish(region, cp.StatusEvent(resource=stpb.ResourceStatus(
             region=region, cluster=cluster, kind=KIND_ENUMS_BY_NAME[kind], name=name, ready=ready,
             host=f"{name}.senren.svc.cluster.local", port=6379 if kind == "RedisDatabase" else 3000,
+            read_host=f"{name}-read.senren.svc.cluster.local" if kind == "RedisDatabase" else "",
             phase=phase if ready or phase != stpb.PHASE_READY else stpb.PHASE_PROVISIONING,
             message=message, ready_replicas=replicas if ready else 0, replicas=replicas,
             state_version=state_version, observed_at=now_ts())))
@@ -321,6 +323,13 @@ class FakeControlPlane(cp_grpc.ControlPlaneServicer):
             if not reg.versions and request.version == 0:
                 return spb.RegionalState(region=request.region, version=0)
             v = request.version or len(reg.versions)
+            if request.HasField("at"):
+                at = request.at.ToNanoseconds()
+                v = max((r.info.version for r in reg.versions
+                         if r.info.created_at.ToNanoseconds() <= at), default=0)
+                if v == 0:
+                    context.abort(grpc.StatusCode.NOT_FOUND,
+                                  f"region {request.region} had no version at that time")
             if v > len(reg.versions):
                 context.abort(grpc.StatusCode.NOT_FOUND,
                               f"region {request.region} has no version {v} (current: {len(reg.versions)})")
@@ -353,11 +362,98 @@ class FakeControlPlane(cp_grpc.ControlPlaneServicer):
             reg = self._region(request.region, context)
             if not reg.versions:
                 context.abort(grpc.StatusCode.NOT_FOUND, f"region {request.region} has no version")
+            if request.resource and "/" not in request.resource:
+                context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                              f"field resource: {request.resource!r} is not Kind/name")
             size = min(request.page_size or 20, 1000)
             start = int(request.page_token or len(reg.versions))  # newest version not yet sent
-            vs = [reg.versions[v - 1].info for v in range(start, max(start - size, 0), -1)]
-            nxt = start - len(vs)
-            return cp.GetHistoryResponse(versions=vs, next_page_token=str(nxt) if nxt > 0 else "")
+            vs, changes, nxt = [], [], 0
+            for v in range(start, 0, -1):
+                rec = reg.versions[v - 1]
+                info = rec.info
+                if request.author and info.author != request.author:
+                    continue
+                if request.origin and info.origin != request.origin:
+                    continue
+                t = info.created_at.ToNanoseconds()
+                if request.HasField("since") and t < request.since.ToNanoseconds():
+                    continue
+                if request.HasField("until") and t > request.until.ToNanoseconds():
+                    continue
+                change = None
+                if request.resource:
+                    before = reg.versions[v - 2].resources.get(request.resource) if v > 1 else None
+                    after = rec.resources.get(request.resource)
+                    if before == after:
+                        continue
+                    change = self._resource_change(v, before, after)
+                if len(vs) == size:
+                    nxt = v
+                    break
+                vs.append(info)
+                if change is not None:
+                    changes.append(change)
+            return cp.GetHistoryResponse(versions=vs, changes=changes,
+                                         next_page_token=str(nxt) if nxt > 0 else "")
+
+    @staticmethod
+    def _fields(r: rpb.Resource) -> dict[str, object]:
+        """Spec fields as state-file paths (enough of it for the SDK's tests)."""
+        out: dict[str, object] = {}
+        spec = getattr(r, r.WhichOneof("spec"))
+        for f, value in spec.ListFields():
+            if isinstance(value, (list, tuple)) or hasattr(value, "append"):
+                for i, item in enumerate(value):
+                    for g, x in item.ListFields():
+                        out[f"{f.name}[{i}].{g.name}"] = x
+            else:
+                out[f.name] = value
+        return out
+
+    def _resource_change(self, v, before, after) -> cp.ResourceVersionChange:
+        r = after if after is not None else before
+        c = cp.ResourceChange(kind=KIND_ENUMS[r.WhichOneof("spec")], name=r.name)
+        if before is not None:
+            c.before.CopyFrom(before)
+        if after is not None:
+            c.after.CopyFrom(after)
+        fields: list[str] = []
+        if before is None:
+            c.type = cp.ResourceChange.TYPE_CREATED
+        elif after is None:
+            c.type = cp.ResourceChange.TYPE_DELETED
+        else:
+            c.type = cp.ResourceChange.TYPE_UPDATED
+            a, b = self._fields(before), self._fields(after)
+            fields = sorted(k for k in set(a) | set(b) if a.get(k) != b.get(k))
+        return cp.ResourceVersionChange(version=v, change=c, changed_fields=fields)
+
+    def Blame(self, request, context):
+        self._enter("Blame", request, context)
+        with self.lock:
+            reg = self._region(request.region, context)
+            at = request.version or len(reg.versions)
+            if at == 0 or at > len(reg.versions):
+                context.abort(grpc.StatusCode.NOT_FOUND, f"region {request.region} has no version {at}")
+            current = reg.versions[at - 1].resources.get(request.resource)
+            if current is None:
+                context.abort(grpc.StatusCode.NOT_FOUND,
+                              f"region {request.region} has no {request.resource} at version {at}")
+            created = at
+            while created > 1 and reg.versions[created - 2].resources.get(request.resource) is not None:
+                created -= 1
+            out = cp.BlameResponse(region=request.region, version=at, resource=current,
+                                   created_by=reg.versions[created - 1].info)
+            for path, value in sorted(self._fields(current).items()):
+                v = at
+                while v > created and self._fields(
+                        reg.versions[v - 2].resources[request.resource]).get(path) == value:
+                    v -= 1
+                text = json.dumps(value if not isinstance(value, int) or isinstance(value, bool)
+                                  else int(value))
+                out.fields.append(cp.BlameField(field=path, value_json=text,
+                                                set_by=reg.versions[v - 1].info))
+            return out
 
     def DiffVersions(self, request, context):
         self._enter("DiffVersions", request, context)

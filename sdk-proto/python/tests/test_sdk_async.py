@@ -46,6 +46,12 @@ def test_every_call(server: FakeServer) -> None:
         assert r2.version == 2
         assert (await c.get_state(REGION)).resources == [redis(memory_mb=1024)]
         assert [v.version for v in await c.history(REGION)] == [2, 1]
+        h = await c.history(REGION, resource="RedisDatabase/sessions")
+        assert [(v.version, v.change.type, v.changed_fields) for v in h] == [
+            (2, "updated", ["memory_mb"]), (1, "created", [])]
+        b = await c.blame(REGION, "RedisDatabase", "sessions")
+        assert (b.get("memory_mb").value, b.get("memory_mb").set_by.version) == (1024, 2)
+        assert (await c.get_state(REGION, at=h[1].time)).version == 1
         d = await c.diff(REGION, 1, 2)
         assert (d.updated, d.deleted) == (["RedisDatabase/sessions"], ["AerospikeCluster/profiles"])
         rb = await c.rollback(REGION, 1, message="back")

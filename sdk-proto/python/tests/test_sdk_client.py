@@ -230,6 +230,80 @@ def test_history_newest_first_and_paged(client: Client, server: FakeServer) -> N
     assert [r.page_size for r in server.servicer.calls_of("GetHistory")][:2] == [20, 3]
 
 
+def test_history_is_read_a_page_at_a_time(client: Client, server: FakeServer) -> None:
+    for i in range(25):
+        client.apply_state(REGION, [redis(memory_mb=16 + i)], message=f"m{i}")
+    h = client.history(REGION, None, page_size=10)
+    assert len(server.servicer.calls_of("GetHistory")) == 1  # the first page, at the call
+    first = next(iter(h))
+    assert first.version == 25 and len(server.servicer.calls_of("GetHistory")) == 1
+    assert [len(p) for p in h.pages()] == [10, 10, 5]
+    assert [v.version for v in h] == list(range(25, 0, -1))
+    assert len(server.servicer.calls_of("GetHistory")) == 3  # read once, kept
+    tokens = [r.page_token for r in server.servicer.calls_of("GetHistory")]
+    assert tokens == ["", "15", "5"]
+
+
+def test_history_filters_by_resource_author_time_and_origin(client: Client, server: FakeServer) -> None:
+    client.apply_state(REGION, [redis(memory_mb=512), aero()], author="alice")  # 1
+    t1 = datetime.now(timezone.utc)
+    time.sleep(0.01)
+    client.apply_state(REGION, [redis(memory_mb=1024), aero()], author="bob")  # 2
+    client.apply_state(REGION, [redis(memory_mb=1024)], author="alice", allow_mass_delete=True)  # 3
+    client.rollback(REGION, 1, author="carol")  # 4
+    h = list(client.history(REGION, None, resource="RedisDatabase/sessions"))
+    assert [v.version for v in h] == [4, 2, 1]
+    assert [v.change.type for v in h] == ["updated", "updated", "created"]
+    assert h[1].changed_fields == ["memory_mb"]
+    assert h[1].change.before == redis(memory_mb=512) and h[1].change.after == redis(memory_mb=1024)
+    assert h[0].origin == "rollback" and h[0].author == "carol"
+    profiles = list(client.history(REGION, None, resource="AerospikeCluster/profiles"))
+    assert [(v.version, v.change.type) for v in profiles] == [(4, "created"), (3, "deleted"), (1, "created")]
+    assert [v.version for v in client.history(REGION, None, author="alice")] == [3, 1]
+    assert [v.version for v in client.history(REGION, None, until=t1)] == [1]
+    assert [v.version for v in client.history(REGION, None, since=t1)] == [4, 3, 2]
+    assert [v.version for v in client.history(REGION, None, origin="rollback")] == [4]
+    req = server.servicer.calls_of("GetHistory")[-1]
+    assert req.origin == 2 and req.resource == "" and not req.HasField("since")
+    with pytest.raises(ValueError, match="origin"):
+        client.history(REGION, origin="undo")
+    with pytest.raises(senren.InvalidArgument, match="Kind/name"):
+        client.history(REGION, resource="sessions")
+
+
+def test_blame_names_the_version_that_set_each_field(client: Client) -> None:
+    client.apply_state(REGION, [redis(memory_mb=512, replicas=1)], author="alice")
+    client.apply_state(REGION, [redis(memory_mb=1024, replicas=1)], author="bob")
+    client.apply_state(REGION, [redis(memory_mb=1024, replicas=3)], author="carol")
+    b = client.blame(REGION, "RedisDatabase", "sessions")
+    assert (b.region, b.version, b.created_by.version, b.created_by.author) == (REGION, 3, 1, "alice")
+    assert b.resource == redis(memory_mb=1024, replicas=3)
+    memory = b.get("memory_mb")
+    assert memory is not None and memory.value == 1024
+    assert (memory.set_by.version, memory.set_by.author) == (2, "bob")
+    assert b.get("replicas").set_by.author == "carol"
+    assert b.get("nothing") is None
+    old = client.blame(REGION, "RedisDatabase", "sessions", version=1)
+    assert old.get("memory_mb").value == 512 and old.get("memory_mb").set_by.version == 1
+    with pytest.raises(senren.NotFound):
+        client.blame(REGION, "RedisDatabase", "nope")
+
+
+def test_get_state_at_a_time(client: Client) -> None:
+    client.apply_state(REGION, [redis(memory_mb=512)])
+    time.sleep(0.01)
+    t1 = datetime.now(timezone.utc)
+    time.sleep(0.01)
+    client.apply_state(REGION, [redis(memory_mb=1024)])
+    assert client.get_state(REGION, at=t1).version == 1
+    assert client.get_state(REGION, at=t1).resources == [redis(memory_mb=512)]
+    assert client.get_state(REGION, at=datetime.now(timezone.utc)).version == 2
+    with pytest.raises(senren.NotFound):
+        client.get_state(REGION, at=t1 - timedelta(days=1))
+    with pytest.raises(ValueError, match="not both"):
+        client.get_state(REGION, 1, at=t1)
+
+
 def test_history_of_unknown_region(client: Client) -> None:
     with pytest.raises(senren.NotFound):
         client.history("gcp:nowhere")
@@ -289,6 +363,18 @@ def test_regions(client: Client, server: FakeServer) -> None:
     assert not r.converged and r.updated_at is not None
 
 
+def test_read_host_of_redis_only(client: Client, server: FakeServer) -> None:
+    client.apply_state(REGION, [redis(replicas=3), aero()])
+    server.servicer.report_resource(REGION, "prod", "RedisDatabase/sessions", True, 1, replicas=3)
+    server.servicer.report_resource(REGION, "prod", "AerospikeCluster/profiles", True, 1, replicas=3)
+    st = client.get_status(REGION)
+    (r,) = st.resource("RedisDatabase/sessions")
+    assert (r.host, r.read_host, r.port) == (
+        "sessions.senren.svc.cluster.local", "sessions-read.senren.svc.cluster.local", 6379)
+    (a,) = st.resource("AerospikeCluster/profiles")
+    assert (a.host, a.read_host, a.port) == ("profiles.senren.svc.cluster.local", "", 3000)
+
+
 def test_get_status_now_and_at(client: Client, server: FakeServer) -> None:
     client.apply_state(REGION, [redis()])
     server.servicer.report_cluster(REGION, "prod", 1, 1, 1)
@@ -300,6 +386,7 @@ def test_get_status_now_and_at(client: Client, server: FakeServer) -> None:
     (r,) = st.resource("sessions")
     assert (r.cluster, r.ref, r.ready, r.phase, r.host, r.port, r.ready_replicas, r.state_version) == (
         "prod", "RedisDatabase/sessions", True, "Ready", "sessions.senren.svc.cluster.local", 6379, 3, 1)
+    assert r.read_host == "sessions-read.senren.svc.cluster.local"
     at = datetime(2026, 1, 2, 3, 4, 5, tzinfo=timezone.utc)
     st = client.get_status(REGION, at=at)
     assert st.at == at

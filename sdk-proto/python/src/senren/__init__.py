@@ -25,7 +25,7 @@ message. See ``docs/python-sdk.md`` for the full guide.
 
 from ._async import AsyncClient, AsyncStatusWatch
 from ._version import __version__
-from .client import DEFAULT_ADDR, Client, StatusWatch
+from .client import DEFAULT_ADDR, Client, History, StatusWatch
 from .errors import (
     Cancelled,
     Conflict,
@@ -43,6 +43,8 @@ from .errors import (
 )
 from .models import (
     ApplyResult,
+    Blame,
+    BlameField,
     ClusterStatus,
     Counts,
     Plan,
@@ -59,6 +61,7 @@ from .resources import AerospikeCluster, AerospikeNamespace, RedisDatabase, Reso
 __all__ = [
     "__version__",
     "Client",
+    "History",
     "StatusWatch",
     "AsyncClient",
     "AsyncStatusWatch",
@@ -70,6 +73,8 @@ __all__ = [
     "Resource",
     # results
     "ApplyResult",
+    "Blame",
+    "BlameField",
     "Plan",
     "ResourceChange",
     "State",

@@ -26,7 +26,7 @@ from ._pb.v1 import control_plane_pb2 as cp
 from ._pb.v1 import control_plane_pb2_grpc as cp_grpc
 from ._wait import ProgressLine, ReadinessTracker
 from .errors import Timeout, Unavailable, from_rpc_error
-from .models import ApplyResult, Plan, RegionStatus, RegionSummary, State, StatusEvent, Version
+from .models import ApplyResult, Blame, Plan, RegionStatus, RegionSummary, State, StatusEvent, Version
 from .resources import Resource, validate_region
 
 __all__ = ["AsyncClient", "AsyncStatusWatch"]
@@ -174,10 +174,11 @@ class AsyncClient:
         )
         return conv.apply_result_from_pb(await self._call(self._stub.Rollback, req, idempotent=False))
 
-    async def get_state(self, region: str, version: Optional[int] = None) -> State:
+    async def get_state(
+        self, region: str, version: Optional[int] = None, *, at: Optional[datetime] = None
+    ) -> State:
         """As :meth:`senren.Client.get_state`."""
-        validate_region(region)
-        req = cp.GetStateRequest(region=region, version=int(version or 0))
+        req = _common.state_request(region, version, at)
         return conv.state_from_pb(await self._call(self._stub.GetState, req, idempotent=True))
 
     async def get_status(
@@ -187,20 +188,38 @@ class AsyncClient:
         req = _common.status_request(region, at, resource)
         return conv.region_status_from_pb(await self._call(self._stub.GetStatus, req, idempotent=True))
 
-    async def history(self, region: str, limit: Optional[int] = 20) -> list[Version]:
-        """As :meth:`senren.Client.history`: newest first; ``limit=None`` = all."""
-        validate_region(region)
+    async def history(
+        self,
+        region: str,
+        limit: Optional[int] = 20,
+        *,
+        resource: Optional[str] = None,
+        author: Optional[str] = None,
+        since: Optional[datetime] = None,
+        until: Optional[datetime] = None,
+        origin: Optional[str] = None,
+    ) -> list[Version]:
+        """As :meth:`senren.Client.history`, read whole: newest first; ``limit=None`` = all."""
+        req = _common.history_request(region, resource, author, since, until, origin)
         out: list[Version] = []
         token = ""
         while limit is None or len(out) < limit:
-            page = 1000 if limit is None else min(1000, limit - len(out))
-            req = cp.GetHistoryRequest(region=region, page_size=page, page_token=token)
+            req.page_size = 1000 if limit is None else min(1000, limit - len(out))
+            req.page_token = token
             resp = await self._call(self._stub.GetHistory, req, idempotent=True)
-            out.extend(conv.version_from_pb(v) for v in resp.versions)
+            out.extend(conv.history_page_from_pb(resp))
             token = resp.next_page_token
             if not token or not resp.versions:
                 break
         return out if limit is None else out[:limit]
+
+    async def blame(
+        self, region: str, kind: str, name: str, version: Optional[int] = None
+    ) -> Blame:
+        """As :meth:`senren.Client.blame`."""
+        validate_region(region)
+        req = cp.BlameRequest(region=region, resource=f"{kind}/{name}", version=int(version or 0))
+        return conv.blame_from_pb(await self._call(self._stub.Blame, req, idempotent=True))
 
     async def diff(self, region: str, from_version: int, to_version: int) -> Plan:
         """As :meth:`senren.Client.diff`."""

@@ -148,3 +148,39 @@ def wait_timeout(tracker: ReadinessTracker, timeout: float) -> Timeout:
 #: Stream errors after which wait_ready reads the status again on a new stream: the
 #: server went away, or the stream fell too far behind.
 REOPEN_CODES = (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.RESOURCE_EXHAUSTED)
+
+
+def history_request(
+    region: str,
+    resource: Optional[str],
+    author: Optional[str],
+    since: Optional[datetime],
+    until: Optional[datetime],
+    origin: Optional[str],
+) -> cp.GetHistoryRequest:
+    """GetHistory's filters (no page yet); ValueError for an unknown origin."""
+    validate_region(region)
+    if origin not in (None, "apply", "rollback"):
+        raise ValueError(f"origin: {origin!r} is not 'apply' or 'rollback'")
+    req = cp.GetHistoryRequest(
+        region=region,
+        resource=resource or "",
+        author=author or "",
+        origin={None: 0, "apply": 1, "rollback": 2}[origin],
+    )
+    if since is not None:
+        req.since.CopyFrom(conv.ts_to_pb(since))
+    if until is not None:
+        req.until.CopyFrom(conv.ts_to_pb(until))
+    return req
+
+
+def state_request(region: str, version: Optional[int], at: Optional[datetime]) -> cp.GetStateRequest:
+    """GetState at a version or a time; ValueError when both are given."""
+    validate_region(region)
+    if version and at is not None:
+        raise ValueError("get_state: give version or at, not both")
+    req = cp.GetStateRequest(region=region, version=int(version or 0))
+    if at is not None:
+        req.at.CopyFrom(conv.ts_to_pb(at))
+    return req

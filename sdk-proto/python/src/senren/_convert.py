@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from datetime import datetime, timezone
 from typing import Iterable, Optional
 
@@ -13,6 +14,8 @@ from ._pb.v1 import state_pb2 as spb
 from ._pb.v1 import status_pb2 as stpb
 from .models import (
     ApplyResult,
+    Blame,
+    BlameField,
     ClusterStatus,
     Counts,
     Plan,
@@ -234,7 +237,9 @@ def state_from_pb(m: spb.RegionalState) -> State:
     )
 
 
-def version_from_pb(m: spb.VersionInfo) -> Version:
+def version_from_pb(
+    m: spb.VersionInfo, change: Optional[cp.ResourceVersionChange] = None
+) -> Version:
     return Version(
         version=m.version,
         author=m.author,
@@ -245,6 +250,26 @@ def version_from_pb(m: spb.VersionInfo) -> Version:
         rollback_of=m.rollback_of,
         resource_count=m.resource_count,
         region=m.region,
+        change=change_from_pb(change.change) if change is not None else None,
+        changed_fields=list(change.changed_fields) if change is not None else [],
+    )
+
+
+def history_page_from_pb(m: cp.GetHistoryResponse) -> list[Version]:
+    changes = {c.version: c for c in m.changes}
+    return [version_from_pb(v, changes.get(v.version)) for v in m.versions]
+
+
+def blame_from_pb(m: cp.BlameResponse) -> Blame:
+    return Blame(
+        region=m.region,
+        version=m.version,
+        resource=resource_from_pb(m.resource),
+        created_by=version_from_pb(m.created_by),
+        fields=[
+            BlameField(field=f.field, value=json.loads(f.value_json), set_by=version_from_pb(f.set_by))
+            for f in m.fields
+        ],
     )
 
 
@@ -299,6 +324,7 @@ def resource_status_from_pb(m: stpb.ResourceStatus) -> ResourceStatus:
         state_version=m.state_version,
         observed_at=ts_from_pb(m.observed_at, m.HasField("observed_at")),
         region=m.region,
+        read_host=m.read_host,
     )
 
 

@@ -29,6 +29,7 @@ from ._wait import ProgressLine, ReadinessTracker
 from .errors import Timeout, Unavailable, from_rpc_error
 from .models import (
     ApplyResult,
+    Blame,
     Plan,
     RegionStatus,
     RegionSummary,
@@ -38,7 +39,7 @@ from .models import (
 )
 from .resources import Resource, validate_region
 
-__all__ = ["Client", "StatusWatch", "DEFAULT_ADDR"]
+__all__ = ["Client", "History", "StatusWatch", "DEFAULT_ADDR"]
 
 _T = TypeVar("_T")
 
@@ -278,22 +279,31 @@ class Client:
 
     # ------------------------------------------------------------------ queries
 
-    def get_state(self, region: str, version: Optional[int] = None) -> State:
-        """The region's desired state at ``version`` (default: the current one).
+    def get_state(
+        self, region: str, version: Optional[int] = None, *, at: Optional[datetime] = None
+    ) -> State:
+        """The region's desired state at ``version`` (default: the current one), or the
+        version that was current ``at`` a time.
+
+        Args:
+            region: the region key.
+            version: a version number; None = the current one.
+            at: a ``datetime`` (naive = local time): the newest version created at or
+                before it. Not together with ``version``.
 
         Returns:
             State(version, resources, …); version 0 and no resources when the region has
             no version yet.
 
         Raises:
-            senren.NotFound: no such version.
+            senren.NotFound: no such version, or the region had no version yet ``at``.
 
         Example:
             >>> client.get_state("aws:us-east-1").resources
             [RedisDatabase(name='sessions', memory_mb=512, ...)]
+            >>> client.get_state("aws:us-east-1", at=datetime(2026, 11, 26, 18, tzinfo=timezone.utc))
         """
-        validate_region(region)
-        req = cp.GetStateRequest(region=region, version=int(version or 0))
+        req = _common.state_request(region, version, at)
         return conv.state_from_pb(self._call(self._stub.GetState, req, idempotent=True))
 
     def get_status(
@@ -317,32 +327,78 @@ class Client:
         req = _common.status_request(region, at, resource)
         return conv.region_status_from_pb(self._call(self._stub.GetStatus, req, idempotent=True))
 
-    def history(self, region: str, limit: Optional[int] = 20) -> list[Version]:
-        """The region's versions, newest first.
+    def history(
+        self,
+        region: str,
+        limit: Optional[int] = 20,
+        *,
+        resource: Optional[str] = None,
+        author: Optional[str] = None,
+        since: Optional[datetime] = None,
+        until: Optional[datetime] = None,
+        origin: Optional[str] = None,
+        page_size: int = 100,
+    ) -> "History":
+        """The region's versions, newest first, fetched a page at a time as they are read.
 
         Args:
             region: the region key.
-            limit: at most this many versions (pages are fetched as needed); None = all.
+            limit: at most this many versions; None = all.
+            resource: only the versions that changed this ``"Kind/name"``; each Version then
+                carries ``change`` (created / updated / deleted, before and after) and
+                ``changed_fields``.
+            author: only the versions recorded with this author.
+            since, until: only versions created in this time range (both ends included;
+                naive = local time).
+            origin: ``"apply"`` or ``"rollback"``; None = both.
+            page_size: versions per call (at most 1000). Pages are positions in the
+                region's versions, so versions appended while you read never repeat or
+                shift one.
 
         Returns:
-            [Version(version, author, message, time, origin, counts), …]
+            History: iterate it (pages are fetched lazily), or index it / take ``len()``
+            (reads up to ``limit``); ``History.pages()`` yields one list per call.
 
         Example:
             >>> for v in client.history("aws:us-east-1", limit=5):
             ...     print(v.version, v.origin, v.author, v.message, v.counts)
+            >>> for v in client.history("aws:us-east-1", None, resource="RedisDatabase/sessions"):
+            ...     print(v.version, v.author, v.change.type, v.changed_fields)
+        """
+        req = _common.history_request(region, resource, author, since, until, origin)
+
+        def fetch(token: str, size: int) -> cp.GetHistoryResponse:
+            page = cp.GetHistoryRequest()
+            page.CopyFrom(req)
+            page.page_size = size
+            page.page_token = token
+            return self._call(self._stub.GetHistory, page, idempotent=True)
+
+        history = History(fetch, limit, page_size)
+        history._more()  # errors (NotFound, PermissionDenied, …) surface at the call
+        return history
+
+    def blame(
+        self, region: str, kind: str, name: str, version: Optional[int] = None
+    ) -> Blame:
+        """Each spec field of one resource with the version, author and time that last set it.
+
+        Args:
+            region: the region key.
+            kind, name: the resource, e.g. ``"RedisDatabase"``, ``"sessions"``.
+            version: as of this version; None = the current one.
+
+        Raises:
+            senren.NotFound: the resource does not exist at that version.
+
+        Example:
+            >>> b = client.blame("aws:us-east-1", "RedisDatabase", "sessions")
+            >>> for f in b.fields:
+            ...     print(f.field, f.value, f.set_by.version, f.set_by.author, f.set_by.time)
         """
         validate_region(region)
-        out: list[Version] = []
-        token = ""
-        while limit is None or len(out) < limit:
-            page = 1000 if limit is None else min(1000, limit - len(out))
-            req = cp.GetHistoryRequest(region=region, page_size=page, page_token=token)
-            resp = self._call(self._stub.GetHistory, req, idempotent=True)
-            out.extend(conv.version_from_pb(v) for v in resp.versions)
-            token = resp.next_page_token
-            if not token or not resp.versions:
-                break
-        return out if limit is None else out[:limit]
+        req = cp.BlameRequest(region=region, resource=f"{kind}/{name}", version=int(version or 0))
+        return conv.blame_from_pb(self._call(self._stub.Blame, req, idempotent=True))
 
     def diff(self, region: str, from_version: int, to_version: int) -> Plan:
         """Per-resource changes from ``from_version`` to ``to_version`` (0 = the empty state).
@@ -515,6 +571,88 @@ class Client:
 
     def _wait_timeout(self, tracker: ReadinessTracker, timeout: float) -> Timeout:
         return _common.wait_timeout(tracker, timeout)
+
+
+class History(Sequence[Version]):
+    """Versions of a region, newest first (``Client.history``), read a page at a time.
+
+    Iterating fetches the next page only when the versions read so far are used up;
+    ``len()``, indexing and slicing read up to the limit first. Versions already read are
+    kept, so iterating twice calls the server once.
+    """
+
+    def __init__(
+        self,
+        fetch: Callable[[str, int], cp.GetHistoryResponse],
+        limit: Optional[int],
+        page_size: int,
+    ) -> None:
+        self._fetch = fetch
+        self._limit = limit
+        self._page_size = max(1, min(1000, int(page_size)))
+        self._items: list[Version] = []
+        self._pages: list[list[Version]] = []
+        self._token = ""
+        self._done = limit is not None and limit <= 0
+
+    def _more(self) -> bool:
+        """Reads one more page; False when there is nothing more."""
+        if self._done:
+            return False
+        size = self._page_size
+        if self._limit is not None:
+            size = min(size, self._limit - len(self._items))
+        resp = self._fetch(self._token, size)
+        page = conv.history_page_from_pb(resp)
+        if self._limit is not None:
+            page = page[: self._limit - len(self._items)]
+        self._items.extend(page)
+        self._pages.append(page)
+        self._token = resp.next_page_token
+        if (
+            not self._token
+            or not page
+            or (self._limit is not None and len(self._items) >= self._limit)
+        ):
+            self._done = True
+        return bool(page)
+
+    def pages(self) -> Iterator[list[Version]]:
+        """Yields the versions one server page at a time."""
+        i = 0
+        while True:
+            while i < len(self._pages):
+                yield self._pages[i]
+                i += 1
+            if not self._more():
+                return
+
+    def __iter__(self) -> Iterator[Version]:
+        for page in self.pages():
+            yield from page
+
+    def _all(self) -> list[Version]:
+        while self._more():
+            pass
+        return self._items
+
+    def __len__(self) -> int:
+        return len(self._all())
+
+    def __getitem__(self, i):  # type: ignore[no-untyped-def, override]
+        if isinstance(i, int) and i >= 0:
+            while len(self._items) <= i and self._more():
+                pass
+            return self._items[i]
+        return self._all()[i]
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, (list, History)):
+            return list(self) == list(other)
+        return NotImplemented
+
+    def __repr__(self) -> str:
+        return f"History({self._all()!r})"
 
 
 def _isatty(out: TextIO) -> bool:

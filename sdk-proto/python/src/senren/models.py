@@ -21,6 +21,8 @@ __all__ = [
     "State",
     "Counts",
     "Version",
+    "BlameField",
+    "Blame",
     "ClusterStatus",
     "ResourceStatus",
     "RegionStatus",
@@ -164,6 +166,52 @@ class Version:
     rollback_of: int = 0
     resource_count: int = 0
     region: str = ""
+    #: With ``history(..., resource=...)``: what this version did to that resource.
+    change: Optional[ResourceChange] = None
+    #: With ``change.type == "updated"``: the spec fields that changed, as state-file
+    #: paths (``"memory_mb"``, ``"namespaces[0].memory_mb"``).
+    changed_fields: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BlameField:
+    """One spec field of a resource and the version that last gave it its value.
+
+    Attributes:
+        field: state-file path, e.g. ``"memory_mb"`` or ``"namespaces[0].memory_mb"``.
+        value: the value as in a state file (``1024``, ``"7.2"``, ``"rdb"``).
+        set_by: the version (author, time, message) that set it.
+    """
+
+    field: str
+    value: object
+    set_by: Version
+
+
+@dataclass(frozen=True)
+class Blame:
+    """Who set each field of one resource (``blame``).
+
+    Attributes:
+        region: the region key.
+        version: the version the answer is about.
+        resource: the typed resource at that version.
+        created_by: the version that created it (its latest creation).
+        fields: every spec field, sorted by path.
+    """
+
+    region: str
+    version: int
+    resource: Resource
+    created_by: Version
+    fields: list[BlameField] = field(default_factory=list)
+
+    def get(self, path: str) -> Optional[BlameField]:
+        """The field at ``path`` (e.g. ``"memory_mb"``), or None."""
+        for f in self.fields:
+            if f.field == path:
+                return f
+        return None
 
 
 @dataclass(frozen=True)
@@ -200,7 +248,12 @@ class ResourceStatus:
         cluster: the cluster reporting it.
         kind, name: the resource; ``ref`` is ``"Kind/name"``.
         ready: all replicas ready for the current spec.
-        host, port: where clients connect (the client Service's DNS name).
+        host, port: where clients connect (the client Service's DNS name); for a
+            RedisDatabase the primary, for reads and writes.
+        read_host: RedisDatabase only: the read Service's DNS name, every pod,
+            replicas included, on the same ``port``; reads there may lag the
+            primary. ``""`` for an AerospikeCluster (its clients find every node
+            from ``host``) and from a cluster whose controller does not report it.
         phase: ``"Pending"``, ``"Provisioning"``, ``"Ready"``, ``"Failed"`` or ``""``.
         message: the controller's explanation, if any.
         ready_replicas, replicas: pods ready / wanted.
@@ -222,6 +275,7 @@ class ResourceStatus:
     state_version: int = 0
     observed_at: Optional[datetime] = None
     region: str = ""
+    read_host: str = ""
 
     @property
     def ref(self) -> str:
