@@ -367,6 +367,27 @@ absl::StatusOr<StateFile> ReadStateFile(const std::string& path) {
   return ParseStateFile(text.str(), path);
 }
 
+namespace {
+
+void FlattenSpec(const std::string& prefix, const nlohmann::json& v,
+                 std::map<std::string, nlohmann::json>* out) {
+  if (v.is_object()) {
+    for (const auto& [k, x] : v.items()) FlattenSpec(prefix.empty() ? k : prefix + "." + k, x, out);
+  } else if (v.is_array()) {
+    for (size_t i = 0; i < v.size(); ++i) FlattenSpec(absl::StrCat(prefix, "[", i, "]"), v[i], out);
+  } else {
+    (*out)[prefix] = v;
+  }
+}
+
+}  // namespace
+
+std::map<std::string, nlohmann::json> SpecFields(const v1::Resource& resource) {
+  std::map<std::string, nlohmann::json> out;
+  FlattenSpec("", ResourceToJson(resource)["spec"], &out);
+  return out;
+}
+
 nlohmann::json ResourceToJson(const v1::Resource& resource) {
   nlohmann::json out = nlohmann::json::object();
   out["kind"] = std::string(KindName(KindOf(resource)));

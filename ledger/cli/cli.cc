@@ -153,23 +153,15 @@ std::string Time(const google::protobuf::Timestamp& ts) {
   return buf;
 }
 
-void Flatten(const std::string& prefix, const nlohmann::json& v,
-             std::map<std::string, std::string>* out) {
-  if (v.is_object()) {
-    for (const auto& [k, x] : v.items()) Flatten(prefix.empty() ? k : prefix + "." + k, x, out);
-  } else if (v.is_array()) {
-    for (size_t i = 0; i < v.size(); ++i) Flatten(absl::StrCat(prefix, "[", i, "]"), v[i], out);
-  } else {
-    (*out)[prefix] = v.is_string() ? v.get<std::string>() : v.dump();
-  }
+// A spec field's value as text: strings bare, anything else as JSON.
+std::string FieldText(const nlohmann::json& v) {
+  return v.is_string() ? v.get<std::string>() : v.dump();
 }
 
 // "memory_mb 512 -> 1024, replicas 1 -> 3"
 std::string FieldChanges(const v1::Resource& before, const v1::Resource& after) {
-  std::map<std::string, std::string> a;
-  std::map<std::string, std::string> b;
-  Flatten("", common::ResourceToJson(before)["spec"], &a);
-  Flatten("", common::ResourceToJson(after)["spec"], &b);
+  const auto a = common::SpecFields(before);
+  const auto b = common::SpecFields(after);
   std::string out;
   auto add = [&](const std::string& k, const std::string& from, const std::string& to) {
     if (!out.empty()) out += ", ";
@@ -178,24 +170,22 @@ std::string FieldChanges(const v1::Resource& before, const v1::Resource& after) 
   for (const auto& [k, v] : a) {
     auto it = b.find(k);
     if (it == b.end()) {
-      add(k, v, "(none)");
+      add(k, FieldText(v), "(none)");
     } else if (it->second != v) {
-      add(k, v, it->second);
+      add(k, FieldText(v), FieldText(it->second));
     }
   }
   for (const auto& [k, v] : b) {
-    if (!a.contains(k)) add(k, "(none)", v);
+    if (!a.contains(k)) add(k, "(none)", FieldText(v));
   }
   return out;
 }
 
 std::string SpecSummary(const v1::Resource& r) {
-  std::map<std::string, std::string> flat;
-  Flatten("", common::ResourceToJson(r)["spec"], &flat);
   std::string out;
-  for (const auto& [k, v] : flat) {
+  for (const auto& [k, v] : common::SpecFields(r)) {
     if (!out.empty()) out += " ";
-    absl::StrAppend(&out, k, "=", v);
+    absl::StrAppend(&out, k, "=", FieldText(v));
   }
   return out;
 }
@@ -348,18 +338,6 @@ void PrintCsv(const std::vector<std::string>& columns, const nlohmann::json& row
   }
 }
 
-// Spec fields as state-file paths with their JSON values (numbers stay numbers).
-void FlattenJson(const std::string& prefix, const nlohmann::json& v,
-                 std::map<std::string, nlohmann::json>* out) {
-  if (v.is_object()) {
-    for (const auto& [k, x] : v.items()) FlattenJson(prefix.empty() ? k : prefix + "." + k, x, out);
-  } else if (v.is_array()) {
-    for (size_t i = 0; i < v.size(); ++i) FlattenJson(absl::StrCat(prefix, "[", i, "]"), v[i], out);
-  } else {
-    (*out)[prefix] = v;
-  }
-}
-
 std::string OriginName(v1::Origin o) { return o == v1::ORIGIN_ROLLBACK ? "rollback" : "apply"; }
 
 std::string ChangeName(v1::ResourceChange::Type t) {
@@ -399,10 +377,8 @@ void AddChangeJson(const v1::ResourceVersionChange& c, nlohmann::json* j) {
   (*j)["change"] = ChangeName(ch.type());
   if (ch.has_after()) (*j)["spec"] = common::ResourceToJson(ch.after())["spec"];
   if (ch.type() != v1::ResourceChange::TYPE_UPDATED) return;
-  std::map<std::string, nlohmann::json> before;
-  std::map<std::string, nlohmann::json> after;
-  FlattenJson("", common::ResourceToJson(ch.before())["spec"], &before);
-  FlattenJson("", common::ResourceToJson(ch.after())["spec"], &after);
+  const auto before = common::SpecFields(ch.before());
+  const auto after = common::SpecFields(ch.after());
   nlohmann::json fields = nlohmann::json::object();
   for (const auto& f : c.changed_fields()) {
     auto b = before.find(f);

@@ -7,20 +7,6 @@
 #include "common/state_file.h"
 
 namespace senren::ledger {
-namespace {
-
-void Flatten(const std::string& prefix, const nlohmann::json& v,
-             std::map<std::string, nlohmann::json>* out) {
-  if (v.is_object()) {
-    for (const auto& [k, x] : v.items()) Flatten(prefix.empty() ? k : prefix + "." + k, x, out);
-  } else if (v.is_array()) {
-    for (size_t i = 0; i < v.size(); ++i) Flatten(absl::StrCat(prefix, "[", i, "]"), v[i], out);
-  } else {
-    (*out)[prefix] = v;
-  }
-}
-
-}  // namespace
 
 absl::StatusOr<ResourceKey> ParseResourceKey(std::string_view id, std::string_view field) {
   const size_t slash = id.find('/');
@@ -37,15 +23,9 @@ absl::StatusOr<ResourceKey> ParseResourceKey(std::string_view id, std::string_vi
   return key;
 }
 
-std::map<std::string, nlohmann::json> SpecFields(const v1::Resource& resource) {
-  std::map<std::string, nlohmann::json> out;
-  Flatten("", common::ResourceToJson(resource)["spec"], &out);
-  return out;
-}
-
 std::vector<std::string> ChangedFields(const v1::Resource& before, const v1::Resource& after) {
-  const auto a = SpecFields(before);
-  const auto b = SpecFields(after);
+  const auto a = common::SpecFields(before);
+  const auto b = common::SpecFields(after);
   std::vector<std::string> out;
   auto ia = a.begin();
   auto ib = b.begin();
@@ -86,7 +66,7 @@ v1::ResourceVersionChange ResourceChangeAt(uint64_t version, v1::ResourceKind ki
 }
 
 BlameWalk::BlameWalk(const v1::Resource& current, uint64_t version) : newer_(version) {
-  for (auto& [path, value] : SpecFields(current)) fields_[path].value = std::move(value);
+  for (auto& [path, value] : common::SpecFields(current)) fields_[path].value = std::move(value);
   unresolved_ = fields_.size();
 }
 
@@ -98,7 +78,7 @@ bool BlameWalk::Older(uint64_t version, const v1::Resource* spec) {
     created_ = newer_;
     return true;
   }
-  const auto older = SpecFields(*spec);
+  const auto older = common::SpecFields(*spec);
   for (auto& [path, f] : fields_) {
     if (f.set_by != 0) continue;
     auto it = older.find(path);

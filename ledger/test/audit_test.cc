@@ -5,6 +5,7 @@
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 
+#include "common/state_file.h"
 #include "common/testing/resources.h"
 #include "testing/fake_ledger_store.h"
 
@@ -37,7 +38,7 @@ TEST(ChangedFieldsTest, NamesEveryDifferingPathInStateFileVocabulary) {
   EXPECT_THAT(ChangedFields(Redis("a", 64, 1), with_class), ElementsAre("storage_class"));
   EXPECT_THAT(ChangedFields(Aerospike("x", 3, 1, 64), Aerospike("x", 3, 2, 64)),
               ElementsAre("namespaces[0].replication_factor"));
-  auto fields = SpecFields(Aerospike("x", 3, 1, 64));
+  auto fields = common::SpecFields(Aerospike("x", 3, 1, 64));
   EXPECT_EQ(fields.at("size"), 3);  // a number, not "3"
   EXPECT_EQ(fields.at("namespaces[0].name"), "users");
 }

@@ -6,6 +6,7 @@
 // value of the wrong type or out of bounds, or a duplicate name is INVALID_ARGUMENT naming
 // the file, the resource and the field.
 
+#include <map>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -30,6 +31,11 @@ absl::StatusOr<StateFile> ReadStateFile(const std::string& path);
 
 // One resource in state-file form: {"kind": ..., "name": ..., "spec": {...}}.
 nlohmann::json ResourceToJson(const v1::Resource& resource);
+
+// The spec of a resource as state-file paths ("memory_mb", "namespaces[0].memory_mb")
+// and their values, in the state files' vocabulary (enums as "rdb", numbers as numbers):
+// what audit answers, diffs and blame name fields by.
+std::map<std::string, nlohmann::json> SpecFields(const v1::Resource& resource);
 
 // A JSON value as YAML text (block style), for `--output yaml`.
 std::string JsonToYaml(const nlohmann::json& value);

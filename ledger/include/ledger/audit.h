@@ -27,10 +27,6 @@ struct ResourceKey {
 // `field` when the kind is unknown or the name is empty.
 absl::StatusOr<ResourceKey> ParseResourceKey(std::string_view id, std::string_view field);
 
-// The spec of a resource as state-file paths ("memory_mb", "namespaces[0].memory_mb")
-// and their values, in the state files' vocabulary (enums as "rdb", numbers as numbers).
-std::map<std::string, nlohmann::json> SpecFields(const v1::Resource& resource);
-
 // The paths whose value differs between two specs (present in one only counts), sorted.
 std::vector<std::string> ChangedFields(const v1::Resource& before, const v1::Resource& after);
 
