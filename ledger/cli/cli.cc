@@ -1,7 +1,10 @@
 #include "cli/cli.h"
 
+#include <arpa/inet.h>
 #include <grpcpp/grpcpp.h>
 
+#include <algorithm>
+#include <cctype>
 #include <chrono>
 #include <ctime>
 #include <fstream>
@@ -18,7 +21,6 @@
 #include "common/grpc_status.h"
 #include "common/resources.h"
 #include "common/state_file.h"
-#include "google/protobuf/util/json_util.h"
 #include "google/protobuf/util/time_util.h"
 #include "nlohmann/json.hpp"
 #include "senren/v1/control_plane.grpc.pb.h"
@@ -40,6 +42,22 @@ int ServerError(const grpc::Status& status) {
   return kExitServer;
 }
 
+// "localhost" or a literal loopback address (127.0.0.0/8, ::1, ::ffff:127.x.y.z).
+bool IsLoopbackHost(std::string host) {
+  std::transform(host.begin(), host.end(), host.begin(),
+                 [](unsigned char ch) { return static_cast<char>(std::tolower(ch)); });
+  if (!host.empty() && host.back() == '.') host.pop_back();
+  if (host == "localhost") return true;
+  if (auto zone = host.find('%'); zone != std::string::npos) host.resize(zone);
+  in_addr v4{};
+  if (inet_pton(AF_INET, host.c_str(), &v4) == 1) return (ntohl(v4.s_addr) >> 24) == 127;
+  in6_addr v6{};
+  if (inet_pton(AF_INET6, host.c_str(), &v6) != 1) return false;
+  if (IN6_IS_ADDR_LOOPBACK(&v6)) return true;
+  if (!IN6_IS_ADDR_V4MAPPED(&v6)) return false;
+  return v6.s6_addr[12] == 127;
+}
+
 absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
   std::ifstream in(path);
   if (!in)
@@ -55,9 +73,17 @@ absl::StatusOr<std::string> ReadPem(const char* flag, const std::string& path) {
 // TLS as soon as any TLS flag is given: the server is verified against --tls-ca, or
 // against gRPC's default roots without it. A client certificate without its key (or the
 // reverse) and an unreadable file are errors: the client never falls back to plaintext
-// when TLS was asked for.
+// when TLS was asked for. Without TLS, a token goes in plain text only to a loopback
+// address or with --insecure: a token read off the network is the role it grants.
 absl::StatusOr<std::shared_ptr<grpc::ChannelCredentials>> Credentials(const ClientOptions& o) {
   if (o.tls_ca.empty() && o.tls_cert.empty() && o.tls_key.empty()) {
+    if (!o.token.empty() && !o.insecure && !IsLoopbackTarget(o.addr)) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refusing to send the bearer token in plain text to ", o.addr,
+          ", which is not a loopback address: give the CA that signed the server's certificate "
+          "with --tls-ca FILE (PEM; or the file's path in $SENREN_TLS_CA), or --insecure to send "
+          "the token unencrypted anyway"));
+    }
     return grpc::InsecureChannelCredentials();
   }
   if (o.tls_cert.empty() != o.tls_key.empty()) {
@@ -111,37 +137,29 @@ class Client {
   std::unique_ptr<v1::ControlPlane::Stub> stub_;
 };
 
-std::string ProtoJson(const google::protobuf::Message& m) {
-  std::string out;
-  google::protobuf::util::JsonPrintOptions o;
-  o.preserve_proto_field_names = true;
-  o.always_print_primitive_fields = true;
-  o.add_whitespace = true;
-  (void)google::protobuf::util::MessageToJsonString(m, &out, o);
-  return out;
-}
-
-void Print(const ClientOptions& c, const google::protobuf::Message& m,
-           const std::function<void()>& table) {
-  if (c.output == Output::kTable) {
-    table();
-    return;
-  }
-  const std::string json = ProtoJson(m);
-  if (c.output == Output::kJson) {
-    std::cout << json;
-    if (json.empty() || json.back() != '\n') std::cout << "\n";
-  } else {
-    std::cout << common::JsonToYaml(nlohmann::json::parse(json));
-  }
-}
-
 void PrintJsonValue(const ClientOptions& c, const nlohmann::json& value) {
   if (c.output != Output::kYaml) {
     std::cout << value.dump(2) << "\n";
   } else {
     std::cout << common::JsonToYaml(value);
   }
+}
+
+// The table, or `json()` as JSON or YAML: the one path of every command's -o json|yaml, so
+// all of them speak the state files' vocabulary (cli.h says which words).
+void Print(const ClientOptions& c, const std::function<nlohmann::json()>& json,
+           const std::function<void()>& table) {
+  if (c.output == Output::kTable) {
+    table();
+  } else {
+    PrintJsonValue(c, json());
+  }
+}
+
+// RFC 3339 in UTC ("2026-11-26T18:00:00.123456Z"), or null when the time is unset.
+nlohmann::json TimeJson(const google::protobuf::Timestamp& ts, bool has) {
+  if (!has) return nullptr;
+  return google::protobuf::util::TimeUtil::ToString(ts);
 }
 
 std::string Time(const google::protobuf::Timestamp& ts) {
@@ -225,6 +243,144 @@ void PrintApplyTable(const v1::ApplyStateResponse& r, bool dry_run) {
   for (const auto& n : r.deleted()) std::cout << "  - " << n << "\n";
 }
 
+std::string ChangeName(v1::ResourceChange::Type t) {
+  switch (t) {
+    case v1::ResourceChange::TYPE_CREATED:
+      return "created";
+    case v1::ResourceChange::TYPE_UPDATED:
+      return "updated";
+    case v1::ResourceChange::TYPE_DELETED:
+      return "deleted";
+    default:
+      return "";
+  }
+}
+
+// Each spec field that differs between two versions of a resource: {path: {from, to}}, a
+// missing field as null.
+nlohmann::json ChangedFields(const v1::Resource& before, const v1::Resource& after) {
+  const auto a = common::SpecFields(before);
+  const auto b = common::SpecFields(after);
+  nlohmann::json out = nlohmann::json::object();
+  for (const auto& [k, v] : a) {
+    auto it = b.find(k);
+    if (it == b.end()) {
+      out[k] = {{"from", v}, {"to", nullptr}};
+    } else if (it->second != v) {
+      out[k] = {{"from", v}, {"to", it->second}};
+    }
+  }
+  for (const auto& [k, v] : b) {
+    if (!a.contains(k)) out[k] = {{"from", nullptr}, {"to", v}};
+  }
+  return out;
+}
+
+// One change of plan or diff, as `history --resource` prints one: resource, change, the spec
+// after it (created, updated) and the changed fields (updated).
+nlohmann::json ChangeJson(const v1::ResourceChange& c) {
+  nlohmann::json j = nlohmann::json::object();
+  j["resource"] = absl::StrCat(std::string(common::KindName(c.kind())), "/", c.name());
+  j["change"] = ChangeName(c.type());
+  if (c.has_after()) j["spec"] = common::ResourceToJson(c.after())["spec"];
+  if (c.type() == v1::ResourceChange::TYPE_UPDATED) {
+    j["changed_fields"] = ChangedFields(c.before(), c.after());
+  }
+  return j;
+}
+
+nlohmann::json ChangesJson(const google::protobuf::RepeatedPtrField<v1::ResourceChange>& changes) {
+  nlohmann::json out = nlohmann::json::array();
+  for (const auto& c : changes) out.push_back(ChangeJson(c));
+  return out;
+}
+
+nlohmann::json Names(const google::protobuf::RepeatedPtrField<std::string>& names) {
+  return nlohmann::json(std::vector<std::string>(names.begin(), names.end()));
+}
+
+// apply and rollback: the SDK's ApplyResult (version, changed, created, updated, deleted).
+nlohmann::json ApplyJson(const v1::ApplyStateResponse& r) {
+  nlohmann::json j = nlohmann::json::object();
+  j["region"] = r.region();
+  j["version"] = r.version();
+  j["changed"] = r.changed();
+  j["created"] = Names(r.created());
+  j["updated"] = Names(r.updated());
+  j["deleted"] = Names(r.deleted());
+  return j;
+}
+
+std::string ResultName(v1::ApplyResult r) {
+  switch (r) {
+    case v1::APPLY_RESULT_APPLIED:
+      return "applied";
+    case v1::APPLY_RESULT_REJECTED:
+      return "rejected";
+    case v1::APPLY_RESULT_PARTIAL:
+      return "partial";
+    default:
+      return "";
+  }
+}
+
+// The CR's .status.phase words, as the controller writes them.
+std::string PhaseName(v1::Phase p) {
+  switch (p) {
+    case v1::PHASE_PENDING:
+      return "Pending";
+    case v1::PHASE_PROVISIONING:
+      return "Provisioning";
+    case v1::PHASE_READY:
+      return "Ready";
+    case v1::PHASE_FAILED:
+      return "Failed";
+    default:
+      return "";
+  }
+}
+
+nlohmann::json StatusJson(const v1::GetStatusResponse& resp) {
+  nlohmann::json doc = nlohmann::json::object();
+  doc["region"] = resp.region();
+  doc["desired_version"] = resp.desired_version();
+  doc["at"] = TimeJson(resp.at(), resp.has_at());
+  doc["clusters"] = nlohmann::json::array();
+  for (const auto& cl : resp.clusters()) {
+    nlohmann::json j = nlohmann::json::object();
+    j["cluster"] = cl.cluster();
+    j["applied_version"] = cl.applied_version();
+    j["result"] = ResultName(cl.result());
+    j["reason"] = cl.reason();
+    j["resources_total"] = cl.resources_total();
+    j["resources_ready"] = cl.resources_ready();
+    j["heartbeat_at"] = TimeJson(cl.heartbeat_at(), cl.has_heartbeat_at());
+    j["heartbeat_age_seconds"] = cl.heartbeat_age_seconds();
+    j["stale"] = cl.stale();
+    j["drift_corrections"] = cl.drift_corrections();
+    doc["clusters"].push_back(std::move(j));
+  }
+  doc["resources"] = nlohmann::json::array();
+  for (const auto& r : resp.resources()) {
+    nlohmann::json j = nlohmann::json::object();
+    j["cluster"] = r.cluster();
+    j["kind"] = std::string(common::KindName(r.kind()));
+    j["name"] = r.name();
+    j["ready"] = r.ready();
+    j["phase"] = PhaseName(r.phase());
+    j["message"] = r.message();
+    j["host"] = r.host();
+    j["read_host"] = r.read_host();
+    j["port"] = r.port();
+    j["ready_replicas"] = r.ready_replicas();
+    j["replicas"] = r.replicas();
+    j["state_version"] = r.state_version();
+    j["observed_at"] = TimeJson(r.observed_at(), r.has_observed_at());
+    doc["resources"].push_back(std::move(j));
+  }
+  return doc;
+}
+
 std::string Pad(const std::string& s, size_t width) {
   return s.size() >= width ? s + " " : s + std::string(width - s.size(), ' ');
 }
@@ -256,7 +412,14 @@ int Apply(const ClientOptions& c, const ApplyFlags& flags) {
   v1::ApplyStateResponse resp;
   grpc::Status s = client.stub().ApplyState(client.Context().get(), *req, &resp);
   if (!s.ok()) return ServerError(s);
-  Print(c, resp, [&] { PrintApplyTable(resp, flags.dry_run); });
+  Print(
+      c,
+      [&] {
+        nlohmann::json j = ApplyJson(resp);
+        j["dry_run"] = flags.dry_run;
+        return j;
+      },
+      [&] { PrintApplyTable(resp, flags.dry_run); });
   return 0;
 }
 
@@ -269,7 +432,17 @@ int Plan(const ClientOptions& c, const ApplyFlags& flags) {
   v1::PlanStateResponse resp;
   grpc::Status s = client.stub().PlanState(client.Context().get(), *req, &resp);
   if (!s.ok()) return ServerError(s);
-  Print(c, resp, [&] {
+  auto json = [&] {
+    nlohmann::json j = nlohmann::json::object();
+    j["region"] = resp.region();
+    j["base_version"] = resp.base_version();
+    j["created"] = Names(resp.created());
+    j["updated"] = Names(resp.updated());
+    j["deleted"] = Names(resp.deleted());
+    j["changes"] = ChangesJson(resp.changes());
+    return j;
+  };
+  Print(c, json, [&] {
     if (resp.changes().empty()) {
       std::cout << resp.region() << ": no changes against version " << resp.base_version() << "\n";
       return;
@@ -339,19 +512,6 @@ void PrintCsv(const std::vector<std::string>& columns, const nlohmann::json& row
 }
 
 std::string OriginName(v1::Origin o) { return o == v1::ORIGIN_ROLLBACK ? "rollback" : "apply"; }
-
-std::string ChangeName(v1::ResourceChange::Type t) {
-  switch (t) {
-    case v1::ResourceChange::TYPE_CREATED:
-      return "created";
-    case v1::ResourceChange::TYPE_UPDATED:
-      return "updated";
-    case v1::ResourceChange::TYPE_DELETED:
-      return "deleted";
-    default:
-      return "";
-  }
-}
 
 // A version in the state files' vocabulary: numbers as numbers, origins as words.
 nlohmann::json VersionJson(const v1::VersionInfo& v) {
@@ -641,7 +801,15 @@ int Diff(const ClientOptions& c, const std::string& region, uint64_t from, uint6
   v1::DiffVersionsResponse resp;
   grpc::Status s = client.stub().DiffVersions(client.Context().get(), req, &resp);
   if (!s.ok()) return ServerError(s);
-  Print(c, resp, [&] {
+  auto json = [&] {
+    nlohmann::json j = nlohmann::json::object();
+    j["region"] = region;
+    j["from_version"] = from;
+    j["to_version"] = to;
+    j["changes"] = ChangesJson(resp.changes());
+    return j;
+  };
+  Print(c, json, [&] {
     std::cout << region << ": version " << from << " -> " << to << ": " << resp.changes_size()
               << " change(s)\n";
     PrintChanges(resp.changes());
@@ -664,7 +832,8 @@ int Rollback(const ClientOptions& c, const RollbackFlags& flags) {
   v1::ApplyStateResponse resp;
   grpc::Status s = client.stub().Rollback(client.Context().get(), req, &resp);
   if (!s.ok()) return ServerError(s);
-  Print(c, resp, [&] { PrintApplyTable(resp, false); });
+  Print(
+      c, [&] { return ApplyJson(resp); }, [&] { PrintApplyTable(resp, false); });
   return 0;
 }
 
@@ -676,7 +845,21 @@ int Regions(const ClientOptions& c) {
   grpc::Status s =
       client.stub().ListRegions(client.Context().get(), v1::ListRegionsRequest(), &resp);
   if (!s.ok()) return ServerError(s);
-  Print(c, resp, [&] {
+  auto json = [&] {
+    nlohmann::json rows = nlohmann::json::array();
+    for (const auto& r : resp.regions()) {
+      nlohmann::json j = nlohmann::json::object();
+      j["region"] = r.region();
+      j["current_version"] = r.current_version();
+      j["resource_count"] = r.resource_count();
+      j["clusters"] = Names(r.clusters());
+      j["clusters_converged"] = r.clusters_converged();
+      j["updated_at"] = TimeJson(r.updated_at(), r.has_updated_at());
+      rows.push_back(std::move(j));
+    }
+    return nlohmann::json{{"regions", rows}};
+  };
+  Print(c, json, [&] {
     std::cout << Pad("REGION", 24) << Pad("VERSION", 9) << Pad("RESOURCES", 11)
               << Pad("CONVERGED", 11) << "UPDATED\n";
     for (const auto& r : resp.regions()) {
@@ -705,35 +888,77 @@ int Status(const ClientOptions& c, const std::string& region, const std::string&
   v1::GetStatusResponse resp;
   grpc::Status s = client.stub().GetStatus(client.Context().get(), req, &resp);
   if (!s.ok()) return ServerError(s);
-  Print(c, resp, [&] {
-    std::cout << region << ": desired version " << resp.desired_version();
-    if (resp.has_at()) std::cout << " at " << Time(resp.at());
-    std::cout << "\n\n"
-              << Pad("CLUSTER", 12) << Pad("APPLIED", 9) << Pad("RESULT", 10) << Pad("READY", 8)
-              << Pad("HEARTBEAT", 11) << Pad("STALE", 7) << "REASON\n";
-    for (const auto& cl : resp.clusters()) {
-      std::string result = v1::ApplyResult_Name(cl.result());
-      if (result.rfind("APPLY_RESULT_", 0) == 0) result = result.substr(13);
-      std::cout << Pad(cl.cluster(), 12) << Pad(std::to_string(cl.applied_version()), 9)
-                << Pad(result, 10)
-                << Pad(absl::StrCat(cl.resources_ready(), "/", cl.resources_total()), 8)
-                << Pad(absl::StrCat(static_cast<int64_t>(cl.heartbeat_age_seconds()), "s ago"), 11)
-                << Pad(cl.stale() ? "yes" : "no", 7) << cl.reason() << "\n";
-    }
-    std::cout << "\n"
-              << Pad("RESOURCE", 34) << Pad("CLUSTER", 12) << Pad("READY", 7) << Pad("PHASE", 14)
-              << Pad("VERSION", 9) << Pad("HOST", 46) << "PORT\n";
-    for (const auto& r : resp.resources()) {
-      std::string kind(common::KindName(r.kind()));
-      std::string phase = v1::Phase_Name(r.phase());
-      if (phase.rfind("PHASE_", 0) == 0) phase = phase.substr(6);
-      std::cout << Pad(kind + "/" + r.name(), 34) << Pad(r.cluster(), 12)
-                << Pad(r.ready() ? "true" : "false", 7) << Pad(phase, 14)
-                << Pad(std::to_string(r.state_version()), 9) << Pad(r.host(), 46) << r.port()
-                << "\n";
-    }
-  });
+  Print(
+      c, [&] { return StatusJson(resp); },
+      [&] {
+        std::cout << region << ": desired version " << resp.desired_version();
+        if (resp.has_at()) std::cout << " at " << Time(resp.at());
+        std::cout << "\n\n"
+                  << Pad("CLUSTER", 12) << Pad("APPLIED", 9) << Pad("RESULT", 10) << Pad("READY", 8)
+                  << Pad("HEARTBEAT", 11) << Pad("STALE", 7) << "REASON\n";
+        for (const auto& cl : resp.clusters()) {
+          std::string result = v1::ApplyResult_Name(cl.result());
+          if (result.rfind("APPLY_RESULT_", 0) == 0) result = result.substr(13);
+          std::cout << Pad(cl.cluster(), 12) << Pad(std::to_string(cl.applied_version()), 9)
+                    << Pad(result, 10)
+                    << Pad(absl::StrCat(cl.resources_ready(), "/", cl.resources_total()), 8)
+                    << Pad(absl::StrCat(static_cast<int64_t>(cl.heartbeat_age_seconds()), "s ago"),
+                           11)
+                    << Pad(cl.stale() ? "yes" : "no", 7) << cl.reason() << "\n";
+        }
+        std::cout << "\n"
+                  << Pad("RESOURCE", 34) << Pad("CLUSTER", 12) << Pad("READY", 7)
+                  << Pad("PHASE", 14) << Pad("VERSION", 9) << Pad("HOST", 46) << "PORT\n";
+        for (const auto& r : resp.resources()) {
+          std::string kind(common::KindName(r.kind()));
+          std::string phase = v1::Phase_Name(r.phase());
+          if (phase.rfind("PHASE_", 0) == 0) phase = phase.substr(6);
+          std::cout << Pad(kind + "/" + r.name(), 34) << Pad(r.cluster(), 12)
+                    << Pad(r.ready() ? "true" : "false", 7) << Pad(phase, 14)
+                    << Pad(std::to_string(r.state_version()), 9) << Pad(r.host(), 46) << r.port()
+                    << "\n";
+        }
+      });
   return 0;
+}
+
+bool IsLoopbackTarget(std::string_view target) {
+  std::string_view t = target;
+  if (t.starts_with("unix:") || t.starts_with("unix-abstract:")) return true;
+  bool list = false;
+  for (std::string_view scheme : {"dns:", "ipv4:", "ipv6:"}) {
+    if (!t.starts_with(scheme)) continue;
+    t.remove_prefix(scheme.size());
+    list = scheme != "dns:";
+    if (t.starts_with("//")) {  // dns://authority/host:port: the authority is the resolver
+      t.remove_prefix(2);
+      const size_t slash = t.find('/');
+      t = slash == std::string_view::npos ? std::string_view() : t.substr(slash + 1);
+    }
+    break;
+  }
+  std::vector<std::string_view> parts;
+  if (list) {
+    for (size_t start = 0;;) {
+      const size_t comma = t.find(',', start);
+      parts.push_back(t.substr(start, comma == std::string_view::npos ? comma : comma - start));
+      if (comma == std::string_view::npos) break;
+      start = comma + 1;
+    }
+  } else {
+    parts.push_back(t);
+  }
+  for (std::string_view part : parts) {
+    std::string_view host = part;
+    if (part.starts_with("[")) {
+      host = part.substr(1, part.find(']') == std::string_view::npos ? std::string_view::npos
+                                                                     : part.find(']') - 1);
+    } else if (std::count(part.begin(), part.end(), ':') == 1) {
+      host = part.substr(0, part.find(':'));
+    }  // else a bare host or a bare IPv6 address
+    if (!IsLoopbackHost(std::string(host))) return false;
+  }
+  return true;
 }
 
 }  // namespace senren::ledger::cli

@@ -1,14 +1,22 @@
 #pragma once
 
 // The client commands of senren-ledger (apply, plan, history, blame, show, diff, rollback,
-// regions): each talks to the ControlPlane API and prints a table, JSON or YAML (history
-// and blame also CSV, for export; all in the state files' vocabulary). They
-// return the process exit code: 0 done, 1 the server refused (its message on stderr),
-// 2 bad local input (file, flags).
+// regions, status): each talks to the ControlPlane API and prints a table, JSON or YAML
+// (history and blame also CSV, for export). They return the process exit code: 0 done,
+// 1 the server refused (its message on stderr), 2 bad local input (file, flags, a token
+// that would go in plain text to a remote address).
+//
+// JSON and YAML are a stable output for scripts (docs/ledger.md "Output for scripts"), in
+// the state files' vocabulary and with the Python SDK's field names: kinds as
+// "RedisDatabase", resources as "Kind/name" or {kind, name, spec}, numbers (versions
+// included) as numbers, phases as "Ready", results, origins and changes as lower-case
+// words ("applied", "rollback", "updated"), times as RFC 3339 in UTC, an unset time as null.
+// `show` prints a state file (plus its `version`), so `show -o yaml` is input to `apply`.
 
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <string_view>
 
 namespace senren::ledger::cli {
 
@@ -17,9 +25,12 @@ enum class Output { kTable, kJson, kYaml, kCsv };
 struct ClientOptions {
   std::string addr = "127.0.0.1:57070";  // Default: $SENREN_ADDR or 127.0.0.1:57070
   std::string token;                     // Default: $SENREN_TOKEN
-  std::string tls_ca;                    // PEM; set = TLS
+  std::string tls_ca;                    // PEM; set = TLS. Default: $SENREN_TLS_CA
   std::string tls_cert;                  // client certificate for mutual TLS
   std::string tls_key;
+  // Send the token in plain text to a non-loopback address (no TLS flag). Default: false:
+  // such a command exits 2 saying how to pass a CA (--tls-ca).
+  bool insecure = false;
   double timeout_seconds = 30;  // Default: 30
   Output output = Output::kTable;
 };
@@ -34,6 +45,11 @@ struct ApplyFlags {
   bool allow_mass_delete = false;
   bool dry_run = false;
 };
+
+// True when every host of the gRPC target (host:port, [v6]:port, dns:///host:port,
+// ipv4:a:p,b:q, unix:path) is this machine: "localhost", 127.0.0.0/8, ::1 or a Unix
+// socket. Names are not resolved: any other name is remote, whatever it resolves to today.
+bool IsLoopbackTarget(std::string_view target);
 
 int Apply(const ClientOptions& client, const ApplyFlags& flags);
 int Plan(const ClientOptions& client, const ApplyFlags& flags);

@@ -1,6 +1,8 @@
 // The senren-ledger binary's client commands against an in-process server: the admin walk
 // of docs/ledger.md (apply, unchanged, edit, history, diff, rollback, show), bad files and
 // wrong tokens giving clear errors and writing nothing, and the output formats.
+#include "cli/cli.h"
+
 #include <gmock/gmock.h>
 #include <gtest/gtest.h>
 #include <sys/wait.h>
@@ -10,6 +12,7 @@
 #include <map>
 #include <sstream>
 
+#include "google/protobuf/util/time_util.h"
 #include "nlohmann/json.hpp"
 #include "server_fixture.h"
 
@@ -274,7 +277,181 @@ TEST_F(CliTest, ServerRefusalsExitNonZeroWithTheServerMessage) {
   r = Cli("apply -f " + Write("e2.yaml", "region: aws:us-east-1\nresources: []\n") +
           " --allow-empty -o json");
   ASSERT_EQ(r.rc, 0) << r.err;
-  EXPECT_EQ(nlohmann::json::parse(r.out)["version"], "2");
+  EXPECT_EQ(nlohmann::json::parse(r.out)["version"], 2);
+}
+
+// True when `text` is an RFC 3339 time in UTC as the CLI prints them.
+bool IsRfc3339(const nlohmann::json& text) {
+  google::protobuf::Timestamp ts;
+  return text.is_string() && text.get<std::string>().ends_with("Z") &&
+         google::protobuf::util::TimeUtil::FromString(text.get<std::string>(), &ts);
+}
+
+// -o json|yaml of every command is the stable output for scripts (docs/ledger.md): the
+// state files' vocabulary, the SDK's field names, numbers as numbers, times RFC 3339.
+TEST_F(CliTest, JsonOfEveryCommandSpeaksTheStateFilesVocabulary) {
+  CliRun r = Cli("apply -f " + Example("aws-us-east-1.yaml") + " -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["region"], "aws:us-east-1");
+  EXPECT_EQ(j["version"], 1);
+  EXPECT_EQ(j["changed"], true);
+  EXPECT_EQ(j["dry_run"], false);
+  // The order of a region's state: by kind, then name.
+  EXPECT_EQ(j["created"], nlohmann::json({"RedisDatabase/rate-limits", "RedisDatabase/sessions",
+                                          "AerospikeCluster/profiles"}));
+  EXPECT_EQ(j["deleted"], nlohmann::json::array());
+
+  r = Cli("plan -f " + Example("aws-us-east-1-v2.yaml") + " -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["base_version"], 1);
+  EXPECT_EQ(j["created"], nlohmann::json({"RedisDatabase/feature-flags"}));
+  std::map<std::string, nlohmann::json> changes;
+  for (const auto& c : j["changes"]) changes[c["resource"]] = c;
+  ASSERT_EQ(changes.size(), 2u) << j.dump();
+  EXPECT_EQ(changes["RedisDatabase/feature-flags"]["change"], "created");
+  EXPECT_EQ(changes["RedisDatabase/feature-flags"]["spec"]["persistence"], "none");
+  EXPECT_EQ(changes["RedisDatabase/sessions"]["change"], "updated");
+  EXPECT_EQ(changes["RedisDatabase/sessions"]["spec"]["memory_mb"], 1024);
+  EXPECT_EQ(changes["RedisDatabase/sessions"]["changed_fields"],
+            nlohmann::json::parse(R"({"memory_mb": {"from": 512, "to": 1024}})"));
+
+  r = Cli("apply -f " + Example("aws-us-east-1-v2.yaml") + " --dry-run -o yaml");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  EXPECT_THAT(r.out, HasSubstr("dry_run: true"));
+  EXPECT_THAT(r.out, HasSubstr("version: 1\n"));  // a YAML number, not "1"
+  ASSERT_EQ(Cli("apply -f " + Example("aws-us-east-1-v2.yaml")).rc, 0);
+
+  r = Cli("diff aws:us-east-1 2 1 -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["from_version"], 2);
+  EXPECT_EQ(j["to_version"], 1);
+  changes.clear();
+  for (const auto& c : j["changes"]) changes[c["resource"]] = c;
+  EXPECT_EQ(changes["RedisDatabase/feature-flags"]["change"], "deleted");
+  EXPECT_FALSE(changes["RedisDatabase/feature-flags"].contains("spec"));
+  EXPECT_EQ(changes["RedisDatabase/sessions"]["changed_fields"]["memory_mb"]["to"], 512);
+
+  r = Cli("rollback aws:us-east-1 --to 1 -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["version"], 3);
+  EXPECT_EQ(j["deleted"], nlohmann::json({"RedisDatabase/feature-flags"}));
+  EXPECT_FALSE(j.contains("dry_run"));
+
+  r = Cli("regions -o json", "reader-token-1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  ASSERT_EQ(j["regions"].size(), 1u);
+  EXPECT_EQ(j["regions"][0]["region"], "aws:us-east-1");
+  EXPECT_EQ(j["regions"][0]["current_version"], 3);
+  EXPECT_EQ(j["regions"][0]["resource_count"], 3);
+  EXPECT_EQ(j["regions"][0]["clusters"], nlohmann::json::array());
+  EXPECT_TRUE(IsRfc3339(j["regions"][0]["updated_at"])) << j.dump();
+
+  r = Cli("history aws:us-east-1 -o json", "reader-token-1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["versions"][0]["origin"], "rollback");
+  EXPECT_EQ(j["versions"][0]["rollback_of"], 1);
+  EXPECT_TRUE(IsRfc3339(j["versions"][0]["time"])) << j.dump();
+
+  r = Cli("blame aws:us-east-1 AerospikeCluster/profiles -o json", "reader-token-1");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["resource"]["kind"], "AerospikeCluster");
+  EXPECT_EQ(j["resource"]["spec"]["namespaces"][0]["storage"], "memory");
+  EXPECT_TRUE(IsRfc3339(j["fields"][0]["time"])) << j.dump();
+
+  // No protobuf spelling anywhere. (status needs the status projector, which this server
+  // runs without: its JSON is checked in tests/projections/status_api_test.cc.)
+  for (const char* cmd : {"show aws:us-east-1 -o yaml", "history aws:us-east-1 -o yaml",
+                          "diff aws:us-east-1 1 2 -o yaml", "regions -o yaml"}) {
+    r = Cli(cmd, "reader-token-1");
+    ASSERT_EQ(r.rc, 0) << cmd << ": " << r.err;
+    EXPECT_THAT(r.out, Not(HasSubstr("RESOURCE_KIND"))) << cmd;
+    EXPECT_THAT(r.out, Not(HasSubstr("PHASE_"))) << cmd;
+    EXPECT_THAT(r.out, Not(HasSubstr("ORIGIN_"))) << cmd;
+    EXPECT_THAT(r.out, Not(HasSubstr("TYPE_"))) << cmd;
+    EXPECT_THAT(r.out, Not(HasSubstr("\"3\""))) << cmd;  // versions are not strings
+  }
+}
+
+// A state file from `show -o yaml` (any version, any region) applies as is: the same
+// resources come back, and the ledger says nothing changed.
+TEST_F(CliTest, ShowYamlIsInputToApply) {
+  ASSERT_EQ(Cli("apply -f " + Example("aws-us-east-1.yaml")).rc, 0);
+  ASSERT_EQ(Cli("apply -f " + Example("aws-us-east-1-v2.yaml")).rc, 0);
+  ASSERT_EQ(Cli("apply -f " + Example("gcp-europe-west1.yaml")).rc, 0);
+  for (const std::string region : {"aws:us-east-1", "gcp:europe-west1"}) {
+    CliRun yaml = Cli("show " + region + " -o yaml");
+    ASSERT_EQ(yaml.rc, 0) << yaml.err;
+    CliRun r = Cli("plan -f " + Write("plan.yaml", yaml.out));
+    ASSERT_EQ(r.rc, 0) << r.err;
+    EXPECT_THAT(r.out, HasSubstr("no changes")) << region;
+  }
+  // Version 1 of aws:us-east-1, applied: the region goes back to it.
+  CliRun v1 = Cli("show aws:us-east-1 --version 1 -o yaml");
+  ASSERT_EQ(v1.rc, 0) << v1.err;
+  CliRun r = Cli("apply -f " + Write("v1.yaml", v1.out) + " -o json");
+  ASSERT_EQ(r.rc, 0) << r.err;
+  auto j = nlohmann::json::parse(r.out);
+  EXPECT_EQ(j["version"], 3);
+  EXPECT_EQ(j["deleted"], nlohmann::json({"RedisDatabase/feature-flags"}));
+  CliRun a = Cli("show aws:us-east-1 --version 1 -o json");
+  CliRun b = Cli("show aws:us-east-1 -o json");
+  EXPECT_EQ(nlohmann::json::parse(a.out)["resources"], nlohmann::json::parse(b.out)["resources"]);
+}
+
+// A token goes in plain text only to this machine: a remote address without TLS is a local
+// error (exit 2) saying how to pass a CA, unless --insecure says to send it anyway.
+TEST_F(CliTest, ATokenIsNeverSentInPlainTextToARemoteAddressUnlessInsecure) {
+  for (const char* addr : {"192.0.2.1:57070", "ledger.example.com:443", "[2001:db8::1]:57070",
+                           "dns:///ledger.example.com:443"}) {
+    CliRun r = Cli(std::string("regions --addr ") + addr);
+    EXPECT_EQ(r.rc, 2) << addr << ": " << r.out << r.err;
+    EXPECT_THAT(
+        r.err, HasSubstr(std::string("refusing to send the bearer token in plain text to ") + addr))
+        << addr;
+    EXPECT_THAT(r.err, HasSubstr("--tls-ca FILE")) << addr;
+    EXPECT_THAT(r.err, HasSubstr("--insecure")) << addr;
+  }
+  // Told to: the call goes out (to TEST-NET-1, where nobody answers: the server's side).
+  CliRun r = Cli("regions --addr 192.0.2.1:57070 --insecure --timeout 1");
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;
+  EXPECT_THAT(r.err, Not(HasSubstr("refusing")));
+  // No token: nothing to protect.
+  r = Cli("regions --addr 192.0.2.1:57070 --timeout 1", "");
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;
+  // TLS asked for: allowed (and fails on the handshake, not on the refusal).
+  r = Cli("regions --addr 192.0.2.1:57070 --timeout 1 --tls-ca " +
+          Write("ca.crt", "-----BEGIN CERTIFICATE-----\nAA==\n-----END CERTIFICATE-----\n"));
+  EXPECT_EQ(r.rc, 1) << r.out << r.err;
+  // Loopback in any spelling stays plain without the flag.
+  const std::string port = f_.addr().substr(f_.addr().rfind(':') + 1);
+  for (const std::string& addr : {f_.addr(), "localhost:" + port, "ipv4:127.0.0.1:" + port}) {
+    r = Cli("regions --addr " + addr);
+    EXPECT_EQ(r.rc, 0) << addr << ": " << r.err;
+  }
+}
+
+TEST(IsLoopbackTarget, NamesThisMachineOnly) {
+  for (const char* t :
+       {"127.0.0.1:57070", "127.8.9.10:1", "localhost:57070", "LOCALHOST.:1", "localhost",
+        "[::1]:57070", "::1", "[::ffff:127.0.0.1]:1", "dns:///localhost:1",
+        "dns://8.8.8.8/127.0.0.1:1", "ipv4:127.0.0.1:1,127.0.0.2:2", "ipv6:[::1]:1",
+        "unix:/run/senren.sock", "unix:///run/senren.sock"}) {
+    EXPECT_TRUE(cli::IsLoopbackTarget(t)) << t;
+  }
+  for (const char* t : {"192.0.2.1:57070", "10.0.0.1:1", "ledger.example.com:443",
+                        "ledger.example.com", "localhost.example.com:1", "127.0.0.1.nip.io:1",
+                        "[2001:db8::1]:1", "2001:db8::1", "[::ffff:10.0.0.1]:1",
+                        "dns:///ledger.example.com:443", "dns://127.0.0.1/ledger.example.com:1",
+                        "ipv4:127.0.0.1:1,10.0.0.1:2", "0.0.0.0:57070", ":57070", ""}) {
+    EXPECT_FALSE(cli::IsLoopbackTarget(t)) << t;
+  }
 }
 
 // The in-process server speaks plaintext: a client asked for TLS must fail rather than

@@ -53,7 +53,7 @@ SQL
 }
 
 pg_up() {
-  if [[ -n $(live_pid postgres) ]]; then pg_roles; return 0; fi
+  if [[ -n $(live_pid postgres) ]]; then pg_roles; pg_tls; return 0; fi
   [[ -x $PG_BIN/postgres ]] || die "PostgreSQL 15 is not installed ($PG_BIN); run tools/install-deps"
   check_port_free "$PG_PORT" postgres
   local dir="$LAB_DIR/postgres"
@@ -85,4 +85,50 @@ pg_up() {
       -c "create database senren" >/dev/null
   fi
   pg_roles
+  pg_tls
+}
+
+# TLS (docs/deploy.md): a server certificate signed by the lab CA ($LAB_DIR/pki/ca.crt)
+# for 127.0.0.1 and localhost, and ssl=on. Plain connections stay allowed (pg_hba's "host"
+# lines match both), so nothing else in the lab changes; a client asks for TLS with
+# "?sslmode=verify-full&sslrootcert=$LAB_DIR/pki/ca.crt". ssl and its files are reloadable
+# settings, so this is ALTER SYSTEM + pg_reload_conf() on a running server, no restart;
+# ALTER SYSTEM keeps them across restarts. Idempotent; dies unless a verify-full session
+# is encrypted afterwards.
+pg_tls() {
+  local pki="$LAB_DIR/pki" dir="$LAB_DIR/postgres/tls" i ssl=""
+  [[ -f $pki/ca.crt && -f $pki/ca.key ]] || die "the lab CA ($pki/ca.crt) is missing"
+  mkdir -p "$dir"
+  if [[ ! -f $dir/server.key ]] || ! openssl verify -CAfile "$pki/ca.crt" "$dir/server.crt" >/dev/null 2>&1; then
+    log "PostgreSQL: a server certificate signed by the lab CA in $dir"
+    printf '%s\n' "[ext]" "subjectAltName=IP:127.0.0.1,DNS:localhost" \
+      "keyUsage=critical,digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >"$dir/san.cnf"
+    openssl req -new -newkey rsa:2048 -nodes -subj "/CN=senren-lab-postgres" \
+      -keyout "$dir/server.key" -out "$dir/server.csr" >/dev/null 2>&1
+    # A random serial rather than -CAcreateserial: ca.srl is shared with the other lab certificates.
+    openssl x509 -req -in "$dir/server.csr" -CA "$pki/ca.crt" -CAkey "$pki/ca.key" \
+      -set_serial "0x$(openssl rand -hex 16)" -days 3650 -extfile "$dir/san.cnf" -extensions ext \
+      -out "$dir/server.crt" >/dev/null 2>&1 || die "signing PostgreSQL's certificate failed"
+    rm -f "$dir/server.csr"
+  fi
+  # PostgreSQL refuses a key that others can read; the files belong to the server's user.
+  chown -R "$PG_USER" "$dir"
+  chmod 700 "$dir"
+  chmod 600 "$dir/server.key"
+  # One statement at a time from stdin: ALTER SYSTEM cannot run in psql -c's implicit transaction.
+  PGPASSWORD=senren "$PG_BIN/psql" -q -v ON_ERROR_STOP=1 -h 127.0.0.1 -p "$PG_PORT" -U senren -d postgres >/dev/null <<SQL
+ALTER SYSTEM SET ssl_cert_file = '$dir/server.crt';
+ALTER SYSTEM SET ssl_key_file = '$dir/server.key';
+ALTER SYSTEM SET ssl = on;
+SELECT pg_reload_conf();
+SQL
+  # The reload is a signal: new sessions see it once the postmaster has read the files.
+  for i in $(seq 1 50); do
+    ssl=$(PGPASSWORD=senren "$PG_BIN/psql" -qtA \
+      "host=127.0.0.1 port=$PG_PORT user=senren dbname=postgres sslmode=verify-full sslrootcert=$pki/ca.crt" \
+      -c "select ssl from pg_stat_ssl where pid = pg_backend_pid()" 2>/dev/null || true)
+    [[ $ssl == t ]] && return 0
+    sleep 0.1
+  done
+  die "PostgreSQL does not accept verify-full TLS sessions after ssl=on (see $LAB_DIR/logs/postgres.log)"
 }

@@ -67,12 +67,13 @@ class AsyncClient:
         root_certificates: Optional[bytes] = None,
         private_key: Optional[bytes] = None,
         certificate_chain: Optional[bytes] = None,
+        insecure: bool = False,
         _sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
         _random: Callable[[], float] = random.random,
     ) -> None:
         self._settings = _common.Settings(
             addr, token, timeout, retries, author, tls, root_certificates, private_key,
-            certificate_chain, _random,
+            certificate_chain, _random, insecure,
         )
         self.addr: str = self._settings.addr
         self.timeout = self._settings.timeout

@@ -3,6 +3,7 @@ backoff, request building and the Timeout of wait_ready. No I/O."""
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import uuid
 from datetime import datetime
@@ -41,6 +42,7 @@ class Settings:
         private_key: Optional[bytes],
         certificate_chain: Optional[bytes],
         rand: Callable[[], float],
+        insecure: bool = False,
     ) -> None:
         self.addr: str = addr or os.environ.get("SENREN_ADDR") or DEFAULT_ADDR
         token = token if token is not None else os.environ.get("SENREN_TOKEN")
@@ -60,6 +62,8 @@ class Settings:
             if tls
             else None
         )
+        if self.credentials is None and self.metadata and not insecure and not is_loopback(self.addr):
+            raise ValueError(plaintext_token_error(self.addr))
         self.options: list[tuple[str, Any]] = [
             ("grpc.max_receive_message_length", MAX_MESSAGE_BYTES),
             ("grpc.max_send_message_length", MAX_MESSAGE_BYTES),
@@ -70,6 +74,69 @@ class Settings:
         """Delay before retry number ``attempt`` (0-based): 0.1 s doubling, ≤ 2 s, jittered 50–100 %."""
         base = min(2.0, 0.1 * (2**attempt))
         return float(base * (0.5 + 0.5 * self.random()))
+
+
+def target_hosts(addr: str) -> Optional[list[str]]:
+    """The host names or addresses a gRPC target dials, or None for a Unix socket.
+
+    Accepts ``host:port``, ``[v6]:port``, a bare host, ``dns:[//authority/]host:port`` and
+    ``ipv4:``/``ipv6:`` lists (``ipv4:127.0.0.1:1,127.0.0.2:1``).
+    """
+    a = addr.strip()
+    if a.startswith(("unix:", "unix-abstract:")):
+        return None
+    lists = False
+    for scheme in ("dns:", "ipv4:", "ipv6:"):
+        if a.startswith(scheme):
+            a = a[len(scheme):]
+            lists = scheme != "dns:"
+            if a.startswith("//"):  # dns://authority/host:port: the authority is the resolver
+                a = a[2:].partition("/")[2]
+            break
+    hosts = []
+    for part in a.split(",") if lists else [a]:
+        part = part.strip()
+        if part.startswith("["):
+            hosts.append(part[1:].partition("]")[0])
+        elif part.count(":") == 1:
+            hosts.append(part.rpartition(":")[0])
+        else:  # a bare host, or a bare IPv6 address
+            hosts.append(part)
+    return hosts
+
+
+def is_loopback(addr: str) -> bool:
+    """True when every host of the gRPC target ``addr`` is on this machine: ``localhost``,
+    127.0.0.0/8, ``::1`` (or a Unix socket). Names are not resolved: a name other than
+    ``localhost`` counts as remote, whatever it resolves to today.
+    """
+    hosts = target_hosts(addr)
+    if hosts is None:
+        return True
+    if not hosts:
+        return False
+    for host in hosts:
+        if host.lower().rstrip(".") == "localhost":
+            continue
+        try:
+            ip = ipaddress.ip_address(host.partition("%")[0])
+        except ValueError:
+            return False
+        mapped = getattr(ip, "ipv4_mapped", None)
+        if not (ip.is_loopback or (mapped is not None and mapped.is_loopback)):
+            return False
+    return True
+
+
+def plaintext_token_error(addr: str) -> str:
+    """Why a client refuses to start: what to pass for TLS, or how to accept plain text."""
+    return (
+        f"refusing to send the bearer token in plain text to {addr}, which is not a loopback "
+        "address: give the CA that signed the server's certificate "
+        "(root_certificates=open('ca.crt', 'rb').read(), or the file's path in $SENREN_TLS_CA; "
+        "tls=True verifies with the system's roots), or insecure=True to send the token "
+        "unencrypted anyway"
+    )
 
 
 def apply_request(

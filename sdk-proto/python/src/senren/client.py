@@ -62,6 +62,10 @@ class Client:
             ``$SENREN_TLS_CA`` names a CA file, else False (plain text, as in the lab).
         root_certificates, private_key, certificate_chain: PEM bytes for TLS and mutual
             TLS; ``root_certificates`` defaults to the file ``$SENREN_TLS_CA``.
+        insecure: allow sending the token in plain text to an address that is not a
+            loopback one. Default: False: a client with a token and without TLS raises
+            ``ValueError`` (saying how to give a CA) unless ``addr`` is ``localhost``,
+            127.0.0.0/8 or ``::1``, as in the lab.
 
     The client is thread-safe and holds one gRPC channel; use it as a context manager or
     call :meth:`close`. Which calls are retried: every read, ``plan_state``, ``wait_ready``,
@@ -85,12 +89,13 @@ class Client:
         root_certificates: Optional[bytes] = None,
         private_key: Optional[bytes] = None,
         certificate_chain: Optional[bytes] = None,
+        insecure: bool = False,
         _sleep: Callable[[float], None] = time.sleep,
         _random: Callable[[], float] = random.random,
     ) -> None:
         self._settings = _common.Settings(
             addr, token, timeout, retries, author, tls, root_certificates, private_key,
-            certificate_chain, _random,
+            certificate_chain, _random, insecure,
         )
         self.addr: str = self._settings.addr
         self.timeout = self._settings.timeout
