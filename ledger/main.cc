@@ -10,7 +10,9 @@
 
 #include "absl/strings/str_cat.h"
 #include "cli/cli.h"
+#include "common/snapshot_signature.h"
 #include "daemon/daemon.h"
+#include "kafka/connection.h"
 #include "ledger/auth.h"
 #include "ledger/chain.h"
 #include "ledger/pg_ledger_store.h"
@@ -35,9 +37,18 @@ struct ServeFlags {
   int pool_size = 16;
   uint64_t checkpoint_interval = 64;
   int max_write_transactions = 4;
-  // Kafka for the projectors; "" = serve the API only (no snapshots, no status).
+  // Kafka for the projectors: --kafka-brokers, --kafka-config, and the brokers of
+  // SENREN_KAFKA_BROKERS when neither names any; all "" = serve the API only (no
+  // snapshots, no status). `kafka` is what they make, loaded once (LoadKafka).
   std::string kafka_brokers;
+  std::string kafka_config;
+  std::string kafka_brokers_env;
+  senren::kafka::Connection kafka;
   std::string topic_prefix = "senren";
+  // PEM Ed25519 private key the snapshot projector signs every state with; "" = unsigned.
+  // `signer` is what it makes, loaded once (LoadSigner).
+  std::string snapshot_signing_key;
+  std::shared_ptr<const senren::common::SnapshotSigner> signer;
   senren::ledger::ServerOptions server;
 };
 
@@ -51,12 +62,13 @@ class Projections {
     proj::SnapshotProjectorOptions so;
     so.postgres_uri = flags.postgres;
     so.schema = flags.schema;
-    so.brokers = flags.kafka_brokers;
+    so.kafka = flags.kafka;
     so.topic_prefix = flags.topic_prefix;
+    so.signer = flags.signer;
     proj::StatusProjectorOptions to;
     to.postgres_uri = flags.postgres;
     to.schema = flags.schema;
-    to.brokers = flags.kafka_brokers;
+    to.kafka = flags.kafka;
     to.topic_prefix = flags.topic_prefix;
     snapshot_ = std::move(proj::SnapshotProjector::Create(so, store).value());
     status_ = std::move(proj::StatusProjector::Create(to, &hub_).value());
@@ -200,7 +212,44 @@ Started StartDaemonAndStore(const std::string& name, const ServeFlags& flags,
   return out;
 }
 
+// Reads --kafka-config and --kafka-brokers into flags->kafka, for every Kafka client of the
+// process. False (after saying why on stderr) when the file is unreadable or bad.
+bool LoadKafka(ServeFlags* flags) {
+  auto connection = senren::kafka::LoadConnection(flags->kafka_config, flags->kafka_brokers,
+                                                  flags->kafka_brokers_env);
+  if (!connection.ok()) {
+    std::cerr << "senren-ledger: " << connection.status().message() << "\n";
+    return false;
+  }
+  flags->kafka = std::move(*connection);
+  return true;
+}
+
+// Reads --snapshot-signing-key into flags->signer. False (after saying why on stderr) when
+// the file is unreadable or not an Ed25519 private key; without the flag, says that
+// snapshots go out unsigned (planes that verify will refuse them).
+bool LoadSigner(ServeFlags* flags) {
+  if (flags->snapshot_signing_key.empty()) {
+    spdlog::warn("no --snapshot-signing-key: snapshots are published unsigned; regional planes "
+                 "given a --snapshot-verify-key refuse them");
+    return true;
+  }
+  auto signer = senren::common::SnapshotSigner::FromPemFile(flags->snapshot_signing_key);
+  if (!signer.ok()) {
+    std::cerr << "senren-ledger: --snapshot-signing-key: " << signer.status().message() << "\n";
+    return false;
+  }
+  spdlog::info("snapshots are signed with key {} ({})", (*signer)->key_id(),
+               flags->snapshot_signing_key);
+  flags->signer = *std::move(signer);
+  return true;
+}
+
 int Serve(ServeFlags flags) {
+  const bool with_kafka = !flags.kafka_brokers.empty() || !flags.kafka_config.empty() ||
+                          !flags.kafka_brokers_env.empty();
+  if (with_kafka && !LoadKafka(&flags)) return 2;
+  if (with_kafka && !LoadSigner(&flags)) return 2;
   // Before the daemon: its HTTP threads read it until the daemon is gone.
   std::atomic<bool> serving{false};
   auto auth = senren::ledger::TokenAuthenticator::FromFile(flags.tokens);
@@ -219,12 +268,12 @@ int Serve(ServeFlags flags) {
   senren::daemon::Daemon& daemon = *started.daemon;
   senren::ledger::PgLedgerStore* raw_store = started.store.get();
   std::unique_ptr<Projections> projections;
-  if (!flags.kafka_brokers.empty()) {
+  if (with_kafka) {
     projections = std::make_unique<Projections>(flags, raw_store);
     flags.server.status = projections->read_model();
   } else {
-    spdlog::warn(
-        "no --kafka-brokers: serving the API without projectors (no snapshots, no status)");
+    spdlog::warn("no --kafka-brokers nor --kafka-config: serving the API without projectors (no "
+                 "snapshots, no status)");
   }
   flags.server.metrics = &daemon.metrics();
   auto server = senren::ledger::LedgerServer::Start(
@@ -249,7 +298,9 @@ int Serve(ServeFlags flags) {
   return 0;
 }
 
-int Project(const ServeFlags& flags) {
+int Project(ServeFlags flags) {
+  if (!LoadKafka(&flags)) return 2;
+  if (!LoadSigner(&flags)) return 2;
   std::atomic<bool> running{false};  // before the daemon: its HTTP threads read it
   senren::ledger::PgLedgerStoreOptions store_options;
   store_options.pool_size = 2;
@@ -295,6 +346,7 @@ int main(int argc, char** argv) {
   senren::ledger::cli::ClientOptions client;
   client.addr = Env("SENREN_ADDR", "127.0.0.1:57070");
   client.token = Env("SENREN_TOKEN", "");
+  client.tls_ca = Env("SENREN_TLS_CA", "");
   std::string output = "table";
   auto add_client_flags = [&](CLI::App* sub) {
     sub->add_option("--addr", client.addr, "ControlPlane address (env SENREN_ADDR)");
@@ -302,14 +354,16 @@ int main(int argc, char** argv) {
     sub->add_option("-o,--output", output, "table, json or yaml (history and blame: also csv)")
         ->check(CLI::IsMember({"table", "json", "yaml", "csv"}));
     // Any --tls-* flag means TLS; a file that cannot be read is an error, never plaintext.
-    sub->add_option(
-        "--tls-ca", client.tls_ca,
-        "CA certificate (PEM) to verify the server (default: gRPC's roots); enables TLS");
+    sub->add_option("--tls-ca", client.tls_ca,
+                    "CA certificate (PEM) to verify the server (env SENREN_TLS_CA; default: "
+                    "gRPC's roots); enables TLS");
     sub->add_option("--tls-cert", client.tls_cert,
                     "client certificate (PEM) for mutual TLS; needs --tls-key");
     sub->add_option("--tls-key", client.tls_key,
                     "client key (PEM) for mutual TLS; needs --tls-cert");
     sub->add_option("--timeout", client.timeout_seconds, "seconds per call (default 30)");
+    sub->add_flag("--insecure", client.insecure,
+                  "send the token in plain text to a non-loopback address (no TLS)");
   };
 
   ServeFlags serve;
@@ -338,14 +392,28 @@ int main(int argc, char** argv) {
   serve_cmd->add_option("--tls-client-ca", serve.server.tls_client_ca,
                         "require client certificates signed by this CA (PEM)");
   senren::daemon::AddDaemonFlags(*serve_cmd, serve.daemon);
-  serve.kafka_brokers = Env("SENREN_KAFKA_BROKERS", "");
+  // The environment's brokers come last: below the file's bootstrap.servers too, so a
+  // shell with `tools/lab env` (PLAINTEXT brokers) does not point a SASL_SSL
+  // --kafka-config at the PLAINTEXT listener.
+  serve.kafka_brokers_env = Env("SENREN_KAFKA_BROKERS", "");
   serve.topic_prefix = Env("SENREN_TOPIC_PREFIX", "senren");
+  serve.kafka_config = Env("SENREN_KAFKA_CONFIG", "");
   serve_cmd->add_option("--kafka-brokers", serve.kafka_brokers,
-                        "Kafka for the snapshot and status projectors (env SENREN_KAFKA_BROKERS; "
-                        "empty: API only)");
+                        "Kafka for the snapshot and status projectors; wins over bootstrap.servers "
+                        "of --kafka-config, which wins over env SENREN_KAFKA_BROKERS (none of "
+                        "them: API only)");
+  serve_cmd->add_option("--kafka-config", serve.kafka_config,
+                        "librdkafka properties, name=value a line (security.protocol, sasl.*, "
+                        "ssl.*; like kcat -F): the control plane's Kafka identity (env "
+                        "SENREN_KAFKA_CONFIG; default: none, PLAINTEXT)");
   serve_cmd->add_option(
       "--topic-prefix", serve.topic_prefix,
       "topics {prefix}-state and {prefix}-status (env SENREN_TOPIC_PREFIX, default senren)");
+  serve.snapshot_signing_key = Env("SENREN_SNAPSHOT_SIGNING_KEY", "");
+  serve_cmd->add_option("--snapshot-signing-key", serve.snapshot_signing_key,
+                        "PEM Ed25519 private key the snapshot projector signs each state with "
+                        "(openssl genpkey -algorithm ed25519; env SENREN_SNAPSHOT_SIGNING_KEY; "
+                        "default: none, snapshots unsigned)");
 
   // Migrations run as the schema's owner; the service role (by default the user of
   // SENREN_POSTGRES_URI, when it is another) gets the service's grants.
@@ -478,11 +546,16 @@ int main(int argc, char** argv) {
       "--owner-postgres", project.owner_postgres,
       "the schema owner's PostgreSQL URI, for migrations (env SENREN_POSTGRES_OWNER_URI)");
   project_cmd->add_option("--schema", project.schema, "PostgreSQL schema (default senren)");
-  project_cmd
-      ->add_option("--kafka-brokers", project.kafka_brokers, "Kafka (env SENREN_KAFKA_BROKERS)")
-      ->required(project.kafka_brokers.empty());
+  project_cmd->add_option("--kafka-brokers", project.kafka_brokers,
+                          "Kafka, as for serve (else bootstrap.servers of --kafka-config, else "
+                          "env SENREN_KAFKA_BROKERS)");
+  project_cmd->add_option("--kafka-config", project.kafka_config,
+                          "librdkafka properties file (env SENREN_KAFKA_CONFIG), as for serve");
   project_cmd->add_option("--topic-prefix", project.topic_prefix,
                           "topic prefix (env SENREN_TOPIC_PREFIX)");
+  project_cmd->add_option("--snapshot-signing-key", project.snapshot_signing_key,
+                          "PEM Ed25519 private key to sign snapshots with (env "
+                          "SENREN_SNAPSHOT_SIGNING_KEY), as for serve");
   senren::daemon::AddDaemonFlags(*project_cmd, project.daemon);
 
   try {

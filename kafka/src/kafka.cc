@@ -22,9 +22,9 @@ absl::Status FromErr(rd_kafka_resp_err_t err, const std::string& what) {
   std::string msg = absl::StrCat(what, ": ", rd_kafka_err2str(err));
   switch (err) {
     case RD_KAFKA_RESP_ERR_MSG_SIZE_TOO_LARGE:
+      return absl::InvalidArgumentError(msg);
     case RD_KAFKA_RESP_ERR__MSG_TIMED_OUT:
-      return err == RD_KAFKA_RESP_ERR__MSG_TIMED_OUT ? absl::UnavailableError(msg)
-                                                     : absl::InvalidArgumentError(msg);
+      return absl::UnavailableError(msg);
     case RD_KAFKA_RESP_ERR__QUEUE_FULL:
       return absl::ResourceExhaustedError(msg);
     case RD_KAFKA_RESP_ERR__PURGE_QUEUE:
@@ -34,31 +34,49 @@ absl::Status FromErr(rd_kafka_resp_err_t err, const std::string& what) {
       return absl::DeadlineExceededError(msg);
     case RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC:
     case RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART:
+    case RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION:
       return absl::NotFoundError(msg);
     case RD_KAFKA_RESP_ERR__INVALID_ARG:
     case RD_KAFKA_RESP_ERR_INVALID_CONFIG:
       return absl::InvalidArgumentError(msg);
+    // The broker's ACLs refuse this principal: retrying does not help until an operator
+    // grants it, so it is told apart from a broker that is down. The name is in the message
+    // for the operator (and kafka-acls).
+    case RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_GROUP_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_CLUSTER_AUTHORIZATION_FAILED:
+    case RD_KAFKA_RESP_ERR_TRANSACTIONAL_ID_AUTHORIZATION_FAILED:
+      return absl::PermissionDeniedError(absl::StrCat(msg, " (", rd_kafka_err2name(err), ")"));
+    case RD_KAFKA_RESP_ERR_SASL_AUTHENTICATION_FAILED:
+    case RD_KAFKA_RESP_ERR__AUTHENTICATION:
+      return absl::UnauthenticatedError(absl::StrCat(msg, " (", rd_kafka_err2name(err), ")"));
     default:
       return absl::UnavailableError(msg);
   }
 }
 
-// Builds a conf from defaults overridden by extra. Settings this librdkafka does not know
-// are an error when asked for explicitly, and dropped when they are only our defaults.
-absl::StatusOr<rd_kafka_conf_t*> MakeConf(const Config& defaults, const Config& extra) {
+// Builds a conf from defaults, overridden by the connection's properties, overridden by
+// extra. Settings this librdkafka does not know are an error when asked for explicitly, and
+// dropped when they are only our defaults.
+absl::StatusOr<rd_kafka_conf_t*> MakeConf(const Config& defaults, const Connection& connection,
+                                          const Config& extra) {
   char err[512];
   rd_kafka_conf_t* conf = rd_kafka_conf_new();
   Config all = defaults;
+  for (const auto& [k, v] : connection.properties) all[k] = v;
+  all["bootstrap.servers"] = connection.brokers;
   for (const auto& [k, v] : extra) all[k] = v;
   for (const auto& [k, v] : all) {
     if (rd_kafka_conf_set(conf, k.c_str(), v.c_str(), err, sizeof err) != RD_KAFKA_CONF_OK) {
-      if (extra.count(k) == 0) {
+      if (extra.count(k) == 0 && connection.properties.count(k) == 0 && k != "bootstrap.servers") {
         spdlog::debug("kafka: default setting {}={} not supported by this librdkafka: {}", k, v,
                       err);
         continue;
       }
       rd_kafka_conf_destroy(conf);
-      return absl::InvalidArgumentError(absl::StrCat("kafka setting ", k, "=", v, ": ", err));
+      // The value is left out: it may be a secret (sasl.password); librdkafka's reason
+      // names what is wrong with it.
+      return absl::InvalidArgumentError(absl::StrCat("kafka setting ", k, ": ", err));
     }
   }
   rd_kafka_conf_set_error_cb(conf, [](rd_kafka_t*, int code, const char* reason, void*) {
@@ -245,8 +263,11 @@ class RdConsumer final : public Consumer {
     if (m->err == RD_KAFKA_RESP_ERR__PARTITION_EOF) return std::optional<Message>();
     if (m->err != RD_KAFKA_RESP_ERR_NO_ERROR) {
       std::string where = m->rkt != nullptr ? rd_kafka_topic_name(m->rkt) : "consumer";
+      // An ACL refusal is returned too: librdkafka would retry it forever, and only an
+      // operator's grant ends it.
       if (m->err == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC ||
-          m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__FATAL) {
+          m->err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART || m->err == RD_KAFKA_RESP_ERR__FATAL ||
+          m->err == RD_KAFKA_RESP_ERR_TOPIC_AUTHORIZATION_FAILED) {
         return FromErr(m->err, absl::StrCat("consuming ", where));
       }
       spdlog::warn("kafka: consuming {}: {}", where, rd_kafka_message_errstr(m));
@@ -313,11 +334,9 @@ std::optional<std::string> Message::HeaderValue(const std::string& name) const {
   return std::nullopt;
 }
 
-absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const std::string& brokers,
+absl::StatusOr<std::unique_ptr<Producer>> Producer::Create(const Connection& connection,
                                                            const Config& extra) {
-  Config defaults = ProducerDefaults();
-  defaults["bootstrap.servers"] = brokers;
-  auto conf = MakeConf(defaults, extra);
+  auto conf = MakeConf(ProducerDefaults(), connection, extra);
   if (!conf.ok()) return conf.status();
   rd_kafka_conf_set_dr_msg_cb(*conf, &RdProducer::DeliveryReport);
   rd_kafka_conf_t* again = rd_kafka_conf_dup(*conf);  // for a handle after a fatal error
@@ -340,23 +359,38 @@ int64_t ProducerRecoveries(const Producer* producer) {
   return rd == nullptr ? 0 : rd->recoveries();
 }
 
-absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const std::string& brokers,
+absl::StatusOr<std::unique_ptr<Consumer>> Consumer::Create(const Connection& connection,
                                                            const Config& extra) {
   Config defaults = ConsumerDefaults();
-  defaults["bootstrap.servers"] = brokers;
   // Partitions are assigned explicitly and offsets kept by Senren; the group id only
   // satisfies librdkafka and is never committed to.
   defaults["group.id"] = "senren-unused";
-  auto conf = MakeConf(defaults, extra);
+  auto conf = MakeConf(defaults, connection, extra);
   if (!conf.ok()) return conf.status();
   auto rk = NewHandle(RD_KAFKA_CONSUMER, *conf);
   if (!rk.ok()) return rk.status();
   return std::unique_ptr<Consumer>(new RdConsumer(std::move(*rk)));
 }
 
-absl::Status EnsureTopic(const std::string& brokers, const TopicSpec& spec,
+absl::Status EnsureTopic(const Connection& connection, const TopicSpec& spec,
                          std::chrono::milliseconds timeout) {
-  auto conf = MakeConf({{"bootstrap.servers", brokers}}, {});
+  // An existing topic needs nothing, and asking the broker to create it would need the
+  // Create ACL, which a principal that only reads or writes the topic does not hold.
+  absl::StatusOr<int> existing = PartitionCount(connection, spec.name, timeout);
+  if (existing.ok()) return absl::OkStatus();
+  switch (existing.status().code()) {
+    case absl::StatusCode::kNotFound:
+    case absl::StatusCode::kPermissionDenied:  // the broker says whether Create is allowed
+      break;
+    case absl::StatusCode::kDeadlineExceeded:
+    case absl::StatusCode::kUnavailable:
+      return absl::UnavailableError(absl::StrCat("creating topic ", spec.name,
+                                                 ": no broker answered at ", connection.brokers,
+                                                 " (", existing.status().message(), ")"));
+    default:
+      return existing.status();
+  }
+  auto conf = MakeConf({}, connection, {});
   if (!conf.ok()) return conf.status();
   auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
   if (!rk.ok()) return rk.status();
@@ -385,7 +419,7 @@ absl::Status EnsureTopic(const std::string& brokers, const TopicSpec& spec,
   absl::Status status;
   if (ev == nullptr) {
     status = absl::UnavailableError(
-        absl::StrCat("creating topic ", spec.name, ": no broker answered at ", brokers));
+        absl::StrCat("creating topic ", spec.name, ": no broker answered at ", connection.brokers));
   } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
     status = FromErr(rd_kafka_event_error(ev), absl::StrCat("creating topic ", spec.name));
   } else {
@@ -406,9 +440,9 @@ absl::Status EnsureTopic(const std::string& brokers, const TopicSpec& spec,
   return status;
 }
 
-absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string& topic,
+absl::StatusOr<int> PartitionCount(const Connection& connection, const std::string& topic,
                                    std::chrono::milliseconds timeout) {
-  auto conf = MakeConf({{"bootstrap.servers", brokers}, {"allow.auto.create.topics", "false"}}, {});
+  auto conf = MakeConf({{"allow.auto.create.topics", "false"}}, connection, {});
   if (!conf.ok()) return conf.status();
   auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
   if (!rk.ok()) return rk.status();
@@ -419,14 +453,38 @@ absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string
   absl::StatusOr<int> result = absl::UnavailableError("no metadata");
   if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
     result = FromErr(e, absl::StrCat("reading metadata of topic ", topic));
-  } else if (md->topic_cnt != 1 || md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+  } else if (md->topic_cnt != 1) {
     result = absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist"));
+  } else if (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+    result = absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist"));
+  } else if (md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    result = FromErr(md->topics[0].err, absl::StrCat("reading metadata of topic ", topic));
   } else {
     result = md->topics[0].partition_cnt;
   }
   if (md != nullptr) rd_kafka_metadata_destroy(md);
   rd_kafka_topic_destroy(rkt);
   return result;
+}
+
+absl::StatusOr<std::pair<int64_t, int64_t>> Watermarks(const Connection& connection,
+                                                       const std::string& topic, int32_t partition,
+                                                       std::chrono::milliseconds timeout) {
+  auto conf = MakeConf({{"allow.auto.create.topics", "false"}}, connection, {});
+  if (!conf.ok()) return conf.status();
+  auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
+  if (!rk.ok()) return rk.status();
+  int64_t low = -1, high = -1;
+  const rd_kafka_resp_err_t e = rd_kafka_query_watermark_offsets(
+      rk->get(), topic.c_str(), partition, &low, &high, static_cast<int>(timeout.count()));
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    absl::Status s =
+        FromErr(e, absl::StrCat("reading the watermarks of ", topic, " partition ", partition));
+    // A timeout here is a broker that does not answer, like every other admin call.
+    return s.code() == absl::StatusCode::kDeadlineExceeded ? absl::UnavailableError(s.message())
+                                                           : s;
+  }
+  return std::make_pair(low, high);
 }
 
 int32_t Murmur2(const std::string& key) {

@@ -82,13 +82,13 @@ struct Env {
     SnapshotProjectorOptions po;
     po.postgres_uri = lab.postgres_uri;
     po.schema = schema.name();
-    po.brokers = lab.kafka_brokers;
+    po.kafka = {lab.kafka_brokers};
     po.topic_prefix = prefix;
     snapshot = Must(SnapshotProjector::Create(po, store.get()), "snapshot projector");
     StatusProjectorOptions to;
     to.postgres_uri = lab.postgres_uri;
     to.schema = schema.name();
-    to.brokers = lab.kafka_brokers;
+    to.kafka = {lab.kafka_brokers};
     to.topic_prefix = prefix;
     status = Must(StatusProjector::Create(to, &hub), "status projector");
     if (auto s = snapshot->Start(); !s.ok()) Die(s.ToString());
@@ -104,8 +104,8 @@ struct Env {
 // A consumer of every partition of {prefix}-state, from the end.
 std::unique_ptr<kafka::Consumer> StateConsumer(const std::string& prefix, int64_t from) {
   const auto& lab = testing::Lab();
-  auto consumer = Must(kafka::Consumer::Create(lab.kafka_brokers), "consumer");
-  int n = Must(kafka::PartitionCount(lab.kafka_brokers, StateTopic(prefix)), "partitions");
+  auto consumer = Must(kafka::Consumer::Create({lab.kafka_brokers}), "consumer");
+  int n = Must(kafka::PartitionCount({lab.kafka_brokers}, StateTopic(prefix)), "partitions");
   std::vector<kafka::PartitionOffset> parts;
   for (int p = 0; p < n; ++p) parts.push_back({StateTopic(prefix), p, from});
   if (auto s = consumer->Assign(parts); !s.ok()) Die(s.ToString());
@@ -143,7 +143,7 @@ void ApplyToSnapshot(Env& env, testing::BenchReport& report, int n) {
 void StatusToGetStatus(Env& env, testing::BenchReport& report, int n) {
   const auto& lab = testing::Lab();
   if (!env.store->ApplyState(Apply("aws:bench-2", 64), {}).ok()) Die("apply");
-  auto producer = Must(kafka::Producer::Create(lab.kafka_brokers), "producer");
+  auto producer = Must(kafka::Producer::Create({lab.kafka_brokers}), "producer");
   v1::GetStatusRequest req;
   req.set_region("aws:bench-2");
   std::vector<double> ms;

@@ -1,4 +1,5 @@
 // SnapshotSink on a Kafka producer of its own.
+#include "common/snapshot_signature.h"
 #include "kafka/kafka.h"
 #include "projections/snapshot_ports.h"
 
@@ -7,8 +8,9 @@ namespace {
 
 class KafkaSnapshotSink final : public SnapshotSink {
  public:
-  KafkaSnapshotSink(std::unique_ptr<kafka::Producer> producer, std::string topic)
-      : producer_(std::move(producer)), topic_(std::move(topic)) {}
+  KafkaSnapshotSink(std::unique_ptr<kafka::Producer> producer, std::string topic,
+                    std::shared_ptr<const common::SnapshotSigner> signer)
+      : producer_(std::move(producer)), topic_(std::move(topic)), signer_(std::move(signer)) {}
 
   // What was not sent is dropped rather than sent by a producer whose owner no longer
   // leads; the producer's own destructor then waits up to 5 s for what is on the wire.
@@ -21,6 +23,13 @@ class KafkaSnapshotSink final : public SnapshotSink {
         record.bytes,
         {{"senren-version", std::to_string(record.version)}, {"senren-region", record.region}}};
     if (!record.traceparent.empty()) r.headers.push_back({"traceparent", record.traceparent});
+    if (signer_ != nullptr) {
+      // Over the exact bytes produced: the plane verifies the value it consumes.
+      auto sig = signer_->Sign(record.bytes);
+      if (!sig.ok()) return sig.status();
+      r.headers.push_back({common::kSnapshotKeyIdHeader, sig->key_id});
+      r.headers.push_back({common::kSnapshotSignatureHeader, sig->signature});
+    }
     return producer_->Produce(r, std::move(on_delivery));
   }
 
@@ -33,17 +42,18 @@ class KafkaSnapshotSink final : public SnapshotSink {
  private:
   std::unique_ptr<kafka::Producer> producer_;
   const std::string topic_;
+  const std::shared_ptr<const common::SnapshotSigner> signer_;
 };
 
 }  // namespace
 
-absl::StatusOr<std::unique_ptr<SnapshotSink>> NewKafkaSnapshotSink(const std::string& brokers,
-                                                                   std::string topic,
-                                                                   const kafka::Config& config) {
-  auto producer = kafka::Producer::Create(brokers, config);
+absl::StatusOr<std::unique_ptr<SnapshotSink>> NewKafkaSnapshotSink(
+    const kafka::Connection& connection, std::string topic, const kafka::Config& config,
+    std::shared_ptr<const common::SnapshotSigner> signer) {
+  auto producer = kafka::Producer::Create(connection, config);
   if (!producer.ok()) return producer.status();
   return std::unique_ptr<SnapshotSink>(
-      new KafkaSnapshotSink(std::move(*producer), std::move(topic)));
+      new KafkaSnapshotSink(std::move(*producer), std::move(topic), std::move(signer)));
 }
 
 }  // namespace senren::projections

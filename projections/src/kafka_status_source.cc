@@ -7,11 +7,11 @@ namespace {
 
 class KafkaStatusSource final : public StatusSource {
  public:
-  KafkaStatusSource(std::string brokers, std::string topic)
-      : brokers_(std::move(brokers)), topic_(std::move(topic)) {}
+  KafkaStatusSource(kafka::Connection connection, std::string topic)
+      : connection_(std::move(connection)), topic_(std::move(topic)) {}
 
   absl::Status Start(const std::map<int32_t, int64_t>& next) override {
-    auto partitions = kafka::PartitionCount(brokers_, topic_);
+    auto partitions = kafka::PartitionCount(connection_, topic_);
     if (!partitions.ok()) return partitions.status();
     std::vector<kafka::PartitionOffset> assign;
     for (int32_t p = 0; p < *partitions; ++p) {
@@ -19,7 +19,7 @@ class KafkaStatusSource final : public StatusSource {
       assign.push_back(
           {topic_, p, it == next.end() ? kafka::PartitionOffset::kBeginning : it->second});
     }
-    auto consumer = kafka::Consumer::Create(brokers_);
+    auto consumer = kafka::Consumer::Create(connection_);
     if (!consumer.ok()) return consumer.status();
     if (absl::Status s = (*consumer)->Assign(assign); !s.ok()) return s;
     consumer_ = std::move(*consumer);
@@ -44,15 +44,16 @@ class KafkaStatusSource final : public StatusSource {
   }
 
  private:
-  const std::string brokers_;
+  const kafka::Connection connection_;
   const std::string topic_;
   std::unique_ptr<kafka::Consumer> consumer_;
 };
 
 }  // namespace
 
-std::unique_ptr<StatusSource> NewKafkaStatusSource(std::string brokers, std::string topic) {
-  return std::make_unique<KafkaStatusSource>(std::move(brokers), std::move(topic));
+std::unique_ptr<StatusSource> NewKafkaStatusSource(kafka::Connection connection,
+                                                   std::string topic) {
+  return std::make_unique<KafkaStatusSource>(std::move(connection), std::move(topic));
 }
 
 }  // namespace senren::projections

@@ -12,7 +12,8 @@ bool SameReport(const v1::ClusterReport& a, const v1::ClusterReport& b) {
   return a.applied_version() == b.applied_version() && a.result() == b.result() &&
          a.reason() == b.reason() && a.resources_total() == b.resources_total() &&
          a.resources_ready() == b.resources_ready() &&
-         a.drift_corrections() == b.drift_corrections();
+         a.drift_corrections() == b.drift_corrections() &&
+         a.rejected_snapshots() == b.rejected_snapshots();
 }
 
 class PgStatusStore final : public StatusStore {

@@ -25,12 +25,12 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
     kafka::TopicSpec spec{
         topic_,
         options_.partitions,
-        1,
+        kafka::TopicSpec::kBrokerDefault,
         {{"cleanup.policy", "compact"},
          {"max.message.bytes", std::to_string(options_.max_message_bytes + (1u << 20))},
          {"min.compaction.lag.ms", "0"},
          {"segment.ms", "3600000"}}};
-    if (absl::Status s = kafka::EnsureTopic(options_.brokers, spec); !s.ok()) return s;
+    if (absl::Status s = kafka::EnsureTopic(options_.kafka, spec); !s.ok()) return s;
     // A producer that cannot be made with these settings fails Start, not every term. It
     // serves the first term: it connects while the loop waits for the lock, so the first
     // publish does not wait for the connection.
@@ -67,9 +67,10 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
  private:
   absl::StatusOr<std::unique_ptr<SnapshotSink>> NewSink() {
     return NewKafkaSnapshotSink(
-        options_.brokers, topic_,
+        options_.kafka, topic_,
         {{"message.max.bytes", std::to_string(options_.max_message_bytes + (1u << 20))},
-         {"message.timeout.ms", std::to_string(options_.publish_timeout.count())}});
+         {"message.timeout.ms", std::to_string(options_.publish_timeout.count())}},
+        options_.signer);
   }
 
   // One term: the loop holds the topic's advisory lock on `conn`, so publish until Stop
@@ -103,8 +104,12 @@ class SnapshotProjectorImpl final : public SnapshotProjector {
         std::make_unique<SnapshotPublisher>(po, progress.get(), store_, sink->get(), &counters_);
     leader_ = true;
     ++terms_;
-    spdlog::info("snapshot projector: leading topic {}; every region is published again in {} ms",
-                 topic_, po.republish_after.count());
+    spdlog::info("snapshot projector: leading topic {}; every region is published again in {} "
+                 "ms; {}",
+                 topic_, po.republish_after.count(),
+                 options_.signer != nullptr
+                     ? "states signed with key " + options_.signer->key_id()
+                     : std::string("states published UNSIGNED (no signing key)"));
     // The payload (region) is not needed: one query finds every region with unpublished
     // versions.
     conn.Listen("senren_ledger", [](const std::string&) {});
@@ -154,8 +159,8 @@ absl::StatusOr<std::unique_ptr<SnapshotProjector>> SnapshotProjector::Create(
     SnapshotProjectorOptions options, ledger::LedgerStore* store) {
   if (options.postgres_uri.empty())
     return absl::InvalidArgumentError("snapshot projector: postgres_uri is required");
-  if (options.brokers.empty())
-    return absl::InvalidArgumentError("snapshot projector: brokers is required");
+  if (options.kafka.brokers.empty())
+    return absl::InvalidArgumentError("snapshot projector: kafka.brokers is required");
   if (options.topic_prefix.empty())
     return absl::InvalidArgumentError("snapshot projector: topic_prefix is required");
   if (store == nullptr)

@@ -23,9 +23,9 @@ class StatusProjectorImpl final : public StatusProjector {
     kafka::TopicSpec spec{
         topic_,
         options_.partitions,
-        1,
+        kafka::TopicSpec::kBrokerDefault,
         {{"cleanup.policy", "compact"}, {"min.compaction.lag.ms", "0"}, {"segment.ms", "3600000"}}};
-    if (absl::Status s = kafka::EnsureTopic(options_.brokers, spec); !s.ok()) return s;
+    if (absl::Status s = kafka::EnsureTopic(options_.kafka, spec); !s.ok()) return s;
     loop_.Start([this](pg::Session& conn) { Follow(conn); });
     return absl::OkStatus();
   }
@@ -58,7 +58,7 @@ class StatusProjectorImpl final : public StatusProjector {
       ~Unlead() { leader = false; }
     } unlead{leader_};
     auto store = NewPgStatusStore(&conn, topic_);
-    auto source = NewKafkaStatusSource(options_.brokers, topic_);
+    auto source = NewKafkaStatusSource(options_.kafka, topic_);
     StatusFold fold(topic_, options_.batch_max, store.get(), source.get(), hub_, &counters_);
     if (absl::Status s = fold.Resume(); !s.ok()) {
       spdlog::warn("status projector: {}", s.ToString());
@@ -109,8 +109,8 @@ absl::StatusOr<std::unique_ptr<StatusProjector>> StatusProjector::Create(
     StatusProjectorOptions options, StatusHub* hub) {
   if (options.postgres_uri.empty())
     return absl::InvalidArgumentError("status projector: postgres_uri is required");
-  if (options.brokers.empty())
-    return absl::InvalidArgumentError("status projector: brokers is required");
+  if (options.kafka.brokers.empty())
+    return absl::InvalidArgumentError("status projector: kafka.brokers is required");
   if (options.topic_prefix.empty())
     return absl::InvalidArgumentError("status projector: topic_prefix is required");
   if (options.batch_max < 1)

@@ -31,6 +31,8 @@ v1::ClusterStatus ToClusterStatus(const v1::ClusterReport& r, double now_seconds
   c.set_resources_ready(r.resources_ready());
   *c.mutable_heartbeat_at() = r.heartbeat_at();
   c.set_drift_corrections(r.drift_corrections());
+  c.set_rejected_snapshots(r.rejected_snapshots());
+  c.set_last_rejected_snapshot(r.last_rejected_snapshot());
   double age = r.has_heartbeat_at() ? now_seconds - EpochSeconds(r.heartbeat_at()) : 0;
   c.set_heartbeat_age_seconds(age < 0 ? 0 : age);
   c.set_stale(age > StaleAfterSeconds(r));

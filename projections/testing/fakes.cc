@@ -282,7 +282,8 @@ absl::StatusOr<StatusApplied> FakeStatusStore::Apply(const StatusBatch& batch) {
           visible = !(a.applied_version() == b.applied_version() && a.result() == b.result() &&
                       a.reason() == b.reason() && a.resources_total() == b.resources_total() &&
                       a.resources_ready() == b.resources_ready() &&
-                      a.drift_corrections() == b.drift_corrections());
+                      a.drift_corrections() == b.drift_corrections() &&
+                      a.rejected_snapshots() == b.rejected_snapshots());
         }
         clusters_[{k.region, k.cluster}] = c.report;
         HistoryRow* newest = nullptr;

@@ -14,9 +14,12 @@
 #include <nlohmann/json.hpp>
 #include <random>
 #include <thread>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
+#include "common/snapshot_signature.h"
 #include "daemon/daemon.h"
 #include "kafka/kafka.h"
 #include "regional/kube/curl_kube_client.h"
@@ -105,20 +108,27 @@ int History(const std::string& data_dir, size_t limit, const std::string& output
 int main(int argc, char** argv) {
   CLI::App app{"senren-regional: makes one cluster match its region's newest RegionalState "
                "and reports status back (docs/design.md §5)"};
-  std::string region, cluster, kubeconfig, context, brokers = "127.0.0.1:59092";
+  std::string region, cluster, kubeconfig, context, brokers, kafka_config;
   std::string prefix = "senren", ns = "senren", data_dir;
   senren::daemon::DaemonFlags daemon_flags;
   int heartbeat_s = 10, resync_s = 30, status_partitions = 12;
   bool leader_elect = true;
   double lease_s = 15, renew_s = 10, retry_s = 2;
   std::string lease_namespace, lease_name, identity = DefaultIdentity();
+  std::vector<std::string> verify_keys;
+  bool insecure_unsigned = false;
   app.add_option("--region", region, "Region key, e.g. aws:us-east-1");
   app.add_option("--cluster", cluster, "Cluster name within the region, e.g. prod");
   app.add_option(
       "--kubeconfig", kubeconfig,
       "Kubeconfig (default: $KUBECONFIG, the in-cluster service account, ~/.kube/config)");
   app.add_option("--context", context, "Kubeconfig context (default: current)");
-  app.add_option("--brokers", brokers, "Kafka bootstrap servers (default: 127.0.0.1:59092)");
+  app.add_option("--brokers", brokers,
+                 "Kafka bootstrap servers; wins over bootstrap.servers of --kafka-config "
+                 "(default: 127.0.0.1:59092)");
+  app.add_option("--kafka-config", kafka_config,
+                 "librdkafka properties, name=value a line (security.protocol, sasl.*, ssl.*; "
+                 "like kcat -F); the plane's Kafka identity. Default: none (PLAINTEXT)");
   app.add_option("--topic-prefix", prefix,
                  "Topic prefix: {prefix}-state, {prefix}-status (default: senren)");
   app.add_option("--namespace", ns, "Namespace of the CRs (default: senren)");
@@ -144,6 +154,14 @@ int main(int argc, char** argv) {
       "Lease name (default: senren-regional-<region>, e.g. senren-regional-aws.us-east-1)");
   app.add_option("--identity", identity,
                  "This plane's identity in the Lease (default: host-pid-random)");
+  app.add_option("--snapshot-verify-key", verify_keys,
+                 "PEM Ed25519 public key the snapshots must be signed with; repeat it (or put "
+                 "several keys in one file) to trust a set during a rotation. Unsigned or "
+                 "otherwise signed snapshots are refused and reported");
+  app.add_flag("--insecure-unsigned-snapshots", insecure_unsigned,
+               "Apply snapshots without verifying any signature: anyone who can write the "
+               "state topic commands the cluster (default: off; without it a plane with no "
+               "--snapshot-verify-key does not start)");
   auto* history = app.add_subcommand("history", "Show the versions this plane applied locally");
   std::string history_dir, output = "table";
   size_t limit = 50;
@@ -163,6 +181,33 @@ int main(int argc, char** argv) {
   senren::daemon::Daemon& daemon = **created;
   if (region.empty() || cluster.empty() || data_dir.empty()) {
     std::cerr << "--region, --cluster and --data-dir are required\n";
+    return 2;
+  }
+  // Whoever can write the state topic would command the cluster: a plane verifies unless
+  // told in so many words not to, and never both.
+  std::shared_ptr<const senren::common::SnapshotVerifier> verifier;
+  if (!verify_keys.empty() && insecure_unsigned) {
+    std::cerr << "--snapshot-verify-key and --insecure-unsigned-snapshots exclude each other\n";
+    return 2;
+  }
+  if (verify_keys.empty() && !insecure_unsigned) {
+    std::cerr << "no --snapshot-verify-key: give the public key(s) the snapshot projector signs "
+                 "with (docs/deploy.md), or --insecure-unsigned-snapshots to apply whatever the "
+                 "state topic holds\n";
+    return 2;
+  }
+  if (!verify_keys.empty()) {
+    auto loaded = senren::common::SnapshotVerifier::FromPemFiles(verify_keys);
+    if (!loaded.ok()) {
+      std::cerr << "--snapshot-verify-key: " << loaded.status().message() << "\n";
+      return 2;
+    }
+    verifier = *std::move(loaded);
+  }
+  const auto kafka_connection =
+      senren::kafka::LoadConnection(kafka_config, brokers, "127.0.0.1:59092");
+  if (!kafka_connection.ok()) {
+    std::cerr << kafka_connection.status().message() << "\n";
     return 2;
   }
 
@@ -222,7 +267,7 @@ int main(int argc, char** argv) {
     spdlog::error("{}", outbox.status().ToString());
     return 1;
   }
-  auto producer = senren::kafka::Producer::Create(brokers);
+  auto producer = senren::kafka::Producer::Create(*kafka_connection);
   if (!producer.ok()) {
     spdlog::error("{}", producer.status().ToString());
     return 1;
@@ -231,7 +276,16 @@ int main(int argc, char** argv) {
   plane::OutboxRelayOptions ro;
   ro.topic = status_topic;
   plane::OutboxRelay relay(outbox->get(), producer->get(), ro);
-  plane::KafkaSnapshotSource source(brokers, prefix + "-state", region);
+  plane::KafkaSnapshotSource source(*kafka_connection, prefix + "-state", region);
+
+  if (verifier != nullptr) {
+    source.RequireSignatures(verifier);
+    spdlog::info("snapshots must be signed by one of the keys {}",
+                 absl::StrJoin(verifier->key_ids(), ", "));
+  } else {
+    spdlog::warn("--insecure-unsigned-snapshots: snapshots are applied without verifying any "
+                 "signature");
+  }
 
   plane::RegionalPlaneOptions po;
   po.region = region;
@@ -243,7 +297,8 @@ int main(int argc, char** argv) {
   plane::RegionalPlane rp(po, client->get(), &source, cache->get(), outbox->get(),
                           [&relay] { relay.Notify(); });
   spdlog::info("senren-regional {}/{} on {} (namespace {}), Kafka {} ({}-state → {})", region,
-               cluster, (*client)->config().server, ns, brokers, prefix, status_topic);
+               cluster, (*client)->config().server, ns, kafka_connection->brokers, prefix,
+               status_topic);
 
   // Everything that reads Kafka, writes the cluster or sends status runs only while this
   // plane leads; a standby holds its data dir and waits for the Lease.
@@ -259,12 +314,13 @@ int main(int argc, char** argv) {
     topic_thread = std::thread([&] {
       senren::kafka::TopicSpec spec{status_topic,
                                     status_partitions,
-                                    1,
+                                    senren::kafka::TopicSpec::kBrokerDefault,
                                     {{"cleanup.policy", "compact"},
                                      {"min.compaction.lag.ms", "0"},
                                      {"segment.ms", "3600000"}}};
       while (!daemon.stopping()) {
-        absl::Status s = senren::kafka::EnsureTopic(brokers, spec, std::chrono::seconds(10));
+        absl::Status s =
+            senren::kafka::EnsureTopic(*kafka_connection, spec, std::chrono::seconds(10));
         if (s.ok()) {
           relay.Start();
           return;
@@ -308,6 +364,9 @@ int main(int argc, char** argv) {
                    "Snapshots of the region read from Kafka.");
   metrics.Describe("senren_regional_bad_messages_total", "counter",
                    "Messages under the region's key that did not parse.");
+  metrics.Describe("senren_regional_snapshots_rejected_total", "counter",
+                   "Snapshots refused for their signature, by verdict (unsigned, unknown_key, "
+                   "bad_signature); nothing of them was applied.");
   metrics.Describe("senren_regional_outbox_depth", "gauge",
                    "Status records waiting in the outbox.");
   metrics.Describe("senren_regional_outbox_published_total", "counter",
@@ -329,6 +388,12 @@ int main(int argc, char** argv) {
     m.Set("senren_regional_snapshots_received_total", "",
           static_cast<double>(st.snapshots_received));
     m.Set("senren_regional_bad_messages_total", "", static_cast<double>(st.bad_messages));
+    for (const char* verdict : {"unsigned", "unknown_key", "bad_signature"}) {
+      auto n = st.rejected_by_verdict.find(verdict);
+      m.Set("senren_regional_snapshots_rejected_total",
+            senren::daemon::Labels({{"verdict", verdict}}),
+            n == st.rejected_by_verdict.end() ? 0.0 : static_cast<double>(n->second));
+    }
     if (auto depth = raw_outbox->Size(); depth.ok()) {
       m.Set("senren_regional_outbox_depth", "", static_cast<double>(*depth));
     }

@@ -144,14 +144,18 @@ TEST_F(ImageLabTest, RegionalFromItsImageReconcilesARegionAsTheImageUser) {
     }
   }
   InstallKubeconfig(env.clusters[0].kubeconfig, rootfs());
+  // The snapshots' public key, as a mounted secret would hold it.
+  fs::copy_file(states_->verify_key_path(), rootfs() / "etc/senren/snapshot-verify.pub",
+                fs::copy_options::overwrite_existing);
 
   const std::string user = std::to_string(kImageUser) + ":" + std::to_string(kImageUser);
   std::vector<std::string> args = {SENREN_CHROOT, "--userspec=" + user, rootfs().string()};
   for (const auto& a : process["args"]) args.push_back(a.get<std::string>());
-  args.insert(args.end(), {"--region", region_, "--cluster", env.clusters[0].cluster,
-                           "--kubeconfig", "/etc/senren/kubeconfig", "--brokers", env.kafka_brokers,
-                           "--topic-prefix", prefix_, "--namespace", ns_->name(), "--data-dir",
-                           workdir + "/data", "--heartbeat-interval", "1"});
+  args.insert(args.end(),
+              {"--region", region_, "--cluster", env.clusters[0].cluster, "--kubeconfig",
+               "/etc/senren/kubeconfig", "--brokers", env.kafka_brokers, "--topic-prefix", prefix_,
+               "--namespace", ns_->name(), "--data-dir", workdir + "/data", "--heartbeat-interval",
+               "1", "--snapshot-verify-key", "/etc/senren/snapshot-verify.pub"});
   const fs::path log = dir_ / "regional.log";
   pid_ = Spawn(args, log.string());
   ASSERT_GT(pid_, 0);

@@ -21,20 +21,32 @@ TEST(KafkaAdapter, EnsureTopicIsIdempotentAndPartitionCountSeesIt) {
   const auto& lab = testing::Lab();
   const std::string topic = testing::UniqueName("adapter");
   TopicSpec spec{topic, 8, 1, {{"cleanup.policy", "compact"}}};
-  ASSERT_TRUE(EnsureTopic(lab.kafka_brokers, spec).ok());
-  ASSERT_TRUE(EnsureTopic(lab.kafka_brokers, spec).ok());
-  auto n = PartitionCount(lab.kafka_brokers, topic);
+  ASSERT_TRUE(EnsureTopic({lab.kafka_brokers}, spec).ok());
+  ASSERT_TRUE(EnsureTopic({lab.kafka_brokers}, spec).ok());
+  auto n = PartitionCount({lab.kafka_brokers}, topic);
   ASSERT_TRUE(n.ok()) << n.status();
   EXPECT_EQ(*n, 8);
-  auto missing = PartitionCount(lab.kafka_brokers, topic + "-missing");
+  auto missing = PartitionCount({lab.kafka_brokers}, topic + "-missing");
   EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound) << missing.status();
+}
+
+TEST(KafkaAdapter, EnsureTopicWithTheBrokersReplicationFactor) {
+  const auto& lab = testing::Lab();
+  const std::string topic = testing::UniqueName("adapter");
+  ASSERT_EQ(TopicSpec{}.replication_factor, TopicSpec::kBrokerDefault);
+  absl::Status s = EnsureTopic({lab.kafka_brokers}, {topic, 3, TopicSpec::kBrokerDefault, {}});
+  ASSERT_TRUE(s.ok()) << s;
+  auto n = PartitionCount({lab.kafka_brokers}, topic);
+  ASSERT_TRUE(n.ok()) << n.status();
+  EXPECT_EQ(*n, 3);
 }
 
 TEST(KafkaAdapter, RecordsLandInPartitionForKeyAndRoundTrip) {
   const auto& lab = testing::Lab();
   const std::string topic = testing::UniqueName("adapter");
-  ASSERT_TRUE(EnsureTopic(lab.kafka_brokers, {topic, 8, 1, {{"cleanup.policy", "compact"}}}).ok());
-  auto producer = Producer::Create(lab.kafka_brokers);
+  ASSERT_TRUE(
+      EnsureTopic({lab.kafka_brokers}, {topic, 8, 1, {{"cleanup.policy", "compact"}}}).ok());
+  auto producer = Producer::Create({lab.kafka_brokers});
   ASSERT_TRUE(producer.ok()) << producer.status();
 
   const std::vector<std::string> keys = {"aws:us-east-1", "gcp:us-central1", "gcp:europe-west1",
@@ -60,7 +72,7 @@ TEST(KafkaAdapter, RecordsLandInPartitionForKeyAndRoundTrip) {
   ASSERT_TRUE(tomb.status.ok());
 
   // Read back the first key's partition only.
-  auto consumer = Consumer::Create(lab.kafka_brokers);
+  auto consumer = Consumer::Create({lab.kafka_brokers});
   ASSERT_TRUE(consumer.ok()) << consumer.status();
   const int32_t p = PartitionForKey(keys[0], 8);
   ASSERT_TRUE((*consumer)->Assign({{topic, p, PartitionOffset::kBeginning}}).ok());
@@ -85,8 +97,8 @@ TEST(KafkaAdapter, RecordsLandInPartitionForKeyAndRoundTrip) {
 TEST(KafkaAdapter, ProducerRecoversFromAFatalError) {
   const auto& lab = testing::Lab();
   const std::string topic = testing::UniqueName("adapter");
-  ASSERT_TRUE(EnsureTopic(lab.kafka_brokers, {topic, 1, 1, {}}).ok());
-  auto producer = Producer::Create(lab.kafka_brokers);
+  ASSERT_TRUE(EnsureTopic({lab.kafka_brokers}, {topic, 1, 1, {}}).ok());
+  auto producer = Producer::Create({lab.kafka_brokers});
   ASSERT_TRUE(producer.ok()) << producer.status();
   auto produce = [&](const std::string& value) {
     auto done = std::make_shared<std::promise<Delivery>>();
@@ -110,7 +122,7 @@ TEST(KafkaAdapter, ProducerRecoversFromAFatalError) {
   EXPECT_EQ(ProducerRecoveries(producer->get()), 1);
   ASSERT_TRUE((*producer)->Flush(seconds(30)).ok());
 
-  auto consumer = Consumer::Create(lab.kafka_brokers);
+  auto consumer = Consumer::Create({lab.kafka_brokers});
   ASSERT_TRUE(consumer.ok()) << consumer.status();
   ASSERT_TRUE((*consumer)->Assign({{topic, 0, PartitionOffset::kBeginning}}).ok());
   std::vector<std::string> values;
@@ -124,7 +136,7 @@ TEST(KafkaAdapter, ProducerRecoversFromAFatalError) {
 }
 
 TEST(KafkaAdapter, UnknownSettingIsAnErrorNamingIt) {
-  auto producer = Producer::Create("127.0.0.1:1", {{"no.such.setting", "1"}});
+  auto producer = Producer::Create({"127.0.0.1:1"}, {{"no.such.setting", "1"}});
   ASSERT_FALSE(producer.ok());
   EXPECT_EQ(producer.status().code(), absl::StatusCode::kInvalidArgument);
   EXPECT_NE(producer.status().message().find("no.such.setting"), std::string::npos);

@@ -73,6 +73,7 @@ LabEnv Load() {
   env.postgres_owner_uri = Get(vars, "SENREN_POSTGRES_OWNER_URI");
   if (env.postgres_owner_uri.empty()) env.postgres_owner_uri = env.postgres_uri;
   env.kafka_brokers = Get(vars, "SENREN_KAFKA_BROKERS");
+  env.kafka_ledger_config = Get(vars, "SENREN_KAFKA_LEDGER_CONFIG");
   env.topic_prefix = Get(vars, "SENREN_TOPIC_PREFIX");
   env.token = Get(vars, "SENREN_TOKEN");
   env.admin_token = Get(vars, "SENREN_ADMIN_TOKEN");
@@ -80,6 +81,7 @@ LabEnv Load() {
   env.kube_bin = Get(vars, "SENREN_KUBE_BIN");
   std::istringstream kcs(Get(vars, "SENREN_KUBECONFIGS"));
   std::istringstream etcds(Get(vars, "SENREN_ETCD_ENDPOINTS"));
+  std::istringstream kafka_configs(Get(vars, "SENREN_KAFKA_PLANE_CONFIGS"));
   std::string path;
   while (kcs >> path) {
     // .../kube/<cloud>-<region>-<cluster>/kubeconfig: the cluster is the last dash part,
@@ -94,6 +96,7 @@ LabEnv Load() {
     c.cluster = slug.substr(last + 1);
     c.region = slug.substr(0, first) + ":" + slug.substr(first + 1, last - first - 1);
     etcds >> c.etcd;  // the same order as the kubeconfigs
+    kafka_configs >> c.kafka_config;
     env.clusters.push_back(c);
   }
   if (env.postgres_uri.empty() || env.kafka_brokers.empty() || env.clusters.empty()) {

@@ -11,6 +11,9 @@ struct LabCluster {
   std::string cluster;     // "prod"
   std::string kubeconfig;  // path
   std::string etcd;        // client URL of the cluster's etcd, "http://127.0.0.1:52379"
+  // --kafka-config of the cluster's senren-regional: its principal on the SASL_SSL
+  // listener, held to the planes' ACLs (SENREN_KAFKA_PLANE_CONFIGS).
+  std::string kafka_config;
 };
 
 // Coordinates of the running lab (docs/design.md §10), as `tools/lab env` prints them.
@@ -21,7 +24,10 @@ struct LabEnv {
   // The schema owner's, for migrations (SENREN_POSTGRES_OWNER_URI); postgres_uri when the
   // lab has no separate owner.
   std::string postgres_owner_uri;
-  std::string kafka_brokers;
+  std::string kafka_brokers;  // PLAINTEXT; its principal is a super user
+  // --kafka-config of senren-ledger: the control plane's principal on the SASL_SSL
+  // listener, held to its ACLs (SENREN_KAFKA_LEDGER_CONFIG).
+  std::string kafka_ledger_config;
   std::string topic_prefix;
   std::string token;        // writer
   std::string admin_token;  // admin

@@ -14,6 +14,7 @@
 #include <map>
 #include <thread>
 
+#include "common/snapshot_signature.h"
 #include "kafka/kafka.h"
 #include "lab/lab_env.h"
 #include "ledger/pg_ledger_store.h"
@@ -49,14 +50,16 @@ class SnapshotProjectorTest : public ::testing::Test {
   }
 
   std::unique_ptr<SnapshotProjector> NewProjector(
-      std::chrono::milliseconds publish_timeout = seconds(5)) {
+      std::chrono::milliseconds publish_timeout = seconds(5),
+      std::shared_ptr<const common::SnapshotSigner> signer = nullptr) {
     SnapshotProjectorOptions o;
+    o.signer = std::move(signer);
     o.publish_timeout = publish_timeout;
     o.lease = milliseconds(500);
     o.lock_retry = milliseconds(200);
     o.postgres_uri = testing::Lab().postgres_uri;
     o.schema = schema_.name();
-    o.brokers = testing::Lab().kafka_brokers;
+    o.kafka = {testing::Lab().kafka_brokers};
     o.topic_prefix = prefix_;
     o.partitions = 4;
     auto p = SnapshotProjector::Create(o, store_.get());
@@ -66,7 +69,7 @@ class SnapshotProjectorTest : public ::testing::Test {
 
   // Reads {prefix}-state until every region in `want` shows at least its version there.
   std::map<std::string, v1::RegionalState> ReadUntil(const std::map<std::string, uint64_t>& want) {
-    auto consumer = kafka::Consumer::Create(testing::Lab().kafka_brokers);
+    auto consumer = kafka::Consumer::Create({testing::Lab().kafka_brokers});
     EXPECT_TRUE(consumer.ok());
     std::vector<kafka::PartitionOffset> parts;
     for (int p = 0; p < 4; ++p)
@@ -128,6 +131,52 @@ TEST_F(SnapshotProjectorTest, PublishesNewestVersionOfEveryRegion) {
   EXPECT_EQ(progress["aws:us-east-1"], 2);
   EXPECT_EQ(progress["gcp:us-central1"], 1);
   EXPECT_TRUE(projector->Stats().leader);
+}
+
+TEST_F(SnapshotProjectorTest, WithASigningKeyEveryStateIsSignedOverItsExactBytes) {
+  auto signer = common::SnapshotSigner::Generate();
+  ASSERT_TRUE(signer.ok());
+  const std::string key_id = (*signer)->key_id();
+  auto verifier = common::SnapshotVerifier::FromPems({(*signer)->PublicKeyPem()});
+  ASSERT_TRUE(verifier.ok());
+  auto projector = NewProjector(seconds(5), *std::move(signer));
+  ASSERT_TRUE(projector->Start().ok());
+  ASSERT_TRUE(store_->ApplyState(Apply("aws:signed-1", {{"a", 64}}), {}).ok());
+  ASSERT_TRUE(store_->ApplyState(Apply("aws:signed-1", {{"a", 128}}), {}).ok());
+
+  auto consumer = kafka::Consumer::Create({testing::Lab().kafka_brokers});
+  ASSERT_TRUE(consumer.ok());
+  const int32_t partition = kafka::PartitionForKey("aws:signed-1", 4);
+  ASSERT_TRUE((*consumer)
+                  ->Assign({{StateTopic(prefix_), partition, kafka::PartitionOffset::kBeginning}})
+                  .ok());
+  uint64_t newest = 0;
+  int verified = 0;
+  for (auto deadline = std::chrono::steady_clock::now() + seconds(30);
+       newest < 2 && std::chrono::steady_clock::now() < deadline;) {
+    auto m = (*consumer)->Poll(milliseconds(100));
+    ASSERT_TRUE(m.ok()) << m.status();
+    if (!*m) continue;
+    const kafka::Message& msg = **m;
+    EXPECT_EQ(msg.HeaderValue(common::kSnapshotKeyIdHeader), key_id);
+    const common::SignatureCheck check =
+        (*verifier)->Verify(*msg.value, msg.HeaderValue(common::kSnapshotKeyIdHeader),
+                            msg.HeaderValue(common::kSnapshotSignatureHeader));
+    EXPECT_TRUE(check.ok()) << check.detail;
+    std::string changed = *msg.value;
+    changed.back() ^= 0x01;
+    EXPECT_EQ((*verifier)
+                  ->Verify(changed, msg.HeaderValue(common::kSnapshotKeyIdHeader),
+                           msg.HeaderValue(common::kSnapshotSignatureHeader))
+                  .verdict,
+              common::SignatureVerdict::kBadSignature);
+    v1::RegionalState state;
+    ASSERT_TRUE(state.ParseFromString(*msg.value));
+    newest = std::max<uint64_t>(newest, state.version());
+    ++verified;
+  }
+  EXPECT_EQ(newest, 2u);
+  EXPECT_GE(verified, 1);
 }
 
 TEST_F(SnapshotProjectorTest, VersionThatCommitsLateIsStillPublished) {
@@ -215,7 +264,7 @@ TEST_F(SnapshotProjectorTest, BrokerDownLedgerKeepsAcceptingAndNewestStateGoesOu
 
   // Which versions reached the topic: 1 before the outage, then the newest only (a
   // publish that was already on the wire when the broker went away may add one).
-  auto consumer = kafka::Consumer::Create(lab.kafka_brokers);
+  auto consumer = kafka::Consumer::Create({lab.kafka_brokers});
   ASSERT_TRUE(consumer.ok());
   const int32_t p = kafka::PartitionForKey("aws:down-1", 4);
   ASSERT_TRUE(
@@ -300,7 +349,7 @@ TEST_F(SnapshotProjectorTest, LeaderCutMidPublishLeavesNewestVersionLastOnTheTop
 
   // Every record of the topic, in order: the last one of each region is its newest.
   ReadUntil(newest);
-  auto consumer = kafka::Consumer::Create(testing::Lab().kafka_brokers);
+  auto consumer = kafka::Consumer::Create({testing::Lab().kafka_brokers});
   ASSERT_TRUE(consumer.ok());
   std::vector<kafka::PartitionOffset> parts;
   for (int p = 0; p < 4; ++p)

@@ -70,7 +70,7 @@ class StatusApiTest : public ::testing::Test {
     StatusProjectorOptions po;
     po.postgres_uri = lab.postgres_uri;
     po.schema = schema_.name();
-    po.brokers = lab.kafka_brokers;
+    po.kafka = {lab.kafka_brokers};
     po.topic_prefix = prefix_;
     po.partitions = 2;
     projector_ = std::move(*StatusProjector::Create(po, &hub_));
@@ -84,7 +84,7 @@ class StatusApiTest : public ::testing::Test {
     server_ = std::move(*ledger::LedgerServer::Start(options, store_.get(), std::move(*auth)));
     stub_ =
         v1::ControlPlane::NewStub(grpc::CreateChannel(addr(), grpc::InsecureChannelCredentials()));
-    producer_ = std::move(*kafka::Producer::Create(lab.kafka_brokers));
+    producer_ = std::move(*kafka::Producer::Create({lab.kafka_brokers}));
 
     v1::ApplyStateRequest apply;
     apply.set_region(kRegion);
@@ -231,9 +231,22 @@ TEST_F(StatusApiTest, CliShowsStatusNowAndAtATime) {
   auto now = nlohmann::json::parse(RunCommand(base, &rc));
   ASSERT_EQ(rc, 0);
   EXPECT_EQ(now["resources"][0]["ready"], true);
+  // The state files' vocabulary (docs/ledger.md "Output for scripts"), not protobuf's.
+  EXPECT_EQ(now["resources"][0]["phase"], "Ready") << now.dump();
+  EXPECT_EQ(now["resources"][0]["kind"], "RedisDatabase");
+  EXPECT_EQ(now["resources"][0]["state_version"], 1);
+  EXPECT_EQ(now["clusters"][0]["result"], "applied");
+  EXPECT_EQ(now["clusters"][0]["applied_version"], 1);
+  EXPECT_TRUE(now["desired_version"].is_number());
+  EXPECT_TRUE(now["at"].is_null());
+  google::protobuf::Timestamp observed;
+  EXPECT_TRUE(
+      TimeUtil::FromString(now["resources"][0]["observed_at"].get<std::string>(), &observed));
   auto then = nlohmann::json::parse(RunCommand(base + " --at " + before, &rc));
   ASSERT_EQ(rc, 0);
   EXPECT_FALSE(then["resources"][0].value("ready", false)) << then.dump();
+  EXPECT_EQ(then["resources"][0]["phase"], "Provisioning") << then.dump();
+  EXPECT_EQ(then["at"], before);
 
   std::string table = RunCommand(std::string(SENREN_LEDGER_BIN) + " status " + kRegion +
                                      " --addr " + addr() + " --token r-1 2>&1",

@@ -54,7 +54,7 @@ class StatusProjectorTest : public ::testing::Test {
     StatusProjectorOptions po;
     po.postgres_uri = lab.postgres_uri;
     po.schema = schema_.name();
-    po.brokers = lab.kafka_brokers;
+    po.kafka = {lab.kafka_brokers};
     po.topic_prefix = prefix_;
     po.partitions = 3;
     auto projector = StatusProjector::Create(po, &hub_);
@@ -64,7 +64,7 @@ class StatusProjectorTest : public ::testing::Test {
     auto model = NewPgStatusReadModel({lab.postgres_uri, schema_.name(), 2}, &hub_);
     ASSERT_TRUE(model.ok());
     model_ = std::move(*model);
-    auto producer = kafka::Producer::Create(lab.kafka_brokers);
+    auto producer = kafka::Producer::Create({lab.kafka_brokers});
     ASSERT_TRUE(producer.ok());
     producer_ = std::move(*producer);
   }
@@ -329,7 +329,7 @@ TEST_F(StatusProjectorTest, OneOfTwoProjectorsFoldsAndTheOtherTakesOver) {
   StatusProjectorOptions po;
   po.postgres_uri = testing::Lab().postgres_uri;
   po.schema = schema_.name();
-  po.brokers = testing::Lab().kafka_brokers;
+  po.kafka = {testing::Lab().kafka_brokers};
   po.topic_prefix = prefix_;
   po.partitions = 3;
   auto second = StatusProjector::Create(po, nullptr);

@@ -53,7 +53,8 @@ class RegionalBinaryLabTest : public ::testing::Test {
     pid_ = Spawn({SENREN_REGIONAL_BIN, "--region", region_, "--cluster", env.clusters[0].cluster,
                   "--kubeconfig", env.clusters[0].kubeconfig, "--brokers", env.kafka_brokers,
                   "--topic-prefix", prefix_, "--namespace", ns_->name(), "--data-dir",
-                  (dir_ / "data").string(), "--heartbeat-interval", "1"},
+                  (dir_ / "data").string(), "--heartbeat-interval", "1", "--snapshot-verify-key",
+                  states_->verify_key_path()},
                  (dir_ / "regional.log").string());
     ASSERT_GT(pid_, 0);
   }

@@ -6,6 +6,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <sstream>
 #include <thread>
@@ -49,31 +50,78 @@ ScopedNamespace::~ScopedNamespace() {
 StateProducer::StateProducer(const std::string& prefix) : topic_(prefix + "-state") {
   const auto& lab = senren::testing::Lab();
   kafka::TopicSpec spec{topic_, 12, 1, {{"cleanup.policy", "compact"}}};
-  if (!kafka::EnsureTopic(lab.kafka_brokers, spec).ok()) std::abort();
-  auto p = kafka::Producer::Create(lab.kafka_brokers);
+  if (!kafka::EnsureTopic({lab.kafka_brokers}, spec).ok()) std::abort();
+  auto p = kafka::Producer::Create({lab.kafka_brokers});
   if (!p.ok()) std::abort();
   producer_ = std::move(*p);
+  auto signer = common::SnapshotSigner::Generate();
+  if (!signer.ok()) std::abort();
+  signer_ = std::move(*signer);
+  auto verifier = common::SnapshotVerifier::FromPems({signer_->PublicKeyPem()});
+  if (!verifier.ok()) std::abort();
+  verifier_ = std::move(*verifier);
+  verify_key_path_ = (std::filesystem::temp_directory_path() /
+                      (senren::testing::UniqueName("snapshot-key") + ".pub"))
+                         .string();
+  std::ofstream(verify_key_path_) << signer_->PublicKeyPem();
 }
 
-void StateProducer::Publish(const v1::RegionalState& state) {
-  kafka::Record r{topic_,
-                  state.region(),
-                  state.SerializeAsString(),
-                  {{"senren-version", std::to_string(state.version())},
-                   {"senren-region", state.region()},
-                   {"traceparent", state.traceparent()}}};
-  if (!producer_->Produce(r, [](const kafka::Delivery&) {}).ok()) std::abort();
+StateProducer::~StateProducer() {
+  std::error_code ec;
+  std::filesystem::remove(verify_key_path_, ec);
+}
+
+namespace {
+kafka::Record StateRecord(const std::string& topic, const v1::RegionalState& state) {
+  return {topic,
+          state.region(),
+          state.SerializeAsString(),
+          {{"senren-version", std::to_string(state.version())},
+           {"senren-region", state.region()},
+           {"traceparent", state.traceparent()}}};
+}
+
+void Sign(const common::SnapshotSigner& signer, kafka::Record* r) {
+  auto sig = signer.Sign(*r->value);
+  if (!sig.ok()) std::abort();
+  r->headers.push_back({common::kSnapshotKeyIdHeader, sig->key_id});
+  r->headers.push_back({common::kSnapshotSignatureHeader, sig->signature});
+}
+}  // namespace
+
+void StateProducer::Produce(kafka::Record record) {
+  if (!producer_->Produce(record, [](const kafka::Delivery&) {}).ok()) std::abort();
   if (!producer_->Flush(std::chrono::seconds(10)).ok()) std::abort();
+}
+
+void StateProducer::Publish(const v1::RegionalState& state) { PublishSignedBy(*signer_, state); }
+
+void StateProducer::PublishSignedBy(const common::SnapshotSigner& signer,
+                                    const v1::RegionalState& state) {
+  kafka::Record r = StateRecord(topic_, state);
+  Sign(signer, &r);
+  Produce(std::move(r));
+}
+
+void StateProducer::PublishUnsigned(const v1::RegionalState& state) {
+  Produce(StateRecord(topic_, state));
+}
+
+void StateProducer::PublishWithHeaders(const v1::RegionalState& state,
+                                       std::vector<kafka::Header> headers) {
+  kafka::Record r = StateRecord(topic_, state);
+  for (auto& h : headers) r.headers.push_back(std::move(h));
+  Produce(std::move(r));
 }
 
 void StateProducer::PublishRaw(const std::string& key, const std::optional<std::string>& value) {
   kafka::Record r{topic_, key, value, {}};
-  if (!producer_->Produce(r, [](const kafka::Delivery&) {}).ok()) std::abort();
-  if (!producer_->Flush(std::chrono::seconds(10)).ok()) std::abort();
+  if (value.has_value()) Sign(*signer_, &r);
+  Produce(std::move(r));
 }
 
 StatusReader::StatusReader(const std::string& prefix) : topic_(prefix + "-status") {
-  auto c = kafka::Consumer::Create(senren::testing::Lab().kafka_brokers);
+  auto c = kafka::Consumer::Create({senren::testing::Lab().kafka_brokers});
   if (!c.ok()) std::abort();
   consumer_ = std::move(*c);
 }
@@ -84,7 +132,7 @@ bool StatusReader::WaitFor(
   const auto deadline = std::chrono::steady_clock::now() + timeout;
   while (std::chrono::steady_clock::now() < deadline) {
     if (!assigned_) {
-      auto n = kafka::PartitionCount(senren::testing::Lab().kafka_brokers, topic_);
+      auto n = kafka::PartitionCount({senren::testing::Lab().kafka_brokers}, topic_);
       if (!n.ok()) {
         std::this_thread::sleep_for(std::chrono::milliseconds(100));
         continue;

@@ -13,6 +13,7 @@
 #include <string>
 #include <vector>
 
+#include "common/snapshot_signature.h"
 #include "common/testing/resources.h"
 #include "kafka/kafka.h"
 #include "lab/lab_env.h"
@@ -44,16 +45,37 @@ class ScopedNamespace {
 };
 
 // Plays the snapshot projector: creates {prefix}-state (compacted, 12 partitions) and
-// produces RegionalStates (headers senren-version, senren-region, traceparent) or raw bytes.
+// produces RegionalStates (headers senren-version, senren-region, traceparent) or raw bytes,
+// signed as the projector signs them with a key pair of its own (made per producer).
+// A plane under test trusts it through verifier() (in process) or verify_key_path()
+// (senren-regional --snapshot-verify-key).
 class StateProducer {
  public:
   explicit StateProducer(const std::string& prefix);
+  ~StateProducer();
   void Publish(const v1::RegionalState& state);
+  // Raw bytes under `key`, signed when there is a value (a tombstone carries no signature).
   void PublishRaw(const std::string& key, const std::optional<std::string>& value);
+  // As the projector without a signing key would, or anyone else who can write the topic.
+  void PublishUnsigned(const v1::RegionalState& state);
+  // Signed with `signer` instead of this producer's key.
+  void PublishSignedBy(const common::SnapshotSigner& signer, const v1::RegionalState& state);
+  // Unsigned, with `headers` added (e.g. a signature header made up by the test).
+  void PublishWithHeaders(const v1::RegionalState& state, std::vector<kafka::Header> headers);
+
+  const common::SnapshotSigner& signer() const { return *signer_; }
+  std::shared_ptr<const common::SnapshotVerifier> verifier() const { return verifier_; }
+  // A PEM file of the public key, removed with the producer.
+  const std::string& verify_key_path() const { return verify_key_path_; }
 
  private:
+  void Produce(kafka::Record record);
+
   std::string topic_;
   std::unique_ptr<kafka::Producer> producer_;
+  std::unique_ptr<common::SnapshotSigner> signer_;
+  std::shared_ptr<const common::SnapshotVerifier> verifier_;
+  std::string verify_key_path_;
 };
 
 // Reads every partition of {prefix}-status from the beginning, keeping the latest value of

@@ -119,7 +119,9 @@ class RegionalLeaderLabTest : public ::testing::Test {
                    "--renew-deadline",
                    kRenewDeadline,
                    "--retry-period",
-                   kRetryPeriod},
+                   kRetryPeriod,
+                   "--snapshot-verify-key",
+                   states_->verify_key_path()},
                   p.log().string());
     ASSERT_GT(p.pid, 0);
   }

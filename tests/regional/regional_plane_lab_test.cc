@@ -34,7 +34,7 @@ class RegionalPlaneLabTest : public ::testing::Test {
     states_ = std::make_unique<lab::StateProducer>(prefix_);
     dir_ = fs::temp_directory_path() / senren::testing::UniqueName("rplane-data");
     fs::create_directories(dir_);
-    ASSERT_TRUE(kafka::EnsureTopic(env.kafka_brokers,
+    ASSERT_TRUE(kafka::EnsureTopic({env.kafka_brokers},
                                    {prefix_ + "-status", 12, 1, {{"cleanup.policy", "compact"}}})
                     .ok());
     StartPlane();
@@ -50,13 +50,15 @@ class RegionalPlaneLabTest : public ::testing::Test {
     auto outbox = SqliteStatusOutbox::Open((dir_ / "outbox.sqlite").string());
     ASSERT_TRUE(outbox.ok()) << outbox.status();
     outbox_ = std::move(*outbox);
-    auto producer = kafka::Producer::Create(env.kafka_brokers);
+    auto producer = kafka::Producer::Create({env.kafka_brokers});
     ASSERT_TRUE(producer.ok());
     producer_ = std::move(*producer);
     relay_ = std::make_unique<OutboxRelay>(outbox_.get(), producer_.get(),
                                            OutboxRelayOptions{prefix_ + "-status"});
     relay_->Start();
-    source_ = std::make_unique<KafkaSnapshotSource>(env.kafka_brokers, prefix_ + "-state", region_);
+    source_ = std::make_unique<KafkaSnapshotSource>(kafka::Connection{env.kafka_brokers},
+                                                    prefix_ + "-state", region_);
+    source_->RequireSignatures(states_->verifier());
     RegionalPlaneOptions o;
     o.region = region_;
     o.cluster = cluster_;

@@ -168,8 +168,9 @@ class RegionalReplayLabTest : public ::testing::Test {
     auto outbox = SqliteStatusOutbox::Open((dir / "outbox.sqlite").string());
     if (!outbox.ok()) std::abort();
     p.outbox = std::move(*outbox);
-    p.source =
-        std::make_unique<KafkaSnapshotSource>(env.kafka_brokers, prefix_ + "-state", region_);
+    p.source = std::make_unique<KafkaSnapshotSource>(kafka::Connection{env.kafka_brokers},
+                                                     prefix_ + "-state", region_);
+    p.source->RequireSignatures(states_->verifier());
     RegionalPlaneOptions o;
     o.region = region_;
     o.cluster = "prod";

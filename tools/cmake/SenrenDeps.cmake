@@ -14,6 +14,7 @@ find_package(nlohmann_json CONFIG REQUIRED)
 find_package(yaml-cpp CONFIG REQUIRED)
 find_package(CLI11 CONFIG REQUIRED)
 find_package(CURL REQUIRED)
+find_package(OpenSSL REQUIRED)  # libcrypto: snapshot signatures (common/snapshot_signature.h)
 find_package(RocksDB CONFIG REQUIRED)
 find_package(SQLiteCpp CONFIG REQUIRED)
 

@@ -2,7 +2,13 @@
 
 // Senren's Kafka adapter: an idempotent producer, a partition-assigned consumer and topic
 // administration over librdkafka, with absl::Status errors. Shared by the snapshot and
-// status projectors (projections/) and the regional plane (regional/).
+// status projectors (projections/) and the regional plane (regional/). Every client is made
+// from a Connection (connection.h): the brokers and the identity of the daemon.
+//
+// Errors the broker returns map to codes callers can act on: an ACL refusal
+// (TOPIC/GROUP/CLUSTER_AUTHORIZATION_FAILED) is PERMISSION_DENIED, a refused login
+// (SASL_AUTHENTICATION_FAILED) UNAUTHENTICATED; the message names librdkafka's error
+// (e.g. "TOPIC_AUTHORIZATION_FAILED").
 
 #include <chrono>
 #include <cstdint>
@@ -11,14 +17,14 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "kafka/connection.h"
 
 namespace senren::kafka {
-
-using Config = std::map<std::string, std::string>;
 
 struct Header {
   std::string name;
@@ -48,13 +54,15 @@ class Producer {
  public:
   using OnDelivery = std::function<void(const Delivery&)>;
 
-  // brokers: "host:port,..."; extra: librdkafka settings that override the defaults.
-  static absl::StatusOr<std::unique_ptr<Producer>> Create(const std::string& brokers,
+  // extra: librdkafka settings of this producer; they override the defaults and the
+  // connection's properties.
+  static absl::StatusOr<std::unique_ptr<Producer>> Create(const Connection& connection,
                                                           const Config& extra = {});
   virtual ~Producer() = default;
 
   // Queues a record. on_delivery runs once, on the poll thread, when the broker confirms or
-  // the record finally fails. Errors: INVALID_ARGUMENT (record larger than
+  // the record finally fails (PERMISSION_DENIED when the principal may not write the
+  // topic). Errors: INVALID_ARGUMENT (record larger than
   // message.max.bytes), RESOURCE_EXHAUSTED (local queue full), UNAVAILABLE (fatal producer
   // error, e.g. fenced idempotent producer).
   virtual absl::Status Produce(const Record& record, OnDelivery on_delivery) = 0;
@@ -104,7 +112,7 @@ struct PartitionOffset {
 // (fetch.wait.max.ms, fetch.queue.backoff.ms). Not thread-safe: one thread polls.
 class Consumer {
  public:
-  static absl::StatusOr<std::unique_ptr<Consumer>> Create(const std::string& brokers,
+  static absl::StatusOr<std::unique_ptr<Consumer>> Create(const Connection& connection,
                                                           const Config& extra = {});
   virtual ~Consumer() = default;
 
@@ -112,26 +120,41 @@ class Consumer {
 
   // Next message, or nullopt when none arrived within timeout. Partition EOF is not an
   // error. Broker errors that librdkafka retries by itself are logged and skipped; a
-  // non-retriable one is returned (UNAVAILABLE, or NOT_FOUND for an unknown topic).
+  // non-retriable one is returned (UNAVAILABLE, NOT_FOUND for an unknown topic,
+  // PERMISSION_DENIED when the principal may not read it).
   virtual absl::StatusOr<std::optional<Message>> Poll(std::chrono::milliseconds timeout) = 0;
 };
 
 // Topic settings for EnsureTopic.
 struct TopicSpec {
+  // The broker's default.replication.factor (KIP-464), so a topic Senren creates on a
+  // production cluster is replicated as the operator configured the brokers.
+  static constexpr int kBrokerDefault = -1;
+
   std::string name;
   int partitions = 1;
-  int replication_factor = 1;
+  int replication_factor = kBrokerDefault;
   Config config;  // e.g. cleanup.policy=compact
 };
 
-// Creates the topic with its config when missing; an existing topic is left as it is.
-// UNAVAILABLE when no broker answers within timeout.
-absl::Status EnsureTopic(const std::string& brokers, const TopicSpec& spec,
+// Creates the topic with its config when missing; an existing topic is left as it is. A
+// principal allowed to describe the topic but not to create it (a plane, for the status
+// topic) gets OK when the topic exists. UNAVAILABLE when no broker answers within timeout;
+// PERMISSION_DENIED when the topic is missing and the principal may not create it.
+absl::Status EnsureTopic(const Connection& connection, const TopicSpec& spec,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
-// Number of partitions of a topic. NOT_FOUND when it does not exist.
-absl::StatusOr<int> PartitionCount(const std::string& brokers, const std::string& topic,
+// Number of partitions of a topic. NOT_FOUND when it does not exist, PERMISSION_DENIED
+// when the principal may not describe it.
+absl::StatusOr<int> PartitionCount(const Connection& connection, const std::string& topic,
                                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// The low and high watermarks (first offset, next offset to be written) of one partition.
+// NOT_FOUND for an unknown topic or partition, PERMISSION_DENIED when the principal may not
+// describe the topic, UNAVAILABLE when no broker answers within timeout.
+absl::StatusOr<std::pair<int64_t, int64_t>> Watermarks(
+    const Connection& connection, const std::string& topic, int32_t partition,
+    std::chrono::milliseconds timeout = std::chrono::seconds(10));
 
 // Kafka's murmur2 hash of a key (Utils.murmur2 of the Java client).
 int32_t Murmur2(const std::string& key);

@@ -20,6 +20,9 @@
 namespace senren::pg {
 class Session;
 }
+namespace senren::common {
+class SnapshotSigner;
+}
 
 namespace senren::projections {
 
@@ -83,11 +86,13 @@ class SnapshotSink {
 std::unique_ptr<SnapshotProgressStore> NewPgSnapshotProgressStore(pg::Session* session,
                                                                   std::string topic);
 
-// A Kafka producer on `topic`, headers senren-version, senren-region and traceparent.
-// `config` overrides the producer's settings (message.max.bytes, message.timeout.ms).
-// Destroying it drops what was not sent and waits up to 5 s for what is on the wire.
-absl::StatusOr<std::unique_ptr<SnapshotSink>> NewKafkaSnapshotSink(const std::string& brokers,
-                                                                   std::string topic,
-                                                                   const kafka::Config& config);
+// A Kafka producer on `topic`, headers senren-version, senren-region and traceparent;
+// with a `signer`, also senren-key-id and senren-signature (Ed25519 over the value's
+// bytes, common/snapshot_signature.h). `config` overrides the producer's settings
+// (message.max.bytes, message.timeout.ms). Destroying it drops what was not sent and waits
+// up to 5 s for what is on the wire.
+absl::StatusOr<std::unique_ptr<SnapshotSink>> NewKafkaSnapshotSink(
+    const kafka::Connection& connection, std::string topic, const kafka::Config& config,
+    std::shared_ptr<const common::SnapshotSigner> signer = nullptr);
 
 }  // namespace senren::projections

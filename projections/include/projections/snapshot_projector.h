@@ -11,6 +11,8 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "common/snapshot_signature.h"
+#include "kafka/connection.h"
 #include "ledger/ledger_store.h"
 
 namespace senren::projections {
@@ -20,8 +22,8 @@ struct SnapshotProjectorOptions {
   std::string postgres_uri;
   // PostgreSQL schema of the ledger. Default: "senren".
   std::string schema = "senren";
-  // Kafka bootstrap servers. Required.
-  std::string brokers;
+  // The Kafka cluster and the control plane's identity on it. Required (brokers).
+  kafka::Connection kafka;
   // Topic prefix; the topic is {prefix}-state. Default: "senren".
   std::string topic_prefix = "senren";
   // Partitions of {prefix}-state when the projector creates it. Default: 12.
@@ -41,6 +43,11 @@ struct SnapshotProjectorOptions {
   std::chrono::milliseconds lease = std::chrono::seconds(1);
   // Between two tries of the advisory lock. Default: 1 s.
   std::chrono::milliseconds lock_retry = std::chrono::seconds(1);
+  // Signs every published state (headers senren-key-id, senren-signature); regional planes
+  // given its public key reject states without a valid signature. Default: none (states
+  // are published unsigned, which only planes run with --insecure-unsigned-snapshots
+  // accept).
+  std::shared_ptr<const common::SnapshotSigner> signer;
 };
 
 struct SnapshotProjectorStats {

@@ -118,6 +118,6 @@ class StatusSource {
 std::unique_ptr<StatusStore> NewPgStatusStore(pg::Session* session, std::string topic);
 
 // A consumer of `topic` with explicitly assigned partitions.
-std::unique_ptr<StatusSource> NewKafkaStatusSource(std::string brokers, std::string topic);
+std::unique_ptr<StatusSource> NewKafkaStatusSource(kafka::Connection connection, std::string topic);
 
 }  // namespace senren::projections

@@ -10,6 +10,7 @@
 #include <string>
 
 #include "absl/status/statusor.h"
+#include "kafka/connection.h"
 #include "projections/status_hub.h"
 
 namespace senren::projections {
@@ -19,8 +20,8 @@ struct StatusProjectorOptions {
   std::string postgres_uri;
   // PostgreSQL schema. Default: "senren".
   std::string schema = "senren";
-  // Kafka bootstrap servers. Required.
-  std::string brokers;
+  // The Kafka cluster and the control plane's identity on it. Required (brokers).
+  kafka::Connection kafka;
   // Topic prefix; the topic is {prefix}-status. Default: "senren".
   std::string topic_prefix = "senren";
   // Partitions of {prefix}-status when the projector creates it. Default: 12.

@@ -1,48 +1,13 @@
-#include <librdkafka/rdkafka.h>
 #include <spdlog/spdlog.h>
 
 #include <algorithm>
 #include <utility>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "regional/plane/snapshot_source.h"
 
 namespace senren::regional::plane {
-namespace {
-
-// The low and high watermarks of one partition. NOT_FOUND for an unknown topic or
-// partition, UNAVAILABLE when no broker answers.
-// (The adapter in kafka/ has no watermark query; this is its only use so far.)
-absl::StatusOr<std::pair<int64_t, int64_t>> QueryWatermarks(const std::string& brokers,
-                                                            const std::string& topic,
-                                                            int32_t partition) {
-  char err[512];
-  rd_kafka_conf_t* conf = rd_kafka_conf_new();
-  if (rd_kafka_conf_set(conf, "bootstrap.servers", brokers.c_str(), err, sizeof err) !=
-      RD_KAFKA_CONF_OK) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(absl::StrCat("kafka setting bootstrap.servers: ", err));
-  }
-  rd_kafka_t* rk = rd_kafka_new(RD_KAFKA_PRODUCER, conf, err, sizeof err);
-  if (rk == nullptr) {
-    rd_kafka_conf_destroy(conf);
-    return absl::InvalidArgumentError(absl::StrCat("creating kafka client: ", err));
-  }
-  int64_t low = -1, high = -1;
-  const rd_kafka_resp_err_t e =
-      rd_kafka_query_watermark_offsets(rk, topic.c_str(), partition, &low, &high, 10000);
-  rd_kafka_destroy(rk);
-  if (e == RD_KAFKA_RESP_ERR_NO_ERROR) return std::make_pair(low, high);
-  const std::string msg = absl::StrCat("reading the watermarks of ", topic, " partition ",
-                                       partition, ": ", rd_kafka_err2str(e));
-  if (e == RD_KAFKA_RESP_ERR__UNKNOWN_TOPIC || e == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART ||
-      e == RD_KAFKA_RESP_ERR__UNKNOWN_PARTITION) {
-    return absl::NotFoundError(msg);
-  }
-  return absl::UnavailableError(msg);
-}
-
-}  // namespace
 
 absl::StatusOr<std::optional<SnapshotMessage>> DecodeSnapshot(const kafka::Message& message,
                                                               const std::string& region) {
@@ -66,17 +31,44 @@ absl::StatusOr<std::optional<SnapshotMessage>> DecodeSnapshot(const kafka::Messa
   out.partition = message.partition;
   out.offset = message.offset;
   out.traceparent = message.HeaderValue("traceparent").value_or(out.state.traceparent());
+  out.produced_at_ms = message.timestamp_ms;
   return std::optional<SnapshotMessage>(std::move(out));
 }
 
-KafkaSnapshotSource::KafkaSnapshotSource(std::string brokers, std::string topic, std::string region)
-    : brokers_(std::move(brokers)), topic_(std::move(topic)), region_(std::move(region)) {}
+common::SignatureCheck CheckSnapshotSignature(const kafka::Message& message,
+                                              const common::SnapshotVerifier& verifier) {
+  // A tombstone has no bytes to sign; DecodeSnapshot refuses it as bad.
+  return verifier.Verify(message.value.value_or(""),
+                         message.HeaderValue(common::kSnapshotKeyIdHeader),
+                         message.HeaderValue(common::kSnapshotSignatureHeader));
+}
+
+std::string DescribeRejectedSnapshot(const kafka::Message& message,
+                                     const common::SignatureCheck& check) {
+  // The version header is the sender's word only; it is shown escaped and cut short.
+  const std::optional<std::string> version = message.HeaderValue("senren-version");
+  return absl::StrCat(
+      "the snapshot at ", message.topic, "/", message.partition, "@", message.offset,
+      version.has_value() ? absl::StrCat(" (version ", absl::CHexEscape(version->substr(0, 24)),
+                                         ", as its header claims)")
+                          : std::string(),
+      " was refused: ", check.detail);
+}
+
+SnapshotRejections KafkaSnapshotSource::rejections() const {
+  absl::MutexLock lock(&rejections_mu_);
+  return rejections_;
+}
+
+KafkaSnapshotSource::KafkaSnapshotSource(kafka::Connection connection, std::string topic,
+                                         std::string region)
+    : connection_(std::move(connection)), topic_(std::move(topic)), region_(std::move(region)) {}
 
 absl::Status KafkaSnapshotSource::Start(std::optional<SourcePosition> after) {
-  auto count = kafka::PartitionCount(brokers_, topic_);
+  auto count = kafka::PartitionCount(connection_, topic_);
   if (!count.ok()) return count.status();
   partition_ = kafka::PartitionForKey(region_, *count);
-  auto marks = QueryWatermarks(brokers_, topic_, partition_);
+  auto marks = kafka::Watermarks(connection_, topic_, partition_);
   if (!marks.ok()) return marks.status();
   const auto [low, high] = *marks;
   bool resume = after.has_value() && after->offset >= 0;
@@ -94,7 +86,7 @@ absl::Status KafkaSnapshotSource::Start(std::optional<SourcePosition> after) {
                  after->partition, after->offset, high);
     resume = false;
   }
-  auto consumer = kafka::Consumer::Create(brokers_);
+  auto consumer = kafka::Consumer::Create(connection_);
   if (!consumer.ok()) return consumer.status();
   const int64_t offset = resume ? after->offset + 1 : kafka::PartitionOffset::kBeginning;
   if (absl::Status s = (*consumer)->Assign({{topic_, partition_, offset}}); !s.ok()) return s;
@@ -122,8 +114,19 @@ absl::StatusOr<std::optional<SnapshotMessage>> KafkaSnapshotSource::Next(
     if (!polled->has_value()) return std::optional<SnapshotMessage>();
     const kafka::Message& m = **polled;
     position_ = std::max(position_.load(), m.offset + 1);
-    auto decoded = DecodeSnapshot(m, region_);
-    if (!decoded.ok()) {
+    // Verified before anything of the value is parsed; a tombstone is left to DecodeSnapshot.
+    const bool verify = verifier_ != nullptr && m.key == region_ && m.value.has_value();
+    if (common::SignatureCheck check =
+            verify ? CheckSnapshotSignature(m, *verifier_)
+                   : common::SignatureCheck{common::SignatureVerdict::kValid, ""};
+        !check.ok()) {
+      std::string why = DescribeRejectedSnapshot(m, check);
+      spdlog::error("{}; nothing of it is applied", why);
+      absl::MutexLock lock(&rejections_mu_);
+      ++rejections_.total;
+      ++rejections_.by_verdict[std::string(common::SignatureVerdictName(check.verdict))];
+      rejections_.last = std::move(why);
+    } else if (auto decoded = DecodeSnapshot(m, region_); !decoded.ok()) {
       ++bad_;
       spdlog::warn("skipping bad message at {}/{} offset {}: {}", m.topic, m.partition, m.offset,
                    std::string(decoded.status().message()));

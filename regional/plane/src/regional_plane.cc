@@ -16,6 +16,13 @@ namespace {
 
 using google::protobuf::util::TimeUtil;
 
+// How long before now (wall clock) a record stamped `produced_at_ms` was produced; -1 when
+// the record carries no timestamp.
+double PublishedMsAgo(int64_t produced_at_ms) {
+  if (produced_at_ms <= 0) return -1;
+  return absl::ToDoubleMilliseconds(absl::Now() - absl::FromUnixMillis(produced_at_ms));
+}
+
 int64_t ResourceVersionNumber(const Json& obj) {
   int64_t rv = -1;
   if (obj.contains("metadata")) {
@@ -250,6 +257,14 @@ void RegionalPlane::SourceLoop() {
     {
       absl::MutexLock lock(&mu_);
       stats_.bad_messages = source_->bad_messages();
+      SnapshotRejections rejected = source_->rejections();
+      if (rejected.total != stats_.rejected_snapshots) {
+        stats_.rejected_snapshots = rejected.total;
+        stats_.rejected_by_verdict = std::move(rejected.by_verdict);
+        stats_.last_rejected_snapshot = std::move(rejected.last);
+        // The control plane hears of it at once; the plane keeps what it applied.
+        report_due_ = true;
+      }
     }
     if (!next.ok()) {
       // E.g. the topic was deleted: start again, re-reading its partition count.
@@ -290,8 +305,9 @@ void RegionalPlane::SourceLoop() {
         snap->partition = m.partition;
         snap->offset = m.offset;
         if (caught_up) {
-          spdlog::info("snapshot version {} ({} resources) at {}:{}", version,
-                       snap->state.resources_size(), m.partition, m.offset);
+          spdlog::info("snapshot version {} ({} resources) at {}:{}, published {:.3f} ms earlier",
+                       version, snap->state.resources_size(), m.partition, m.offset,
+                       PublishedMsAgo(m.produced_at_ms));
           SetDesired(std::move(snap));
           triggered_ = true;
         } else {
@@ -359,10 +375,14 @@ void RegionalPlane::TickerLoop() {
   for (;;) {
     {
       absl::MutexLock lock(&mu_);
-      auto stopping = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_; };
-      clock_->AwaitWithDeadline(&mu_, absl::Condition(&stopping),
+      auto woken = [this]() ABSL_SHARED_LOCKS_REQUIRED(mu_) { return stop_ || report_due_; };
+      clock_->AwaitWithDeadline(&mu_, absl::Condition(&woken),
                                 std::min(next_heartbeat, next_resync));
       if (stop_) return;
+      if (report_due_) {
+        report_due_ = false;
+        next_heartbeat = clock_->Now();
+      }
     }
     const TimePoint now = clock_->Now();
     if (now >= next_heartbeat) {
@@ -733,6 +753,8 @@ v1::ClusterReport RegionalPlane::BuildReport() const {
     r.set_last_drifted_resource(stats_.last_drifted_resource);
     if (applied_at_ != absl::Time()) *r.mutable_applied_at() = ToProto(applied_at_);
     r.set_traceparent(applied_traceparent_);
+    r.set_rejected_snapshots(static_cast<uint64_t>(stats_.rejected_snapshots));
+    r.set_last_rejected_snapshot(stats_.last_rejected_snapshot);
     if (desired_ != nullptr && desired_->state.version() == applied_version_) {
       for (const auto& res : desired_->state.resources()) {
         desired.insert({static_cast<int>(common::KindOf(res)), res.name()});

@@ -163,6 +163,43 @@ TEST_F(RegionalPlaneTest, OlderOrSameVersionAndBadMessagesAreIgnored) {
   EXPECT_EQ(cache_.History(10)->size(), 2u);
 }
 
+TEST_F(RegionalPlaneTest, ASnapshotRefusedForItsSignatureChangesNothingAndIsReportedAtOnce) {
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 5, {Redis("a", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(5, kWait));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  const size_t reports_before = outbox_.All().size();
+  // What the real source does with a forged v6 that would delete "a": it never reaches
+  // the plane, only its rejection does.
+  source_.PushRejected("unsigned", "the snapshot at t/0@1 (version 6) was refused: unsigned");
+  // The report goes out without the fake clock moving to the next heartbeat.
+  ASSERT_TRUE(ReportEventually([](const v1::ClusterReport& r) {
+    return r.rejected_snapshots() == 1 &&
+           r.last_rejected_snapshot() ==
+               "the snapshot at t/0@1 (version 6) was refused: unsigned" &&
+           r.applied_version() == 5 && r.result() == v1::APPLY_RESULT_APPLIED;
+  }));
+  EXPECT_GT(outbox_.All().size(), reports_before);
+  source_.PushRejected("bad_signature", "bad");
+  ASSERT_TRUE(
+      plane->WaitForStats([](const PlaneStats& s) { return s.rejected_snapshots == 2; }, kWait));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  const PlaneStats st = plane->stats();
+  EXPECT_EQ(st.applied_version, 5u);
+  EXPECT_EQ(st.snapshots_received, 1);
+  EXPECT_EQ(st.rejected_by_verdict,
+            (std::map<std::string, int64_t>{{"bad_signature", 1}, {"unsigned", 1}}));
+  EXPECT_EQ(st.last_rejected_snapshot, "bad");
+  EXPECT_TRUE(Cr("a").has_value());
+  // The next trusted version applies as usual.
+  source_.Push(State(kRegion, 6, {Redis("b", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(6, kWait));
+  EXPECT_FALSE(Cr("a").has_value());
+  EXPECT_TRUE(Cr("b").has_value());
+  plane->Stop();
+}
+
 // Version v of a region that grows by one resource per version: r1 … rv.
 v1::RegionalState Growing(uint64_t v) {
   std::vector<v1::Resource> resources;

@@ -15,12 +15,17 @@ void FakeSnapshotSource::Push(const v1::RegionalState& state) {
 
 void FakeSnapshotSource::PushBad() {
   absl::MutexLock lock(&mu_);
-  queue_.push_back({Kind::kBad, next_offset_++, {}});
+  queue_.push_back({Kind::kBad, next_offset_++, {}, {}, {}});
 }
 
 void FakeSnapshotSource::PushOther() {
   absl::MutexLock lock(&mu_);
-  queue_.push_back({Kind::kOther, next_offset_++, {}});
+  queue_.push_back({Kind::kOther, next_offset_++, {}, {}, {}});
+}
+
+void FakeSnapshotSource::PushRejected(std::string verdict, std::string why) {
+  absl::MutexLock lock(&mu_);
+  queue_.push_back({Kind::kRejected, next_offset_++, {}, std::move(verdict), std::move(why)});
 }
 
 void FakeSnapshotSource::FailStart(absl::Status status) {
@@ -56,6 +61,11 @@ absl::StatusOr<std::optional<SnapshotMessage>> FakeSnapshotSource::Next(
     queue_.pop_front();
     position_ = e.offset + 1;
     if (e.kind == Kind::kBad) ++bad_;
+    if (e.kind == Kind::kRejected) {
+      ++rejections_.total;
+      ++rejections_.by_verdict[e.verdict];
+      rejections_.last = e.why;
+    }
     if (e.kind != Kind::kSnapshot) continue;
     return std::optional<SnapshotMessage>(std::move(e.message));
   }
@@ -69,6 +79,11 @@ bool FakeSnapshotSource::CaughtUp() const {
 int64_t FakeSnapshotSource::bad_messages() const {
   absl::MutexLock lock(&mu_);
   return bad_;
+}
+
+SnapshotRejections FakeSnapshotSource::rejections() const {
+  absl::MutexLock lock(&mu_);
+  return rejections_;
 }
 
 std::optional<int64_t> FakeSnapshotSource::started_after() const {

@@ -25,6 +25,8 @@ class FakeSnapshotSource : public SnapshotSource {
   void PushBad();
   // A message of another region sharing the partition (passed over, not counted).
   void PushOther();
+  // A message the real source would refuse for its signature (verdict e.g. "unsigned").
+  void PushRejected(std::string verdict, std::string why);
   // Start fails with `status` until cleared.
   void FailStart(absl::Status status);
   // The catch-up target of the next Starts (the partition's end): offsets below it are the
@@ -35,17 +37,19 @@ class FakeSnapshotSource : public SnapshotSource {
   absl::StatusOr<std::optional<SnapshotMessage>> Next(std::chrono::milliseconds timeout) override;
   bool CaughtUp() const override;
   int64_t bad_messages() const override;
+  SnapshotRejections rejections() const override;
 
   // The offset of the position of the last successful Start.
   std::optional<int64_t> started_after() const;
   int starts() const;
 
  private:
-  enum class Kind { kSnapshot, kBad, kOther };
+  enum class Kind { kSnapshot, kBad, kOther, kRejected };
   struct Entry {
     Kind kind = Kind::kSnapshot;
     int64_t offset = 0;
     SnapshotMessage message;
+    std::string verdict, why;  // kRejected
   };
 
   mutable absl::Mutex mu_;
@@ -55,6 +59,7 @@ class FakeSnapshotSource : public SnapshotSource {
   std::optional<int64_t> catch_up_override_ ABSL_GUARDED_BY(mu_);
   int64_t catch_up_end_ ABSL_GUARDED_BY(mu_) = 0;
   int64_t bad_ ABSL_GUARDED_BY(mu_) = 0;
+  SnapshotRejections rejections_ ABSL_GUARDED_BY(mu_);
   absl::Status start_status_ ABSL_GUARDED_BY(mu_);
   std::optional<int64_t> started_after_ ABSL_GUARDED_BY(mu_);
   int starts_ ABSL_GUARDED_BY(mu_) = 0;

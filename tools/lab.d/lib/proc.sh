@@ -118,7 +118,7 @@ tcp_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 # local port, and a part started later then fails to bind it. Reserving them keeps the
 # kernel from handing them out; binding them explicitly still works. (The kernel merges
 # the list, so writing it again changes nothing.)
-LAB_PORTS="$ETCD_BASE_PORT-$((ETCD_BASE_PORT + 10 * ${#CLUSTERS[@]} - 1)),$PG_PORT,$KUBE_BASE_PORT-$((KUBE_BASE_PORT + 3)),$LEDGER_PORT-$((REGIONAL_METRICS_BASE_PORT + ${#CLUSTERS[@]} - 1)),$KAFKA_PORT-$KAFKA_CONTROLLER_PORT"
+LAB_PORTS="$ETCD_BASE_PORT-$((ETCD_BASE_PORT + 10 * ${#CLUSTERS[@]} - 1)),$PG_PORT,$KUBE_BASE_PORT-$((KUBE_BASE_PORT + 3)),$LEDGER_PORT-$((REGIONAL_METRICS_BASE_PORT + ${#CLUSTERS[@]} - 1)),$KAFKA_PORT-$KAFKA_SASL_PORT"
 reserve_ports() {
   local f=/proc/sys/net/ipv4/ip_local_reserved_ports have
   have=$(cat "$f" 2>/dev/null) || return 0

@@ -81,6 +81,11 @@ struct PlaneStats {
   uint64_t drift_corrections = 0;
   std::string last_drifted_resource;
   int64_t bad_messages = 0;
+  // Snapshots refused for their signature (SnapshotSource::rejections): applied nothing,
+  // reported in every ClusterReport (rejected_snapshots, last_rejected_snapshot).
+  int64_t rejected_snapshots = 0;
+  std::map<std::string, int64_t> rejected_by_verdict;  // "unsigned", "unknown_key", ...
+  std::string last_rejected_snapshot;
   int64_t snapshots_received = 0;
   // The lowest version the plane may apply: the highest version this cluster is known to
   // have had (the cache's, the senren.io/state-version of its managed CRs, the cluster's
@@ -213,6 +218,8 @@ class RegionalPlane {
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   bool started_ ABSL_GUARDED_BY(mu_) = false;
   bool triggered_ ABSL_GUARDED_BY(mu_) = false;
+  // A snapshot was refused: the ticker sends a ClusterReport now, not at the next heartbeat.
+  bool report_due_ ABSL_GUARDED_BY(mu_) = false;
   // The worker waits for a trigger or retry_at_ (TimePoint::max(): no retry due).
   bool worker_waiting_ ABSL_GUARDED_BY(mu_) = false;
   kube::Clock::TimePoint retry_at_ ABSL_GUARDED_BY(mu_) = kube::Clock::TimePoint::max();

@@ -6,12 +6,16 @@
 #include <atomic>
 #include <chrono>
 #include <cstdint>
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
+#include "common/snapshot_signature.h"
 #include "kafka/kafka.h"
 #include "senren/v1/state.pb.h"
 
@@ -23,12 +27,25 @@ struct SnapshotMessage {
   int32_t partition = -1;
   int64_t offset = -1;
   std::string traceparent;  // header "traceparent" (or the state's own field)
+  // The record's timestamp (its producer's CreateTime, ms since the epoch; 0 = none): with
+  // the consumption log line, when the snapshot was published (tools/bench e2e's hops).
+  int64_t produced_at_ms = 0;
 };
 
 // Where a snapshot was read: the plane resumes after it.
 struct SourcePosition {
   int32_t partition = -1;
   int64_t offset = -1;
+};
+
+// Snapshots under the region's key refused for their signature (unsigned, an untrusted
+// key, a signature that does not verify): none of them reaches the plane.
+struct SnapshotRejections {
+  int64_t total = 0;
+  // By common::SignatureVerdictName: "unsigned", "unknown_key", "bad_signature".
+  std::map<std::string, int64_t> by_verdict;
+  // The last one: where it was, the version it claimed and why it was refused.
+  std::string last;
 };
 
 // A stream of the region's snapshots. Not thread-safe: one thread calls Start, Next and
@@ -59,18 +76,33 @@ class SnapshotSource {
       std::chrono::milliseconds timeout) = 0;
 
   virtual int64_t bad_messages() const = 0;
+
+  // The snapshots refused for their signature so far (none when nothing is verified).
+  // Thread-safe.
+  virtual SnapshotRejections rejections() const = 0;
 };
 
 // The Kafka implementation: assigns only the partition the region key maps to (the
 // producer's murmur2 partitioner over the topic's partition count).
 class KafkaSnapshotSource : public SnapshotSource {
  public:
-  KafkaSnapshotSource(std::string brokers, std::string topic, std::string region);
+  KafkaSnapshotSource(kafka::Connection connection, std::string topic, std::string region);
 
   absl::Status Start(std::optional<SourcePosition> after) override;
   absl::StatusOr<std::optional<SnapshotMessage>> Next(std::chrono::milliseconds timeout) override;
   bool CaughtUp() const override { return position_ >= catch_up_end_; }
   int64_t bad_messages() const override { return bad_.load(); }
+  SnapshotRejections rejections() const override;
+
+  // From now on every message under the region's key must carry a valid signature by one
+  // of `verifier`'s keys (headers senren-key-id, senren-signature over the value's exact
+  // bytes) before anything of it is parsed; the others are counted in rejections(),
+  // logged with their offset and skipped, as if they were not on the topic. Call before
+  // Start. Without it (the default) every message is taken unverified: what
+  // senren-regional does only with --insecure-unsigned-snapshots.
+  void RequireSignatures(std::shared_ptr<const common::SnapshotVerifier> verifier) {
+    verifier_ = std::move(verifier);
+  }
 
   int32_t partition() const { return partition_; }
   // Messages of the partition not read yet, up to its end when Start last succeeded (the
@@ -78,7 +110,7 @@ class KafkaSnapshotSource : public SnapshotSource {
   int64_t Lag() const { return std::max<int64_t>(0, catch_up_end_.load() - position_.load()); }
 
  private:
-  const std::string brokers_;
+  const kafka::Connection connection_;
   const std::string topic_;
   const std::string region_;
   std::unique_ptr<kafka::Consumer> consumer_;
@@ -89,7 +121,18 @@ class KafkaSnapshotSource : public SnapshotSource {
   std::atomic<int64_t> position_{0};
   std::atomic<int64_t> catch_up_end_{0};
   std::atomic<int64_t> bad_{0};
+  std::shared_ptr<const common::SnapshotVerifier> verifier_;
+  mutable absl::Mutex rejections_mu_;
+  SnapshotRejections rejections_ ABSL_GUARDED_BY(rejections_mu_);
 };
+
+// The signature check of a message under the region's key, and what the plane says about
+// a refused one: "the snapshot at <topic>/<partition>@<offset> (version N, as its header
+// claims) was refused: <why>".
+common::SignatureCheck CheckSnapshotSignature(const kafka::Message& message,
+                                              const common::SnapshotVerifier& verifier);
+std::string DescribeRejectedSnapshot(const kafka::Message& message,
+                                     const common::SignatureCheck& check);
 
 // Checks one consumed message against `region`: the snapshot, nullopt for another
 // region's key (not an error: regions share partitions), or INVALID_ARGUMENT saying why
