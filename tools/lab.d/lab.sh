@@ -13,6 +13,7 @@ BUILD_DIR=${SENREN_BUILD_DIR:-$root/build}
 PG_PORT=55432
 KAFKA_PORT=59092
 KAFKA_CONTROLLER_PORT=59093
+KAFKA_SASL_PORT=59094   # SASL_SSL listener of Senren's daemons (SCRAM principals held to ACLs)
 LEDGER_PORT=57070
 LEDGER_METRICS_PORT=57071
 CONTROLLER_METRICS_BASE_PORT=57072  # /metrics, /healthz, /readyz of cluster i's controller: 57072+i
@@ -39,7 +40,7 @@ kube_dir() { echo "$LAB_DIR/kube/$(cluster_slug "$1")"; }
 kube_bin() { "$root/tools/lab.d/build-k8s" --print-bin-dir; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-for lib in proc pg kafka kube senren; do
+for lib in proc pg kafka kube identity senren; do
   # shellcheck source=/dev/null
   source "$here/lib/$lib.sh"
 done
@@ -62,8 +63,13 @@ export SENREN_ADDR='127.0.0.1:$LEDGER_PORT'
 export SENREN_METRICS_ADDR='127.0.0.1:$LEDGER_METRICS_PORT'
 export SENREN_POSTGRES_URI='postgresql://senren_service:senren@127.0.0.1:$PG_PORT/senren'
 export SENREN_POSTGRES_OWNER_URI='postgresql://senren_owner:senren@127.0.0.1:$PG_PORT/senren'
+export SENREN_POSTGRES_TLS_URI='postgresql://senren_service:senren@127.0.0.1:$PG_PORT/senren?sslmode=verify-full&sslrootcert=$LAB_DIR/pki/ca.crt'
 export SENREN_KAFKA_BROKERS='127.0.0.1:$KAFKA_PORT'
+export SENREN_KAFKA_SASL_BROKERS='127.0.0.1:$KAFKA_SASL_PORT'
+export SENREN_KAFKA_LEDGER_CONFIG='$(kafka_client_config "$(kafka_ledger_principal)")'
+export SENREN_KAFKA_PLANE_CONFIGS='$(for c in "${CLUSTERS[@]}"; do kafka_client_config "$(kafka_plane_principal "$c")"; done | paste -sd ' ')'
 export SENREN_TOPIC_PREFIX='$TOPIC_PREFIX'
+export SENREN_SNAPSHOT_VERIFY_KEY='$SNAPSHOT_VERIFY_KEY'
 export SENREN_TOKEN='$SENREN_WRITER_TOKEN'
 export SENREN_ADMIN_TOKEN='$SENREN_ADMIN_TOKEN'
 export SENREN_READER_TOKEN='$SENREN_READER_TOKEN'
@@ -141,16 +147,22 @@ cmd_up() {
     phase "building $("$root/tools/lab.d/build-k8s" --print-versions) (cached in $CACHE_DIR after this run)" \
       "$root/tools/lab.d/build-k8s"
   fi
+  if ! "$root/tools/lab.d/build-helm" --cached; then
+    phase "building $("$root/tools/lab.d/build-helm" --print-version) (cached in $CACHE_DIR after this run)" \
+      "$root/tools/lab.d/build-helm"
+  fi
   if ! kafka_fetched; then
     phase "fetching Kafka $KAFKA_VERSION's jars from Maven Central (cached after this run)" kafka_fetch
   fi
   pki_up
   phase "PostgreSQL 15 on 127.0.0.1:$PG_PORT" pg_up
-  phase "Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT" kafka_up
+  phase "Kafka $KAFKA_VERSION on 127.0.0.1:$KAFKA_PORT (SASL_SSL: $KAFKA_SASL_PORT)" kafka_up
   for i in "${!CLUSTERS[@]}"; do
     phase "cluster $(cluster_slug "${CLUSTERS[$i]}") on 127.0.0.1:$((KUBE_BASE_PORT + i)), $NODES_PER_CLUSTER schedulable nodes" \
       cluster_up "${CLUSTERS[$i]}" "$i"
   done
+  phase "the daemons' ServiceAccounts, Roles and tokens in each cluster (deploy/helm/senren-regional)" \
+    all_identities_up
   write_env
   ((build)) && phase "building Senren's daemons (log: $LAB_DIR/logs/build.log)" senren_build
   phase "Senren's daemons" daemons_up
