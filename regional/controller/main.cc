@@ -57,6 +57,10 @@ int main(int argc, char** argv) {
   std::string cluster_domain = "cluster.local";
   app.add_option("--cluster-domain", cluster_domain,
                  "The cluster's DNS domain, for in-cluster names (default: cluster.local)");
+  int settle_s = 20;
+  app.add_option("--scale-down-settle-seconds", settle_s,
+                 "Aerospike scale-down: how long the remaining nodes must stay ready before "
+                 "the next one goes (default: 20)");
   app.add_flag("--leader-elect,!--no-leader-elect", leader_elect,
                "Run only while holding the Lease (default: on)");
   app.add_option("--leader-election-namespace", lease_namespace,
@@ -97,6 +101,7 @@ int main(int argc, char** argv) {
   options.workers = workers;
   options.resync = std::chrono::seconds(resync_s);
   options.cluster_domain = cluster_domain;
+  options.scale_down_settle = std::chrono::seconds(settle_s);
   controller::Controller ctl(client->get(), options, &metrics);
   spdlog::info("senren-controller {} on {} (namespace {})", identity, (*client)->config().server,
                ns.empty() ? "*" : ns);

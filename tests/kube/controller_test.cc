@@ -86,6 +86,8 @@ class ControllerLabTest : public ::testing::Test {
     ControllerOptions options;
     options.ns = ns_;
     options.resync = resync;
+    // kwok's pods have no migrations to wait out: a short settle keeps scale-downs quick.
+    options.scale_down_settle = std::chrono::seconds(2);
     controller_ = std::make_unique<Controller>(client_.get(), options, &metrics_);
     controller_->Start();
     ASSERT_TRUE(controller_->WaitForSync(std::chrono::seconds(30)));

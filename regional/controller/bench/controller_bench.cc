@@ -1,7 +1,8 @@
 // senren-controller on a lab cluster (kwok): CR created → StatefulSet exists and CR created
 // → status Ready, p50/p90/p99 over --n CRs created one after another; with --bulk N, N CRs
 // created at once → time until all are Ready and the process's memory; with --steady S
-// (default 60) the writes per minute of the converged --n CRs over S seconds (0 expected:
+// (default 60) the writes per minute of the converged --n CRs, plus max(2, n/10) Redis with
+// aof and as many Aerospike clusters with a device namespace, over S seconds (0 expected:
 // a converged CR costs no write), at the resync period --resync (default 30 s). The
 // controller runs in this process (same code as the binary), in a namespace of its own.
 //
@@ -64,6 +65,35 @@ Json Redis(const std::string& name, int memory_mb = 64) {
           {"kind", "RedisDatabase"},
           {"metadata", {{"name", name}}},
           {"spec", {{"memoryMb", memory_mb}, {"replicas", 1}}}};
+}
+
+// The kinds of children the latency CRs do not have: claim templates (Redis aof) and an
+// Aerospike cluster's ConfigMap and claims, for the steady phase.
+Json RedisAof(const std::string& name) {
+  Json cr = Redis(name, 1024);
+  cr["spec"]["persistence"] = "aof";
+  cr["spec"]["replicas"] = 2;
+  return cr;
+}
+
+Json AerospikeDevice(const std::string& name) {
+  return {
+      {"apiVersion", "senren.io/v1alpha1"},
+      {"kind", "AerospikeCluster"},
+      {"metadata", {{"name", name}}},
+      {"spec",
+       {{"size", 2},
+        {"namespaces", Json::array({{{"name", "cache"}, {"replicationFactor", 2}, {"memoryMb", 64}},
+                                    {{"name", "disk"},
+                                     {"replicationFactor", 2},
+                                     {"memoryMb", 1024},
+                                     {"storage", "device"}}})}}}};
+}
+
+bool CrReady(kube::KubeClient* kc, const kube::Resource& r, const std::string& ns,
+             const std::string& name) {
+  auto got = kc->Get(r, ns, name);
+  return got.ok() && got->contains("status") && (*got)["status"].value("ready", false);
 }
 
 }  // namespace
@@ -187,26 +217,55 @@ int main(int argc, char** argv) {
   std::fflush(stdout);
 
   if (steady_s > 0) {
+    // Beside the n latency CRs, m Redis with aof (claim templates) and m Aerospike clusters
+    // with a device namespace (ConfigMap, claims): every kind of child the controller writes.
+    const int m = std::max(2, n / 10);
+    std::vector<std::pair<kube::Resource, std::string>> extra;
+    for (int i = 0; i < m; ++i) {
+      const std::string aof = "aof-" + std::to_string(i), asd = "asd-" + std::to_string(i);
+      if (!kc->Create(kube::resources::RedisDatabases(), ns, RedisAof(aof)).ok() ||
+          !kc->Create(kube::resources::AerospikeClusters(), ns, AerospikeDevice(asd)).ok()) {
+        std::fprintf(stderr, "cannot create the steady phase's CRs\n");
+        return 1;
+      }
+      extra.push_back({kube::resources::RedisDatabases(), aof});
+      extra.push_back({kube::resources::AerospikeClusters(), asd});
+    }
+    for (const auto& [resource, name] : extra) {
+      const auto deadline = Clock::now() + std::chrono::seconds(180);
+      while (!CrReady(kc, resource, ns, name)) {
+        if (Clock::now() > deadline) {
+          std::fprintf(stderr, "%s did not become ready\n", name.c_str());
+          return 1;
+        }
+        std::this_thread::sleep_for(std::chrono::milliseconds(200));
+      }
+    }
     // Steady state: every CR Ready, nothing changes; each resync reconciles all of them.
     // A converged controller writes nothing (no child apply, no status write).
+    auto successes = [&] {
+      return metrics.Value("senren_controller_reconciles_total",
+                           "kind=\"RedisDatabase\",result=\"success\"") +
+             metrics.Value("senren_controller_reconciles_total",
+                           "kind=\"AerospikeCluster\",result=\"success\"");
+    };
+    // The last status writes of the extra CRs (Ready) may still be on their way.
+    std::this_thread::sleep_for(std::chrono::seconds(2));
     const int64_t applies = controller.child_applies();
     const int64_t writes = controller.status_writes();
-    const double reconciles = metrics.Value("senren_controller_reconciles_total",
-                                            "kind=\"RedisDatabase\",result=\"success\"");
+    const double reconciles = successes();
     std::this_thread::sleep_for(std::chrono::seconds(steady_s));
     const double minutes = steady_s / 60.0;
     const double writes_per_min = static_cast<double>(controller.child_applies() - applies +
                                                       controller.status_writes() - writes) /
                                   minutes;
-    const double reconciles_per_min = (metrics.Value("senren_controller_reconciles_total",
-                                                     "kind=\"RedisDatabase\",result=\"success\"") -
-                                       reconciles) /
-                                      minutes;
-    std::printf("steady %d CRs over %d s (resync %d s): %.1f writes/min, %.1f reconciles/min\n", n,
-                steady_s, resync_s, writes_per_min, reconciles_per_min);
+    const double reconciles_per_min = (successes() - reconciles) / minutes;
+    const int steady_n = n + 2 * m;
+    std::printf("steady %d CRs over %d s (resync %d s): %.1f writes/min, %.1f reconciles/min\n",
+                steady_n, steady_s, resync_s, writes_per_min, reconciles_per_min);
     std::fflush(stdout);
     Json j = {{"name", "steady"},
-              {"n", n},
+              {"n", steady_n},
               {"seconds", steady_s},
               {"resync_seconds", resync_s},
               {"writes_per_minute", writes_per_min},

@@ -361,6 +361,52 @@ absl::Status Controller::EnsureChild(const Owner& owner, const kube::Resource& r
   return absl::OkStatus();
 }
 
+int Controller::AerospikeReplicas(const std::string& key, const Owner& owner,
+                                  const std::string& statefulset, int size,
+                                  kube::Clock::Duration* recheck, std::string* based_on) {
+  *recheck = kube::Clock::Duration::zero();
+  based_on->clear();
+  kube::Informer* sts_cache = ChildCache("StatefulSet");
+  kube::ObjectPtr live =
+      sts_cache != nullptr ? sts_cache->Get(kube::ObjectKey(owner.ns, statefulset)) : nullptr;
+  const int live_replicas =
+      live != nullptr && live->contains("spec") ? (*live)["spec"].value("replicas", 1) : 0;
+  if (live == nullptr || size >= live_replicas) {
+    absl::MutexLock lock(&settle_mu_);
+    settle_.erase(key);
+    return size;
+  }
+  std::vector<Json> pods;
+  if (kube::Informer* pod_cache = ChildCache("Pod")) {
+    for (const kube::ObjectPtr& pod : pod_cache->List()) {
+      const Json& meta = (*pod)["metadata"];
+      if (meta.value("namespace", "") == owner.ns &&
+          PodOrdinal(meta.value("name", ""), statefulset)) {
+        pods.push_back(*pod);
+      }
+    }
+  }
+  const bool ready = ReadyToRemoveNextPod(*live, pods);
+  *based_on = (*live)["metadata"].value("resourceVersion", "");
+  absl::MutexLock lock(&settle_mu_);
+  if (!ready) {
+    // Pod and StatefulSet events bring the CR back when that changes.
+    settle_.erase(key);
+    return live_replicas;
+  }
+  kube::Clock* const clock = options_.clock != nullptr ? options_.clock : kube::Clock::Real();
+  const kube::Clock::TimePoint now = clock->Now();
+  auto [it, inserted] = settle_.try_emplace(key, SettleSince{live_replicas, now});
+  if (it->second.replicas != live_replicas) it->second = {live_replicas, now};
+  const kube::Clock::Duration waited = now - it->second.since;
+  if (waited < options_.scale_down_settle) {
+    *recheck = options_.scale_down_settle - waited;
+    return live_replicas;
+  }
+  settle_.erase(it);
+  return live_replicas - 1;
+}
+
 absl::Status Controller::Reconcile(const std::string& key) {
   std::vector<std::string> parts = absl::StrSplit(key, absl::MaxSplits('/', 2));
   if (parts.size() != 3) return absl::InvalidArgumentError(absl::StrCat("bad key ", key));
@@ -369,7 +415,11 @@ absl::Status Controller::Reconcile(const std::string& key) {
   kube::Informer* crs = CrInformer(kind);
   if (crs == nullptr) return absl::OkStatus();
   kube::ObjectPtr cr = crs->Get(kube::ObjectKey(parts[1], parts[2]));
-  if (cr == nullptr) return absl::OkStatus();  // deleted: the garbage collector takes the children
+  if (cr == nullptr) {
+    absl::MutexLock lock(&settle_mu_);
+    settle_.erase(key);
+    return absl::OkStatus();  // deleted: the garbage collector takes the children
+  }
   const Json& meta = (*cr)["metadata"];
   if (meta.contains("deletionTimestamp")) return absl::OkStatus();
 
@@ -384,6 +434,7 @@ absl::Status Controller::Reconcile(const std::string& key) {
 
   Observation observation;
   observation.generation = meta.value("generation", int64_t{0});
+  kube::Clock::Duration settle_recheck = kube::Clock::Duration::zero();
   const Json spec = cr->value("spec", Json::object());
   Children children;
   if (kind == Kind::kRedisDatabase) {
@@ -399,6 +450,15 @@ absl::Status Controller::Reconcile(const std::string& key) {
     if (parsed.ok()) {
       observation.desired_replicas = parsed->size;
       children = RenderAerospike(owner, *parsed);
+      // Never several nodes at once: see ReadyToRemoveNextPod.
+      std::string based_on;
+      children.statefulset["spec"]["replicas"] =
+          AerospikeReplicas(key, owner, children.statefulset["metadata"]["name"], parsed->size,
+                            &settle_recheck, &based_on);
+      // A count derived from the cached StatefulSet is applied only over that very version
+      // (a precondition of the apply): from a stale cache it could raise the count again
+      // and bring a removed pod back.
+      if (!based_on.empty()) children.statefulset["metadata"]["resourceVersion"] = based_on;
     } else {
       observation.invalid_spec = std::string(parsed.status().message());
     }
@@ -450,6 +510,10 @@ absl::Status Controller::Reconcile(const std::string& key) {
   }
   if (!observation.child_error.empty()) {
     return absl::FailedPreconditionError(observation.child_error);
+  }
+  // A scale-down step waits for a quiet period that no event marks the end of.
+  if (settle_recheck > kube::Clock::Duration::zero()) {
+    queue_.AddAfter(key, std::chrono::ceil<std::chrono::milliseconds>(settle_recheck));
   }
   return absl::OkStatus();
 }

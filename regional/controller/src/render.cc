@@ -1,5 +1,6 @@
 #include "regional/controller/render.h"
 
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <cstdio>
@@ -7,6 +8,7 @@
 #include <set>
 
 #include "absl/strings/ascii.h"
+#include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
@@ -669,6 +671,45 @@ bool StatefulSetReady(const Json& sts, int replicas) {
          (update_rev.empty() || update_rev == current_rev);
 }
 
+std::optional<int> PodOrdinal(const std::string& pod_name, const std::string& statefulset) {
+  const std::string prefix = statefulset + "-";
+  if (pod_name.size() <= prefix.size() || !absl::StartsWith(pod_name, prefix)) {
+    return std::nullopt;
+  }
+  const std::string digits = pod_name.substr(prefix.size());
+  int ordinal = 0;
+  if (!std::all_of(digits.begin(), digits.end(),
+                   [](char c) { return absl::ascii_isdigit(static_cast<unsigned char>(c)); }) ||
+      !absl::SimpleAtoi(digits, &ordinal)) {
+    return std::nullopt;
+  }
+  return ordinal;
+}
+
+bool ReadyToRemoveNextPod(const Json& statefulset, const std::vector<Json>& pods) {
+  if (!statefulset.is_object() || !statefulset.contains("spec")) return false;
+  const int replicas = statefulset["spec"].value("replicas", 1);
+  if (!StatefulSetReady(statefulset, replicas)) return false;
+  const std::string name = statefulset["metadata"].value("name", "");
+  std::set<int> ready;
+  for (const Json& pod : pods) {
+    const std::optional<int> ordinal = PodOrdinal(pod["metadata"].value("name", ""), name);
+    if (!ordinal) continue;
+    // The pod removed last (or any above the count) still terminating: its node may still
+    // be handing over, or the cluster has not noticed it left.
+    if (*ordinal >= replicas) return false;
+    if (pod["metadata"].contains("deletionTimestamp")) return false;
+    const Json status = pod.value("status", Json::object());
+    bool pod_ready = false;
+    for (const Json& c : status.value("conditions", Json::array())) {
+      if (c.value("type", "") == "Ready") pod_ready = c.value("status", "") == "True";
+    }
+    if (status.value("phase", "") != "Running" || !pod_ready) return false;
+    ready.insert(*ordinal);
+  }
+  return static_cast<int>(ready.size()) == replicas;
+}
+
 Json ComputeStatus(const Owner& owner, const Observation& o, const Json& previous,
                    const std::string& now) {
   const Json& sts = o.statefulset;
@@ -702,6 +743,12 @@ Json ComputeStatus(const Owner& owner, const Observation& o, const Json& previou
     phase = "Ready";
     reason = "AllReplicasReady";
     message = absl::StrCat(ready_replicas, "/", o.desired_replicas, " replicas ready");
+  } else if (sts.contains("spec") && sts["spec"].value("replicas", 0) > o.desired_replicas) {
+    // An Aerospike cluster losing nodes one at a time (ReadyToRemoveNextPod).
+    phase = "Provisioning";
+    reason = "ScalingDown";
+    message = absl::StrCat(ready_replicas, "/", sts["spec"].value("replicas", 0),
+                           " replicas ready, removing one at a time down to ", o.desired_replicas);
   } else {
     phase = "Provisioning";
     const int64_t gen = sts["metadata"].value("generation", int64_t{0});

@@ -7,8 +7,13 @@
 #include <gtest/gtest.h>
 
 #include <functional>
+#include <thread>
 
+#include "absl/cleanup/cleanup.h"
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
 #include "regional/kube/errors.h"
+#include "regional/kube/testing/fake_clock.h"
 #include "regional/kube/testing/fake_kube_client.h"
 
 namespace senren::regional::controller {
@@ -353,6 +358,121 @@ TEST_F(ControllerTest, BadImageShowsInConditions) {
   EXPECT_THAT(status["message"].get<std::string>(), HasSubstr("pod redis-badimg-0: ErrImagePull"));
   MakeStatefulSetReady("redis-badimg");  // image fixed, pod ready
   EXPECT_TRUE(Eventually([&] { return Phase(resources::RedisDatabases(), "badimg") == "Ready"; }));
+}
+
+// 5 → 2 nodes: the StatefulSet loses one pod per step, each only after the remaining pods
+// have been ready for the settle time (the test plays the StatefulSet controller and the
+// kubelet; the controller's clock moves only when the test says so).
+TEST_F(ControllerTest, AerospikeScaleDownRemovesOneNodeAtATimeAfterTheSettleTime) {
+  kube::testing::FakeClock clock;
+  ControllerOptions options;
+  options.ns = "senren";
+  options.workers = 2;
+  options.min_backoff = std::chrono::milliseconds(1);
+  options.max_backoff = std::chrono::milliseconds(20);
+  options.clock = &clock;
+  options.scale_down_settle = std::chrono::seconds(20);
+  controller_ = std::make_unique<Controller>(&kube_, options, &metrics_);
+  // Reconciles once more, as often as a stale cache (409) makes it fail.
+  auto reconcile = [&] {
+    const std::string key = Controller::QueueKey(Kind::kAerospikeCluster, "senren", "big");
+    absl::Status s = controller_->Reconcile(key);
+    for (int i = 0; i < 100000 && kube::IsConflict(s); ++i) s = controller_->Reconcile(key);
+    return s;
+  };
+  absl::Cleanup stop = [&] { controller_->Stop(); };  // before `clock` goes
+  Json asc = {{"apiVersion", "senren.io/v1alpha1"},
+              {"kind", "AerospikeCluster"},
+              {"metadata", {{"name", "big"}}},
+              {"spec",
+               {{"size", 5},
+                {"namespaces",
+                 Json::array({{{"name", "users"}, {"replicationFactor", 2}, {"memoryMb", 64}}})}}}};
+  ASSERT_TRUE(kube_.Create(resources::AerospikeClusters(), "senren", asc).ok());
+  controller_->Start();
+  ASSERT_TRUE(controller_->WaitForSync(std::chrono::seconds(30)));
+  for (int i = 0; i < 5; ++i) {
+    Json pod = {{"apiVersion", "v1"},
+                {"kind", "Pod"},
+                {"metadata",
+                 {{"name", absl::StrCat("aerospike-big-", i)},
+                  {"labels",
+                   {{"app.kubernetes.io/managed-by", "senren-controller"},
+                    {"app.kubernetes.io/instance", "big"},
+                    {"senren.io/owner-kind", "AerospikeCluster"}}}}},
+                {"status",
+                 {{"phase", "Running"},
+                  {"conditions", Json::array({{{"type", "Ready"}, {"status", "True"}}})}}}};
+    ASSERT_TRUE(kube_.Create(resources::Pods(), "senren", pod).ok());
+  }
+  MakeStatefulSetReady("aerospike-big");
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::AerospikeClusters(), "big") == "Ready"; }));
+
+  auto replicas = [&] {
+    return Get(resources::StatefulSets(), "aerospike-big")["spec"]["replicas"];
+  };
+  const int64_t generation =
+      Get(resources::StatefulSets(), "aerospike-big")["metadata"]["generation"];
+  Json cr = Get(resources::AerospikeClusters(), "big");
+  cr["spec"]["size"] = 2;
+  ASSERT_TRUE(kube_.Update(resources::AerospikeClusters(), "senren", cr).ok());
+  // The mesh seeds in aerospike.conf follow the size, so the five pods roll first (one at a
+  // time, each once migrations are done); the replica count is held meanwhile.
+  ASSERT_TRUE(Eventually([&] {
+    return Get(resources::StatefulSets(), "aerospike-big")["metadata"]["generation"] > generation;
+  }));
+  EXPECT_EQ(replicas(), 5);
+  MakeStatefulSetReady("aerospike-big");
+  ASSERT_TRUE(Eventually([&] {
+    Json st = Get(resources::AerospikeClusters(), "big")["status"];
+    return st.value("observedGeneration", 0) == 2 &&
+           st.value("message", "") == "5/5 replicas ready, removing one at a time down to 2";
+  })) << Get(resources::AerospikeClusters(), "big").dump();
+  EXPECT_EQ(replicas(), 5);
+  auto set_ready = [&](int ordinal, bool ready) {
+    Json pod = Get(resources::Pods(), absl::StrCat("aerospike-big-", ordinal));
+    pod["status"]["conditions"][0]["status"] = ready ? "True" : "False";
+    ASSERT_TRUE(kube_.UpdateStatus(resources::Pods(), "senren", pod).ok());
+  };
+  // Moves the clock a second at a time, reconciling at each, until the StatefulSet has one
+  // pod less than `live`; returns how long that took (the caches catch up meanwhile, so a
+  // step may come a little after the settle time, never before it).
+  auto seconds_to_step = [&](int live) {
+    const kube::Clock::TimePoint ready_at = clock.Now();
+    for (int i = 0; i < 600 && replicas() == live; ++i) {
+      clock.Advance(std::chrono::seconds(1));
+      EXPECT_TRUE(reconcile().ok());
+      std::this_thread::yield();
+    }
+    EXPECT_EQ(replicas(), live - 1) << "one pod per step";
+    return std::chrono::duration_cast<std::chrono::seconds>(clock.Now() - ready_at).count();
+  };
+  for (int live = 5; live > 2; --live) {
+    EXPECT_GE(seconds_to_step(live), 20) << "a node went before the others had been ready 20 s";
+    // Until the StatefulSet controller has removed the pod, no further step.
+    clock.Advance(std::chrono::seconds(60));
+    ASSERT_TRUE(reconcile().ok());
+    EXPECT_EQ(replicas(), live - 1);
+    // The next step waits for the migrations the removal started: pod 0 is not ready (its
+    // readiness probe counts partitions left to migrate) before the removed pod goes.
+    if (live == 4) set_ready(0, false);
+    ASSERT_TRUE(
+        kube_.Delete(resources::Pods(), "senren", absl::StrCat("aerospike-big-", live - 1), {})
+            .ok());
+    MakeStatefulSetReady("aerospike-big");
+    if (live == 4) {
+      for (int i = 0; i < 120; ++i) {
+        clock.Advance(std::chrono::seconds(1));
+        ASSERT_TRUE(reconcile().ok());
+      }
+      EXPECT_EQ(replicas(), 3) << "a node went while another one migrated";
+      set_ready(0, true);
+    }
+  }
+  ASSERT_TRUE(Eventually([&] { return Phase(resources::AerospikeClusters(), "big") == "Ready"; }))
+      << Get(resources::AerospikeClusters(), "big").dump();
+  EXPECT_EQ(replicas(), 2);
+  EXPECT_EQ(Get(resources::AerospikeClusters(), "big")["status"]["readyReplicas"], 2);
 }
 
 TEST(ParseKindsTest, FlagValues) {

@@ -451,6 +451,73 @@ TEST(StatusTest, ReadyOnlyWhenAllReplicasReadyAtCurrentGeneration) {
   EXPECT_FALSE(StatefulSetReady(nullptr, 1));
 }
 
+Json AerospikePod(int ordinal, bool ready, bool terminating = false) {
+  Json pod = {
+      {"metadata", {{"name", absl::StrCat("aerospike-big-", ordinal)}}},
+      {"status",
+       {{"phase", "Running"},
+        {"conditions", Json::array({{{"type", "Ready"}, {"status", ready ? "True" : "False"}}})}}}};
+  if (terminating) pod["metadata"]["deletionTimestamp"] = "2026-12-02T07:00:00Z";
+  return pod;
+}
+
+TEST(ScaleDownTest, PodOrdinalOnlyForTheStatefulSetsOwnPods) {
+  EXPECT_EQ(PodOrdinal("aerospike-big-4", "aerospike-big"), 4);
+  EXPECT_EQ(PodOrdinal("aerospike-big-12", "aerospike-big"), 12);
+  EXPECT_EQ(PodOrdinal("aerospike-big-x-0", "aerospike-big"), std::nullopt);
+  EXPECT_EQ(PodOrdinal("aerospike-big-", "aerospike-big"), std::nullopt);
+  EXPECT_EQ(PodOrdinal("aerospike-bigger-0", "aerospike-big"), std::nullopt);
+  EXPECT_EQ(PodOrdinal("aerospike-big-1a", "aerospike-big"), std::nullopt);
+}
+
+// The next node may go only when the last removal is over and every remaining node is
+// ready (migrations done).
+TEST(ScaleDownTest, NextPodGoesOnlyWhenTheRestAreReadyAndTheLastOneIsGone) {
+  Json sts = Sts(3, 3, 4, 4, 4);
+  sts["metadata"]["name"] = "aerospike-big";
+  std::vector<Json> pods;
+  for (int i = 0; i < 4; ++i) pods.push_back(AerospikePod(i, true));
+  EXPECT_TRUE(ReadyToRemoveNextPod(sts, pods));
+
+  std::vector<Json> migrating = pods;
+  migrating[1] = AerospikePod(1, false);
+  EXPECT_FALSE(ReadyToRemoveNextPod(sts, migrating)) << "a node still migrates";
+  std::vector<Json> leaving = pods;
+  leaving.push_back(AerospikePod(4, true, true));
+  EXPECT_FALSE(ReadyToRemoveNextPod(sts, leaving)) << "the removed pod is still terminating";
+  std::vector<Json> restarting = pods;
+  restarting[3] = AerospikePod(3, true, true);
+  EXPECT_FALSE(ReadyToRemoveNextPod(sts, restarting));
+  std::vector<Json> missing(pods.begin(), pods.end() - 1);
+  EXPECT_FALSE(ReadyToRemoveNextPod(sts, missing)) << "pod 3 not in the cache yet";
+  std::vector<Json> pending = pods;
+  pending[0]["status"]["phase"] = "Pending";
+  EXPECT_FALSE(ReadyToRemoveNextPod(sts, pending));
+  std::vector<Json> others = pods;
+  others.push_back({{"metadata", {{"name", "aerospike-big-x-9"}}}});  // not one of its pods
+  EXPECT_TRUE(ReadyToRemoveNextPod(sts, others));
+
+  EXPECT_FALSE(ReadyToRemoveNextPod(Sts(4, 3, 4, 4, 4), pods)) << "new replicas not yet seen";
+  Json stale = Sts(3, 3, 4, 3, 4);
+  stale["metadata"]["name"] = "aerospike-big";
+  EXPECT_FALSE(ReadyToRemoveNextPod(stale, pods)) << "the StatefulSet counts a pod not ready";
+  Json rolling = Sts(3, 3, 4, 4, 4, "r1", "r2");
+  rolling["metadata"]["name"] = "aerospike-big";
+  EXPECT_FALSE(ReadyToRemoveNextPod(rolling, pods)) << "a roll is not finished";
+}
+
+TEST(StatusTest, ScalingDownIsProvisioning) {
+  Observation o;
+  o.generation = 2;
+  o.desired_replicas = 2;
+  o.statefulset = Sts(3, 3, 4, 4, 4);
+  Json st = ComputeStatus(AerospikeOwner(), o, Json::object(), "T1");
+  EXPECT_EQ(st["phase"], "Provisioning");
+  EXPECT_EQ(st["ready"], false);
+  EXPECT_EQ(st["conditions"][1]["reason"], "ScalingDown");
+  EXPECT_EQ(st["message"], "4/4 replicas ready, removing one at a time down to 2");
+}
+
 TEST(StatusTest, PhasesConditionsAndStableTransitionTimes) {
   Observation o;
   o.generation = 4;

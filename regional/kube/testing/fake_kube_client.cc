@@ -180,6 +180,11 @@ absl::StatusOr<Json> FakeKubeClient::Apply(const Resource& resource, const std::
       return created;
     }
     if (!current.ok()) return current.status();
+    // As the apiserver: a resourceVersion in the applied object is a precondition.
+    const std::string want_rv = object["metadata"].value("resourceVersion", "");
+    if (!want_rv.empty() && want_rv != (*current)["metadata"].value("resourceVersion", "")) {
+      return Err(409, "Conflict", "the object has been modified");
+    }
     Json merged = *current;
     if (options.subresource == "status") {
       Merge(&merged["status"], object.value("status", Json::object()));

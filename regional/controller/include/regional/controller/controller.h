@@ -41,6 +41,11 @@ struct ControllerOptions {
   // The cluster's DNS domain, for the in-cluster names the children use. Default:
   // "cluster.local".
   std::string cluster_domain = "cluster.local";
+  // Aerospike scale-down: after a node left, how long the others must stay ready before
+  // the next one goes (ReadyToRemoveNextPod). It covers the time between a node leaving
+  // and its peers' readiness probes failing for the migrations that follows: the
+  // heartbeat timeout (1.5 s) plus up to 3 failed probes 5 s apart. Default: 20 s.
+  std::chrono::seconds scale_down_settle{20};
 };
 
 // senren-controller's loop for RedisDatabase and AerospikeCluster (docs/design.md §6):
@@ -88,6 +93,13 @@ class Controller {
   // Applies one child unless the cache already holds it; `out` gets the live object.
   absl::Status EnsureChild(const Owner& owner, const kube::Resource& resource, const Json& desired,
                            Json* out, Observation* observation);
+  // The replica count to apply to the StatefulSet of an Aerospike cluster of `size` nodes:
+  // `size` unless that removes nodes; then the live count, one less only once
+  // ReadyToRemoveNextPod has held for options_.scale_down_settle. `recheck` gets how long
+  // until a step may be due (zero: events will bring the CR back); `based_on` the
+  // resourceVersion of the cached StatefulSet the count was derived from (empty: `size`).
+  int AerospikeReplicas(const std::string& key, const Owner& owner, const std::string& statefulset,
+                        int size, kube::Clock::Duration* recheck, std::string* based_on);
 
   kube::KubeClient* const client_;
   const ControllerOptions options_;
@@ -102,6 +114,15 @@ class Controller {
   absl::Mutex resync_mu_;
   bool resync_stop_ ABSL_GUARDED_BY(resync_mu_) = false;
   bool started_ = false;
+  // Aerospike clusters scaling down: key → since when (options_.clock) the StatefulSet has
+  // been ready to lose a pod at that replica count. Memory only: a restarted controller
+  // starts the wait again, which only makes it longer.
+  struct SettleSince {
+    int replicas = 0;
+    kube::Clock::TimePoint since;
+  };
+  absl::Mutex settle_mu_;
+  std::map<std::string, SettleSince> settle_ ABSL_GUARDED_BY(settle_mu_);
   std::atomic<int64_t> status_writes_{0};
   std::atomic<int64_t> child_applies_{0};
 };

@@ -190,4 +190,18 @@ Json ComputeStatus(const Owner& owner, const Observation& observation, const Jso
 // True when a StatefulSet has all `replicas` ready at its current generation and revision.
 bool StatefulSetReady(const Json& statefulset, int replicas);
 
+// The ordinal of pod `pod_name` of StatefulSet `statefulset` ("<statefulset>-<n>"), or
+// nullopt when the name is not one of its pods'.
+std::optional<int> PodOrdinal(const std::string& pod_name, const std::string& statefulset);
+
+// Aerospike scale-down, one node at a time (docs/design.md §6). A StatefulSet scaled from
+// 5 to 2 with podManagementPolicy Parallel deletes pods 4, 3 and 2 at once; with
+// replication factor 2 every partition whose two copies were on two of them is lost. So
+// senren-controller lowers `replicas` by one, and lowers it again only when this holds:
+// the StatefulSet finished its last change (StatefulSetReady at its own replica count),
+// the removed pod is gone from `pods` (every pod of the StatefulSet the cache holds) and
+// each remaining pod is Running, Ready and not terminating, which for Aerospike means its
+// migrations are done (kAerospikeReadinessCommand).
+bool ReadyToRemoveNextPod(const Json& statefulset, const std::vector<Json>& pods);
+
 }  // namespace senren::regional::controller
