@@ -9,6 +9,10 @@ both resources of a state of one RedisDatabase and one AerospikeCluster:
   apply_to_ready   ApplyState sent → wait_ready returns (every resource ready everywhere)
   status_to_watch  a resource status observed by the regional plane (observed_at) → the
                    event received by watch_status
+and, from the same applies, where apply_to_crs goes, hop by hop, per cluster (wall clock,
+one machine): the RPC's return, the snapshot published (the Kafka record's CreateTime,
+which the plane logs beside its consumption), consumed by the cluster's plane, its
+server-side applies done (the plane's "reconciled version" line), seen by the CR watch.
 Writes p50/p90/p99/max/n as JSON under bench/results/ and prints a table. Run it with
 `tools/bench e2e [--n 200] [--region aws:us-east-1]`; it needs the whole lab.
 """
@@ -19,6 +23,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import threading
@@ -57,6 +62,7 @@ class CrWatch(threading.Thread):
         super().__init__(daemon=True)
         self.cluster = cluster
         self.seen: dict[int, float] = {}
+        self.seen_wall: dict[int, float] = {}
         self.cond = threading.Condition()
         exe = os.path.join(env.get("SENREN_KUBE_BIN", ""), "kubectl")
         self.proc = subprocess.Popen(
@@ -71,7 +77,7 @@ class CrWatch(threading.Thread):
             buf.append(line)
             if line.rstrip("\n") != "}":
                 continue
-            now = time.monotonic()
+            now, wall = time.monotonic(), time.time()
             try:
                 obj = json.loads("".join(buf))
             except ValueError:
@@ -85,6 +91,7 @@ class CrWatch(threading.Thread):
                 continue
             with self.cond:
                 self.seen.setdefault(v, now)
+                self.seen_wall.setdefault(v, wall)
                 self.cond.notify_all()
 
     def wait_version(self, version: int, timeout: float) -> float:
@@ -99,6 +106,66 @@ class CrWatch(threading.Thread):
 
     def stop(self) -> None:
         self.proc.terminate()
+
+
+LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\]")
+CONSUMED = re.compile(r"\] snapshot version (\d+) \(\d+ resources\) at \d+:\d+, published ([\d.]+) ms earlier")
+RECONCILED = re.compile(r"\] reconciled version (\d+): ")
+
+
+def log_time(line: str) -> float | None:
+    m = LOG_TIME.match(line)
+    if not m:
+        return None
+    stamp = m.group(1)
+    # spdlog writes local time with %e (ms) or %f (µs); the lab's daemons run on this machine.
+    fmt = "%Y-%m-%d %H:%M:%S.%f"
+    return datetime.strptime(stamp, fmt).timestamp()
+
+
+def plane_events(lab_dir: str, cluster: e2e_lab.Cluster, versions: set[int]) -> dict[int, dict[str, float]]:
+    """From the cluster's senren-regional log: per version, when it was published (wall),
+    consumed and reconciled. Versions of other writers are skipped."""
+    out: dict[int, dict[str, float]] = {}
+    path = Path(lab_dir) / "logs" / cluster.slug / "senren-regional.log"
+    try:
+        lines = path.read_text(errors="replace").splitlines()
+    except OSError:
+        return out
+    for line in lines:
+        if (m := CONSUMED.search(line)) and int(m.group(1)) in versions:
+            t = log_time(line)
+            if t is not None:
+                e = out.setdefault(int(m.group(1)), {})
+                e.setdefault("consumed", t)
+                e.setdefault("published", t - float(m.group(2)) / 1000)
+        elif (m := RECONCILED.search(line)) and int(m.group(1)) in versions:
+            t = log_time(line)
+            if t is not None:
+                out.setdefault(int(m.group(1)), {}).setdefault("reconciled", t)
+    return out
+
+
+HOPS = ("send_to_rpc_return", "rpc_return_to_published", "published_to_consumed",
+        "consumed_to_applied", "applied_to_watch_seen")
+
+
+def hop_samples(sent: dict[int, tuple[float, float]], watches: list["CrWatch"],
+                events: dict[str, dict[int, dict[str, float]]]) -> dict[str, list[float]]:
+    """Per apply and cluster, the time of each hop of apply_to_crs, in ms."""
+    out: dict[str, list[float]] = {h: [] for h in HOPS}
+    for version, (t_send, t_return) in sent.items():
+        out["send_to_rpc_return"].append((t_return - t_send) * 1000)
+        for w in watches:
+            e = events.get(w.cluster.slug, {}).get(version)
+            seen = w.seen_wall.get(version)
+            if not e or seen is None or not {"published", "consumed", "reconciled"} <= e.keys():
+                continue
+            out["rpc_return_to_published"].append((e["published"] - t_return) * 1000)
+            out["published_to_consumed"].append((e["consumed"] - e["published"]) * 1000)
+            out["consumed_to_applied"].append((e["reconciled"] - e["consumed"]) * 1000)
+            out["applied_to_watch_seen"].append((seen - e["reconciled"]) * 1000)
+    return out
 
 
 class StatusLatency(threading.Thread):
@@ -148,6 +215,7 @@ def main() -> int:
         ]
 
     apply_rpc, to_crs, to_ready = [], [], []
+    sent: dict[int, tuple[float, float]] = {}  # version → wall clock at send and at the RPC's return
     with Client(env["SENREN_ADDR"], token=env["SENREN_TOKEN"], timeout=60) as client:
         names = [c.name for c in clusters]
         # Warm up: the resources exist and are ready before measuring.
@@ -163,9 +231,10 @@ def main() -> int:
         timeouts: list[str] = []
         try:
             for i in range(1, args.n + 1):
-                t0 = time.monotonic()
+                t0, w0 = time.monotonic(), time.time()
                 r = client.apply_state(args.region, state(i), message=f"bench e2e {run}: {i}")
                 t1 = time.monotonic()
+                sent[r.version] = (w0, time.time())
                 apply_rpc.append((t1 - t0) * 1000)
                 try:
                     seen = [w.wait_version(r.version, args.timeout) for w in watches]
@@ -190,6 +259,8 @@ def main() -> int:
         "apply_to_ready_ms": percentiles(to_ready),
         "status_to_watch_ms": percentiles(status.samples),
     }
+    events = {c.slug: plane_events(env["SENREN_LAB_DIR"], c, set(sent)) for c in clusters}
+    hops = {f"{h}_ms": percentiles(v) for h, v in hop_samples(sent, watches, events).items()}
     result = {
         "bench": "e2e",
         "time": datetime.now(timezone.utc).isoformat(timespec="seconds"),
@@ -203,6 +274,7 @@ def main() -> int:
         "machine": f"{platform.node()} {os.cpu_count()} cpus",
         "sdk": senren.__version__,
         "metrics": metrics,
+        "apply_to_crs_hops": hops,
         "targets_ms": {"apply_to_crs_ms": {"p50": 50, "p99": 250}, "apply_to_ready_ms": {"p50": 3000},
                        "seed_end_to_end_ms": "10000-15000"},
     }
@@ -218,6 +290,13 @@ def main() -> int:
             print(f"{k[:-3]:<22} {m['p50']:>9.1f} {m['p90']:>9.1f} {m['p99']:>9.1f} {m['max']:>9.1f} {m['n']:>6}")
         else:
             print(f"{k[:-3]:<22} {'-':>9} {'-':>9} {'-':>9} {'-':>9} {0:>6}")
+    print(f"\n{'apply_to_crs by hop':<24} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9} {'n':>6}")
+    for k, m in hops.items():
+        if m.get("n"):
+            print(f"{k[:-3]:<24} {m['p50']:>9.1f} {m['p90']:>9.1f} {m['p99']:>9.1f} {m['max']:>9.1f} {m['n']:>6}")
+        else:
+            print(f"{k[:-3]:<24} {'-':>9} {'-':>9} {'-':>9} {'-':>9} {0:>6}  (no plane log lines)")
+    print(f"load average during the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if timeouts:
         print(f"\n{len(timeouts)} of {args.n} applies were not ready in {args.timeout:g} s (not in the figures)")
     print(f"seed design: 10–15 s end to end; JSON: {path}")
