@@ -111,7 +111,7 @@ int main(int argc, char** argv) {
   std::string region, cluster, kubeconfig, context, brokers, kafka_config;
   std::string prefix = "senren", ns = "senren", data_dir;
   senren::daemon::DaemonFlags daemon_flags;
-  int heartbeat_s = 10, resync_s = 30, status_partitions = 12;
+  int heartbeat_s = 10, resync_s = 30, status_partitions = 12, apply_concurrency = 8;
   bool leader_elect = true;
   double lease_s = 15, renew_s = 10, retry_s = 2;
   std::string lease_namespace, lease_name, identity = DefaultIdentity();
@@ -136,6 +136,9 @@ int main(int argc, char** argv) {
   app.add_option("--heartbeat-interval", heartbeat_s,
                  "Seconds between ClusterReport heartbeats (default: 10)");
   app.add_option("--resync-interval", resync_s, "Seconds between full resyncs (default: 30)");
+  app.add_option("--apply-concurrency", apply_concurrency,
+                 "CR applies of one reconcile in flight at once (default: 8; 1 = one by one)")
+      ->check(CLI::Range(1, 64));
   app.add_option("--status-partitions", status_partitions,
                  "Partitions of {prefix}-status when the plane creates it (default: 12)");
   senren::daemon::AddDaemonFlags(app, daemon_flags);
@@ -293,6 +296,7 @@ int main(int argc, char** argv) {
   po.ns = ns;
   po.heartbeat_interval = std::chrono::seconds(heartbeat_s);
   po.resync_interval = std::chrono::seconds(resync_s);
+  po.apply_concurrency = apply_concurrency;
   if (leader_elect) po.may_write = [&elector] { return elector.IsLeader(); };
   plane::RegionalPlane rp(po, client->get(), &source, cache->get(), outbox->get(),
                           [&relay] { relay.Notify(); });

@@ -5,6 +5,9 @@
 //  - restart with a warm cache → first reconcile done.
 // Writes bench/results/regional_<case>.json (p50, p90, p99, max, n in ms) and prints a table.
 //
+//  - the same with K resources changed per version, one CR apply at a time against
+//    RegionalPlaneOptions::apply_concurrency at once, alternating in one run.
+//
 //   eval "$(tools/lab env)"; regional_lab_bench [--n 50] [--resources 200] [--out bench/results]
 #include <algorithm>
 #include <chrono>
@@ -12,6 +15,8 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
+#include <vector>
 
 #include "regional/plane/outbox_relay.h"
 #include "regional/plane/regional_plane.h"
@@ -55,7 +60,8 @@ struct Plane {
 
 std::unique_ptr<Plane> StartPlane(
     senren::regional::kube::KubeClient* client, const fs::path& dir, const std::string& prefix,
-    const std::string& ns, std::shared_ptr<const senren::common::SnapshotVerifier> verifier) {
+    const std::string& ns, std::shared_ptr<const senren::common::SnapshotVerifier> verifier,
+    int apply_concurrency = RegionalPlaneOptions{}.apply_concurrency) {
   const auto& env = senren::testing::Lab();
   auto p = std::make_unique<Plane>();
   RocksDbStateCacheOptions co;
@@ -74,6 +80,7 @@ std::unique_ptr<Plane> StartPlane(
   o.region = env.clusters[0].region;
   o.cluster = env.clusters[0].cluster;
   o.ns = ns;
+  o.apply_concurrency = apply_concurrency;
   auto* relay = p->relay.get();
   p->plane = std::make_unique<RegionalPlane>(o, client, p->source.get(), p->cache.get(),
                                              p->outbox.get(), [relay] { relay->Notify(); });
@@ -165,6 +172,48 @@ int main(int argc, char** argv) {
   }
   Report(out_dir, "snapshot_to_crs_written", consume);
   Report(out_dir, "cr_status_to_status_topic", status);
+
+  // K resources change per version (the K after the previous version's K): one apply at a
+  // time against the default concurrency, rounds alternating so both see the same minutes.
+  const int parallel = RegionalPlaneOptions{}.apply_concurrency;
+  for (int k : {2, 20}) {
+    auto changed = [&](uint64_t v) {
+      std::vector<senren::v1::Resource> rs;
+      for (int i = 0; i < resources; ++i) {
+        const uint64_t from = v * static_cast<uint64_t>(k) % static_cast<uint64_t>(resources);
+        const bool bumped = (static_cast<uint64_t>(i) + static_cast<uint64_t>(resources) - from) %
+                                static_cast<uint64_t>(resources) <
+                            static_cast<uint64_t>(k);
+        rs.push_back(
+            lab::Redis("r" + std::to_string(i), bumped ? 65 + static_cast<uint32_t>(v % 50) : 64));
+      }
+      return lab::State(region, v, std::move(rs));
+    };
+    std::map<int, std::vector<double>> by_concurrency;
+    for (int round = 0; round < 4; ++round) {
+      for (int c : round % 2 == 0 ? std::vector<int>{1, parallel} : std::vector<int>{parallel, 1}) {
+        auto p = StartPlane(client.get(), dir, prefix, ns.name(), states.verifier(), c);
+        if (!p->plane->WaitForFirstReconcile(absl::Seconds(60))) std::abort();
+        for (int i = 0; i < std::max(5, n / 4); ++i) {
+          ++version;
+          const auto t0 = std::chrono::steady_clock::now();
+          states.Publish(changed(version));
+          if (!p->plane->WaitForVersion(version, absl::Seconds(60))) std::abort();
+          by_concurrency[c].push_back(
+              std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - t0)
+                  .count());
+        }
+        p->plane->Stop();
+        p->relay->Stop();
+      }
+    }
+    for (const auto& [c, ms] : by_concurrency) {
+      Report(
+          out_dir,
+          "snapshot_to_crs_" + std::to_string(2 * k) + "_changed_concurrency_" + std::to_string(c),
+          ms);
+    }
+  }
 
   std::vector<double> restart;
   for (int i = 0; i < std::max(5, n / 5); ++i) {

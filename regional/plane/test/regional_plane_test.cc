@@ -4,8 +4,10 @@
 
 #include <gtest/gtest.h>
 
+#include <atomic>
 #include <functional>
 
+#include "absl/strings/str_cat.h"
 #include "regional/kube/testing/fake_clock.h"
 #include "regional/kube/testing/fake_kube_client.h"
 #include "regional/plane/testing/fakes.h"
@@ -532,6 +534,40 @@ TEST_F(RegionalPlaneTest, NothingIsWrittenOrReportedWithoutTheLease) {
   ASSERT_TRUE(
       ReportEventually([](const v1::ClusterReport& r) { return r.applied_version() == 1; }));
   plane->Stop();
+}
+
+TEST_F(RegionalPlaneTest, ManyChangesGoOutConcurrentlyAndALostLeaseStopsTheRest) {
+  // 40 CRs with 8 applies in flight: every one is written, stamped with the version.
+  std::vector<v1::Resource> resources;
+  for (int i = 0; i < 40; ++i) resources.push_back(Redis(absl::StrCat("db-", i), 64));
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, resources));
+  ASSERT_TRUE(plane->WaitForVersion(1, kWait));
+  for (int i = 0; i < 40; ++i) {
+    auto cr = Cr(absl::StrCat("db-", i));
+    ASSERT_TRUE(cr.has_value()) << i;
+    EXPECT_EQ((*cr)["metadata"]["annotations"]["senren.io/state-version"], "1");
+  }
+  ASSERT_TRUE(ReportEventually([](const v1::ClusterReport& r) {
+    return r.applied_version() == 1 && r.result() == v1::APPLY_RESULT_APPLIED;
+  }));
+  plane->Stop();
+  const int applied_before = kube_.Calls("apply", "redisdatabases");
+
+  // The Lease is lost after the 10th write of version 2: the rest is not written, and the
+  // version is not taken as applied.
+  std::atomic<int> asked{0};
+  auto fenced_plane = NewPlane(nullptr, [&] { return asked.fetch_add(1) < 12; });
+  ASSERT_TRUE(fenced_plane->Start().ok());
+  for (auto& r : resources) r.mutable_redis_database()->set_memory_mb(128);
+  source_.Push(State(kRegion, 2, resources));
+  ASSERT_TRUE(
+      fenced_plane->WaitForStats([](const PlaneStats& st) { return st.writes_fenced > 0; }, kWait));
+  ASSERT_TRUE(fenced_plane->WaitForIdle(kWait));
+  EXPECT_LT(kube_.Calls("apply", "redisdatabases") - applied_before, 40);
+  EXPECT_NE(fenced_plane->stats().applied_version, 2u);
+  fenced_plane->Stop();
 }
 
 TEST(LeaseNameTest, IsAValidObjectNamePerRegion) {

@@ -41,6 +41,10 @@ struct RegionalPlaneOptions {
   std::chrono::milliseconds retry_backoff{1000};
   // Wait of one Kafka poll. Default: 500 ms.
   std::chrono::milliseconds poll_timeout{500};
+  // CR applies of one reconcile in flight at once, each on its own connection: each is an
+  // apiserver write (an etcd commit), so one at a time costs a commit per changed CR.
+  // 1 = one after the other. Default: 8.
+  int apply_concurrency = 8;
   // Wait for an informer's first list before a reconcile gives up (and retries). Default: 10 s.
   std::chrono::milliseconds sync_timeout{10000};
   // Asked right before each write to the cluster (apply, delete) and each record put in
