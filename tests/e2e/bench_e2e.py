@@ -188,6 +188,16 @@ class StatusLatency(threading.Thread):
             self.error = e
 
 
+def print_table(title: str, rows: dict[str, dict[str, float]], missing: str = "") -> None:
+    """One line per metric (its name without the _ms suffix): p50, p90, p99, max, n."""
+    print(f"\n{title:<24} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9} {'n':>6}")
+    for k, m in rows.items():
+        if m.get("n"):
+            print(f"{k[:-3]:<24} {m['p50']:>9.1f} {m['p90']:>9.1f} {m['p99']:>9.1f} {m['max']:>9.1f} {m['n']:>6}")
+        else:
+            print(f"{k[:-3]:<24} {'-':>9} {'-':>9} {'-':>9} {'-':>9} {0:>6}{missing}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description="End-to-end benchmark from the SDK (tools/bench e2e)")
     ap.add_argument("--n", type=int, default=200, help="applies to measure (default: 200)")
@@ -284,18 +294,8 @@ def main() -> int:
     path.write_text(json.dumps(result, indent=2) + "\n")
     (out / "e2e.json").write_text(json.dumps(result, indent=2) + "\n")
 
-    print(f"\n{'path (ms)':<22} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9} {'n':>6}")
-    for k, m in metrics.items():
-        if m.get("n"):
-            print(f"{k[:-3]:<22} {m['p50']:>9.1f} {m['p90']:>9.1f} {m['p99']:>9.1f} {m['max']:>9.1f} {m['n']:>6}")
-        else:
-            print(f"{k[:-3]:<22} {'-':>9} {'-':>9} {'-':>9} {'-':>9} {0:>6}")
-    print(f"\n{'apply_to_crs by hop':<24} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9} {'n':>6}")
-    for k, m in hops.items():
-        if m.get("n"):
-            print(f"{k[:-3]:<24} {m['p50']:>9.1f} {m['p90']:>9.1f} {m['p99']:>9.1f} {m['max']:>9.1f} {m['n']:>6}")
-        else:
-            print(f"{k[:-3]:<24} {'-':>9} {'-':>9} {'-':>9} {'-':>9} {0:>6}  (no plane log lines)")
+    print_table("path (ms)", metrics)
+    print_table("apply_to_crs by hop", hops, missing="  (no plane log lines)")
     print(f"load average during the run: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     if timeouts:
         print(f"\n{len(timeouts)} of {args.n} applies were not ready in {args.timeout:g} s (not in the figures)")
