@@ -437,7 +437,22 @@ absl::Status EnsureTopic(const Connection& connection, const TopicSpec& spec,
   if (ev != nullptr) rd_kafka_event_destroy(ev);
   rd_kafka_queue_destroy(q);
   rd_kafka_AdminOptions_destroy(opts);
-  return status;
+  if (!status.ok()) return status;
+  // The controller has created it; the broker answering metadata learns of it a moment
+  // later. Callers use the topic at once (produce, read its partition count), so return
+  // once metadata shows it.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    absl::StatusOr<int> seen = PartitionCount(connection, spec.name, timeout);
+    if (seen.ok()) return absl::OkStatus();
+    if (seen.status().code() != absl::StatusCode::kNotFound ||
+        std::chrono::steady_clock::now() >= deadline) {
+      return absl::UnavailableError(
+          absl::StrCat("topic ", spec.name,
+                       " was created but metadata does not show it: ", seen.status().message()));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
 }
 
 absl::StatusOr<int> PartitionCount(const Connection& connection, const std::string& topic,

@@ -140,7 +140,8 @@ struct TopicSpec {
 // Creates the topic with its config when missing; an existing topic is left as it is. A
 // principal allowed to describe the topic but not to create it (a plane, for the status
 // topic) gets OK when the topic exists. UNAVAILABLE when no broker answers within timeout;
-// PERMISSION_DENIED when the topic is missing and the principal may not create it.
+// PERMISSION_DENIED when the topic is missing and the principal may not create it. On OK the
+// topic is in the brokers' metadata (a new topic is waited for, within timeout).
 absl::Status EnsureTopic(const Connection& connection, const TopicSpec& spec,
                          std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
