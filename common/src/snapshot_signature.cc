@@ -105,6 +105,14 @@ struct SnapshotSigner::Key {
 SnapshotSigner::SnapshotSigner(std::unique_ptr<Key> key) : key_(std::move(key)) {}
 SnapshotSigner::~SnapshotSigner() = default;
 
+absl::StatusOr<std::unique_ptr<SnapshotSigner>> SnapshotSigner::Wrap(std::unique_ptr<Key> key) {
+  auto raw = RawPublicKey(key->pkey.get());
+  if (!raw.ok()) return raw.status();
+  std::unique_ptr<SnapshotSigner> signer(new SnapshotSigner(std::move(key)));
+  signer->key_id_ = SnapshotKeyId(*raw);
+  return signer;
+}
+
 absl::StatusOr<std::unique_ptr<SnapshotSigner>> SnapshotSigner::FromPem(std::string_view pem) {
   BioPtr bio = MemBio(pem);
   PkeyPtr pkey(PEM_read_bio_PrivateKey(bio.get(), nullptr, nullptr, nullptr));
@@ -113,12 +121,9 @@ absl::StatusOr<std::unique_ptr<SnapshotSigner>> SnapshotSigner::FromPem(std::str
         "no PEM private key (PKCS#8, \"-----BEGIN PRIVATE KEY-----\"): ", TakeOpenSslError()));
   }
   if (absl::Status s = RequireEd25519(pkey.get(), "the private key"); !s.ok()) return s;
-  auto raw = RawPublicKey(pkey.get());
-  if (!raw.ok()) return raw.status();
-  std::unique_ptr<SnapshotSigner> signer(new SnapshotSigner(std::make_unique<Key>()));
-  signer->key_->pkey = std::move(pkey);
-  signer->key_id_ = SnapshotKeyId(*raw);
-  return signer;
+  auto key = std::make_unique<Key>();
+  key->pkey = std::move(pkey);
+  return Wrap(std::move(key));
 }
 
 absl::StatusOr<std::unique_ptr<SnapshotSigner>> SnapshotSigner::FromPemFile(
@@ -135,12 +140,9 @@ absl::StatusOr<std::unique_ptr<SnapshotSigner>> SnapshotSigner::Generate() {
   if (pkey == nullptr) {
     return absl::InternalError(absl::StrCat("generating an Ed25519 key: ", TakeOpenSslError()));
   }
-  auto raw = RawPublicKey(pkey.get());
-  if (!raw.ok()) return raw.status();
-  std::unique_ptr<SnapshotSigner> signer(new SnapshotSigner(std::make_unique<Key>()));
-  signer->key_->pkey = std::move(pkey);
-  signer->key_id_ = SnapshotKeyId(*raw);
-  return signer;
+  auto key = std::make_unique<Key>();
+  key->pkey = std::move(pkey);
+  return Wrap(std::move(key));
 }
 
 namespace {

@@ -64,6 +64,8 @@ class SnapshotSigner {
  private:
   struct Key;
   explicit SnapshotSigner(std::unique_ptr<Key> key);
+  // A signer of an Ed25519 key already checked, with its key id.
+  static absl::StatusOr<std::unique_ptr<SnapshotSigner>> Wrap(std::unique_ptr<Key> key);
   std::unique_ptr<Key> key_;
   std::string key_id_;
 };
