@@ -12,7 +12,9 @@ both resources of a state of one RedisDatabase and one AerospikeCluster:
 and, from the same applies, where apply_to_crs goes, hop by hop, per cluster (wall clock,
 one machine): the RPC's return, the snapshot published (the Kafka record's CreateTime,
 which the plane logs beside its consumption), consumed by the cluster's plane, its
-server-side applies done (the plane's "reconciled version" line), seen by the CR watch.
+reconcile begun, then the reconcile's phases from its "reconciled version" line (reading
+the cluster and planning, the applied-version record, the CR writes, the state cache's
+save), and the CR writes done → seen by the CR watch.
 Writes p50/p90/p99/max/n as JSON under bench/results/ and prints a table. Run it with
 `tools/bench e2e [--n 200] [--region aws:us-east-1]`; it needs the whole lab.
 """
@@ -110,7 +112,8 @@ class CrWatch(threading.Thread):
 
 LOG_TIME = re.compile(r"^\[(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d\.\d+)\]")
 CONSUMED = re.compile(r"\] snapshot version (\d+) \(\d+ resources\) at \d+:\d+, published ([\d.]+) ms earlier")
-RECONCILED = re.compile(r"\] reconciled version (\d+): ")
+RECONCILED = re.compile(r"\] reconciled version (\d+): .* in ([\d.]+) ms \(record ([\d.]+) ms, "
+                        r"CRs ([\d.]+) ms, cache ([\d.]+) ms\)")
 
 
 def log_time(line: str) -> float | None:
@@ -141,13 +144,24 @@ def plane_events(lab_dir: str, cluster: e2e_lab.Cluster, versions: set[int]) -> 
                 e.setdefault("published", t - float(m.group(2)) / 1000)
         elif (m := RECONCILED.search(line)) and int(m.group(1)) in versions:
             t = log_time(line)
-            if t is not None:
-                out.setdefault(int(m.group(1)), {}).setdefault("reconciled", t)
+            if t is not None and "reconciled" not in out.get(int(m.group(1)), {}):
+                total, record, crs, cache = (float(m.group(i)) / 1000 for i in range(2, 6))
+                e = out.setdefault(int(m.group(1)), {})
+                e["reconciled"] = t
+                # The reconcile's phases: reading the cluster and planning, the
+                # applied-version record's read (when made) and update, the CR writes, the
+                # state cache's save. The CR writes come right after the record, the
+                # cache's save right after them.
+                e["began"] = t - total
+                e["crs_done"] = t - cache
+                e["writing_crs"] = e["crs_done"] - crs
+                e["recording"] = e["writing_crs"] - record
     return out
 
 
 HOPS = ("send_to_rpc_return", "rpc_return_to_published", "published_to_consumed",
-        "consumed_to_applied", "applied_to_watch_seen")
+        "consumed_to_reconcile_began", "reconcile_plan", "reconcile_record", "reconcile_crs",
+        "reconcile_cache", "crs_done_to_watch_seen")
 
 
 def hop_samples(sent: dict[int, tuple[float, float]], watches: list["CrWatch"],
@@ -163,8 +177,12 @@ def hop_samples(sent: dict[int, tuple[float, float]], watches: list["CrWatch"],
                 continue
             out["rpc_return_to_published"].append((e["published"] - t_return) * 1000)
             out["published_to_consumed"].append((e["consumed"] - e["published"]) * 1000)
-            out["consumed_to_applied"].append((e["reconciled"] - e["consumed"]) * 1000)
-            out["applied_to_watch_seen"].append((seen - e["reconciled"]) * 1000)
+            out["consumed_to_reconcile_began"].append((e["began"] - e["consumed"]) * 1000)
+            out["reconcile_plan"].append((e["recording"] - e["began"]) * 1000)  # with the floor's check
+            out["reconcile_record"].append((e["writing_crs"] - e["recording"]) * 1000)
+            out["reconcile_crs"].append((e["crs_done"] - e["writing_crs"]) * 1000)
+            out["reconcile_cache"].append((e["reconciled"] - e["crs_done"]) * 1000)
+            out["crs_done_to_watch_seen"].append((seen - e["crs_done"]) * 1000)
     return out
 
 
@@ -190,12 +208,12 @@ class StatusLatency(threading.Thread):
 
 def print_table(title: str, rows: dict[str, dict[str, float]], missing: str = "") -> None:
     """One line per metric (its name without the _ms suffix): p50, p90, p99, max, n."""
-    print(f"\n{title:<24} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9} {'n':>6}")
+    print(f"\n{title:<28} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9} {'n':>6}")
     for k, m in rows.items():
         if m.get("n"):
-            print(f"{k[:-3]:<24} {m['p50']:>9.1f} {m['p90']:>9.1f} {m['p99']:>9.1f} {m['max']:>9.1f} {m['n']:>6}")
+            print(f"{k[:-3]:<28} {m['p50']:>9.1f} {m['p90']:>9.1f} {m['p99']:>9.1f} {m['max']:>9.1f} {m['n']:>6}")
         else:
-            print(f"{k[:-3]:<24} {'-':>9} {'-':>9} {'-':>9} {'-':>9} {0:>6}{missing}")
+            print(f"{k[:-3]:<28} {'-':>9} {'-':>9} {'-':>9} {'-':>9} {0:>6}{missing}")
 
 
 def main() -> int:

@@ -107,6 +107,7 @@ bool RegionalPlane::MayWrite(const char* what) {
   {
     absl::MutexLock lock(&mu_);
     fenced = ++stats_.writes_fenced;
+    known_record_.reset();  // the Lease lapsed: someone else may write the record meanwhile
   }
   if (fenced == 1) {
     spdlog::warn("not leading: {} not written; this plane writes nothing until it leads", what);
@@ -140,7 +141,8 @@ absl::StatusOr<RegionalPlane::AppliedRecord> RegionalPlane::ReadAppliedRecord() 
   return record;
 }
 
-absl::Status RegionalPlane::WriteAppliedRecord(const AppliedRecord& read, uint64_t version) {
+absl::StatusOr<RegionalPlane::AppliedRecord> RegionalPlane::WriteAppliedRecord(
+    const AppliedRecord& read, uint64_t version) {
   Json cm = read.object.value_or(Json::object());
   cm["apiVersion"] = "v1";
   cm["kind"] = "ConfigMap";
@@ -154,7 +156,11 @@ absl::Status RegionalPlane::WriteAppliedRecord(const AppliedRecord& read, uint64
   // The resourceVersion as read makes the update conditional.
   auto res = read.object ? kube_->Update(kube::resources::ConfigMaps(), options_.ns, cm)
                          : kube_->Create(kube::resources::ConfigMaps(), options_.ns, cm);
-  return res.status();
+  if (!res.ok()) return res.status();
+  AppliedRecord written;
+  written.version = version;
+  written.object = std::move(*res);
+  return written;
 }
 
 absl::Status RegionalPlane::Start() {
@@ -164,6 +170,7 @@ absl::Status RegionalPlane::Start() {
   {
     absl::MutexLock lock(&mu_);
     started_ = true;
+    known_record_.reset();
     if (cached->has_value()) {
       auto snap = std::make_shared<CachedSnapshot>(std::move(**cached));
       spdlog::info("state cache: version {} ({} resources, offset {}); reconciling it before "
@@ -214,6 +221,7 @@ void RegionalPlane::Stop() {
     if (!started_) return;
     started_ = false;
     stop_ = true;
+    known_record_.reset();
   }
   if (source_thread_.joinable()) source_thread_.join();
   if (worker_thread_.joinable()) worker_thread_.join();
@@ -479,8 +487,19 @@ void RegionalPlane::Reconcile() {
   // The floor: the cluster's own record of the versions it had. A CR stamped with a newer
   // version than the desired one, or a higher applied-version record (which a version that
   // only deleted also raised), means this snapshot would roll the cluster back. The record
-  // is read before every reconcile: another plane may have led since this one last wrote.
-  auto record = ReadAppliedRecord();
+  // is read before every reconcile (another plane may have led since this one last wrote)
+  // except when a new version is about to be recorded over the record this plane last
+  // wrote or read: that update is conditional on it, so a record anyone else raised since
+  // makes the update fail before any CR is touched, and the next reconcile reads it.
+  absl::Time record_begin = absl::Now();
+  std::optional<AppliedRecord> known;
+  {
+    absl::MutexLock lock(&mu_);
+    if (known_record_.has_value() && known_record_->version < version) known = known_record_;
+  }
+  absl::StatusOr<AppliedRecord> record =
+      known.has_value() ? std::move(*known) : ReadAppliedRecord();
+  absl::Duration record_took = absl::Now() - record_begin;  // its read and its update
   if (!record.ok()) {
     spdlog::warn("reconcile of version {}: reading the applied-version record {}/{} failed: {}; "
                  "retrying",
@@ -508,6 +527,11 @@ void RegionalPlane::Reconcile() {
                     options_.ns, AppliedRecordName(options_.region));
     }
     stats_.applied_record_version = record->version;
+    if (record->foreign) {
+      known_record_.reset();
+    } else {
+      known_record_ = *record;
+    }
     const uint64_t before = floor_;
     floor_ = std::max({floor_, stamped, record->version});
     stats_.floor_version = floor_;
@@ -549,18 +573,25 @@ void RegionalPlane::Reconcile() {
   // an older cache over a half-applied version.
   if (!record->foreign && record->version < version) {
     if (Stopping() || fenced("applied-version record")) return;
-    if (absl::Status s = WriteAppliedRecord(*record, version); !s.ok()) {
+    record_begin = absl::Now();
+    auto written = WriteAppliedRecord(*record, version);
+    record_took += absl::Now() - record_begin;
+    if (!written.ok()) {
       spdlog::warn("reconcile of version {}: writing the applied-version record {}/{} failed: "
                    "{}; nothing written, retrying",
-                   version, options_.ns, AppliedRecordName(options_.region), s.ToString());
+                   version, options_.ns, AppliedRecordName(options_.region),
+                   written.status().ToString());
       absl::MutexLock lock(&mu_);
+      known_record_.reset();  // read it again: someone else may have written it
       retry_at_ = clock_->Now() + backoff_;
       backoff_ = std::min<kube::Clock::Duration>(backoff_ * 2, std::chrono::seconds(30));
       return;
     }
     absl::MutexLock lock(&mu_);
     stats_.applied_record_version = version;
+    known_record_ = std::move(*written);
   }
+  const absl::Time crs_begin = absl::Now();
   // The applies go out apply_concurrency at a time; each worker takes the next one, and
   // every one checks the Lease right before its write. Results are folded in plan order.
   std::vector<std::optional<absl::StatusOr<Json>>> results(plan.applies.size());
@@ -628,6 +659,7 @@ void RegionalPlane::Reconcile() {
     written_.erase(id);
     if (!d.uid.empty()) deleted_[id] = d.uid;
   }
+  const absl::Duration crs_took = absl::Now() - crs_begin;
   const ApplyOutcome outcome = SummarizeApply(plan, failures);
   const size_t writes = created + updated + deleted;
   const bool missing_kind = plan.rejected_missing_kind > 0;
@@ -683,6 +715,7 @@ void RegionalPlane::Reconcile() {
       stats_.first_reconcile = absl::Now() - started_at_;
     }
   }
+  const absl::Time cache_begin = absl::Now();
   if (new_version) {
     if (absl::Status s = cache_->Save(*desired, entry); !s.ok()) {
       spdlog::error("state cache: {}", s.ToString());
@@ -691,11 +724,15 @@ void RegionalPlane::Reconcile() {
     stats_.applied_version = version;  // after the cache has it: WaitForVersion means durable
   }
   if (new_version || writes > 0 || !failures.empty()) {
+    const absl::Time end = absl::Now();
     spdlog::info("reconciled version {}: {} ({} created, {} updated, {} deleted, {} unchanged, "
-                 "{} refused, {} failed) in {}{}{}",
+                 "{} refused, {} failed) in {:.3f} ms (record {:.3f} ms, CRs {:.3f} ms, cache "
+                 "{:.3f} ms){}{}",
                  version, ApplyResultName(outcome.result), created, updated, deleted,
                  plan.unchanged, plan.refused.size(), failures.size(),
-                 absl::FormatDuration(absl::Now() - begin), outcome.reason.empty() ? "" : ": ",
+                 absl::ToDoubleMilliseconds(end - begin), absl::ToDoubleMilliseconds(record_took),
+                 absl::ToDoubleMilliseconds(crs_took),
+                 absl::ToDoubleMilliseconds(end - cache_begin), outcome.reason.empty() ? "" : ": ",
                  outcome.reason);
   }
   if (report) EmitReport();

@@ -392,6 +392,54 @@ TEST_F(RegionalPlaneTest, EachNewVersionRaisesTheAppliedRecordBeforeAnyCrIsWritt
   EXPECT_EQ(plane->stats().applied_record_version, 2u);
 }
 
+TEST_F(RegionalPlaneTest, ARecordRaisedBySomeoneElseIsCaughtBeforeAnyCrIsWritten) {
+  // The plane skips reading the record before recording a new version over the record it
+  // wrote itself; the update is conditional on it. Another plane raises the record to 9 in
+  // between (it led for a while and applied 9, which only deleted b), then version 3
+  // arrives here: nothing of version 3 may be written.
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("a", 64), Redis("b", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(1, kWait));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  // Recording version 2 reads nothing: the record as version 1 wrote it is the basis.
+  kube_.FailAlways("configmaps", absl::UnavailableError("HTTP 503"), "get");
+  source_.Push(State(kRegion, 2, {Redis("a", 96), Redis("b", 64)}));
+  ASSERT_TRUE(plane->WaitForVersion(2, kWait));
+  kube_.ClearFailures();
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  const int gets_before_3 = kube_.Calls("get", "configmaps");
+
+  auto record = kube_.Get(kube::resources::ConfigMaps(), "senren", AppliedRecordName(kRegion));
+  ASSERT_TRUE(record.ok());
+  (*record)["data"]["version"] = "9";
+  ASSERT_TRUE(kube_.Update(kube::resources::ConfigMaps(), "senren", *record).ok());
+  ASSERT_TRUE(kube_.Delete(kube::resources::RedisDatabases(), "senren", "b", {}).ok());
+  ASSERT_TRUE(KubeEventually([&] { return !Cr("b").has_value(); }));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  const int applies = kube_.Calls("apply", "redisdatabases");
+
+  source_.Push(State(kRegion, 3, {Redis("a", 128), Redis("b", 64)}));
+  ASSERT_TRUE(
+      plane->WaitForStats([](const PlaneStats& st) { return st.snapshots_received == 3; }, kWait));
+  // The conditional update fails; the retry reads the record.
+  for (int i = 0; i < 60 && plane->stats().floor_version != 9; ++i) {
+    ASSERT_TRUE(plane->WaitForIdle(kWait));
+    clock_.Advance(std::chrono::seconds(1));
+  }
+  ASSERT_EQ(plane->stats().floor_version, 9u)
+      << "the plane never read the record another writer raised";
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), applies) << "version 3 wrote a CR";
+  EXPECT_FALSE(Cr("b").has_value()) << "version 3 rolled back version 9's delete";
+  EXPECT_EQ((*Cr("a"))["spec"]["memoryMb"], 96);
+  EXPECT_EQ(plane->stats().applied_version, 2u);
+  record = kube_.Get(kube::resources::ConfigMaps(), "senren", AppliedRecordName(kRegion));
+  ASSERT_TRUE(record.ok());
+  EXPECT_EQ((*record)["data"]["version"], "9");
+  EXPECT_GT(kube_.Calls("get", "configmaps"), gets_before_3) << "the conflict was not re-read";
+}
+
 TEST_F(RegionalPlaneTest, AForeignConfigMapHoldingTheRecordsNameIsNeverTouched) {
   const Json foreign = AppliedRecord("not ours", /*ours=*/false);
   ASSERT_TRUE(kube_.Create(kube::resources::ConfigMaps(), "senren", foreign).ok());

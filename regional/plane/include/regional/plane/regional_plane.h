@@ -200,7 +200,8 @@ class RegionalPlane {
   absl::StatusOr<AppliedRecord> ReadAppliedRecord();
   // Raises the record to `version`: a create, or an update conditional on the record as
   // read, so two writers never lower it (Aborted/AlreadyExists: read again and retry).
-  absl::Status WriteAppliedRecord(const AppliedRecord& read, uint64_t version);
+  // Returns the record as written.
+  absl::StatusOr<AppliedRecord> WriteAppliedRecord(const AppliedRecord& read, uint64_t version);
   void SetDesired(std::shared_ptr<const CachedSnapshot> snap) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
 
   const RegionalPlaneOptions options_;
@@ -239,6 +240,12 @@ class RegionalPlane {
   uint64_t refused_version_ ABSL_GUARDED_BY(mu_) = 0;
   // A foreign ConfigMap holds the record's name (logged once).
   bool record_foreign_logged_ ABSL_GUARDED_BY(mu_) = false;
+  // The applied-version record as this plane last wrote or read it. A new version's
+  // update is conditional on its resourceVersion, so it fails if anyone else wrote the
+  // record since, before any CR is touched: the read before that update can be skipped.
+  // Dropped on Start, Stop, any fenced write (the Lease lapsed) and any failed record
+  // write; a reconcile that writes no record still reads it.
+  std::optional<AppliedRecord> known_record_ ABSL_GUARDED_BY(mu_);
   // Last reconciled snapshot and how it went.
   uint64_t applied_version_ ABSL_GUARDED_BY(mu_) = 0;
   std::string applied_traceparent_ ABSL_GUARDED_BY(mu_);
