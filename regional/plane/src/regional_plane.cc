@@ -412,6 +412,16 @@ void RegionalPlane::TickerLoop() {
 absl::Status RegionalPlane::CurrentObjects(
     std::map<v1::ResourceKind, std::vector<ObjectPtr>>* current,
     std::set<v1::ResourceKind>* missing) {
+  // Our writes not yet seen, taken before the informers' stores: a write's watch event
+  // updates the store before it removes the write from written_, so whichever comes
+  // between the two reads, one of them holds the write.
+  std::map<std::string, ObjectPtr> written;
+  std::map<std::string, std::string> deleted;
+  {
+    absl::MutexLock lock(&mu_);
+    written = written_;
+    deleted = deleted_;
+  }
   for (const auto& [kind, informer] : informers_) {
     if (!informer->HasSynced()) {
       // A kind whose list fails with 404 has no CRD in this cluster.
@@ -431,10 +441,9 @@ absl::Status RegionalPlane::CurrentObjects(
     std::map<std::string, ObjectPtr> by_name;
     for (ObjectPtr& o : informer->List()) by_name[NameOf(*o)] = std::move(o);
     {
-      absl::MutexLock lock(&mu_);
       const std::string prefix = absl::StrCat(std::string(common::KindName(kind)), "/");
-      for (auto it = written_.lower_bound(prefix);
-           it != written_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      for (auto it = written.lower_bound(prefix);
+           it != written.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
         const std::string name = it->first.substr(prefix.size());
         auto seen = by_name.find(name);
         if (seen == by_name.end() ||
@@ -442,8 +451,8 @@ absl::Status RegionalPlane::CurrentObjects(
           by_name[name] = it->second;
         }
       }
-      for (auto it = deleted_.lower_bound(prefix);
-           it != deleted_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
+      for (auto it = deleted.lower_bound(prefix);
+           it != deleted.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it) {
         auto seen = by_name.find(it->first.substr(prefix.size()));
         if (seen != by_name.end() && UidOf(*seen->second) == it->second) by_name.erase(seen);
       }
@@ -605,7 +614,25 @@ void RegionalPlane::Reconcile() {
           return;
         }
         const PlannedApply& a = plan.applies[i];
+        const std::string id = KindSlashName(a.kind, a.name);
+        {
+          absl::MutexLock lock(&mu_);
+          in_flight_[id];
+        }
         results[i] = kube_->Apply(KubeResourceOf(a.kind), options_.ns, a.object, ao);
+        // Recorded at once, so its watch event is known as this write's echo; an event
+        // that came first and was not this write asks for another reconcile.
+        absl::MutexLock lock(&mu_);
+        auto f = in_flight_.find(id);
+        const int64_t rv = results[i]->ok() ? ResourceVersionNumber(**results[i]) : -1;
+        for (int64_t seen : f->second) {
+          if (seen != rv) triggered_ = true;
+        }
+        in_flight_.erase(f);
+        if (results[i]->ok()) {
+          written_[id] = std::make_shared<const Json>(**results[i]);
+          deleted_.erase(id);
+        }
       }
     };
     const size_t workers =
@@ -614,17 +641,8 @@ void RegionalPlane::Reconcile() {
     for (size_t w = 1; w < workers; ++w) threads.emplace_back(work);
     work();
     for (std::thread& t : threads) t.join();
-    if (halted.load()) {
-      // Written before the fence stays recorded: a later reconcile sees it as unchanged.
-      absl::MutexLock lock(&mu_);
-      for (size_t i = 0; i < results.size(); ++i) {
-        if (!results[i] || !results[i]->ok()) continue;
-        const std::string id = KindSlashName(plan.applies[i].kind, plan.applies[i].name);
-        written_[id] = std::make_shared<const Json>(std::move(**results[i]));
-        deleted_.erase(id);
-      }
-      return;
-    }
+    // Written before the fence stays recorded: a later reconcile sees it as unchanged.
+    if (halted.load()) return;
   }
   for (size_t i = 0; i < plan.applies.size(); ++i) {
     const PlannedApply& a = plan.applies[i];
@@ -637,9 +655,6 @@ void RegionalPlane::Reconcile() {
     }
     (a.create ? created : updated)++;
     last_written = id;
-    absl::MutexLock lock(&mu_);
-    written_[id] = std::make_shared<const Json>(std::move(*res));
-    deleted_.erase(id);
   }
   for (const PlannedDelete& d : plan.deletes) {
     if (Stopping() || fenced("CR delete")) return;
@@ -746,14 +761,24 @@ void RegionalPlane::OnObject(v1::ResourceKind kind, const ObjectPtr& old_obj, co
   {
     absl::MutexLock lock(&mu_);
     auto w = written_.find(id);
+    // The echo of this plane's own write: the reconcile that wrote it planned with it
+    // already, so it asks for no other. An event for a CR whose apply has not returned yet
+    // is judged when it returns.
+    bool own_echo = false;
     if (w != written_.end() &&
         (deleted || ResourceVersionNumber(*obj) >= ResourceVersionNumber(*w->second))) {
+      own_echo = !deleted && ResourceVersionNumber(*obj) == ResourceVersionNumber(*w->second);
       written_.erase(w);
+    }
+    if (auto f = in_flight_.find(id); f != in_flight_.end() && !deleted) {
+      f->second.push_back(ResourceVersionNumber(*obj));
+      own_echo = true;
     }
     if (deleted) deleted_.erase(id);
     desired_name = desired_ids_.count(id) > 0;
     const bool relevant = IsManagedBy(*obj, options_.region) || desired_name;
-    if (relevant && (old_obj == nullptr || deleted || PlanRelevantChange(*old_obj, *obj))) {
+    if (relevant && !own_echo &&
+        (old_obj == nullptr || deleted || PlanRelevantChange(*old_obj, *obj))) {
       triggered_ = true;
     }
   }

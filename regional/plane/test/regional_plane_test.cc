@@ -440,6 +440,31 @@ TEST_F(RegionalPlaneTest, ARecordRaisedBySomeoneElseIsCaughtBeforeAnyCrIsWritten
   EXPECT_GT(kube_.Calls("get", "configmaps"), gets_before_3) << "the conflict was not re-read";
 }
 
+TEST_F(RegionalPlaneTest, ItsOwnWritesSeenByTheInformersCostNoOtherReconcile) {
+  auto plane = NewPlane();
+  ASSERT_TRUE(plane->Start().ok());
+  source_.Push(State(kRegion, 1, {Redis("a", 64), Redis("b", 64), Aerospike("p", 1)}));
+  ASSERT_TRUE(plane->WaitForVersion(1, kWait));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  source_.Push(State(kRegion, 2, {Redis("a", 96), Redis("b", 96), Aerospike("p", 2)}));
+  ASSERT_TRUE(plane->WaitForVersion(2, kWait));
+  // Every write's watch event has arrived.
+  ASSERT_TRUE(KubeEventually([&] { return StateVersionOf(*Cr("a")) == 2; }));
+  ASSERT_TRUE(
+      plane->WaitForStats([](const PlaneStats& st) { return st.status_records >= 6; }, kWait));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  EXPECT_EQ(plane->stats().reconciles, 2) << "an echo of the plane's own write reconciled again";
+  EXPECT_EQ(kube_.Calls("apply", "redisdatabases"), 4);
+
+  // A hand edit still does.
+  Json edited = *Cr("b");
+  edited["spec"]["memoryMb"] = 32;
+  ASSERT_TRUE(kube_.Update(kube::resources::RedisDatabases(), "senren", edited).ok());
+  ASSERT_TRUE(KubeEventually([&] { return (*Cr("b"))["spec"]["memoryMb"] == 96; }));
+  ASSERT_TRUE(plane->WaitForIdle(kWait));
+  EXPECT_EQ(plane->stats().reconciles, 3);
+}
+
 TEST_F(RegionalPlaneTest, AForeignConfigMapHoldingTheRecordsNameIsNeverTouched) {
   const Json foreign = AppliedRecord("not ours", /*ours=*/false);
   ASSERT_TRUE(kube_.Create(kube::resources::ConfigMaps(), "senren", foreign).ok());

@@ -258,6 +258,9 @@ class RegionalPlane {
   // Our writes and deletes the informers have not shown yet ("Kind/name").
   std::map<std::string, ObjectPtr> written_ ABSL_GUARDED_BY(mu_);
   std::map<std::string, std::string> deleted_ ABSL_GUARDED_BY(mu_);  // → uid
+  // Our applies that have not returned yet ("Kind/name") → the resourceVersions of the
+  // watch events seen for them meanwhile (which only their result tells apart as echoes).
+  std::map<std::string, std::vector<int64_t>> in_flight_ ABSL_GUARDED_BY(mu_);
   PlaneStats stats_ ABSL_GUARDED_BY(mu_);
 
   // Last ResourceStatus sent per key; serializes outbox writes of statuses.
