@@ -45,6 +45,8 @@ struct ServeFlags {
   std::string kafka_brokers_env;
   senren::kafka::Connection kafka;
   std::string topic_prefix = "senren";
+  // Partitions of {prefix}-state: created with them, grown to them (docs/design.md §4).
+  int state_partitions = 12;
   // PEM Ed25519 private key the snapshot projector signs every state with; "" = unsigned.
   // `signer` is what it makes, loaded once (LoadSigner).
   std::string snapshot_signing_key;
@@ -64,6 +66,7 @@ class Projections {
     so.schema = flags.schema;
     so.kafka = flags.kafka;
     so.topic_prefix = flags.topic_prefix;
+    so.partitions = flags.state_partitions;
     so.signer = flags.signer;
     proj::StatusProjectorOptions to;
     to.postgres_uri = flags.postgres;
@@ -409,6 +412,13 @@ int main(int argc, char** argv) {
   serve_cmd->add_option(
       "--topic-prefix", serve.topic_prefix,
       "topics {prefix}-state and {prefix}-status (env SENREN_TOPIC_PREFIX, default senren)");
+  serve_cmd
+      ->add_option("--state-partitions", serve.state_partitions,
+                   "partitions of {prefix}-state: created with them, an existing topic with "
+                   "fewer is grown to them and every region republished into its new partition; "
+                   "never shrunk. A regional plane reads its region's whole partition: size it "
+                   "to at least regions / k for about k regions per partition (default 12)")
+      ->check(CLI::Range(1, 1000000));
   serve.snapshot_signing_key = Env("SENREN_SNAPSHOT_SIGNING_KEY", "");
   serve_cmd->add_option("--snapshot-signing-key", serve.snapshot_signing_key,
                         "PEM Ed25519 private key the snapshot projector signs each state with "
@@ -553,6 +563,10 @@ int main(int argc, char** argv) {
                           "librdkafka properties file (env SENREN_KAFKA_CONFIG), as for serve");
   project_cmd->add_option("--topic-prefix", project.topic_prefix,
                           "topic prefix (env SENREN_TOPIC_PREFIX)");
+  project_cmd
+      ->add_option("--state-partitions", project.state_partitions,
+                   "partitions of {prefix}-state, as for serve (default 12)")
+      ->check(CLI::Range(1, 1000000));
   project_cmd->add_option("--snapshot-signing-key", project.snapshot_signing_key,
                           "PEM Ed25519 private key to sign snapshots with (env "
                           "SENREN_SNAPSHOT_SIGNING_KEY), as for serve");

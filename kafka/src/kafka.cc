@@ -96,6 +96,29 @@ absl::StatusOr<RdKafka> NewHandle(rd_kafka_type_t type, rd_kafka_conf_t* conf) {
   return RdKafka(rk);
 }
 
+// The partition count of `topic` from the metadata `rk` gets now.
+absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic,
+                                        std::chrono::milliseconds timeout) {
+  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk, topic.c_str(), nullptr);
+  const rd_kafka_metadata_t* md = nullptr;
+  rd_kafka_resp_err_t e = rd_kafka_metadata(rk, 0, rkt, &md, static_cast<int>(timeout.count()));
+  absl::StatusOr<int> result = absl::UnavailableError("no metadata");
+  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    result = FromErr(e, absl::StrCat("reading metadata of topic ", topic));
+  } else if (md->topic_cnt != 1) {
+    result = absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist"));
+  } else if (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+    result = absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist"));
+  } else if (md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    result = FromErr(md->topics[0].err, absl::StrCat("reading metadata of topic ", topic));
+  } else {
+    result = md->topics[0].partition_cnt;
+  }
+  if (md != nullptr) rd_kafka_metadata_destroy(md);
+  rd_kafka_topic_destroy(rkt);
+  return result;
+}
+
 // An idempotent producer that hits a fatal error (librdkafka's ERR__FATAL: a fenced or
 // out-of-sequence producer id) refuses every later record. RdProducer then replaces its
 // handle with a new one made from the same configuration, so the daemon goes on producing
@@ -134,7 +157,7 @@ class RdProducer final : public Producer {
 
   absl::Status Produce(const Record& record, OnDelivery on_delivery) override {
     std::vector<rd_kafka_vu_t> vus;
-    vus.reserve(5 + record.headers.size());
+    vus.reserve(6 + record.headers.size());
     auto add = [&vus](rd_kafka_vtype_t t) -> rd_kafka_vu_t& {
       vus.emplace_back();
       vus.back().vtype = t;
@@ -142,6 +165,7 @@ class RdProducer final : public Producer {
     };
     add(RD_KAFKA_VTYPE_TOPIC).u.cstr = record.topic.c_str();
     add(RD_KAFKA_VTYPE_KEY).u.mem = {const_cast<char*>(record.key.data()), record.key.size()};
+    if (record.partition >= 0) add(RD_KAFKA_VTYPE_PARTITION).u.i32 = record.partition;
     if (record.value) {
       add(RD_KAFKA_VTYPE_VALUE).u.mem = {const_cast<char*>(record.value->data()),
                                          record.value->size()};
@@ -273,6 +297,8 @@ class RdConsumer final : public Consumer {
       spdlog::warn("kafka: consuming {}: {}", where, rd_kafka_message_errstr(m));
       return std::optional<Message>();
     }
+    ++records_read_;
+    bytes_read_ += static_cast<int64_t>(m->key_len + m->len);
     Message out;
     out.topic = rd_kafka_topic_name(m->rkt);
     out.partition = m->partition;
@@ -296,8 +322,18 @@ class RdConsumer final : public Consumer {
     return std::optional<Message>(std::move(out));
   }
 
+  absl::StatusOr<int> PartitionCount(const std::string& topic,
+                                     std::chrono::milliseconds timeout) override {
+    return TopicPartitionCount(rk_.get(), topic, timeout);
+  }
+
+  int64_t BytesRead() const override { return bytes_read_.load(); }
+  int64_t RecordsRead() const override { return records_read_.load(); }
+
  private:
   RdKafka rk_;
+  std::atomic<int64_t> bytes_read_{0};
+  std::atomic<int64_t> records_read_{0};
 };
 
 const Config& ProducerDefaults() {
@@ -461,25 +497,113 @@ absl::StatusOr<int> PartitionCount(const Connection& connection, const std::stri
   if (!conf.ok()) return conf.status();
   auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
   if (!rk.ok()) return rk.status();
-  rd_kafka_topic_t* rkt = rd_kafka_topic_new(rk->get(), topic.c_str(), nullptr);
-  const rd_kafka_metadata_t* md = nullptr;
-  rd_kafka_resp_err_t e =
-      rd_kafka_metadata(rk->get(), 0, rkt, &md, static_cast<int>(timeout.count()));
-  absl::StatusOr<int> result = absl::UnavailableError("no metadata");
-  if (e != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    result = FromErr(e, absl::StrCat("reading metadata of topic ", topic));
-  } else if (md->topic_cnt != 1) {
-    result = absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist"));
-  } else if (md->topics[0].err == RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-    result = absl::NotFoundError(absl::StrCat("topic ", topic, " does not exist"));
-  } else if (md->topics[0].err != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    result = FromErr(md->topics[0].err, absl::StrCat("reading metadata of topic ", topic));
+  return TopicPartitionCount(rk->get(), topic, timeout);
+}
+
+absl::StatusOr<int> GrowPartitions(const Connection& connection, const std::string& topic,
+                                   int count, std::chrono::milliseconds timeout) {
+  absl::StatusOr<int> now = PartitionCount(connection, topic, timeout);
+  if (!now.ok()) return now.status();
+  if (*now >= count) return *now;
+  auto conf = MakeConf({}, connection, {});
+  if (!conf.ok()) return conf.status();
+  auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
+  if (!rk.ok()) return rk.status();
+  char err[512];
+  rd_kafka_NewPartitions_t* np =
+      rd_kafka_NewPartitions_new(topic.c_str(), static_cast<size_t>(count), err, sizeof err);
+  if (np == nullptr) return absl::InvalidArgumentError(absl::StrCat("topic ", topic, ": ", err));
+  std::unique_ptr<rd_kafka_NewPartitions_t, void (*)(rd_kafka_NewPartitions_t*)> np_guard(
+      np, rd_kafka_NewPartitions_destroy);
+  rd_kafka_AdminOptions_t* opts =
+      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
+  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), err,
+                                            sizeof err);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), err,
+                                              sizeof err);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk->get());
+  rd_kafka_CreatePartitions(rk->get(), &np, 1, opts, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
+  absl::Status status;
+  const std::string what =
+      absl::StrCat("growing topic ", topic, " from ", *now, " to ", count, " partitions");
+  if (ev == nullptr) {
+    status =
+        absl::UnavailableError(absl::StrCat(what, ": no broker answered at ", connection.brokers));
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = FromErr(rd_kafka_event_error(ev), what);
   } else {
-    result = md->topics[0].partition_cnt;
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
+    for (size_t i = 0; i < n; ++i) {
+      auto e = rd_kafka_topic_result_error(results[i]);
+      // INVALID_PARTITIONS: another client grew it first (to `count` or more); the metadata
+      // below says what it has.
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_INVALID_PARTITIONS) {
+        status = FromErr(
+            e, absl::StrCat(what, " (", rd_kafka_topic_result_error_string(results[i]), ")"));
+      }
+    }
   }
-  if (md != nullptr) rd_kafka_metadata_destroy(md);
-  rd_kafka_topic_destroy(rkt);
-  return result;
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_AdminOptions_destroy(opts);
+  if (!status.ok()) return status;
+  // Callers compute partitions from the new count at once: return once metadata shows it.
+  const auto deadline = std::chrono::steady_clock::now() + timeout;
+  for (;;) {
+    absl::StatusOr<int> seen = PartitionCount(connection, topic, timeout);
+    if (seen.ok() && *seen >= count) return *seen;
+    if (std::chrono::steady_clock::now() >= deadline) {
+      return absl::UnavailableError(absl::StrCat(
+          what, ": metadata does not show the new partitions yet (",
+          seen.ok() ? absl::StrCat(*seen, " partitions") : std::string(seen.status().message()),
+          ")"));
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+}
+
+absl::Status DeleteTopic(const Connection& connection, const std::string& topic,
+                         std::chrono::milliseconds timeout) {
+  auto conf = MakeConf({}, connection, {});
+  if (!conf.ok()) return conf.status();
+  auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
+  if (!rk.ok()) return rk.status();
+  rd_kafka_DeleteTopic_t* del = rd_kafka_DeleteTopic_new(topic.c_str());
+  rd_kafka_AdminOptions_t* opts =
+      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DELETETOPICS);
+  char err[512];
+  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), err,
+                                            sizeof err);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), err,
+                                              sizeof err);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk->get());
+  rd_kafka_DeleteTopics(rk->get(), &del, 1, opts, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
+  absl::Status status;
+  if (ev == nullptr) {
+    status = absl::UnavailableError(
+        absl::StrCat("deleting topic ", topic, ": no broker answered at ", connection.brokers));
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = FromErr(rd_kafka_event_error(ev), absl::StrCat("deleting topic ", topic));
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** results =
+        rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
+    for (size_t i = 0; i < n; ++i) {
+      auto e = rd_kafka_topic_result_error(results[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
+        status = FromErr(e, absl::StrCat("deleting topic ", topic));
+      }
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_AdminOptions_destroy(opts);
+  rd_kafka_DeleteTopic_destroy(del);
+  return status;
 }
 
 absl::StatusOr<std::pair<int64_t, int64_t>> Watermarks(const Connection& connection,

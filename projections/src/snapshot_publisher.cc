@@ -68,11 +68,42 @@ absl::Status SnapshotPublisher::RecordConfirmed() {
     ++counters_->published;
     spdlog::debug("snapshot projector: {} version {} at {}/{}", c.region, c.version,
                   c.delivery.partition, c.delivery.offset);
+    ClearOldPartition(c.region, c.delivery.partition);
   }
   // A producer whose record timed out may not recover by itself (an idempotent producer
   // whose in-flight records timed out keeps timing out after the broker is back): the
   // term ends, and the next one has a new producer and publishes the region again.
   return failed;
+}
+
+void SnapshotPublisher::ClearOldPartition(const std::string& region, int32_t landed) {
+  // A smaller count than before: the topic was recreated, there is nothing to clear.
+  if (options_.partitions <= 0 || options_.previous_partitions <= 0 ||
+      options_.previous_partitions >= options_.partitions) {
+    return;
+  }
+  const int32_t old_partition = kafka::PartitionForKey(region, options_.previous_partitions);
+  if (old_partition == landed || landed != kafka::PartitionForKey(region, options_.partitions) ||
+      tombstoned_.count(region) != 0) {
+    return;
+  }
+  // Only after the region's version is confirmed in its new partition: the old copy goes
+  // once the new one is there. A plane still reading the old partition counts it as a bad
+  // message and keeps what it has.
+  absl::Status s = sink_->PublishTombstone(
+      region, old_partition, [region, old_partition](const kafka::Delivery& d) {
+        if (!d.status.ok() && !absl::IsCancelled(d.status)) {
+          spdlog::warn("snapshot projector: tombstone of {} in its old partition {}: {}", region,
+                       old_partition, d.status.ToString());
+        }
+      });
+  if (s.ok()) {
+    tombstoned_.insert(region);
+    ++counters_->tombstones;
+  } else if (!absl::IsUnimplemented(s)) {
+    spdlog::warn("snapshot projector: tombstone of {} in its old partition {}: {}", region,
+                 old_partition, s.ToString());
+  }
 }
 
 absl::Status SnapshotPublisher::PublishPending() {
@@ -135,6 +166,12 @@ absl::Status SnapshotPublisher::PublishPending() {
       spdlog::warn("snapshot projector: producing {} version {}: {}", region, version,
                    s.ToString());
       if (again) republish_later_.insert(region);
+      // The producer does not know the region's partition (the topic grew after it read
+      // its metadata): the term ends, and the next one's producer reads it afresh.
+      if (absl::IsNotFound(s)) {
+        return absl::UnavailableError(
+            absl::StrCat("producing ", region, " version ", version, ": ", s.message()));
+      }
       continue;
     }
     if (again) ++counters_->republished;

@@ -165,6 +165,28 @@ TEST_F(SnapshotPublisherTest, StoreFailureEndsTheRoundAndTheNextTermResumes) {
   EXPECT_EQ(progress_.Published("aws:us-east-1"), 1u);
 }
 
+// The topic grew after the term's producer read its metadata: it refuses a record for a
+// partition it does not know (NOT_FOUND). The term ends; the next one's producer knows it.
+TEST_F(SnapshotPublisherTest, PartitionTheProducerDoesNotKnowEndsTheTermAndTheNextOnePublishes) {
+  std::unique_ptr<SnapshotPublisher> publisher;  // outlives sink, as in SnapshotProjector
+  testing::FakeSnapshotSink sink(&topic_);
+  publisher = NewPublisher(&sink);
+  Apply("aws:us-east-1", 64);
+  sink.RefusePublish(absl::ResourceExhaustedError("queue full"));
+  EXPECT_TRUE(publisher->Step().ok()) << "a full queue is retried within the term";
+  sink.RefusePublish(absl::NotFoundError("unknown partition 7"));
+  EXPECT_EQ(publisher->Step().code(), absl::StatusCode::kUnavailable);
+  EXPECT_EQ(progress_.Published("aws:us-east-1"), 0u);
+
+  std::unique_ptr<SnapshotPublisher> next;  // outlives next_sink, as in SnapshotProjector
+  testing::FakeSnapshotSink next_sink(&topic_);
+  next = NewPublisher(&next_sink);
+  ASSERT_TRUE(next->Step().ok());
+  next_sink.Deliver();
+  ASSERT_TRUE(next->Step().ok());
+  EXPECT_EQ(progress_.Published("aws:us-east-1"), 1u);
+}
+
 TEST_F(SnapshotPublisherTest, TooLargeStateIsSkippedAndCountedOnce) {
   std::unique_ptr<SnapshotPublisher> publisher;  // outlives sink, as in SnapshotProjector
   testing::FakeSnapshotSink sink(&topic_);

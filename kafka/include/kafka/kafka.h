@@ -33,10 +33,17 @@ struct Header {
 
 // One record to produce. A record without value is a tombstone.
 struct Record {
+  // The producer's partitioner (murmur2 of the key over the partition count the producer
+  // knows) picks the partition.
+  static constexpr int32_t kAnyPartition = -1;
+
   std::string topic;
   std::string key;
   std::optional<std::string> value;
   std::vector<Header> headers;
+  // An explicit partition, or kAnyPartition. A partition the producer's metadata does not
+  // show (yet) fails the record (NOT_FOUND) rather than landing anywhere else.
+  int32_t partition = kAnyPartition;
 };
 
 // Outcome of one produced record, delivered on the producer's poll thread.
@@ -123,6 +130,15 @@ class Consumer {
   // non-retriable one is returned (UNAVAILABLE, NOT_FOUND for an unknown topic,
   // PERMISSION_DENIED when the principal may not read it).
   virtual absl::StatusOr<std::optional<Message>> Poll(std::chrono::milliseconds timeout) = 0;
+
+  // The topic's partition count as the brokers report it now, asked over this consumer's
+  // own connections (no new client). Errors as kafka::PartitionCount.
+  virtual absl::StatusOr<int> PartitionCount(
+      const std::string& topic, std::chrono::milliseconds timeout = std::chrono::seconds(10)) = 0;
+
+  // Bytes of keys and values and records this consumer returned so far (what it read).
+  virtual int64_t BytesRead() const = 0;
+  virtual int64_t RecordsRead() const = 0;
 };
 
 // Topic settings for EnsureTopic.
@@ -149,6 +165,21 @@ absl::Status EnsureTopic(const Connection& connection, const TopicSpec& spec,
 // when the principal may not describe it.
 absl::StatusOr<int> PartitionCount(const Connection& connection, const std::string& topic,
                                    std::chrono::milliseconds timeout = std::chrono::seconds(10));
+
+// Raises the topic's partition count to `count` (Kafka's CreatePartitions, as
+// `kafka-topics --alter --partitions`); a topic that has `count` or more is left as it is
+// (Kafka cannot take partitions away). Returns the count the topic has afterwards, once the
+// brokers' metadata shows it. NOT_FOUND when the topic does not exist, PERMISSION_DENIED when
+// the principal may not alter it, UNAVAILABLE when no broker answers within timeout.
+// Growing moves keys: PartitionForKey(key, new count) differs from the old one for most
+// keys, and what was published before stays in the old partitions.
+absl::StatusOr<int> GrowPartitions(const Connection& connection, const std::string& topic,
+                                   int count,
+                                   std::chrono::milliseconds timeout = std::chrono::seconds(30));
+
+// Deletes the topic (tests and benchmarks clean up with it). OK when it does not exist.
+absl::Status DeleteTopic(const Connection& connection, const std::string& topic,
+                         std::chrono::milliseconds timeout = std::chrono::seconds(30));
 
 // The low and high watermarks (first offset, next offset to be written) of one partition.
 // NOT_FOUND for an unknown topic or partition, PERMISSION_DENIED when the principal may not

@@ -74,6 +74,15 @@ class SnapshotSink {
   // large), RESOURCE_EXHAUSTED (local queue full), UNAVAILABLE (producer unusable).
   virtual absl::Status Publish(const SnapshotRecord& record, OnDelivery on_delivery) = 0;
 
+  // Queues a tombstone under `region` into `partition`: the region's last record there is
+  // compacted away once the region lives in another partition (the topic grew).
+  // on_delivery as Publish. Regional planes never delete anything for a tombstone.
+  // Default: UNIMPLEMENTED (a sink that cannot send one; nothing is lost but the cleanup).
+  virtual absl::Status PublishTombstone(const std::string& /*region*/, int32_t /*partition*/,
+                                        OnDelivery /*on_delivery*/) {
+    return absl::UnimplementedError("this sink publishes no tombstones");
+  }
+
   // Drops the records not yet sent (their on_delivery runs with CANCELLED).
   virtual void PurgeQueued() = 0;
 
@@ -89,10 +98,13 @@ std::unique_ptr<SnapshotProgressStore> NewPgSnapshotProgressStore(pg::Session* s
 // A Kafka producer on `topic`, headers senren-version, senren-region and traceparent;
 // with a `signer`, also senren-key-id and senren-signature (Ed25519 over the value's
 // bytes, common/snapshot_signature.h). `config` overrides the producer's settings
-// (message.max.bytes, message.timeout.ms). Destroying it drops what was not sent and waits
+// (message.max.bytes, message.timeout.ms). With `partitions` > 0 every record goes to
+// kafka::PartitionForKey(region, partitions), explicitly: a partition the producer's
+// metadata does not show fails the publish (NOT_FOUND) instead of landing in another
+// partition. 0: the producer's partitioner. Destroying it drops what was not sent and waits
 // up to 5 s for what is on the wire.
 absl::StatusOr<std::unique_ptr<SnapshotSink>> NewKafkaSnapshotSink(
     const kafka::Connection& connection, std::string topic, const kafka::Config& config,
-    std::shared_ptr<const common::SnapshotSigner> signer = nullptr);
+    std::shared_ptr<const common::SnapshotSigner> signer = nullptr, int partitions = 0);
 
 }  // namespace senren::projections

@@ -26,8 +26,16 @@ struct SnapshotProjectorOptions {
   kafka::Connection kafka;
   // Topic prefix; the topic is {prefix}-state. Default: "senren".
   std::string topic_prefix = "senren";
-  // Partitions of {prefix}-state when the projector creates it. Default: 12.
+  // Partitions of {prefix}-state: it is created with this many, and an existing topic with
+  // fewer is grown to it at Start (never shrunk: Kafka cannot). A regional plane reads its
+  // region's whole partition, so size it to at least regions / k for about k regions per
+  // partition (docs/design.md §4, "Fan-out"). Default: 12.
   int partitions = 12;
+  // How often the leader reads the topic's partition count. When it changed (the topic was
+  // grown, by Start of another projector or by kafka-topics --alter), the term ends; the
+  // next term publishes with the new count and republishes every region's newest version
+  // into its new partition. Default: 10 s.
+  std::chrono::milliseconds partition_check_interval = std::chrono::seconds(10);
   // Safety-net poll when no notification arrives. Default: 5 s.
   std::chrono::milliseconds poll_interval = std::chrono::seconds(5);
   // Largest RegionalState published; a larger one is refused with a logged error
@@ -61,6 +69,9 @@ struct SnapshotProjectorStats {
   uint64_t lease_renewals = 0;  // PostgreSQL pinged before a publish: its last answer was too old
   uint64_t terms = 0;           // times this projector became the leader
   bool republished_after_takeover = false;  // the current term's takeover republish is done
+  int partitions = 0;              // the partition count the current (or last) term publishes with
+  uint64_t partition_changes = 0;  // terms ended because the topic's partition count changed
+  uint64_t tombstones = 0;         // moved regions' old partitions given a tombstone (topic grew)
 };
 
 // Owns one thread that leads (PostgreSQL advisory lock per topic: two projectors never
@@ -74,7 +85,14 @@ struct SnapshotProjectorStats {
 // and fails after `publish_timeout`. So `lease + publish_timeout` after a new leader got
 // the lock, no record of the old one can land any more; then the new leader publishes
 // every region's newest version once again, and the topic's last value per region is the
-// newest. Start/Stop from one thread; Stats is thread-safe.
+// newest.
+//
+// Partitions: each term publishes into PartitionForKey(region, the count it read); when
+// the count grows (Start with more `partitions`, or from outside) the next term republishes
+// every region into its new partition and, once that is confirmed, a tombstone under the
+// region into its old one (docs/design.md §4, Fan-out).
+//
+// Start/Stop from one thread; Stats is thread-safe.
 class SnapshotProjector {
  public:
   // store materializes versions (not owned; outlives the projector).
@@ -82,9 +100,10 @@ class SnapshotProjector {
                                                                    ledger::LedgerStore* store);
   virtual ~SnapshotProjector() = default;
 
-  // Creates {prefix}-state when missing (compacted, zstd, large messages) and starts the
-  // thread. UNAVAILABLE when Kafka cannot be reached to create the topic; the caller may
-  // retry (serve retries in the background).
+  // Creates {prefix}-state when missing (compacted, zstd, large messages), grows an
+  // existing one with fewer than `partitions` (a refusal, e.g. no Alter ACL, is logged and
+  // the topic's count kept) and starts the thread. UNAVAILABLE when Kafka cannot be reached to
+  // create the topic; the caller may retry (serve retries in the background).
   virtual absl::Status Start() = 0;
   // Stops the thread; in-flight records are flushed for up to 5 s.
   virtual void Stop() = 0;

@@ -31,6 +31,7 @@ struct SnapshotCounters {
   std::atomic<uint64_t> lease_renewals{
       0};                                // store pinged: its last answer was older than the lease
   std::atomic<uint64_t> republished{0};  // publishes of the takeover republish
+  std::atomic<uint64_t> tombstones{0};   // old partitions' copies of moved regions cleared
 };
 
 struct SnapshotPublisherOptions {
@@ -53,6 +54,12 @@ struct SnapshotPublisherOptions {
   // when an older record of the previous leader landed after this leader's.
   // Default: 6 s (SnapshotProjectorOptions::publish_timeout + lease).
   std::chrono::milliseconds republish_after{6000};
+  // The partition count this term publishes by, and the one the previous term published by
+  // when it differs (the topic grew; 0: unknown or the same). With both, every region whose
+  // partition moved gets a tombstone in its old partition once its version in the new one is
+  // confirmed, so compaction clears what it left there. Default: 0, 0 (no tombstones).
+  int partitions = 0;
+  int previous_partitions = 0;
   // Injected clock. Default: steady_clock::now.
   std::function<std::chrono::steady_clock::time_point()> now;
 };
@@ -101,6 +108,9 @@ class SnapshotPublisher {
   };
 
   absl::Status PublishPending();
+  // After `region`'s version landed in partition `landed`: a tombstone in its partition
+  // under previous_partitions, when it moved (once per term).
+  void ClearOldPartition(const std::string& region, int32_t landed);
   Clock::time_point Now() const { return options_.now ? options_.now() : Clock::now(); }
 
   const SnapshotPublisherOptions options_;
@@ -119,6 +129,7 @@ class SnapshotPublisher {
   std::set<std::string> republish_later_;  // in flight during the republish: again when answered
   std::map<std::string, InFlightPublish> inflight_;
   std::set<std::pair<std::string, uint64_t>> too_large_seen_;
+  std::set<std::string> tombstoned_;  // regions whose old partition got its tombstone
 };
 
 }  // namespace senren::projections

@@ -67,17 +67,20 @@ KafkaSnapshotSource::KafkaSnapshotSource(kafka::Connection connection, std::stri
 absl::Status KafkaSnapshotSource::Start(std::optional<SourcePosition> after) {
   auto count = kafka::PartitionCount(connection_, topic_);
   if (!count.ok()) return count.status();
-  partition_ = kafka::PartitionForKey(region_, *count);
-  auto marks = kafka::Watermarks(connection_, topic_, partition_);
+  const int32_t partition = kafka::PartitionForKey(region_, *count);
+  partition_ = partition;
+  partition_count_ = *count;
+  next_partition_check_ = std::chrono::steady_clock::now() + partition_check_interval_;
+  auto marks = kafka::Watermarks(connection_, topic_, partition);
   if (!marks.ok()) return marks.status();
   const auto [low, high] = *marks;
   bool resume = after.has_value() && after->offset >= 0;
-  if (resume && after->partition != partition_) {
+  if (resume && after->partition != partition) {
     // The region's key maps elsewhere now: the cached offset means nothing in this partition.
     spdlog::warn("the state cache's position (partition {}, offset {}) is treated as missing: "
                  "{} maps to partition {} of {} now (the partition count changed); reading "
                  "partition {} from the beginning",
-                 after->partition, after->offset, region_, partition_, *count, partition_);
+                 after->partition, after->offset, region_, partition, *count, partition);
     resume = false;
   } else if (resume && after->offset + 1 > high) {
     spdlog::warn("the state cache's position (partition {}, offset {}) is treated as missing: "
@@ -89,22 +92,47 @@ absl::Status KafkaSnapshotSource::Start(std::optional<SourcePosition> after) {
   auto consumer = kafka::Consumer::Create(connection_);
   if (!consumer.ok()) return consumer.status();
   const int64_t offset = resume ? after->offset + 1 : kafka::PartitionOffset::kBeginning;
-  if (absl::Status s = (*consumer)->Assign({{topic_, partition_, offset}}); !s.ok()) return s;
+  if (absl::Status s = (*consumer)->Assign({{topic_, partition, offset}}); !s.ok()) return s;
   consumer_ = std::move(*consumer);
   position_ = resume ? std::max(after->offset + 1, low) : low;
   catch_up_end_ = high;
   spdlog::info(
-      "reading {} partition {} of {} from {}; {}", topic_, partition_, *count,
+      "reading {} partition {} of {} from {}; {}", topic_, partition, *count,
       resume ? absl::StrCat("offset ", offset) : std::string("the beginning"),
       CaughtUp() ? std::string("nothing to catch up")
                  : absl::StrCat("catching up to offset ", high, " before applying what it holds"));
   return absl::OkStatus();
 }
 
+absl::Status KafkaSnapshotSource::CheckPartition() {
+  const auto now = std::chrono::steady_clock::now();
+  if (now < next_partition_check_) return absl::OkStatus();
+  next_partition_check_ = now + partition_check_interval_;
+  absl::StatusOr<int> count = consumer_->PartitionCount(topic_);
+  if (!count.ok()) {
+    // The consumer reports a topic that is gone by itself; anything else is tried again at
+    // the next check.
+    spdlog::debug("reading the partition count of {}: {}", topic_, count.status().ToString());
+    return absl::OkStatus();
+  }
+  const int32_t partition = kafka::PartitionForKey(region_, *count);
+  if (partition == partition_.load()) {
+    partition_count_ = *count;
+    return absl::OkStatus();
+  }
+  // What the projector publishes from now on, and its republish of every region, go to the
+  // new partition; nothing read from the old one is lost (versions only go forward).
+  return absl::AbortedError(
+      absl::StrCat(topic_, " has ", *count, " partitions now (", partition_count_,
+                   " before): ", region_, " maps to partition ", partition, ", not ",
+                   partition_.load(), "; the source starts again on partition ", partition));
+}
+
 absl::StatusOr<std::optional<SnapshotMessage>> KafkaSnapshotSource::Next(
     std::chrono::milliseconds timeout) {
   if (consumer_ == nullptr) return absl::FailedPreconditionError("snapshot source not started");
   const auto deadline = std::chrono::steady_clock::now() + timeout;
+  if (absl::Status moved = CheckPartition(); !moved.ok()) return moved;
   const bool was_caught_up = CaughtUp();
   for (;;) {
     const auto left = std::chrono::duration_cast<std::chrono::milliseconds>(
@@ -114,6 +142,8 @@ absl::StatusOr<std::optional<SnapshotMessage>> KafkaSnapshotSource::Next(
     if (!polled->has_value()) return std::optional<SnapshotMessage>();
     const kafka::Message& m = **polled;
     position_ = std::max(position_.load(), m.offset + 1);
+    ++records_read_;
+    bytes_read_ += static_cast<int64_t>(m.key.size() + (m.value ? m.value->size() : 0));
     // Verified before anything of the value is parsed; a tombstone is left to DecodeSnapshot.
     const bool verify = verifier_ != nullptr && m.key == region_ && m.value.has_value();
     if (common::SignatureCheck check =

@@ -71,7 +71,10 @@ class SnapshotSource {
   // The next snapshot of the region, or nullopt when none arrived within `timeout`.
   // Messages of other regions sharing the partition are passed over; a message under the
   // region's key that does not parse or names another region, or a tombstone, is counted
-  // in bad_messages(), logged once with its offset and skipped.
+  // in bad_messages(), logged once with its offset and skipped. ABORTED when the region's
+  // key maps to another partition now (the topic's partition count grew): the caller
+  // starts the source again (Start reads the new partition to its end before anything
+  // counts, and a position in the old partition is treated as missing).
   virtual absl::StatusOr<std::optional<SnapshotMessage>> Next(
       std::chrono::milliseconds timeout) = 0;
 
@@ -104,17 +107,38 @@ class KafkaSnapshotSource : public SnapshotSource {
     verifier_ = std::move(verifier);
   }
 
-  int32_t partition() const { return partition_; }
+  // How often Next asks the brokers for the topic's partition count (over the consumer's
+  // own connection), to follow the region to its new partition when the topic grew. Call
+  // before Start. Default: 30 s.
+  void SetPartitionCheckInterval(std::chrono::milliseconds interval) {
+    partition_check_interval_ = interval;
+  }
+
+  int32_t partition() const { return partition_.load(); }
+  // What the source read from Kafka since it was made, over every Start: records of the
+  // partition (every region's that shares it), and the bytes of their keys and values.
+  // Thread-safe: read by metrics and benchmarks.
+  int64_t records_read() const { return records_read_.load(); }
+  int64_t bytes_read() const { return bytes_read_.load(); }
   // Messages of the partition not read yet, up to its end when Start last succeeded (the
   // consumer's lag behind that end); 0 once caught up. Thread-safe: read by metrics.
   int64_t Lag() const { return std::max<int64_t>(0, catch_up_end_.load() - position_.load()); }
 
  private:
+  // ABORTED when the region's key maps to another partition than partition_ now; asks the
+  // brokers at most once per partition_check_interval_.
+  absl::Status CheckPartition();
+
   const kafka::Connection connection_;
   const std::string topic_;
   const std::string region_;
   std::unique_ptr<kafka::Consumer> consumer_;
-  int32_t partition_ = -1;
+  std::atomic<int32_t> partition_{-1};
+  int partition_count_ = 0;
+  std::chrono::milliseconds partition_check_interval_ = std::chrono::seconds(30);
+  std::chrono::steady_clock::time_point next_partition_check_;
+  std::atomic<int64_t> records_read_{0};
+  std::atomic<int64_t> bytes_read_{0};
   // Next offset to read, and the partition's high watermark when Start ran. Senren's
   // producers are idempotent, not transactional, so every offset below the watermark is a
   // record the consumer sees (no control records to skip).
