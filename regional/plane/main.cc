@@ -379,6 +379,14 @@ int main(int argc, char** argv) {
   metrics.Describe("senren_regional_consumer_lag", "gauge",
                    "Snapshot messages not read yet, up to the partition's end at start.");
   metrics.Describe("senren_regional_leader", "gauge", "1 while this plane holds the Lease.");
+  metrics.Describe("senren_regional_state_records_read_total", "counter",
+                   "Records read from the region's partition of the state topic, every "
+                   "region's that shares it (docs/design.md §4, Fan-out).");
+  metrics.Describe("senren_regional_state_bytes_read_total", "counter",
+                   "Bytes of keys and values read from the region's partition of the state "
+                   "topic, every region's that shares it.");
+  metrics.Describe("senren_regional_state_partition", "gauge",
+                   "The state topic's partition the region maps to.");
   auto* raw_outbox = outbox->get();
   metrics.AddCollector([&, raw_outbox](senren::daemon::Metrics& m) {
     const plane::PlaneStats st = rp.stats();
@@ -405,6 +413,10 @@ int main(int argc, char** argv) {
     m.Set("senren_regional_outbox_failed_total", "", static_cast<double>(relay.failed()));
     m.Set("senren_regional_consumer_lag", "", static_cast<double>(source.Lag()));
     m.Set("senren_regional_leader", where, !leader_elect || elector.IsLeader() ? 1 : 0);
+    m.Set("senren_regional_state_records_read_total", "",
+          static_cast<double>(source.records_read()));
+    m.Set("senren_regional_state_bytes_read_total", "", static_cast<double>(source.bytes_read()));
+    m.Set("senren_regional_state_partition", "", static_cast<double>(source.partition()));
   });
   // Readiness: leading with the snapshot partition read to its end and a recent reconcile
   // (one runs at least every resync interval once there is a snapshot), or standing by.

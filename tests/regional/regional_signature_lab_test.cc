@@ -173,6 +173,9 @@ TEST_F(RegionalSignatureLabTest, ForgedHigherVersionsChangeNothingAndTheNextSign
   EXPECT_EQ(Metric("senren_regional_applied_version{region=\"" + region_ + "\",cluster=\"" +
                    cluster_ + "\"}"),
             "1");
+  // What the partition cost the plane: version 1 and the three forgeries at least.
+  EXPECT_GE(std::stoll(Metric("senren_regional_state_records_read_total")), 4);
+  EXPECT_GT(std::stoll(Metric("senren_regional_state_bytes_read_total")), 0);
   const std::string log = Log();
   EXPECT_NE(log.find("was refused: unsigned: no senren-signature header"), std::string::npos)
       << log;
