@@ -358,6 +358,8 @@ nlohmann::json StatusJson(const v1::GetStatusResponse& resp) {
     j["heartbeat_age_seconds"] = cl.heartbeat_age_seconds();
     j["stale"] = cl.stale();
     j["drift_corrections"] = cl.drift_corrections();
+    j["rejected_snapshots"] = cl.rejected_snapshots();
+    j["last_rejected_snapshot"] = cl.last_rejected_snapshot();
     doc["clusters"].push_back(std::move(j));
   }
   doc["resources"] = nlohmann::json::array();
@@ -905,6 +907,11 @@ int Status(const ClientOptions& c, const std::string& region, const std::string&
                     << Pad(absl::StrCat(static_cast<int64_t>(cl.heartbeat_age_seconds()), "s ago"),
                            11)
                     << Pad(cl.stale() ? "yes" : "no", 7) << cl.reason() << "\n";
+          if (cl.rejected_snapshots() > 0) {
+            std::cout << "  " << cl.cluster() << " refused " << cl.rejected_snapshots()
+                      << " snapshot(s) for their signature; the last: "
+                      << cl.last_rejected_snapshot() << "\n";
+          }
         }
         std::cout << "\n"
                   << Pad("RESOURCE", 34) << Pad("CLUSTER", 12) << Pad("READY", 7)

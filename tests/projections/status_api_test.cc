@@ -127,6 +127,8 @@ class StatusApiTest : public ::testing::Test {
     c.set_resources_total(1);
     c.set_heartbeat_interval_seconds(10);
     *c.mutable_heartbeat_at() = NowTimestamp();
+    c.set_rejected_snapshots(2);
+    c.set_last_rejected_snapshot("version 9 was refused: unsigned");
     Send(ClusterReportKey(kRegion, "prod"), c.SerializeAsString());
   }
 
@@ -237,6 +239,16 @@ TEST_F(StatusApiTest, CliShowsStatusNowAndAtATime) {
   EXPECT_EQ(now["resources"][0]["state_version"], 1);
   EXPECT_EQ(now["clusters"][0]["result"], "applied");
   EXPECT_EQ(now["clusters"][0]["applied_version"], 1);
+  EXPECT_EQ(now["clusters"][0]["rejected_snapshots"], 2);
+  EXPECT_EQ(now["clusters"][0]["last_rejected_snapshot"], "version 9 was refused: unsigned");
+  const std::string refused = RunCommand(
+      std::string(SENREN_LEDGER_BIN) + " status " + kRegion + " --addr " + addr() + " --token r-1",
+      &rc);
+  ASSERT_EQ(rc, 0);
+  EXPECT_NE(refused.find("prod refused 2 snapshot(s) for their signature; the last: version 9 was "
+                         "refused: unsigned"),
+            std::string::npos)
+      << refused;
   EXPECT_TRUE(now["desired_version"].is_number());
   EXPECT_TRUE(now["at"].is_null());
   google::protobuf::Timestamp observed;

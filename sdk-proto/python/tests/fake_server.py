@@ -228,11 +228,13 @@ class FakeControlPlane(cp_grpc.ControlPlaneServicer):
                 q.put(event)
 
     def report_cluster(self, region: str, cluster: str, applied: int, total: int = 0, ready: int = 0,
-                       result: int = stpb.APPLY_RESULT_APPLIED, reason: str = "") -> None:
+                       result: int = stpb.APPLY_RESULT_APPLIED, reason: str = "",
+                       rejected_snapshots: int = 0, last_rejected_snapshot: str = "") -> None:
         self.publish(region, cp.StatusEvent(cluster=stpb.ClusterReport(
             region=region, cluster=cluster, applied_version=applied, result=result, reason=reason,
             resources_total=total, resources_ready=ready, heartbeat_at=now_ts(),
-            heartbeat_interval_seconds=10, applied_at=now_ts())))
+            heartbeat_interval_seconds=10, applied_at=now_ts(), rejected_snapshots=rejected_snapshots,
+            last_rejected_snapshot=last_rejected_snapshot)))
 
     def report_resource(self, region: str, cluster: str, ref: str, ready: bool, state_version: int,
                         phase: int = stpb.PHASE_READY, replicas: int = 1, message: str = "") -> None:
@@ -500,7 +502,9 @@ class FakeControlPlane(cp_grpc.ControlPlaneServicer):
                     cluster=name, applied_version=c.applied_version, result=c.result, reason=c.reason,
                     resources_total=c.resources_total, resources_ready=c.resources_ready,
                     heartbeat_at=c.heartbeat_at, heartbeat_age_seconds=age,
-                    stale=age > 3 * c.heartbeat_interval_seconds))
+                    stale=age > 3 * c.heartbeat_interval_seconds,
+                    rejected_snapshots=c.rejected_snapshots,
+                    last_rejected_snapshot=c.last_rejected_snapshot))
             for key in sorted(reg.statuses):
                 if request.resource and request.resource not in (key[1], key[1].split("/", 1)[1]):
                     continue

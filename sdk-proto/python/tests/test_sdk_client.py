@@ -399,6 +399,21 @@ def test_get_status_now_and_at(client: Client, server: FakeServer) -> None:
     assert server.servicer.calls_of("GetStatus")[-1].resource == "RedisDatabase/sessions"
 
 
+def test_get_status_and_watch_status_show_refused_snapshots(client: Client, server: FakeServer) -> None:
+    client.apply_state(REGION, [redis()])
+    why = "version 9 (as its header claims) was refused: unsigned: no senren-signature header"
+    watch = client.watch_status(REGION)
+    server.servicer.report_cluster(REGION, "prod", 1, 1, 1, rejected_snapshots=2,
+                                   last_rejected_snapshot=why)
+    c = client.get_status(REGION).cluster("prod")
+    assert c is not None and (c.rejected_snapshots, c.last_rejected_snapshot) == (2, why)
+    for e in watch:
+        if e.cluster is not None:
+            assert (e.cluster.rejected_snapshots, e.cluster.last_rejected_snapshot) == (2, why)
+            break
+    watch.cancel()
+
+
 @pytest.mark.parametrize(
     "call",
     [

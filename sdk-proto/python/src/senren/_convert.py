@@ -285,6 +285,8 @@ def cluster_status_from_pb(m: cp.ClusterStatus) -> ClusterStatus:
         heartbeat_age_seconds=m.heartbeat_age_seconds,
         stale=m.stale,
         drift_corrections=m.drift_corrections,
+        rejected_snapshots=m.rejected_snapshots,
+        last_rejected_snapshot=m.last_rejected_snapshot,
     )
 
 
@@ -306,6 +308,8 @@ def cluster_report_from_pb(m: stpb.ClusterReport, now: Optional[datetime] = None
         heartbeat_age_seconds=age,
         stale=stale,
         drift_corrections=m.drift_corrections,
+        rejected_snapshots=m.rejected_snapshots,
+        last_rejected_snapshot=m.last_rejected_snapshot,
     )
 
 

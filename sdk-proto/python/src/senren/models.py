@@ -226,6 +226,8 @@ class ClusterStatus:
         heartbeat_at, heartbeat_age_seconds, stale: liveness (stale = silent for more than
             3 heartbeat periods).
         drift_corrections: managed CRs put back after a hand edit.
+        rejected_snapshots: snapshots the cluster's plane refused for their signature
+            (nothing of them applied); ``last_rejected_snapshot`` says which and why.
     """
 
     cluster: str
@@ -238,6 +240,8 @@ class ClusterStatus:
     heartbeat_age_seconds: float = 0.0
     stale: bool = False
     drift_corrections: int = 0
+    rejected_snapshots: int = 0
+    last_rejected_snapshot: str = ""
 
 
 @dataclass(frozen=True)
