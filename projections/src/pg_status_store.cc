@@ -1,5 +1,9 @@
 // StatusStore on PostgreSQL: resource_status, cluster_status, status_history and
 // status_offsets (migration 0003; status_history.seen_until, migration 0007).
+#include <map>
+#include <optional>
+#include <utility>
+
 #include "absl/strings/match.h"
 #include "pg/session.h"
 #include "projections/status_ports.h"
@@ -20,8 +24,8 @@ class PgStatusStore final : public StatusStore {
  public:
   PgStatusStore(pg::Session* session, std::string topic)
       : session_(session), topic_(std::move(topic)) {
-    // A cluster's heartbeat, every 10 s from every cluster, runs these three: planned once
-    // per session, not at every heartbeat.
+    // A cluster's heartbeat, every 10 s from every cluster, runs these: planned once per
+    // session, not at every heartbeat.
     session_->Prepare("status_cluster_report",
                       "SELECT report FROM cluster_status WHERE region = $1 AND cluster = $2");
     session_->Prepare(
@@ -30,15 +34,31 @@ class PgStatusStore final : public StatusStore {
         "VALUES ($1, $2, $3, to_timestamp($4), $5) ON CONFLICT (region, cluster) DO UPDATE SET "
         "applied_version = EXCLUDED.applied_version, heartbeat_at = EXCLUDED.heartbeat_at, "
         "report = EXCLUDED.report, updated_at = now()");
+    // A heartbeat: the cluster's row, and its newest history row extended to it (see
+    // Heartbeat). A data-modifying WITH runs whatever the outer statement does; the
+    // affected rows are the UPDATE's.
     session_->Prepare(
-        "status_extend_history",
+        "status_heartbeat",
+        "WITH upsert AS (INSERT INTO cluster_status (region, cluster, applied_version, "
+        "heartbeat_at, report) VALUES ($1, $2, $3, to_timestamp($4), $5) ON CONFLICT (region, "
+        "cluster) DO UPDATE SET applied_version = EXCLUDED.applied_version, heartbeat_at = "
+        "EXCLUDED.heartbeat_at, report = EXCLUDED.report, updated_at = now()) "
         "UPDATE status_history SET seen_until = greatest(coalesce(seen_until, recorded_at), "
-        "to_timestamp($3)) "
+        "to_timestamp($4)) "
         "WHERE (topic, kafka_partition, kafka_offset) = (SELECT topic, kafka_partition, "
         "kafka_offset FROM status_history WHERE region = $1 AND cluster = $2 AND kind = 0 AND "
         "name = '' ORDER BY recorded_at DESC, kafka_offset DESC LIMIT 1) "
         "AND payload IS NOT NULL "
-        "AND to_timestamp($3) - coalesce(seen_until, recorded_at) <= make_interval(secs => $4)");
+        "AND to_timestamp($4) - coalesce(seen_until, recorded_at) <= make_interval(secs => $6)");
+    // A resource's status and its history row, in one round trip.
+    session_->Prepare(
+        "status_upsert_resource",
+        "WITH upsert AS (INSERT INTO resource_status (region, cluster, kind, name, status) "
+        "VALUES ($1, $2, $3, $4, $5) ON CONFLICT (region, cluster, kind, name) DO UPDATE SET "
+        "status = EXCLUDED.status, updated_at = now()) "
+        "INSERT INTO status_history (topic, kafka_partition, kafka_offset, region, cluster, kind, "
+        "name, recorded_at, payload, seen_until) "
+        "VALUES ($6, $7, $8, $1, $2, $3, $4, to_timestamp($9), $5, NULL) ON CONFLICT DO NOTHING");
   }
 
   absl::StatusOr<std::map<int32_t, int64_t>> Offsets() override {
@@ -72,6 +92,7 @@ class PgStatusStore final : public StatusStore {
     absl::Status s =
         session_->Run("fold status", "", pg::TxKind::kReadWrite, [&](pg::Transaction& tx) {
           out = {};
+          staged_.clear();  // a retried transaction starts again
           for (const StatusChange& c : batch.changes) out.visible.push_back(ApplyOne(tx, c));
           for (const auto& [partition, offset] : batch.next_offsets) {
             tx.ExecParams("INSERT INTO status_offsets (topic, kafka_partition, next_offset) VALUES "
@@ -80,7 +101,10 @@ class PgStatusStore final : public StatusStore {
                           "EXCLUDED.next_offset",
                           topic_, partition, offset);
           }
-          for (const StatusChange& c : batch.changes) {
+          // Only events need it: a batch of heartbeats reads no region.
+          for (size_t i = 0; i < batch.changes.size(); ++i) {
+            const StatusChange& c = batch.changes[i];
+            if (!out.visible[i]) continue;
             auto [it, inserted] = out.desired_versions.try_emplace(c.key.region, 0);
             if (!inserted) continue;
             auto row = tx.ExecParams("SELECT current_version FROM regions WHERE region = $1",
@@ -89,7 +113,12 @@ class PgStatusStore final : public StatusStore {
           }
           return absl::OkStatus();
         });
-    if (!s.ok()) return DataError(s);
+    if (!s.ok()) {
+      staged_.clear();
+      return DataError(s);
+    }
+    for (auto& [key, report] : staged_) reports_[key] = std::move(report);
+    staged_.clear();
     return out;
   }
 
@@ -136,20 +165,21 @@ class PgStatusStore final : public StatusStore {
       case StatusChange::Type::kClusterGone:
         tx.ExecParams("DELETE FROM cluster_status WHERE region = $1 AND cluster = $2", key.region,
                       key.cluster);
+        staged_[{key.region, key.cluster}] = std::nullopt;
         InsertHistory(tx, c, nullptr);  // a removed cluster leaves past answers from here on
         return false;
       case StatusChange::Type::kCluster: {
-        bool changed = true;
-        auto prev = tx.ExecPrepared("status_cluster_report", key.region, key.cluster);
-        if (!prev.empty()) {
-          v1::ClusterReport old;
-          old.ParseFromString(prev[0][0].Bytes());
-          changed = !SameReport(old, c.report);
-        }
+        const std::optional<v1::ClusterReport> old = StoredReport(tx, key);
+        const bool changed = !old.has_value() || !SameReport(*old, c.report);
+        staged_[{key.region, key.cluster}] = c.report;
         const pg::Param bytes = pg::Param::Bytes(c.payload);
-        tx.ExecPrepared("status_upsert_cluster", key.region, key.cluster,
-                        static_cast<int64_t>(c.report.applied_version()), c.at, bytes);
-        if (changed || !ExtendHistory(tx, c)) InsertHistory(tx, c, &bytes);
+        if (changed) {
+          tx.ExecPrepared("status_upsert_cluster", key.region, key.cluster,
+                          static_cast<int64_t>(c.report.applied_version()), c.at, bytes);
+          InsertHistory(tx, c, &bytes);
+        } else if (!Heartbeat(tx, c, bytes)) {
+          InsertHistory(tx, c, &bytes);
+        }
         return changed;
       }
       case StatusChange::Type::kResourceGone:
@@ -159,28 +189,40 @@ class PgStatusStore final : public StatusStore {
         InsertHistory(tx, c, nullptr);
         return true;
       case StatusChange::Type::kResource: {
-        const pg::Param bytes = pg::Param::Bytes(c.payload);
-        tx.ExecParams("INSERT INTO resource_status (region, cluster, kind, name, status) VALUES "
-                      "($1, $2, $3, $4, $5) "
-                      "ON CONFLICT (region, cluster, kind, name) DO UPDATE SET status = "
-                      "EXCLUDED.status, updated_at = now()",
-                      key.region, key.cluster, static_cast<int>(key.kind), key.name, bytes);
-        InsertHistory(tx, c, &bytes);
+        tx.ExecPrepared("status_upsert_resource", key.region, key.cluster,
+                        static_cast<int>(key.kind), key.name, pg::Param::Bytes(c.payload), c.topic,
+                        c.partition, c.offset, c.at);
         return true;
       }
     }
     return false;
   }
 
-  // A heartbeat-only report: the cluster's newest history row (the same report but for
-  // the heartbeat) now stands until this heartbeat. One UPDATE of one row, so history
-  // grows with changes, not with time. Returns false, and changes nothing, when that row
-  // cannot stand for it: there is none (or it is a tombstone), or the cluster was silent
-  // longer than the stale limit since the row's last heartbeat (a row written before
-  // migration 0007 has none but its own), so GetStatus(at) within the silence sees it
-  // stale. A heartbeat older than the row's last one changes nothing and returns true.
-  bool ExtendHistory(pg::Transaction& tx, const StatusChange& c) {
-    return tx.ExecPrepared("status_extend_history", c.key.region, c.key.cluster, c.at,
+  // The cluster's report in cluster_status: as this transaction left it, else as this
+  // store last committed it, else read (once per cluster and term: while the projector
+  // holds the topic's lock, nothing else writes cluster_status for it).
+  std::optional<v1::ClusterReport> StoredReport(pg::Transaction& tx, const StatusKey& key) {
+    const std::pair<std::string, std::string> k{key.region, key.cluster};
+    if (auto it = staged_.find(k); it != staged_.end()) return it->second;
+    if (auto it = reports_.find(k); it != reports_.end()) return it->second;
+    auto prev = tx.ExecPrepared("status_cluster_report", key.region, key.cluster);
+    if (prev.empty()) return std::nullopt;
+    v1::ClusterReport old;
+    old.ParseFromString(prev[0][0].Bytes());
+    return old;
+  }
+
+  // A heartbeat-only report: written to cluster_status, and the cluster's newest history
+  // row (the same report but for the heartbeat) now stands until this heartbeat, in one
+  // statement (one round trip). One UPDATE of one history row, so history grows with
+  // changes, not with time. Returns false, and extends nothing, when that row cannot
+  // stand for it: there is none (or it is a tombstone), or the cluster was silent longer
+  // than the stale limit since the row's last heartbeat (a row written before migration
+  // 0007 has none but its own), so GetStatus(at) within the silence sees it stale. A
+  // heartbeat older than the row's last one extends nothing and returns true.
+  bool Heartbeat(pg::Transaction& tx, const StatusChange& c, const pg::Param& bytes) {
+    return tx.ExecPrepared("status_heartbeat", c.key.region, c.key.cluster,
+                           static_cast<int64_t>(c.report.applied_version()), c.at, bytes,
                            StaleAfterSeconds(c.report))
                .affected_rows() == 1;
   }
@@ -202,6 +244,10 @@ class PgStatusStore final : public StatusStore {
 
   pg::Session* const session_;
   const std::string topic_;
+  // Each cluster's report in cluster_status as this store committed it (nullopt: none),
+  // so a heartbeat costs no read of it; staged_ is the open transaction's, merged at commit.
+  std::map<std::pair<std::string, std::string>, std::optional<v1::ClusterReport>> reports_;
+  std::map<std::pair<std::string, std::string>, std::optional<v1::ClusterReport>> staged_;
 };
 
 }  // namespace

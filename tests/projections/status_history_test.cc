@@ -336,5 +336,35 @@ TEST_F(StatusHistoryTest, HistoryRefusesEveryUpdateButSeenUntilForward) {
           .ok());
 }
 
+// The store remembers each cluster's last stored report, so a heartbeat costs no read
+// of it. A batch the database refuses leaves nothing behind, in that memory either: the
+// same report again afterwards is a change (an event and a history row of its own), not
+// a heartbeat of a report that was never stored.
+TEST_F(StatusHistoryTest, RefusedBatchLeavesNoReportBehind) {
+  const double t0 = Now() - 3600;
+  Heartbeats("prod", 1, t0, t0 + 20);
+  StatusBatch refused;
+  refused.changes.push_back(Report("prod", 2, t0 + 30));
+  refused.changes.push_back(Resource("\xff", true, t0 + 30));  // not UTF-8: SQLSTATE 22021
+  refused.next_offsets[0] = next_offset_;
+  auto r = store_->Apply(refused);
+  ASSERT_FALSE(r.ok());
+  EXPECT_EQ(r.status().code(), absl::StatusCode::kInvalidArgument) << r.status();
+  EXPECT_EQ(OnlyCluster(StatusAt(t0 + 35)).applied_version(), 1u);
+
+  StatusBatch again;
+  again.changes.push_back(Report("prod", 2, t0 + 40));
+  again.changes.push_back(Report("prod", 2, t0 + 50));  // its heartbeat
+  again.next_offsets[0] = next_offset_;
+  auto applied = store_->Apply(again);
+  ASSERT_TRUE(applied.ok()) << applied.status();
+  EXPECT_THAT(applied->visible, ::testing::ElementsAre(true, false));
+  EXPECT_EQ(Rows("kind = 0"), 2);
+  EXPECT_EQ(OnlyCluster(StatusAt(t0 + 35)).applied_version(), 1u);
+  auto now = OnlyCluster(StatusAt(t0 + 55));
+  EXPECT_EQ(now.applied_version(), 2u);
+  EXPECT_EQ(TimeUtil::TimestampToSeconds(now.heartbeat_at()), static_cast<int64_t>(t0 + 50));
+}
+
 }  // namespace
 }  // namespace senren::projections

@@ -61,7 +61,7 @@ struct StatusApplied {
   // Per change, in order: whether watchers see it (a cluster report that only moved the
   // heartbeat is stored but not an event).
   std::vector<bool> visible;
-  // Current version of every region in the batch.
+  // Current version of every region with a visible change in the batch.
   std::map<std::string, uint64_t> desired_versions;
 };
 
