@@ -40,7 +40,7 @@ kube_dir() { echo "$LAB_DIR/kube/$(cluster_slug "$1")"; }
 kube_bin() { "$root/tools/lab.d/build-k8s" --print-bin-dir; }
 
 here=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
-for lib in proc pg kafka kube identity senren; do
+for lib in proc pg kafka kube identity senren argocd; do
   # shellcheck source=/dev/null
   source "$here/lib/$lib.sh"
 done
@@ -129,13 +129,16 @@ daemons_up() {
 }
 
 cmd_up() {
-  local quickstart=1 build=1 i
-  for a in "$@"; do
-    case $a in
+  local quickstart=1 build=1 argocd=0 i
+  while (($#)); do
+    case $1 in
       --no-quickstart) quickstart=0 ;;
       --no-build) build=0 ;;
-      *) die "unknown option to up: $a" ;;
+      --with) [[ ${2:-} == argocd ]] || die "up --with takes: argocd"; argocd=1; shift ;;
+      --with=argocd) argocd=1 ;;
+      *) die "unknown option to up: $1" ;;
     esac
+    shift
   done
   local start=$SECONDS
   mkdir -p "$LAB_DIR/logs" "$LAB_DIR/pids"
@@ -166,6 +169,12 @@ cmd_up() {
   write_env
   ((build)) && phase "building Senren's daemons (log: $LAB_DIR/logs/build.log)" senren_build
   phase "Senren's daemons" daemons_up
+  if ((argocd)); then
+    "$root/tools/lab.d/build-argocd" --cached ||
+      phase "building $("$root/tools/lab.d/build-argocd" --print-version) (cached in $CACHE_DIR after this run)" \
+        "$root/tools/lab.d/build-argocd"
+    phase "Argo CD (peer; hub: namespace $ARGOCD_NAMESPACE of cluster 0)" argocd_up
+  fi
   log "every part is up ($(elapsed "$start")); 'tools/lab status' shows them, 'eval \"\$(tools/lab env)\"' sets the environment"
   if ((quickstart)); then
     log "running examples/quickstart.py"
@@ -285,7 +294,7 @@ cmd_down() {
     # or broker is already gone hangs in its last requests (releasing its Lease, flushing
     # its outbox) until it is killed. Each layer gets up to 15 s.
     local layer f parts pats
-    for layer in 'senren-*' '*-kube-controller-manager *-kube-scheduler *-kwok' \
+    for layer in 'senren-* argocd-*' '*-kube-controller-manager *-kube-scheduler *-kwok' \
                  '*-kube-apiserver kafka' '*-etcd postgres' '*'; do
       parts=()
       read -r -a pats <<<"$layer"  # split without expanding the globs
@@ -315,13 +324,16 @@ cmd_env() {
 
 usage() {
   cat >&2 <<EOF
-usage: tools/lab up [--no-quickstart] [--no-build] | down [--purge] | status | env
+usage: tools/lab up [--no-quickstart] [--no-build] [--with argocd] | down [--purge] | status | env
+       tools/lab argocd-up | argocd-down | argocd-status
   up      install what is missing, build Senren's daemons, start what is not running (and
           restart daemons whose binary was rebuilt), wait for health, run the quickstart
   down    stop every lab process this lab started (--purge also deletes $LAB_DIR)
   status  each part with pid, address, health and memory (Senren's daemons: what their
           /readyz says); exit code 1 if any is down or not ready
   env     shell export lines for the lab (eval "\$(tools/lab env)")
+  --with argocd, argocd-up   also Argo CD as a peer (docs/lab.md); argocd-up adds it to a
+          running lab, argocd-down stops it alone
 EOF
   exit 2
 }
@@ -333,6 +345,9 @@ main() {
     down) cmd_down "$@" ;;
     status) cmd_status ;;
     env) cmd_env ;;
+    argocd-up) argocd_up ;;
+    argocd-down) argocd_down ;;
+    argocd-status) argocd_status ;;
     *) usage ;;
   esac
 }
