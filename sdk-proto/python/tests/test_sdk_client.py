@@ -402,16 +402,22 @@ def test_get_status_now_and_at(client: Client, server: FakeServer) -> None:
 def test_get_status_and_watch_status_show_refused_snapshots(client: Client, server: FakeServer) -> None:
     client.apply_state(REGION, [redis()])
     why = "version 9 (as its header claims) was refused: unsigned: no senren-signature header"
-    watch = client.watch_status(REGION)
-    server.servicer.report_cluster(REGION, "prod", 1, 1, 1, rejected_snapshots=2,
-                                   last_rejected_snapshot=why)
+    got: list[senren.StatusEvent] = []
+    with client.watch_status(REGION) as events:
+        def produce() -> None:
+            while not server.servicer.watchers[REGION]:
+                time.sleep(0.01)
+            server.servicer.report_cluster(REGION, "prod", 1, 1, 1, rejected_snapshots=2,
+                                           last_rejected_snapshot=why)
+
+        threading.Thread(target=produce).start()
+        for e in events:
+            got.append(e)
+            events.cancel()
+    assert got[0].cluster is not None
+    assert (got[0].cluster.rejected_snapshots, got[0].cluster.last_rejected_snapshot) == (2, why)
     c = client.get_status(REGION).cluster("prod")
     assert c is not None and (c.rejected_snapshots, c.last_rejected_snapshot) == (2, why)
-    for e in watch:
-        if e.cluster is not None:
-            assert (e.cluster.rejected_snapshots, e.cluster.last_rejected_snapshot) == (2, why)
-            break
-    watch.cancel()
 
 
 @pytest.mark.parametrize(
