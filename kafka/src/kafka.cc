@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 
 #include <atomic>
+#include <functional>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
@@ -117,6 +118,46 @@ absl::StatusOr<int> TopicPartitionCount(rd_kafka_t* rk, const std::string& topic
   if (md != nullptr) rd_kafka_metadata_destroy(md);
   rd_kafka_topic_destroy(rkt);
   return result;
+}
+
+// One admin request on `rk`, bounded by `timeout`: `send` issues it with the options and
+// reply queue given; `results` reads its per-topic results from the reply. A topic error
+// other than `tolerated` fails it; `what` names the request in errors.
+absl::Status AdminRequest(
+    rd_kafka_t* rk, rd_kafka_admin_op_t op, std::chrono::milliseconds timeout,
+    const Connection& connection, const std::string& what, rd_kafka_resp_err_t tolerated,
+    const std::function<void(rd_kafka_AdminOptions_t*, rd_kafka_queue_t*)>& send,
+    const std::function<const rd_kafka_topic_result_t**(rd_kafka_event_t*, size_t*)>& results) {
+  char err[512];
+  rd_kafka_AdminOptions_t* opts = rd_kafka_AdminOptions_new(rk, op);
+  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), err,
+                                            sizeof err);
+  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), err,
+                                              sizeof err);
+  rd_kafka_queue_t* q = rd_kafka_queue_new(rk);
+  send(opts, q);
+  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
+  absl::Status status;
+  if (ev == nullptr) {
+    status =
+        absl::UnavailableError(absl::StrCat(what, ": no broker answered at ", connection.brokers));
+  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
+    status = FromErr(rd_kafka_event_error(ev), what);
+  } else {
+    size_t n = 0;
+    const rd_kafka_topic_result_t** topics = results(ev, &n);
+    for (size_t i = 0; i < n; ++i) {
+      auto e = rd_kafka_topic_result_error(topics[i]);
+      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != tolerated) {
+        status = FromErr(
+            e, absl::StrCat(what, " (", rd_kafka_topic_result_error_string(topics[i]), ")"));
+      }
+    }
+  }
+  if (ev != nullptr) rd_kafka_event_destroy(ev);
+  rd_kafka_queue_destroy(q);
+  rd_kafka_AdminOptions_destroy(opts);
+  return status;
 }
 
 // An idempotent producer that hits a fatal error (librdkafka's ERR__FATAL: a fenced or
@@ -443,36 +484,15 @@ absl::Status EnsureTopic(const Connection& connection, const TopicSpec& spec,
       return FromErr(e, absl::StrCat("topic ", spec.name, " config ", k));
     }
   }
-  rd_kafka_AdminOptions_t* opts =
-      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS);
-  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), err,
-                                            sizeof err);
-  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), err,
-                                              sizeof err);
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk->get());
-  rd_kafka_CreateTopics(rk->get(), &nt, 1, opts, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
-  absl::Status status;
-  if (ev == nullptr) {
-    status = absl::UnavailableError(
-        absl::StrCat("creating topic ", spec.name, ": no broker answered at ", connection.brokers));
-  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status = FromErr(rd_kafka_event_error(ev), absl::StrCat("creating topic ", spec.name));
-  } else {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results =
-        rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), &n);
-    for (size_t i = 0; i < n; ++i) {
-      auto e = rd_kafka_topic_result_error(results[i]);
-      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS) {
-        status = FromErr(e, absl::StrCat("creating topic ", spec.name, " (",
-                                         rd_kafka_topic_result_error_string(results[i]), ")"));
-      }
-    }
-  }
-  if (ev != nullptr) rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(q);
-  rd_kafka_AdminOptions_destroy(opts);
+  absl::Status status = AdminRequest(
+      rk->get(), RD_KAFKA_ADMIN_OP_CREATETOPICS, timeout, connection,
+      absl::StrCat("creating topic ", spec.name), RD_KAFKA_RESP_ERR_TOPIC_ALREADY_EXISTS,
+      [&](rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* q) {
+        rd_kafka_CreateTopics(rk->get(), &nt, 1, opts, q);
+      },
+      [](rd_kafka_event_t* ev, size_t* n) {
+        return rd_kafka_CreateTopics_result_topics(rd_kafka_event_CreateTopics_result(ev), n);
+      });
   if (!status.ok()) return status;
   // The controller has created it; the broker answering metadata learns of it a moment
   // later. Callers use the topic at once (produce, read its partition count), so return
@@ -515,40 +535,20 @@ absl::StatusOr<int> GrowPartitions(const Connection& connection, const std::stri
   if (np == nullptr) return absl::InvalidArgumentError(absl::StrCat("topic ", topic, ": ", err));
   std::unique_ptr<rd_kafka_NewPartitions_t, void (*)(rd_kafka_NewPartitions_t*)> np_guard(
       np, rd_kafka_NewPartitions_destroy);
-  rd_kafka_AdminOptions_t* opts =
-      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_CREATEPARTITIONS);
-  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), err,
-                                            sizeof err);
-  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), err,
-                                              sizeof err);
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk->get());
-  rd_kafka_CreatePartitions(rk->get(), &np, 1, opts, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
-  absl::Status status;
   const std::string what =
       absl::StrCat("growing topic ", topic, " from ", *now, " to ", count, " partitions");
-  if (ev == nullptr) {
-    status =
-        absl::UnavailableError(absl::StrCat(what, ": no broker answered at ", connection.brokers));
-  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status = FromErr(rd_kafka_event_error(ev), what);
-  } else {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results =
-        rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev), &n);
-    for (size_t i = 0; i < n; ++i) {
-      auto e = rd_kafka_topic_result_error(results[i]);
-      // INVALID_PARTITIONS: another client grew it first (to `count` or more); the metadata
-      // below says what it has.
-      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_INVALID_PARTITIONS) {
-        status = FromErr(
-            e, absl::StrCat(what, " (", rd_kafka_topic_result_error_string(results[i]), ")"));
-      }
-    }
-  }
-  if (ev != nullptr) rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(q);
-  rd_kafka_AdminOptions_destroy(opts);
+  // INVALID_PARTITIONS: another client grew it first (to `count` or more); the metadata
+  // below says what it has.
+  absl::Status status = AdminRequest(
+      rk->get(), RD_KAFKA_ADMIN_OP_CREATEPARTITIONS, timeout, connection, what,
+      RD_KAFKA_RESP_ERR_INVALID_PARTITIONS,
+      [&](rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* q) {
+        rd_kafka_CreatePartitions(rk->get(), &np, 1, opts, q);
+      },
+      [](rd_kafka_event_t* ev, size_t* n) {
+        return rd_kafka_CreatePartitions_result_topics(rd_kafka_event_CreatePartitions_result(ev),
+                                                       n);
+      });
   if (!status.ok()) return status;
   // Callers compute partitions from the new count at once: return once metadata shows it.
   const auto deadline = std::chrono::steady_clock::now() + timeout;
@@ -572,36 +572,15 @@ absl::Status DeleteTopic(const Connection& connection, const std::string& topic,
   auto rk = NewHandle(RD_KAFKA_PRODUCER, *conf);
   if (!rk.ok()) return rk.status();
   rd_kafka_DeleteTopic_t* del = rd_kafka_DeleteTopic_new(topic.c_str());
-  rd_kafka_AdminOptions_t* opts =
-      rd_kafka_AdminOptions_new(rk->get(), RD_KAFKA_ADMIN_OP_DELETETOPICS);
-  char err[512];
-  rd_kafka_AdminOptions_set_request_timeout(opts, static_cast<int>(timeout.count()), err,
-                                            sizeof err);
-  rd_kafka_AdminOptions_set_operation_timeout(opts, static_cast<int>(timeout.count()), err,
-                                              sizeof err);
-  rd_kafka_queue_t* q = rd_kafka_queue_new(rk->get());
-  rd_kafka_DeleteTopics(rk->get(), &del, 1, opts, q);
-  rd_kafka_event_t* ev = rd_kafka_queue_poll(q, static_cast<int>(timeout.count()) + 1000);
-  absl::Status status;
-  if (ev == nullptr) {
-    status = absl::UnavailableError(
-        absl::StrCat("deleting topic ", topic, ": no broker answered at ", connection.brokers));
-  } else if (rd_kafka_event_error(ev) != RD_KAFKA_RESP_ERR_NO_ERROR) {
-    status = FromErr(rd_kafka_event_error(ev), absl::StrCat("deleting topic ", topic));
-  } else {
-    size_t n = 0;
-    const rd_kafka_topic_result_t** results =
-        rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), &n);
-    for (size_t i = 0; i < n; ++i) {
-      auto e = rd_kafka_topic_result_error(results[i]);
-      if (e != RD_KAFKA_RESP_ERR_NO_ERROR && e != RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART) {
-        status = FromErr(e, absl::StrCat("deleting topic ", topic));
-      }
-    }
-  }
-  if (ev != nullptr) rd_kafka_event_destroy(ev);
-  rd_kafka_queue_destroy(q);
-  rd_kafka_AdminOptions_destroy(opts);
+  absl::Status status = AdminRequest(
+      rk->get(), RD_KAFKA_ADMIN_OP_DELETETOPICS, timeout, connection,
+      absl::StrCat("deleting topic ", topic), RD_KAFKA_RESP_ERR_UNKNOWN_TOPIC_OR_PART,
+      [&](rd_kafka_AdminOptions_t* opts, rd_kafka_queue_t* q) {
+        rd_kafka_DeleteTopics(rk->get(), &del, 1, opts, q);
+      },
+      [](rd_kafka_event_t* ev, size_t* n) {
+        return rd_kafka_DeleteTopics_result_topics(rd_kafka_event_DeleteTopics_result(ev), n);
+      });
   rd_kafka_DeleteTopic_destroy(del);
   return status;
 }
