@@ -51,7 +51,17 @@ start_part() {
   else
     setsid "$@" >>"$logf" 2>&1 </dev/null &
   fi
-  echo "$! $match" >"$(pid_file "$part")"
+  local pid=$! i
+  echo "$pid $match" >"$(pid_file "$part")"
+  # Until the child has exec'd the part, its command line is this script's, and live_pid
+  # would take that moment for a death ("died on start" with an empty log): wait for the
+  # exec, or for the child to end.
+  [[ -n $match ]] || return 0
+  for ((i = 0; i < 250; i++)); do
+    [[ -d /proc/$pid ]] || return 0
+    tr '\0' ' ' <"/proc/$pid/cmdline" 2>/dev/null | grep -qF -- "$match" && return 0
+    sleep 0.02
+  done
 }
 
 # wait_for [--explain FN ARG] PART LOG TIMEOUT CHECK...: polls CHECK until it succeeds;
