@@ -222,6 +222,8 @@ def main() -> int:
     ap.add_argument("--region", default="aws:us-east-1")
     ap.add_argument("--timeout", type=float, default=60,
                     help="seconds per apply to be ready; a slower apply is counted as a timeout (default: 60)")
+    ap.add_argument("--pause", type=float, default=0,
+                    help="seconds to wait after each apply is ready before the next (default: 0, back to back)")
     ap.add_argument("--out", default=str(ROOT / "bench" / "results"))
     args = ap.parse_args()
 
@@ -274,6 +276,8 @@ def main() -> int:
                     # Counted, not measured: the next apply starts from a clean slate.
                     timeouts.append(f"version {r.version}: {str(e).splitlines()[0]}")
                     print(f"bench e2e: apply {i} not ready in {args.timeout:g} s: {e}", file=sys.stderr)
+                if args.pause > 0:
+                    time.sleep(args.pause)
                 if i % 20 == 0 or i == args.n:
                     print(f"bench e2e: {i}/{args.n} applies", file=sys.stderr)
         finally:
