@@ -85,6 +85,29 @@ class PartitionedStates {
     if (!sig.ok()) std::abort();
     r.headers.push_back({common::kSnapshotKeyIdHeader, sig->key_id});
     r.headers.push_back({common::kSnapshotSignatureHeader, sig->signature});
+    return Produce(std::move(r));
+  }
+
+  // What the projector leaves in a moved region's old partition.
+  int64_t PublishTombstone(const std::string& region, int32_t partition) {
+    kafka::Record r{topic_, region, std::nullopt, {}};
+    r.partition = partition;
+    return Produce(std::move(r));
+  }
+
+  // As `kafka-topics --alter --partitions`.
+  void Grow(int count) {
+    auto grown = kafka::GrowPartitions(Connection(), topic_, count);
+    ASSERT_TRUE(grown.ok()) << grown.status();
+    ASSERT_EQ(*grown, count);
+    NewProducer();  // one whose metadata shows the new partitions
+  }
+
+  std::shared_ptr<const common::SnapshotVerifier> verifier() const { return verifier_; }
+
+ private:
+  int64_t Produce(kafka::Record r) {
+    const int32_t partition = r.partition;
     std::atomic<int64_t> offset{-1};
     std::atomic<int32_t> landed{-1};
     if (!producer_
@@ -99,21 +122,10 @@ class PartitionedStates {
       std::abort();
     }
     if (!producer_->Flush(std::chrono::seconds(10)).ok()) std::abort();
-    EXPECT_EQ(landed.load(), partition) << "version " << state.version();
+    EXPECT_EQ(landed.load(), partition) << "key " << r.key;
     return offset.load();
   }
 
-  // As `kafka-topics --alter --partitions`.
-  void Grow(int count) {
-    auto grown = kafka::GrowPartitions(Connection(), topic_, count);
-    ASSERT_TRUE(grown.ok()) << grown.status();
-    ASSERT_EQ(*grown, count);
-    NewProducer();  // one whose metadata shows the new partitions
-  }
-
-  std::shared_ptr<const common::SnapshotVerifier> verifier() const { return verifier_; }
-
- private:
   static kafka::Connection Connection() { return {senren::testing::Lab().kafka_brokers}; }
   void NewProducer() {
     producer_.reset();
@@ -227,7 +239,8 @@ class RegionalFanoutLabTest : public ::testing::Test {
   }
 
   // verify: the plane trusts only states_'s key (the projector of the last test signs none).
-  Plane& StartPlane(const std::string& name, bool verify = true) {
+  Plane& StartPlane(const std::string& name, bool verify = true,
+                    std::chrono::milliseconds partition_check = std::chrono::milliseconds(200)) {
     const auto& env = senren::testing::Lab();
     const fs::path dir = root_ / name;
     fs::create_directories(dir);
@@ -243,7 +256,7 @@ class RegionalFanoutLabTest : public ::testing::Test {
     p.source = std::make_unique<KafkaSnapshotSource>(kafka::Connection{env.kafka_brokers},
                                                      prefix_ + "-state", region_);
     if (verify) p.source->RequireSignatures(states_->verifier());
-    p.source->SetPartitionCheckInterval(std::chrono::milliseconds(200));
+    p.source->SetPartitionCheckInterval(partition_check);
     RegionalPlaneOptions o;
     o.region = region_;
     o.cluster = "prod";
@@ -310,6 +323,37 @@ TEST_F(RegionalFanoutLabTest, RunningPlaneFollowsItsRegionAndNeverAppliesAnOlder
   auto history = p.cache->History(100);
   ASSERT_TRUE(history.ok());
   for (const auto& h : *history) EXPECT_NE(h.version, 2u) << "version 2 was reconciled";
+}
+
+// The projector republishes a moved region into its new partition and then leaves a
+// tombstone in the old one. A plane still reading the old partition takes the tombstone
+// for what it is: it deletes nothing, counts no bad message, and follows the region at
+// once — its periodic partition check is an hour away here, so only the tombstone can
+// move it.
+TEST_F(RegionalFanoutLabTest, TheTombstoneInTheOldPartitionMovesThePlaneAtOnce) {
+  for (uint64_t v = 1; v <= 3; ++v) states_->Publish(Version(region_, v), old_partition_);
+  Plane& p = StartPlane("a", true, std::chrono::hours(1));
+  ASSERT_TRUE(p.plane->WaitForVersion(3, absl::Seconds(60)));
+  ASSERT_TRUE(p.plane->WaitForIdle(absl::Seconds(30)));
+  ASSERT_EQ(p.source->partition(), old_partition_);
+
+  CrRecorder recorder(client_.get(), ns_->name());
+  states_->Grow(kNewCount);
+  states_->Publish(Version(region_, 3), new_partition_);  // the projector's republish
+  states_->Publish(Version(region_, 4), new_partition_);  // and the next version
+  states_->PublishTombstone(region_, old_partition_);
+  ASSERT_TRUE(p.plane->WaitForVersion(4, absl::Seconds(60)))
+      << "the plane did not follow its region after the tombstone; it reads partition "
+      << p.source->partition();
+  ASSERT_TRUE(p.plane->WaitForIdle(absl::Seconds(30)));
+  std::this_thread::sleep_for(std::chrono::seconds(1));  // room for the watch to deliver
+  recorder.Stop();
+  EXPECT_TRUE(recorder.harm().empty()) << ::testing::PrintToString(recorder.harm());
+  EXPECT_EQ(p.source->partition(), new_partition_);
+  const PlaneStats st = p.plane->stats();
+  EXPECT_EQ(st.bad_messages, 0) << "the projector's tombstone was counted as a bad message";
+  EXPECT_EQ(st.deletes, 0);
+  for (int i = 1; i <= 4; ++i) EXPECT_TRUE(Exists("db-" + std::to_string(i))) << i;
 }
 
 // A plane stopped at version 3 with its position in the old partition; while it is down

@@ -144,7 +144,7 @@ absl::StatusOr<std::optional<SnapshotMessage>> KafkaSnapshotSource::Next(
     position_ = std::max(position_.load(), m.offset + 1);
     ++records_read_;
     bytes_read_ += static_cast<int64_t>(m.key.size() + (m.value ? m.value->size() : 0));
-    // Verified before anything of the value is parsed; a tombstone is left to DecodeSnapshot.
+    // Verified before anything of the value is parsed; a tombstone has nothing to verify.
     const bool verify = verifier_ != nullptr && m.key == region_ && m.value.has_value();
     if (common::SignatureCheck check =
             verify ? CheckSnapshotSignature(m, *verifier_)
@@ -156,6 +156,16 @@ absl::StatusOr<std::optional<SnapshotMessage>> KafkaSnapshotSource::Next(
       ++rejections_.total;
       ++rejections_.by_verdict[std::string(common::SignatureVerdictName(check.verdict))];
       rejections_.last = std::move(why);
+    } else if (m.key == region_ && !m.value.has_value()) {
+      // The projector's mark in a partition the region has moved out of (the topic grew and
+      // the region's newest version is in its new partition): nothing is deleted, and the
+      // partition count is read again now rather than at the next check, so the plane
+      // follows at once. Not a bad message: the projector writes it.
+      spdlog::info("a tombstone under {} at {}/{} offset {}: its record has moved to another "
+                   "partition; nothing is deleted; reading the partition count now",
+                   region_, m.topic, m.partition, m.offset);
+      next_partition_check_ = {};
+      if (absl::Status moved = CheckPartition(); !moved.ok()) return moved;
     } else if (auto decoded = DecodeSnapshot(m, region_); !decoded.ok()) {
       ++bad_;
       spdlog::warn("skipping bad message at {}/{} offset {}: {}", m.topic, m.partition, m.offset,

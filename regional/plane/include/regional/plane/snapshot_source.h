@@ -70,9 +70,11 @@ class SnapshotSource {
 
   // The next snapshot of the region, or nullopt when none arrived within `timeout`.
   // Messages of other regions sharing the partition are passed over; a message under the
-  // region's key that does not parse or names another region, or a tombstone, is counted
-  // in bad_messages(), logged once with its offset and skipped. ABORTED when the region's
-  // key maps to another partition now (the topic's partition count grew): the caller
+  // region's key that does not parse or names another region is counted in
+  // bad_messages(), logged once with its offset and skipped. A tombstone under the key
+  // deletes nothing and is not counted: the projector writes one where the region's record
+  // was before the topic grew, so the partition count is read again at once. ABORTED when
+  // the region's key maps to another partition now (the partition count grew): the caller
   // starts the source again (Start reads the new partition to its end before anything
   // counts, and a position in the old partition is treated as missing).
   virtual absl::StatusOr<std::optional<SnapshotMessage>> Next(
