@@ -206,6 +206,17 @@ class StatusLatency(threading.Thread):
             self.error = e
 
 
+def save_result(out_dir: str, bench: str, result: dict) -> Path:
+    """Writes a run's JSON as bench/results/<bench>-<time>.json and <bench>.json (the latest)."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(result, indent=2) + "\n"
+    path = out / f"{bench}-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(text)
+    (out / f"{bench}.json").write_text(text)
+    return path
+
+
 def print_table(title: str, rows: dict[str, dict[str, float]], missing: str = "") -> None:
     """One line per metric (its name without the _ms suffix): p50, p90, p99, max, n."""
     print(f"\n{title:<28} {'p50':>9} {'p90':>9} {'p99':>9} {'max':>9} {'n':>6}")
@@ -310,11 +321,7 @@ def main() -> int:
         "targets_ms": {"apply_to_crs_ms": {"p50": 50, "p99": 250}, "apply_to_ready_ms": {"p50": 3000},
                        "seed_end_to_end_ms": "10000-15000"},
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"e2e-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    (out / "e2e.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = save_result(args.out, "e2e", result)
 
     print_table("path (ms)", metrics)
     print_table("apply_to_crs by hop", hops, missing="  (no plane log lines)")

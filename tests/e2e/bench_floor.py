@@ -38,7 +38,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import e2e_lab  # noqa: E402
-from bench_e2e import percentiles, print_table  # noqa: E402
+from bench_e2e import percentiles, print_table, save_result  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[2]
 NS = "senren"
@@ -251,11 +251,7 @@ def main() -> int:
         "machine": f"{platform.node()} {os.cpu_count()} cpus",
         "metrics": metrics,
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"floor-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    (out / "floor.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = save_result(args.out, "floor", result)
     print_table("one version's writes (ms)", metrics)
     print(f"a minimal client writing what a plane writes, in {args.region} ({', '.join(c.name for c in clusters)})")
     print(f"load average: {' '.join(f'{x:.2f}' for x in load_before)} before, "

@@ -51,7 +51,7 @@ from typing import Callable, Optional
 sys.path.insert(0, os.path.dirname(__file__))
 
 import e2e_lab  # noqa: E402
-from bench_e2e import percentiles  # noqa: E402
+from bench_e2e import percentiles, save_result  # noqa: E402
 
 import senren  # noqa: E402
 from senren import Client, RedisDatabase  # noqa: E402
@@ -501,11 +501,7 @@ def main() -> int:
         "cpu_s_whole_run": sampler.totals(),
         "peak_rss_mib_whole_run": {p: round(v / 1024, 1) for p, v in sampler.total_peak.items()},
     }
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
-    path = out / f"peers-{datetime.now(timezone.utc).strftime('%Y%m%dT%H%M%SZ')}.json"
-    path.write_text(json.dumps(result, indent=2) + "\n")
-    (out / "peers.json").write_text(json.dumps(result, indent=2) + "\n")
+    path = save_result(args.out, "peers", result)
 
     print(f"\n{'path (ms)':<40} {'p50':>9} {'p99':>9} {'max':>9} {'n':>5}")
     for size, ms in results.items():
