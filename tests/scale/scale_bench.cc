@@ -26,6 +26,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <CLI/CLI.hpp>
 #include <algorithm>
 #include <atomic>
 #include <cinttypes>
@@ -43,7 +44,6 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
-#include "absl/strings/str_split.h"
 #include "kafka/kafka.h"
 #include "lab/lab_env.h"
 #include "pg/session.h"
@@ -964,57 +964,42 @@ void PrintTable(const std::vector<nlohmann::json>& points) {
   });
 }
 
-std::vector<int> ParseList(const std::string& s) {
-  std::vector<int> out;
-  for (absl::string_view part : absl::StrSplit(s, ',')) {
-    int v = 0;
-    if (!absl::SimpleAtoi(part, &v) || v < 1) Die("not a positive number: " + std::string(part));
-    out.push_back(v);
-  }
-  return out;
-}
-
 }  // namespace
 }  // namespace senren::scale
 
 int main(int argc, char** argv) {
   using senren::scale::Die;
   senren::scale::Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto value = [&]() -> std::string {
-      if (i + 1 >= argc) Die(a + " needs a value");
-      return argv[++i];
-    };
-    if (a == "--regions") {
-      o.regions = senren::scale::ParseList(value());
-      if (o.regions.size() != 1) Die("--regions takes one value; --sweep takes a list");
-    } else if (a == "--sweep") {
-      o.regions = senren::scale::ParseList(value());
-    } else if (a == "--rate") {
-      o.rate = std::stod(value());
-    } else if (a == "--duration") {
-      o.duration_s = std::stoi(value());
-    } else if (a == "--state-partitions") {
-      o.state_partitions = std::stoi(value());
-    } else if (a == "--sample-planes") {
-      o.sample_planes = std::stoi(value());
-    } else if (a == "--heartbeat") {
-      o.heartbeat_s = std::stoi(value());
-    } else if (a == "--port") {
-      o.port = std::stoi(value());
-    } else if (a == "--ledger") {
-      o.ledger = value();
-    } else if (a == "--out") {
-      o.out = value();
-    } else {
-      Die("unknown argument " + a +
-          " (--regions N | --sweep A,B,C, --rate R, --duration S, --state-partitions N, "
-          "--sample-planes K, --heartbeat S, --port P, --ledger BIN, --out NAME)");
-    }
-  }
-  if (o.rate <= 0 || o.duration_s < 1 || o.state_partitions < 1 || o.heartbeat_s < 1)
-    Die("--rate, --duration, --state-partitions and --heartbeat must be positive");
+  CLI::App app{"scale_bench: the control side at 10 → 1,000 regions (tools/bench scale)"};
+  std::vector<int> one;
+  auto* regions = app.add_option("--regions", one, "regions: one run")
+                      ->expected(1)
+                      ->check(CLI::Range(1, 1000000));
+  app.add_option("--sweep", o.regions, "regions, comma separated: one run each")
+      ->delimiter(',')
+      ->check(CLI::Range(1, 1000000))
+      ->excludes(regions)
+      ->capture_default_str();
+  app.add_option("--rate", o.rate, "applies per second")
+      ->check(CLI::Range(0.01, 10000.0))
+      ->capture_default_str();
+  app.add_option("--duration", o.duration_s, "seconds measured")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--state-partitions", o.state_partitions, "partitions of {prefix}-state")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--sample-planes", o.sample_planes, "simulated planes that read their partition")
+      ->capture_default_str();
+  app.add_option("--heartbeat", o.heartbeat_s, "seconds between a cluster's heartbeats")
+      ->check(CLI::Range(1, 1000000))
+      ->capture_default_str();
+  app.add_option("--port", o.port, "the ledger's gRPC port")->capture_default_str();
+  app.add_option("--ledger", o.ledger, "senren-ledger binary (another build's, to compare)")
+      ->capture_default_str();
+  app.add_option("--out", o.out, "name of the JSON under bench/results/")->capture_default_str();
+  CLI11_PARSE(app, argc, argv);
+  if (!one.empty()) o.regions = one;
   nlohmann::json all;
   all["command"] = [&] {
     std::string c;
